@@ -1,0 +1,2 @@
+# abra.sh of the example recipe: no config versions or commands.
+export NGINX_CONF_VERSION=v1

@@ -1,0 +1,39 @@
+/* The command-line commands: each takes the global options and its own
+ * arguments and returns the process exit code. */
+#ifndef CCCI_CLI_H
+#define CCCI_CLI_H
+
+#include <stdbool.h>
+
+/** Exit codes of every command (SPEC section 10). */
+enum ccci_exit {
+  CCCI_EXIT_OK = 0,
+  CCCI_EXIT_FAILED = 1,      /**< the run failed; or a check found errors */
+  CCCI_EXIT_NOT_OK = 2,      /**< timeout, cancelled, orphaned, ... */
+  CCCI_EXIT_NO_SUCH_RUN = 3, /**< no such run */
+  CCCI_EXIT_UNFINISHED = 4,  /**< the run is not finished */
+  CCCI_EXIT_DAEMON = 5,      /**< unreachable, or a protocol error */
+  CCCI_EXIT_USAGE = 64,      /**< bad command line */
+};
+
+/** Options that may stand before or after the subcommand. */
+struct ccci_cli {
+  const char *socket; /**< -s / --socket */
+  const char *config; /**< -c / --config */
+  bool json;          /**< --json */
+};
+
+/** `ccci status`: ask the daemon for its state and counters. */
+int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci config check FILE` and `ccci config docs`. */
+int ccci_cmd_config(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci version`. */
+int ccci_cmd_version(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci serve`: run the daemon. */
+int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv);
+
+/** Print a usage error naming @p what and return CCCI_EXIT_USAGE. */
+int ccci_cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#endif

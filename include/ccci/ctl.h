@@ -1,0 +1,77 @@
+/* The control socket: a Unix stream listener on the loop, one JSON request
+ * per line, replies through an op table. */
+#ifndef CCCI_CTL_H
+#define CCCI_CTL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ccci/util.h"
+
+/** At most this many clients at once; more are told `busy` and closed. */
+#define CCCI_CTL_MAX_CLIENTS 1024
+/** Bytes of replies queued for one client before its reads pause. */
+#define CCCI_CTL_CLIENT_HIGH_WATER (1024 * 1024)
+
+struct ccci_ctl;
+
+/** What an op handler knows about the client that asked. */
+struct ccci_ctl_peer {
+  uid_t uid; /**< from SO_PEERCRED */
+  gid_t gid;
+  pid_t pid;
+};
+
+/**
+ * An op handler: returns the reply (new reference; `{"ok":...}`) to the
+ * request @p req from @p peer. @p arg is the one given to ccci_ctl_start.
+ */
+typedef json_t *(*ccci_ctl_handler)(const struct ccci_ctl_peer *peer,
+                                    json_t *req, void *arg);
+
+/** One entry of the op table; the table ends with a NULL name. */
+struct ccci_ctl_op {
+  const char *name;
+  ccci_ctl_handler fn;
+};
+
+/** Counters of the control socket. */
+struct ccci_ctl_counters {
+  uint64_t clients;   /**< connected now */
+  uint64_t accepted;  /**< connections accepted since start */
+  uint64_t requests;  /**< request lines answered */
+  uint64_t errors;    /**< of which answered with an error */
+  uint64_t too_large; /**< connections closed for an oversized request */
+};
+
+/**
+ * Check @p path and prepare its directory: the path must fit in sun_path;
+ * a missing directory is made 0750; an existing socket file that nobody
+ * answers on is stale and removed; one that answers, or a path that is not a
+ * socket, is an error. Call it while holding the single-instance lock.
+ * Returns 0 or a negative errno with an allocated message in @p err.
+ */
+int ccci_ctl_prepare_path(const char *path, char **err) CCCI_WUR;
+
+/**
+ * Listen on @p path (see ccci_ctl_prepare_path) with mode 0660 and serve the
+ * ops of @p ops (kept by reference) on @p loop. Returns 0 and the server in
+ * @p out, or a negative errno with a message in @p err.
+ */
+int ccci_ctl_start(uv_loop_t *loop, const char *path,
+                   const struct ccci_ctl_op *ops, void *arg,
+                   struct ccci_ctl **out, char **err) CCCI_WUR;
+
+/** Read the counters. */
+void ccci_ctl_counters(const struct ccci_ctl *ctl,
+                       struct ccci_ctl_counters *out);
+
+/**
+ * Close the listener and every client, remove the socket file, free the
+ * server once its handles are closed (the loop must run for that).
+ */
+void ccci_ctl_stop(struct ccci_ctl *ctl);
+
+#endif

@@ -1,0 +1,73 @@
+#!/bin/sh
+# ccci's set-up script for a Debian 12 machine: installs what is missing,
+# builds, then either serves (`scripts/dev.sh serve`) or runs the whole test
+# suite (`scripts/dev.sh test`, what CI runs through .ci/run).
+set -eu
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
+  libyaml-dev libjansson-dev libcmocka-dev python3"
+TEST_PKGS="clang libclang-rt-14-dev clang-format nix-bin socat"
+
+install_missing() {
+  missing=""
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+      grep -q "install ok installed"; then
+      missing="$missing $p"
+    fi
+  done
+  [ -z "$missing" ] && return 0
+  echo "== installing:$missing"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends $missing
+}
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build() { # build DIR [cmake args...]
+  dir=$1
+  shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+case "${1:-}" in
+serve)
+  shift
+  install_missing $BUILD_PKGS
+  build build
+  echo "== starting build/ccci serve $*"
+  exec build/ccci serve "$@"
+  ;;
+test)
+  install_missing $BUILD_PKGS $TEST_PKGS
+  export CCCI_TEST_SCALE="${CCCI_TEST_SCALE:-1}"
+  echo "== source checks"
+  scripts/checksrc.sh
+  scripts/format.sh --check
+  for f in flake.nix nix/*.nix; do
+    nix-instantiate --parse "$f" >/dev/null
+  done
+  echo "== build (gcc, -Werror)"
+  build build -DCCCI_WERROR=ON
+  echo "== build (clang, AddressSanitizer + UndefinedBehaviorSanitizer, fuzzers)"
+  build build-asan -DCMAKE_C_COMPILER=clang -DCCCI_WERROR=ON \
+    -DCCCI_SANITIZE=ON -DCCCI_FUZZ=ON
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  echo "== short fuzz runs"
+  scripts/fuzz.sh build-asan "${CCCI_FUZZ_SECONDS:-15}"
+  echo "== tests (gcc build)"
+  ctest --test-dir build -j2 --output-on-failure
+  echo "== tests (sanitizer build)"
+  ctest --test-dir build-asan -j2 --output-on-failure
+  ;;
+*)
+  echo "usage: scripts/dev.sh serve [-c FILE] | scripts/dev.sh test" >&2
+  exit 64
+  ;;
+esac

@@ -1,0 +1,244 @@
+/* The command-line commands: each takes the global options and its own
+ * arguments and returns the process exit code. */
+#include "ccci/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_info.h"
+#include "ccci/client.h"
+#include "ccci/config.h"
+#include "ccci/daemon.h"
+#include "ccci/proto.h"
+
+/* How long a client waits for a one-shot reply. */
+#define REPLY_TIMEOUT_MS 30000
+
+int ccci_cli_usage_error(const char *fmt, ...)
+{
+  va_list ap;
+  fputs("ccci: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("; see 'ccci --help'\n", stderr);
+  return CCCI_EXIT_USAGE;
+}
+
+static int no_args(const char *cmd, int argc, char **argv)
+{
+  if (argc > 0)
+    return ccci_cli_usage_error("'%s' takes no argument '%s'", cmd, argv[0]);
+  return 0;
+}
+
+/* The daemon's socket: -s, else $CCCI_SOCKET, else the config's. */
+static char *find_socket(const struct ccci_cli *cli)
+{
+  const char *env = getenv("CCCI_SOCKET");
+  struct ccci_config *cfg = NULL;
+  char *path, *errors = NULL;
+
+  if (cli->socket != NULL)
+    return ccci_xstrdup(cli->socket);
+  if (env != NULL && env[0] != '\0')
+    return ccci_xstrdup(env);
+  path = cli->config != NULL ? ccci_xstrdup(cli->config)
+                             : ccci_config_default_path();
+  if (path == NULL) {
+    cfg = ccci_config_default();
+  } else if (ccci_config_load_file(path, &cfg, &errors) < 0) {
+    fprintf(stderr, "%sccci: cannot find the daemon's socket: %s has errors\n",
+            errors, path);
+    free(errors);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  path = ccci_xstrdup(cfg->socket);
+  ccci_config_unref(cfg);
+  return path;
+}
+
+/* Send one request and wait for its reply; prints errors itself. */
+static int call(const struct ccci_cli *cli, json_t *req, json_t **reply)
+{
+  struct ccci_client c;
+  char *sock = find_socket(cli), *err = NULL;
+  int r;
+
+  *reply = NULL;
+  if (sock == NULL) {
+    json_decref(req);
+    return CCCI_EXIT_DAEMON;
+  }
+  r = ccci_client_connect(&c, sock, &err);
+  if (r == 0)
+    r = ccci_client_send(&c, req, &err);
+  if (r == 0)
+    r = ccci_client_recv(&c, reply, REPLY_TIMEOUT_MS, &err);
+  ccci_client_close(&c);
+  json_decref(req);
+  free(sock);
+  if (r < 0) {
+    fprintf(stderr, "ccci: %s\n", err);
+    free(err);
+    return CCCI_EXIT_DAEMON;
+  }
+  if (!json_is_true(json_object_get(*reply, "ok"))) {
+    json_t *e = json_object_get(*reply, "error");
+    fprintf(stderr, "ccci: the daemon answered: %s: %s\n",
+            json_string_value(json_object_get(e, "code")),
+            json_string_value(json_object_get(e, "message")));
+    json_decref(*reply);
+    *reply = NULL;
+    return CCCI_EXIT_DAEMON;
+  }
+  return CCCI_EXIT_OK;
+}
+
+static void print_json(const json_t *j)
+{
+  char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  if (s != NULL)
+    printf("%s\n", s);
+  free(s);
+}
+
+static void print_value(const char *indent, const char *key, const json_t *v,
+                        int width)
+{
+  char *s;
+  if (json_is_string(v)) {
+    printf("%s%-*s %s\n", indent, width, key, json_string_value(v));
+    return;
+  }
+  if (json_is_array(v) && json_array_size(v) == 0) {
+    printf("%s%-*s none\n", indent, width, key);
+    return;
+  }
+  s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  printf("%s%-*s %s\n", indent, width, key, s ? s : "?");
+  free(s);
+}
+
+static void print_object(const char *indent, const json_t *obj)
+{
+  const char *key;
+  json_t *v;
+  int width = 0;
+
+  json_object_foreach((json_t *)obj, key, v)
+  {
+    int l = (int)strlen(key);
+    if (!json_is_object(v) && l > width)
+      width = l;
+  }
+  json_object_foreach((json_t *)obj, key, v)
+  {
+    if (strcmp(key, "ok") == 0)
+      continue;
+    if (json_is_object(v)) {
+      char sub[32];
+      printf("%s%s:\n", indent, key);
+      snprintf(sub, sizeof(sub), "%s  ", indent);
+      print_object(sub, v);
+    } else {
+      print_value(indent, key, v, width);
+    }
+  }
+}
+
+int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *reply;
+  int r = no_args("status", argc, argv);
+
+  if (r != 0)
+    return r;
+  r = call(cli, json_pack("{s:i,s:s}", "v", CCCI_PROTO_VERSION, "op", "status"),
+           &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  if (cli->json) {
+    json_object_del(reply, "ok");
+    print_json(reply);
+  } else {
+    print_object("", reply);
+  }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+static int config_check(const struct ccci_cli *cli, const char *file)
+{
+  struct ccci_config *cfg;
+  char *errors = NULL;
+
+  if (ccci_config_load_file(file, &cfg, &errors) < 0) {
+    fputs(errors, stderr);
+    free(errors);
+    return CCCI_EXIT_FAILED;
+  }
+  if (cli->json) {
+    json_t *j = ccci_config_to_json(cfg);
+    print_json(j);
+    json_decref(j);
+  } else {
+    char *text = ccci_config_dump(cfg);
+    fputs(text, stdout);
+    free(text);
+  }
+  ccci_config_unref(cfg);
+  return CCCI_EXIT_OK;
+}
+
+int ccci_cmd_config(const struct ccci_cli *cli, int argc, char **argv)
+{
+  if (argc < 1)
+    return ccci_cli_usage_error("'config' needs 'check FILE' or 'docs'");
+  if (strcmp(argv[0], "check") == 0) {
+    if (argc != 2)
+      return ccci_cli_usage_error("usage: ccci config check FILE");
+    return config_check(cli, argv[1]);
+  }
+  if (strcmp(argv[0], "docs") == 0) {
+    char *doc;
+    if (argc != 1)
+      return ccci_cli_usage_error("usage: ccci config docs");
+    doc = ccci_config_docs();
+    fputs(doc, stdout);
+    free(doc);
+    return CCCI_EXIT_OK;
+  }
+  return ccci_cli_usage_error("unknown 'config' command '%s' (check, docs)",
+                              argv[0]);
+}
+
+int ccci_cmd_version(const struct ccci_cli *cli, int argc, char **argv)
+{
+  int r = no_args("version", argc, argv);
+  if (r != 0)
+    return r;
+  if (cli->json)
+    printf("{\"version\": \"%s\"}\n", CCCI_VERSION);
+  else
+    printf("ccci %s\n", CCCI_VERSION);
+  return CCCI_EXIT_OK;
+}
+
+int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv)
+{
+  int r = no_args("serve", argc, argv);
+  if (r != 0)
+    return r;
+  if (cli->json)
+    return ccci_cli_usage_error("'serve' has no --json output");
+  if (cli->socket != NULL)
+    return ccci_cli_usage_error("'serve' takes its socket from the config "
+                                "(key 'socket'), not -s");
+  return ccci_daemon_serve(cli->config);
+}

@@ -1,0 +1,120 @@
+/* ccci's entry point: global options, then dispatch to a command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccci/cli.h"
+#include "ccci/util.h"
+
+struct command {
+  const char *name;
+  int (*fn)(const struct ccci_cli *cli, int argc, char **argv);
+  const char *usage;
+};
+
+static const struct command commands[] = {
+    {"serve", ccci_cmd_serve, "serve [-c FILE]      run the daemon"},
+    {"status", ccci_cmd_status,
+     "status [--json]      the daemon's state and counters"},
+    {"config", ccci_cmd_config,
+     "config check FILE    print the effective config or its errors\n"
+     "  config docs          print the configuration reference"},
+    {"version", ccci_cmd_version, "version              print the version"},
+};
+
+static void usage(FILE *f)
+{
+  size_t i;
+  fputs("usage: ccci [-s SOCKET] [-c FILE] [--json] COMMAND [ARGS]\n\n"
+        "Continuous integration for Co-op Cloud recipes.\n\ncommands:\n",
+        f);
+  for (i = 0; i < CCCI_ARRAY_LEN(commands); i++)
+    fprintf(f, "  %s\n", commands[i].usage);
+  fputs("\noptions (before or after the command):\n"
+        "  -s, --socket SOCKET  the daemon's socket (else $CCCI_SOCKET, else "
+        "the config's)\n"
+        "  -c, --config FILE    the config file (else $CCCI_CONFIG, else "
+        "~/.config/ccci/ccci.yml\n"
+        "                       when it exists, else the embedded default)\n"
+        "  --json               machine-readable output\n"
+        "  -h, --help           this text\n",
+        f);
+}
+
+/* Take the value of an option given as "-x V", "--long V" or "--long=V". */
+static int option_value(int argc, char **argv, int *i, const char *shrt,
+                        const char *lng, const char **out)
+{
+  const char *a = argv[*i];
+  size_t l = strlen(lng);
+  if (strcmp(a, shrt) == 0 || strcmp(a, lng) == 0) {
+    if (*i + 1 >= argc)
+      return ccci_cli_usage_error("option %s needs a value", a);
+    *out = argv[++*i];
+    return 1;
+  }
+  if (strncmp(a, lng, l) == 0 && a[l] == '=') {
+    *out = a + l + 1;
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  struct ccci_cli cli = {NULL, NULL, false};
+  char **rest = ccci_xcalloc((size_t)argc + 1, sizeof(char *));
+  int nrest = 0, i, r = 0;
+  size_t c, best = 0, bestd = (size_t)-1;
+
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      while (++i < argc)
+        rest[nrest++] = argv[i];
+      break;
+    }
+    r = option_value(argc, argv, &i, "-s", "--socket", &cli.socket);
+    if (r == 0)
+      r = option_value(argc, argv, &i, "-c", "--config", &cli.config);
+    if (r < 0 || r == CCCI_EXIT_USAGE)
+      goto out;
+    if (r == 1) {
+      r = 0;
+      continue;
+    }
+    if (strcmp(a, "--json") == 0) {
+      cli.json = true;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      goto out;
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  if (nrest == 0) {
+    usage(stderr);
+    r = CCCI_EXIT_USAGE;
+    goto out;
+  }
+  for (c = 0; c < CCCI_ARRAY_LEN(commands); c++) {
+    size_t d;
+    if (strcmp(commands[c].name, rest[0]) == 0) {
+      r = commands[c].fn(&cli, nrest - 1, rest + 1);
+      goto out;
+    }
+    d = ccci_edit_distance(rest[0], commands[c].name);
+    if (d < bestd) {
+      bestd = d;
+      best = c;
+    }
+  }
+  if (rest[0][0] == '-')
+    r = ccci_cli_usage_error("unknown option '%s'", rest[0]);
+  else
+    r = ccci_cli_usage_error("unknown command '%s'; did you mean '%s'?",
+                             rest[0], commands[best].name);
+out:
+  free(rest);
+  return r;
+}
