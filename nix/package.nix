@@ -31,6 +31,7 @@ stdenv.mkDerivation (finalAttrs: {
       ++ map lib.fileset.maybeMissing [
         ../include
         ../examples
+        ../docs
         ../tests
         ../scripts
         ../bench
