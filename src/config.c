@@ -227,9 +227,10 @@ int ccci_config_parse_duration(const char *s, uint64_t *ms)
     if (!isdigit((unsigned char)*s))
       return -EINVAL;
     while (isdigit((unsigned char)*s)) {
-      if (n > (UINT64_MAX - 9) / 10)
+      uint64_t d = (uint64_t)(*s++ - '0');
+      if (n > (UINT64_MAX - d) / 10)
         return -ERANGE;
-      n = n * 10 + (uint64_t)(*s++ - '0');
+      n = n * 10 + d;
     }
     /* The longest unit that matches ("ms" before "m"). */
     for (i = 0; i < CCCI_ARRAY_LEN(units); i++) {
@@ -270,9 +271,10 @@ int ccci_config_parse_size(const char *s, uint64_t *bytes)
   if (s == NULL || !isdigit((unsigned char)*s))
     return -EINVAL;
   while (isdigit((unsigned char)*s)) {
-    if (n > (UINT64_MAX - 9) / 10)
+    uint64_t d = (uint64_t)(*s++ - '0');
+    if (n > (UINT64_MAX - d) / 10)
       return -ERANGE;
-    n = n * 10 + (uint64_t)(*s++ - '0');
+    n = n * 10 + d;
   }
   for (i = 0; i < CCCI_ARRAY_LEN(units); i++) {
     if (strcmp(s, units[i].u) == 0) {
@@ -472,25 +474,36 @@ static void add_error(struct parse *ps, const yaml_mark_t *mark,
   free(msg);
 }
 
-/* A short, printable rendering of a scalar for messages. */
-static char *show(const yaml_node_t *n)
+/* A short, printable rendering of @p len bytes of user text for messages:
+ * control bytes, quotes and backslashes as \xNN, cut after 60 bytes. */
+static char *printable_n(const char *v, size_t len)
 {
   struct ccci_buf b;
-  size_t i, len = n->data.scalar.length;
-  const unsigned char *v = n->data.scalar.value;
+  size_t i;
   int r = 0;
 
   ccci_buf_init(&b, SIZE_MAX);
   for (i = 0; i < len && i < 60 && r == 0; i++) {
-    if (v[i] < 0x20 || v[i] == 0x7f || v[i] == '\'' || v[i] == '\\')
-      r = ccci_buf_printf(&b, "\\x%02x", v[i]);
+    unsigned char c = (unsigned char)v[i];
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\')
+      r = ccci_buf_printf(&b, "\\x%02x", c);
     else
       r = ccci_buf_append(&b, &v[i], 1);
   }
   if (r == 0 && len > 60)
     r = ccci_buf_append(&b, "...", 3);
-  (void)r;
+  (void)r; /* uncapped */
   return ccci_buf_detach(&b);
+}
+
+static char *printable(const char *s)
+{
+  return printable_n(s, strlen(s));
+}
+
+static char *show(const yaml_node_t *n)
+{
+  return printable_n((const char *)n->data.scalar.value, n->data.scalar.length);
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -856,7 +869,7 @@ static void consider(const char *full, const char *cand, size_t len,
 /* An unknown key: name the nearest known key (or section, at the top). */
 static void suggest(struct parse *ps, const char *full, const yaml_mark_t *m)
 {
-  char best[128] = "";
+  char best[128] = "", *shown;
   size_t bestd = SIZE_MAX, i;
   bool top = strchr(full, '.') == NULL;
 
@@ -866,7 +879,9 @@ static void suggest(struct parse *ps, const char *full, const yaml_mark_t *m)
     if (top && dot != NULL)
       consider(full, keys[i].name, (size_t)(dot - keys[i].name), best, &bestd);
   }
-  add_error(ps, m, "unknown key '%s'; did you mean '%s'?", full, best);
+  shown = printable(full);
+  add_error(ps, m, "unknown key '%s'; did you mean '%s'?", shown, best);
+  free(shown);
 }
 
 static void parse_mapping(struct parse *ps, const yaml_node_t *map,
@@ -1114,7 +1129,8 @@ int ccci_config_parse(const char *name, const char *base_dir, const char *text,
   ccci_buf_init(&ps.errors, SIZE_MAX);
 
   yaml_parser_initialize(&parser);
-  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  yaml_parser_set_input_string(
+      &parser, (const unsigned char *)(text != NULL ? text : ""), len);
   if (len > CCCI_CONFIG_MAX_BYTES) {
     add_error(&ps, NULL, "file is larger than %d bytes", CCCI_CONFIG_MAX_BYTES);
     goto done;
@@ -1125,15 +1141,13 @@ int ccci_config_parse(const char *name, const char *base_dir, const char *text,
   }
   have_doc = true;
   root = yaml_document_get_root_node(&doc);
-  if (root == NULL || is_null(root))
-    goto done; /* an empty file: every key at its default */
-  if (root->type != YAML_MAPPING_NODE) {
+  /* An empty document leaves every key at its default. */
+  if (root != NULL && !is_null(root) && root->type != YAML_MAPPING_NODE)
     add_error(&ps, &root->start_mark,
               "expected a mapping of keys at the top level, got %s",
               node_kind(root));
-    goto done;
-  }
-  parse_mapping(&ps, root, "");
+  else if (root != NULL && !is_null(root))
+    parse_mapping(&ps, root, "");
   if (!yaml_parser_load(&parser, &extra)) {
     yaml_error(&ps, &parser);
   } else {
