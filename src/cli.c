@@ -3,6 +3,7 @@
 #include "ccci/cli.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "ccci/config.h"
 #include "ccci/daemon.h"
 #include "ccci/proto.h"
+#include "ccci/redact.h"
+#include "ccci/secrets.h"
 
 /* How long a client waits for a one-shot reply. */
 #define REPLY_TIMEOUT_MS 30000
@@ -241,4 +244,148 @@ int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv)
     return ccci_cli_usage_error("'serve' takes its socket from the config "
                                 "(key 'socket'), not -s");
   return ccci_daemon_serve(cli->config);
+}
+
+/* Write all of @p p to stdout; false when stdout is gone. */
+static bool write_out(const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(STDOUT_FILENO, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+struct redact_opts {
+  const char *dir;
+  bool dir_given;
+  const char **files;
+  size_t nfiles;
+  uint64_t min_len;
+  const char *mask;
+};
+
+static int redact_args(int argc, char **argv, struct redact_opts *o)
+{
+  int i;
+  for (i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--secrets-dir") != 0 && strcmp(a, "--secret-file") != 0 &&
+        strcmp(a, "--min-len") != 0 && strcmp(a, "--mask") != 0)
+      return ccci_cli_usage_error("'redact' has no option '%s'", a);
+    if (v == NULL)
+      return ccci_cli_usage_error("option %s needs a value", a);
+    i++;
+    if (strcmp(a, "--secrets-dir") == 0) {
+      o->dir = v;
+      o->dir_given = true;
+    } else if (strcmp(a, "--secret-file") == 0) {
+      o->files = ccci_xrealloc(o->files, (o->nfiles + 1) * sizeof(char *));
+      o->files[o->nfiles++] = v;
+    } else if (strcmp(a, "--min-len") == 0) {
+      if (ccci_parse_u64(v, &o->min_len) < 0 || o->min_len < 1 ||
+          o->min_len > 4096)
+        return ccci_cli_usage_error("--min-len takes an integer from 1 to "
+                                    "4096, not '%s'",
+                                    v);
+    } else {
+      if (v[0] == '\0')
+        return ccci_cli_usage_error("--mask must not be empty");
+      o->mask = v;
+    }
+  }
+  return 0;
+}
+
+/* Load the secrets and build the set; prints problems itself. */
+static int redact_set(const struct redact_opts *o, struct ccci_redact_set **set)
+{
+  struct ccci_secrets sec;
+  struct ccci_redact_value *vals;
+  char *err = NULL;
+  size_t i;
+  int r;
+
+  r = ccci_secrets_load(o->dir, !o->dir_given, o->files, o->nfiles, &sec, &err);
+  if (r < 0) {
+    fprintf(stderr, "ccci: %s (nothing is filtered until it can be read)\n",
+            err);
+    free(err);
+    return CCCI_EXIT_NOT_OK;
+  }
+  for (i = 0; i < sec.nwarnings; i++)
+    fprintf(stderr, "ccci: warning: %s\n", sec.warnings[i]);
+  vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
+  for (i = 0; i < sec.n; i++) {
+    if (sec.v[i].len < o->min_len)
+      fprintf(stderr,
+              "ccci: warning: the secret in %s is shorter than %llu bytes; "
+              "it is not masked\n",
+              sec.v[i].path, (unsigned long long)o->min_len);
+    vals[i].data = sec.v[i].value;
+    vals[i].len = sec.v[i].len;
+  }
+  r = ccci_redact_set_new(vals, sec.n, (size_t)o->min_len, set);
+  free(vals);
+  ccci_secrets_free(&sec);
+  if (r < 0) {
+    fprintf(stderr, "ccci: cannot build the secret patterns: %s\n",
+            strerror(-r));
+    return CCCI_EXIT_NOT_OK;
+  }
+  return 0;
+}
+
+int ccci_cmd_redact(const struct ccci_cli *cli, int argc, char **argv)
+{
+  struct redact_opts o = {"/run/secrets",      false,           NULL, 0,
+                          CCCI_REDACT_MIN_LEN, CCCI_REDACT_MASK};
+  struct ccci_redact_set *set = NULL;
+  struct ccci_redact *f;
+  static char buf[65536];
+  const char *out;
+  size_t len;
+  int r;
+
+  if (cli->json)
+    return ccci_cli_usage_error("'redact' writes the filtered input; it has "
+                                "no --json output");
+  r = redact_args(argc, argv, &o);
+  if (r == 0)
+    r = redact_set(&o, &set);
+  free(o.files);
+  if (r != 0)
+    return r;
+  f = ccci_redact_new(set, o.mask);
+  ccci_redact_set_unref(set);
+  r = CCCI_EXIT_OK;
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      fprintf(stderr, "ccci: cannot read standard input: %s\n",
+              strerror(errno));
+      r = CCCI_EXIT_FAILED;
+      break;
+    }
+    if (n == 0)
+      break;
+    if (ccci_redact_feed(f, buf, (size_t)n, &out, &len) < 0 ||
+        !write_out(out, len)) {
+      r = CCCI_EXIT_FAILED;
+      break;
+    }
+  }
+  if (r == CCCI_EXIT_OK &&
+      (ccci_redact_finish(f, &out, &len) < 0 || !write_out(out, len)))
+    r = CCCI_EXIT_FAILED;
+  explicit_bzero(buf, sizeof(buf));
+  ccci_redact_free(f);
+  return r;
 }

@@ -19,6 +19,10 @@ static const struct command commands[] = {
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},
+    {"redact", ccci_cmd_redact,
+     "redact [--secrets-dir DIR] [--secret-file FILE]... [--min-len N] "
+     "[--mask STR]\n"
+     "                       mask secrets on the way from stdin to stdout"},
     {"version", ccci_cmd_version, "version              print the version"},
 };
 

@@ -29,6 +29,12 @@ int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv);
 int ccci_cmd_config(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci version`. */
 int ccci_cmd_version(const struct ccci_cli *cli, int argc, char **argv);
+/**
+ * `ccci redact`: filter stdin to stdout, masking the secrets of
+ * --secrets-dir (default /run/secrets) and --secret-file; exit 2 when a
+ * secret cannot be read (fail closed).
+ */
+int ccci_cmd_redact(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci serve`: run the daemon. */
 int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv);
 
