@@ -307,16 +307,34 @@ static size_t sort_unique(struct value *v, size_t n)
   return k + 1;
 }
 
-static uint32_t gram(const unsigned char *p, unsigned block)
+/* The block of @p block bytes at @p p as a number (fixed-size loads, so
+ * the compiler emits one move, not a call). */
+static inline uint32_t gram(const unsigned char *p, unsigned block)
 {
-  uint32_t g = 0;
-  memcpy(&g, p, block);
-  return g;
+  uint32_t g32;
+  uint16_t g16;
+  switch (block) {
+  case 4:
+    memcpy(&g32, p, 4);
+    return g32;
+  case 2:
+    memcpy(&g16, p, 2);
+    return g16;
+  default:
+    return p[0];
+  }
 }
 
-static uint32_t gram_hash(uint32_t g, unsigned shift)
+/* The filter is a blocked Bloom filter: one 64-bit word per gram, two bits
+ * in it, both from one multiplicative hash. */
+static inline uint64_t gram_hash(uint32_t g)
 {
-  return (uint32_t)(g * 0x9E3779B1u) >> shift;
+  return ((uint64_t)g + 1) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline uint64_t gram_mask(uint64_t h)
+{
+  return ((uint64_t)1 << (h & 63)) | ((uint64_t)1 << ((h >> 6) & 63));
 }
 
 /* Trie under construction: first-child/next-sibling lists. */
@@ -493,18 +511,19 @@ static void build_filter(struct ccci_redact_set *s, const struct value *pats,
 
   s->block = minpat >= 7 ? 4 : minpat >= 3 ? 2 : 1;
   grams = n * s->block;
+  /* 64 bits per gram, two bits set per gram: about 0.1% false hits. */
   want = grams * 64;
   while (k < 26 && ((size_t)1 << k) < want)
     k++;
-  s->shift = 32 - k;
+  s->shift = 64 - (k - 6);
   s->nwords = ((size_t)1 << k) / 64;
   s->bits = ccci_xcalloc(s->nwords, sizeof(uint64_t));
   /* Every pattern is at least 2 * block - 1 long, so an occurrence holds a
    * whole aligned block starting at one of its first `block` offsets. */
   for (i = 0; i < n; i++) {
     for (j = 0; j < s->block; j++) {
-      uint32_t h = gram_hash(gram(pats[i].p + j, s->block), s->shift);
-      s->bits[h >> 6] |= (uint64_t)1 << (h & 63);
+      uint64_t h = gram_hash(gram(pats[i].p + j, s->block));
+      s->bits[h >> s->shift] |= gram_mask(h);
     }
   }
 }
@@ -678,7 +697,7 @@ size_t ccci_redact_set_memory(const struct ccci_redact_set *set)
 
 /* The transition of the automaton: goto, else the memoised fail-resolved
  * target, else follow fail links (and memoise the answer). */
-static uint32_t step(struct ccci_redact_set *s, uint32_t st, uint8_t c)
+static inline uint32_t step(struct ccci_redact_set *s, uint32_t st, uint8_t c)
 {
   struct node *nd;
   uint32_t t, u;
@@ -782,10 +801,26 @@ static void record(struct ccci_redact *r, uint64_t s, uint64_t e)
   r->niv++;
 }
 
-static bool filter_hit(const struct ccci_redact_set *s, const unsigned char *p)
+static inline bool filter_hit(const struct ccci_redact_set *s,
+                              const unsigned char *p)
 {
-  uint32_t h = gram_hash(gram(p, s->block), s->shift);
-  return (s->bits[h >> 6] >> (h & 63)) & 1;
+  uint64_t h = gram_hash(gram(p, s->block)), m = gram_mask(h);
+  return (s->bits[h >> s->shift] & m) == m;
+}
+
+/* The automaton from the root over [from, n): its state at n, recording
+ * the occurrences it meets. */
+static uint32_t peek(struct ccci_redact *r, uint64_t from)
+{
+  struct ccci_redact_set *s = r->set;
+  uint32_t st = 0;
+  uint64_t pos = from;
+  while (pos < r->n) {
+    st = step(s, st, r->win[pos++ - r->base]);
+    if (s->nodes[st].out)
+      record(r, pos - s->nodes[st].out, pos);
+  }
+  return st;
 }
 
 /* Scan to the end of the input; afterwards the automaton state at n is
@@ -806,11 +841,20 @@ static void scan(struct ccci_redact *r)
       uint32_t st = r->state;
       uint64_t pos = r->scan;
       const unsigned char *p = r->win;
+      const struct node *nodes = s->nodes;
       while (pos < r->n) {
-        st = step(s, st, p[pos++ - r->base]);
-        if (s->nodes[st].out)
-          record(r, pos - s->nodes[st].out, pos);
-        if (pos % b == 0 && pos >= r->ac_until && s->nodes[st].depth < b &&
+        uint8_t c = p[pos++ - r->base];
+        uint32_t next = step(s, st, c);
+        if (nodes[next].out) {
+          record(r, pos - nodes[next].out, pos);
+        } else if (next == st) {
+          /* A loop on c without output: a run of c changes nothing
+           * (`aaaa...` against `a...ab`), so skip it. */
+          while (pos < r->n && p[pos - r->base] == c)
+            pos++;
+        }
+        st = next;
+        if (nodes[st].depth < b && (pos & (b - 1)) == 0 && pos >= r->ac_until &&
             r->n - pos >= COLD_MIN) {
           r->cold = true;
           break;
@@ -819,14 +863,23 @@ static void scan(struct ccci_redact *r)
       r->state = st;
       r->scan = pos;
     } else {
-      uint64_t pos = r->scan, back = 3 * b - 3;
+      uint64_t pos = r->scan, back = 3 * b - 3, from;
       const unsigned char *p = r->win;
       while (pos + b <= r->n && !filter_hit(s, p + (pos - r->base)))
         pos += b;
+      from = pos >= back ? pos - back : 0;
+      if (from < r->base)
+        from = r->base;
+      if (pos + b > r->n) {
+        /* The end, in the middle of a block: find the state at n for the
+         * holdback, and go on in cold mode from this block next time. */
+        r->scan = pos;
+        r->state = peek(r, from);
+        return;
+      }
       /* Stay in the automaton past the block that hit. */
       r->ac_until = pos + b;
-      pos = pos >= back ? pos - back : 0;
-      r->scan = pos < r->base ? r->base : pos;
+      r->scan = from;
       r->state = 0;
       r->cold = false;
     }
