@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 cmake --build "$build" -j "$(nproc)" >/dev/null
 tmp=$(mktemp -d /tmp/ccci-bench-XXXXXX)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+pid=""
+trap '[ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$tmp"' EXIT
 "$build"/bench/bench_config
 "$build"/bench/bench_redact 256
 printf 'state_dir: %s/state\nsocket: %s/ccci.sock\n' "$tmp" "$tmp" >"$tmp/ccci.yml"

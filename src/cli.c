@@ -3,6 +3,7 @@
 #include "ccci/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "ccci/daemon.h"
 #include "ccci/proto.h"
 #include "ccci/redact.h"
+#include "ccci/run.h"
 #include "ccci/secrets.h"
 
 /* How long a client waits for a one-shot reply. */
@@ -93,12 +95,17 @@ static int call(const struct ccci_cli *cli, json_t *req, json_t **reply)
   }
   if (!json_is_true(json_object_get(*reply, "ok"))) {
     json_t *e = json_object_get(*reply, "error");
-    fprintf(stderr, "ccci: the daemon answered: %s: %s\n",
-            json_string_value(json_object_get(e, "code")),
+    const char *code = json_string_value(json_object_get(e, "code"));
+    fprintf(stderr, "ccci: %s\n",
             json_string_value(json_object_get(e, "message")));
+    r = CCCI_EXIT_DAEMON;
+    if (code != NULL && strcmp(code, "no-such-run") == 0)
+      r = CCCI_EXIT_NO_SUCH_RUN;
+    else if (code != NULL && strcmp(code, "refused") == 0)
+      r = CCCI_EXIT_FAILED;
     json_decref(*reply);
     *reply = NULL;
-    return CCCI_EXIT_DAEMON;
+    return r;
   }
   return CCCI_EXIT_OK;
 }
@@ -388,4 +395,191 @@ int ccci_cmd_redact(const struct ccci_cli *cli, int argc, char **argv)
   explicit_bzero(buf, sizeof(buf));
   ccci_redact_free(f);
   return r;
+}
+
+static json_t *request(const char *op)
+{
+  return json_pack("{s:i,s:s}", "v", CCCI_PROTO_VERSION, "op", op);
+}
+
+int ccci_cmd_submit(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *req = request("submit"), *reply;
+  const char *dir = NULL;
+  char abs[PATH_MAX];
+  int i, r;
+
+  for (i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    uint64_t pr;
+    if (strcmp(a, "--quick") == 0) {
+      json_object_set_new(req, "quick", json_true());
+    } else if ((strcmp(a, "--ref") == 0 || strcmp(a, "--pr") == 0) &&
+               i + 1 < argc) {
+      if (a[2] == 'r' && a[3] == 'e') {
+        json_object_set_new(req, "ref", json_string(argv[++i]));
+      } else if (ccci_parse_u64(argv[++i], &pr) < 0 || pr == 0 ||
+                 pr > INT32_MAX) {
+        json_decref(req);
+        return ccci_cli_usage_error("--pr takes a positive integer, not '%s'",
+                                    argv[i]);
+      } else {
+        json_object_set_new(req, "pr", json_integer((json_int_t)pr));
+      }
+    } else if (a[0] == '-' || dir != NULL) {
+      json_decref(req);
+      return ccci_cli_usage_error("usage: ccci submit DIR [--ref REF] "
+                                  "[--pr N] [--quick]");
+    } else {
+      dir = a;
+    }
+  }
+  if (dir == NULL) {
+    json_decref(req);
+    return ccci_cli_usage_error("usage: ccci submit DIR [--ref REF] [--pr N] "
+                                "[--quick]");
+  }
+  if (realpath(dir, abs) == NULL) {
+    fprintf(stderr, "ccci: cannot use %s: %s\n", dir, strerror(errno));
+    json_decref(req);
+    return CCCI_EXIT_USAGE;
+  }
+  json_object_set_new(req, "dir", json_string(abs));
+  r = call(cli, req, &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  if (cli->json) {
+    json_object_del(reply, "ok");
+    print_json(reply);
+  } else {
+    printf("%s\n", json_string_value(json_object_get(reply, "id")));
+  }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+/* One run id argument, sent as "id" with @p op. */
+static int run_op(const struct ccci_cli *cli, const char *op, int argc,
+                  char **argv, json_t **reply)
+{
+  json_t *req;
+  if (argc != 1 || argv[0][0] == '-')
+    return ccci_cli_usage_error("usage: ccci %s RUN", op);
+  req = request(op);
+  json_object_set_new(req, "id", json_string(argv[0]));
+  return call(cli, req, reply);
+}
+
+int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *reply, *run, *steps, *st;
+  enum ccci_run_reason reason = CCCI_REASON_NONE;
+  const char *rs;
+  size_t i;
+  int r = run_op(cli, "show", argc, argv, &reply);
+
+  if (r != CCCI_EXIT_OK)
+    return r;
+  run = json_object_get(reply, "run");
+  if (cli->json) {
+    print_json(run);
+  } else {
+    json_t *copy = json_copy(run);
+    json_object_del(copy, "steps");
+    print_object("", copy);
+    json_decref(copy);
+    steps = json_object_get(run, "steps");
+    printf("steps:\n");
+    json_array_foreach(steps, i, st)
+    {
+      printf("  %3lld %-32s %8lld lines %10lld bytes%s\n",
+             (long long)json_integer_value(json_object_get(st, "n")),
+             json_string_value(json_object_get(st, "name")),
+             (long long)json_integer_value(json_object_get(st, "lines")),
+             (long long)json_integer_value(json_object_get(st, "bytes")),
+             json_is_true(json_object_get(st, "open")) ? "  (open)" : "");
+    }
+  }
+  rs = json_string_value(json_object_get(run, "reason"));
+  if (rs == NULL || ccci_run_reason_parse(rs, &reason) < 0)
+    r = CCCI_EXIT_UNFINISHED;
+  else
+    r = ccci_run_reason_exit(reason);
+  json_decref(reply);
+  return r;
+}
+
+int ccci_cmd_cancel(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *reply;
+  int r = run_op(cli, "cancel", argc, argv, &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  if (cli->json)
+    printf("{\"cancelled\": \"%s\"}\n", argv[0]);
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *req = request("ps"), *reply, *runs, *run;
+  size_t i;
+  int k, r;
+
+  for (k = 0; k < argc; k++) {
+    if ((strcmp(argv[k], "--state") == 0 || strcmp(argv[k], "--recipe") == 0) &&
+        k + 1 < argc) {
+      json_object_set_new(req, argv[k] + 2, json_string(argv[k + 1]));
+      k++;
+    } else {
+      json_decref(req);
+      return ccci_cli_usage_error("usage: ccci ps [--state S] [--recipe R]");
+    }
+  }
+  r = call(cli, req, &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  runs = json_object_get(reply, "runs");
+  if (cli->json) {
+    print_json(runs);
+  } else {
+    printf("%-19s %6s %-24s %-12s %-13s %s\n", "ID", "NUMBER", "RECIPE",
+           "STATE", "REASON", "CREATED");
+    json_array_foreach(runs, i, run)
+    {
+      const char *reason = json_string_value(json_object_get(run, "reason"));
+      printf("%-19s %6lld %-24s %-12s %-13s %s\n",
+             json_string_value(json_object_get(run, "id")),
+             (long long)json_integer_value(json_object_get(run, "number")),
+             json_string_value(json_object_get(run, "recipe")),
+             json_string_value(json_object_get(run, "state")),
+             reason ? reason : "-",
+             json_string_value(json_object_get(run, "created_at")));
+    }
+  }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *reply, *runs, *run;
+  size_t i;
+  int r = no_args("drain", argc, argv);
+  if (r != 0)
+    return r;
+  r = call(cli, request("drain"), &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  runs = json_object_get(reply, "running");
+  if (cli->json) {
+    print_json(runs);
+  } else {
+    printf("draining: no new run starts; %zu running\n", json_array_size(runs));
+    json_array_foreach(runs, i, run)
+        printf("  %s\n", json_string_value(json_object_get(run, "id")));
+  }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
 }

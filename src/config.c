@@ -95,34 +95,34 @@ static const struct key keys[] = {
      CCCI_RELOAD_RESTART, 0, 0, true,
      "The control socket (mode 0660; its directory is made 0750)."},
     {"secrets_dir", T_PATH, OFF(secrets_dir), "/run/secrets", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, 0, false,
+     CCCI_RELOAD_NEXT_RUN, 0, 0, true,
      "Every regular file under it (recursively) holds a value to mask."},
     {"secret_files", T_PATHLIST, OFF(secret_files), "[]", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, 0, false, "More files whose values are masked."},
+     CCCI_RELOAD_NEXT_RUN, 0, 0, true, "More files whose values are masked."},
     {"min_secret_len", T_INT, OFF(min_secret_len), "8", NULL,
-     CCCI_RELOAD_NEXT_RUN, 1, 4096, false,
+     CCCI_RELOAD_NEXT_RUN, 1, 4096, true,
      "Secret values shorter than this are not masked (and are reported)."},
     {"capacity", T_INT, OFF(capacity), "2", NULL, CCCI_RELOAD_LIVE, 1, 1024,
-     false, "Runs at once (running or cancelling)."},
+     true, "Runs at once (running or cancelling)."},
     {"deadline", T_DURATION, OFF(deadline_ms), "60m", NULL,
-     CCCI_RELOAD_NEXT_RUN, SEC(1), DAY(7), false, "Time limit of one run."},
+     CCCI_RELOAD_NEXT_RUN, SEC(1), DAY(7), true, "Time limit of one run."},
     {"kill_grace", T_DURATION, OFF(kill_grace_ms), "30s", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, HOUR(1), false,
+     CCCI_RELOAD_NEXT_RUN, 0, HOUR(1), true,
      "From SIGTERM to SIGKILL when a run is stopped."},
     {"teardown_grace", T_DURATION, OFF(teardown_grace_ms), "10m", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, DAY(1), false,
+     CCCI_RELOAD_NEXT_RUN, 0, DAY(1), true,
      "Time for a teardown after cancel, deadline or orphaning."},
     {"drain_timeout", T_DURATION, OFF(drain_timeout_ms), "5s", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, MIN(10), false,
+     CCCI_RELOAD_NEXT_RUN, 0, MIN(10), true,
      "How long a run's pipes may stay open after its supervisor exits."},
     {"shutdown_grace", T_DURATION, OFF(shutdown_grace_ms), "0s", NULL,
-     CCCI_RELOAD_LIVE, 0, DAY(1), false,
+     CCCI_RELOAD_LIVE, 0, DAY(1), true,
      "On daemon stop, wait this long for runs before cancelling them."},
     {"log_max_bytes", T_SIZE, OFF(log_max_bytes), "256MiB", NULL,
-     CCCI_RELOAD_NEXT_RUN, KiB(64), TiB(1), false,
+     CCCI_RELOAD_NEXT_RUN, KiB(64), TiB(1), true,
      "Cap of one run's log; past it the head is kept."},
     {"min_free_bytes", T_SIZE, OFF(min_free_bytes), "1GiB", NULL,
-     CCCI_RELOAD_LIVE, 0, TiB(1024), false,
+     CCCI_RELOAD_LIVE, 0, TiB(1024), true,
      "Below this much free space on the state dir no run is admitted."},
     {"retention.max_age", T_DURATION, OFF(retention.max_age_ms), "30d", NULL,
      CCCI_RELOAD_LIVE, HOUR(1), DAY(36500), false,
@@ -134,19 +134,19 @@ static const struct key keys[] = {
      "[\"" EXAMPLE_HARNESS "\"]",
      "`[<examples>/example-harness]`: the example harness shipped in "
      "examples/ (until `ccci harness` exists)",
-     CCCI_RELOAD_NEXT_RUN, 0, 0, false, "argv of the per-run harness."},
+     CCCI_RELOAD_NEXT_RUN, 0, 0, true, "argv of the per-run harness."},
     {"harness.teardown_command", T_ARGV, OFF(harness.teardown_command),
      "[\"" EXAMPLE_HARNESS "\", \"--teardown\"]",
      "`[<examples>/example-harness, --teardown]`", CCCI_RELOAD_NEXT_RUN, 0, 0,
-     false, "argv of the teardown of a run's domain."},
+     true, "argv of the teardown of a run's domain."},
     {"harness.domain_suffix", T_DNS, OFF(harness.domain_suffix), "ci.local",
-     NULL, CCCI_RELOAD_NEXT_RUN, 0, 0, false,
+     NULL, CCCI_RELOAD_NEXT_RUN, 0, 0, true,
      "App domains are `<recipe>-pr<N>.<domain_suffix>`."},
     {"harness.user", T_STRING, OFF(harness.user), NULL, "none (the daemon's)",
-     CCCI_RELOAD_NEXT_RUN, 0, 0, false,
+     CCCI_RELOAD_NEXT_RUN, 0, 0, true,
      "Run the harness as this user (a separate uid in the docker group)."},
     {"harness.env", T_ENVMAP, OFF(harness.env), "{}", NULL,
-     CCCI_RELOAD_NEXT_RUN, 0, 0, false,
+     CCCI_RELOAD_NEXT_RUN, 0, 0, true,
      "Extra environment variables for the harness (not for secrets: use "
      "secret files)."},
     {"janitor.interval", T_DURATION, OFF(janitor.interval_ms), "5m", NULL,
@@ -348,10 +348,12 @@ static void strlist_free(struct ccci_strlist *l)
   l->n = 0;
 }
 
+/* Lists stay NULL-terminated, so an argv can be used as is. */
 static void strlist_push(struct ccci_strlist *l, char *s)
 {
-  l->v = ccci_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+  l->v = ccci_xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
   l->v[l->n++] = s;
+  l->v[l->n] = NULL;
 }
 
 static void strmap_free(struct ccci_strmap *m)

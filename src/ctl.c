@@ -14,8 +14,15 @@
 #include "ccci/log.h"
 #include "ccci/proto.h"
 
+struct ccci_ctl_call {
+  struct client *client; /* NULL once the client is gone */
+};
+
+json_t ccci_ctl_later;
+
 struct client {
   uv_pipe_t pipe;
+  struct ccci_ctl_call *call; /* a deferred request, or NULL */
   struct ccci_ctl *ctl;
   struct client *prev, *next;
   struct ccci_ctl_peer peer;
@@ -59,6 +66,8 @@ static void client_on_close(uv_handle_t *h)
   struct client *c = ccci_container_of(h, struct client, pipe);
   struct ccci_ctl *ctl = c->ctl;
 
+  if (c->call != NULL)
+    c->call->client = NULL; /* its reply will be dropped */
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -90,6 +99,13 @@ static void client_close(struct client *c)
 static void client_read_start(struct client *c);
 static void client_process(struct client *c);
 
+/* A client at EOF is closed once every request is answered and written. */
+static void close_if_idle(struct client *c)
+{
+  if (c->eof && c->call == NULL && c->writes == 0 && c->in.len == 0)
+    client_close(c);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
   struct wreq *w = ccci_container_of(req, struct wreq, req);
@@ -105,13 +121,12 @@ static void on_write(uv_write_t *req, int status)
     client_close(c);
     return;
   }
-  if (!c->reading && c->queued < CCCI_CTL_CLIENT_HIGH_WATER / 2) {
+  if (c->queued < CCCI_CTL_CLIENT_HIGH_WATER / 2) {
     client_process(c);
-    if (c->eof && c->writes == 0)
-      client_close(c);
-    else if (!c->eof && !c->closing)
+    if (!c->eof)
       client_read_start(c);
   }
+  close_if_idle(c);
 }
 
 static void client_send(struct client *c, json_t *msg)
@@ -120,7 +135,7 @@ static void client_send(struct client *c, json_t *msg)
   uv_buf_t buf;
   int r;
 
-  if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe)) {
+  if (uv_is_closing((uv_handle_t *)&c->pipe)) {
     json_decref(msg);
     return;
   }
@@ -165,8 +180,14 @@ static json_t *dispatch(struct client *c, const char *line, size_t len)
     json_decref(req);
     return reply;
   }
-  reply = op->fn(&c->peer, req, ctl->arg);
+  c->call = ccci_xcalloc(1, sizeof(*c->call));
+  c->call->client = c;
+  reply = op->fn(c->call, &c->peer, req, ctl->arg);
   json_decref(req);
+  if (reply == CCCI_CTL_LATER)
+    return reply;
+  free(c->call);
+  c->call = NULL;
   if (reply == NULL)
     reply = ccci_proto_error(CCCI_E_INTERNAL, "op '%s' failed", op->name);
   return reply;
@@ -189,6 +210,8 @@ static void answer(struct client *c, const char *line, size_t len)
   if (is_blank(line, len))
     return;
   reply = dispatch(c, line, len);
+  if (reply == CCCI_CTL_LATER)
+    return;
   c->ctl->counters.requests++;
   if (!json_is_true(json_object_get(reply, "ok")))
     c->ctl->counters.errors++;
@@ -199,8 +222,8 @@ static void answer(struct client *c, const char *line, size_t len)
  * high-water mark of queued replies. */
 static void client_process(struct client *c)
 {
-  while (!c->closing && c->queued < CCCI_CTL_CLIENT_HIGH_WATER &&
-         c->in.len > 0) {
+  while (!c->closing && c->call == NULL &&
+         c->queued < CCCI_CTL_CLIENT_HIGH_WATER && c->in.len > 0) {
     char *nl = memchr(c->in.data, '\n', c->in.len);
     size_t len;
     if (nl == NULL)
@@ -209,7 +232,7 @@ static void client_process(struct client *c)
     answer(c, c->in.data, len);
     ccci_buf_consume(&c->in, len + 1);
   }
-  if (c->closing)
+  if (c->closing || c->call != NULL)
     return;
   if (c->in.len > CCCI_PROTO_MAX_REQUEST &&
       memchr(c->in.data, '\n', c->in.len) == NULL) {
@@ -223,7 +246,8 @@ static void client_process(struct client *c)
   }
   /* At EOF, what is left is the last request even without its newline; a
    * half-written one gets its error like any other. */
-  if (c->eof && c->queued < CCCI_CTL_CLIENT_HIGH_WATER && c->in.len > 0) {
+  if (c->eof && c->queued < CCCI_CTL_CLIENT_HIGH_WATER && c->in.len > 0 &&
+      memchr(c->in.data, '\n', c->in.len) == NULL) {
     answer(c, c->in.data, c->in.len);
     ccci_buf_consume(&c->in, c->in.len);
   }
@@ -247,9 +271,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     uv_read_stop(s);
     c->reading = false;
     c->eof = true;
-    if (n == UV_EOF)
-      client_process(c);
-    client_close(c); /* after the replies in flight */
+    if (n != UV_EOF) {
+      client_close(c);
+      return;
+    }
+    client_process(c);
+    close_if_idle(c); /* else after the replies still to come */
     return;
   }
   /* The buffer holds at most one request plus one read: it cannot fill. */
@@ -326,6 +353,26 @@ static void on_connection(uv_stream_t *server, int status)
     return;
   }
   client_read_start(c);
+}
+
+void ccci_ctl_reply(struct ccci_ctl_call *call, json_t *reply)
+{
+  struct client *c = call->client;
+  free(call);
+  if (c == NULL) {
+    json_decref(reply);
+    return;
+  }
+  c->call = NULL;
+  if (reply == NULL)
+    reply = ccci_proto_error(CCCI_E_INTERNAL, "the op failed");
+  c->ctl->counters.requests++;
+  if (!json_is_true(json_object_get(reply, "ok")))
+    c->ctl->counters.errors++;
+  client_send(c, reply);
+  /* Requests that came meanwhile are answered now, in order. */
+  client_process(c);
+  close_if_idle(c);
 }
 
 int ccci_ctl_prepare_path(const char *path, char **err)

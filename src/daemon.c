@@ -21,6 +21,7 @@
 #include "ccci/log.h"
 #include "ccci/notify.h"
 #include "ccci/proto.h"
+#include "ccci/runs.h"
 
 struct daemon {
   uv_loop_t loop;
@@ -45,6 +46,8 @@ struct daemon {
   bool reload_again;
   struct ccci_config *reload_cfg;
   char *reload_errors_text;
+  struct ccci_runs *runs;
+  char self_exe[4096];
 };
 
 static void make_instance_id(char out[33])
@@ -113,13 +116,15 @@ out:
 
 /* ---- ops ---- */
 
-static json_t *op_status(const struct ccci_ctl_peer *peer, json_t *req,
+static json_t *op_status(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
                          void *arg)
 {
   struct daemon *d = arg;
   struct ccci_ctl_counters cc;
   char started[32], loaded[32];
   json_t *reply = ccci_proto_ok();
+  (void)call;
   (void)peer;
   (void)req;
 
@@ -139,7 +144,8 @@ static json_t *op_status(const struct ccci_ctl_peer *peer, json_t *req,
   json_object_set_new(reply, "socket", json_string(d->socket));
   json_object_set_new(reply, "config", json_string(d->cfg->source));
   json_object_set_new(reply, "config_loaded_at", json_string(loaded));
-  json_object_set_new(reply, "problems", json_array());
+  json_object_set_new(reply, "problems",
+                      d->runs ? ccci_runs_problems(d->runs) : json_array());
   json_object_set_new(reply, "counters",
                       json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ctl_clients",
                                 (json_int_t)cc.clients, "ctl_accepted",
@@ -149,11 +155,153 @@ static json_t *op_status(const struct ccci_ctl_peer *peer, json_t *req,
                                 (json_int_t)cc.too_large, "config_reloads",
                                 (json_int_t)d->reloads, "config_reload_errors",
                                 (json_int_t)d->reload_errors));
+  if (d->runs != NULL)
+    json_object_update(json_object_get(reply, "counters"),
+                       ccci_runs_counters(d->runs));
+  return reply;
+}
+
+/* A request field of the given type; NULL (and @p err set) when it has
+ * another type, or is missing and required. */
+static json_t *req_field(json_t *req, const char *key, json_type type,
+                         bool required, json_t **err)
+{
+  static const char *const names[] = {"an object",  "an array", "a string",
+                                      "an integer", "a number", "a boolean",
+                                      "a boolean",  "null"};
+  json_t *v = json_object_get(req, key);
+  if (v == NULL || json_is_null(v)) {
+    if (required)
+      *err =
+          ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' is required", key);
+    return NULL;
+  }
+  if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v))) {
+    *err = ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' must be %s", key,
+                            names[type]);
+    return NULL;
+  }
+  return v;
+}
+
+static void submit_done(const char *id, const char *err, void *arg)
+{
+  struct ccci_ctl_call *call = arg;
+  if (id == NULL)
+    ccci_ctl_reply(call, ccci_proto_error("refused", "%s", err));
+  else
+    ccci_ctl_reply(call, json_pack("{s:b,s:s}", "ok", 1, "id", id));
+}
+
+static json_t *op_submit(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
+                         void *arg)
+{
+  struct daemon *d = arg;
+  struct ccci_runs_submit sub;
+  json_t *err = NULL, *dir, *ref, *pr, *quick;
+  char *msg = NULL;
+
+  dir = req_field(req, "dir", JSON_STRING, true, &err);
+  ref = req_field(req, "ref", JSON_STRING, false, &err);
+  pr = req_field(req, "pr", JSON_INTEGER, false, &err);
+  quick = req_field(req, "quick", JSON_TRUE, false, &err);
+  if (err != NULL)
+    return err;
+  if (pr != NULL && json_integer_value(pr) <= 0)
+    return ccci_proto_error(CCCI_E_BAD_REQUEST,
+                            "field 'pr' must be a positive integer");
+  if (d->stopping)
+    return ccci_proto_error("refused", "the daemon is stopping");
+  sub.dir = json_string_value(dir);
+  sub.ref = ref ? json_string_value(ref) : NULL;
+  sub.pr = pr ? (int64_t)json_integer_value(pr) : 0;
+  sub.quick = quick != NULL && json_is_true(quick);
+  sub.uid = peer->uid;
+  if (ccci_runs_submit(d->runs, &sub, submit_done, call, &msg) < 0) {
+    err = ccci_proto_error("refused", "%s", msg);
+    free(msg);
+    return err;
+  }
+  return CCCI_CTL_LATER;
+}
+
+static json_t *op_show(struct ccci_ctl_call *call,
+                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
+  json_t *run, *reply;
+  (void)call;
+  (void)peer;
+  if (err != NULL)
+    return err;
+  run = ccci_runs_show(d->runs, json_string_value(id));
+  if (run == NULL)
+    return ccci_proto_error("no-such-run", "no run '%.40s'",
+                            json_string_value(id));
+  reply = ccci_proto_ok();
+  json_object_set_new(reply, "run", run);
+  return reply;
+}
+
+static json_t *op_cancel(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
+                         void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
+  int rc;
+  (void)call;
+  if (err != NULL)
+    return err;
+  rc = ccci_runs_cancel(d->runs, json_string_value(id), peer->uid);
+  if (rc == -ENOENT)
+    return ccci_proto_error("no-such-run", "no run '%.40s'",
+                            json_string_value(id));
+  if (rc == -EALREADY)
+    return ccci_proto_error("finished", "run '%.40s' has finished already",
+                            json_string_value(id));
+  return ccci_proto_ok();
+}
+
+static json_t *op_ps(struct ccci_ctl_call *call,
+                     const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *state, *recipe, *reply;
+  (void)call;
+  (void)peer;
+  state = req_field(req, "state", JSON_STRING, false, &err);
+  recipe = req_field(req, "recipe", JSON_STRING, false, &err);
+  if (err != NULL)
+    return err;
+  reply = ccci_proto_ok();
+  json_object_set_new(
+      reply, "runs",
+      ccci_runs_list(d->runs, state ? json_string_value(state) : NULL,
+                     recipe ? json_string_value(recipe) : NULL));
+  return reply;
+}
+
+static json_t *op_drain(struct ccci_ctl_call *call,
+                        const struct ccci_ctl_peer *peer, json_t *req,
+                        void *arg)
+{
+  struct daemon *d = arg;
+  json_t *reply = ccci_proto_ok();
+  (void)call;
+  (void)req;
+  ccci_info("serve", "drain requested by uid %ld", (long)peer->uid);
+  ccci_runs_drain(d->runs);
+  json_object_set_new(reply, "running",
+                      ccci_runs_list(d->runs, "running", NULL));
   return reply;
 }
 
 static const struct ccci_ctl_op ops[] = {
-    {"status", op_status},
+    {"status", op_status}, {"submit", op_submit}, {"show", op_show},
+    {"cancel", op_cancel}, {"ps", op_ps},         {"drain", op_drain},
     {NULL, NULL},
 };
 
@@ -234,6 +382,8 @@ static void reload_done(uv_work_t *w, int status)
     ccci_info("config", "reloaded %s (%zu key%s changed)", d->config_path,
               changed, changed == 1 ? "" : "s");
     warn_inactive(d->cfg);
+    if (d->runs != NULL)
+      ccci_runs_kick(d->runs);
   }
   d->reload_cfg = NULL;
   d->reload_errors_text = NULL;
@@ -272,23 +422,40 @@ static void reload_start(struct daemon *d)
 
 /* ---- signals and stop ---- */
 
-static void stop(struct daemon *d, const char *why)
+/* Once no run is left: close the socket, the signals and the runs. */
+static void stop_finish(void *arg)
 {
-  int r;
-  if (d->stopping)
-    return;
-  d->stopping = true;
-  ccci_info("serve", "stopping (%s)", why);
-  r = ccci_notify("STOPPING=1");
-  (void)r;
-  if (d->reload_busy)
-    uv_cancel((uv_req_t *)&d->reload_work);
+  struct daemon *d = arg;
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
   if (d->ctl != NULL)
     ccci_ctl_stop(d->ctl);
   d->ctl = NULL;
+  if (d->runs != NULL)
+    ccci_runs_close(d->runs);
+  d->runs = NULL;
+}
+
+/* Stop admitting, give runs shutdown_grace, cancel the rest through the
+ * funnel (they are queued again for the next start), then stop. */
+static void stop(struct daemon *d, const char *why)
+{
+  int r;
+  if (d->stopping) {
+    ccci_info("serve", "already stopping (%s ignored)", why);
+    return;
+  }
+  d->stopping = true;
+  ccci_info("serve", "stopping (%s)", why);
+  r = ccci_notify("STOPPING=1");
+  (void)r;
+  if (d->reload_busy)
+    uv_cancel((uv_req_t *)&d->reload_work);
+  if (d->runs != NULL)
+    ccci_runs_stop(d->runs, d->cfg->shutdown_grace_ms, stop_finish, d);
+  else
+    stop_finish(d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -317,6 +484,37 @@ static int load_config(struct daemon *d, const char *path)
     return -1;
   }
   return 0;
+}
+
+static struct ccci_config *current_config(void *arg)
+{
+  struct daemon *d = arg;
+  return ccci_config_ref(d->cfg);
+}
+
+static int start_runs(struct daemon *d)
+{
+  struct ccci_runs_env env;
+  size_t len = sizeof(d->self_exe);
+  char *err = NULL;
+  int r = uv_exepath(d->self_exe, &len);
+
+  if (r < 0) {
+    ccci_error("serve", "cannot find the ccci binary: %s", uv_strerror(r));
+    return r;
+  }
+  env.loop = &d->loop;
+  env.state_dir = d->state_dir;
+  env.instance = d->instance;
+  env.self_exe = d->self_exe;
+  env.config = current_config;
+  env.arg = d;
+  r = ccci_runs_open(&env, &d->runs, &err);
+  if (r < 0) {
+    ccci_error("serve", "%s", err);
+    free(err);
+  }
+  return r;
 }
 
 static int start(struct daemon *d)
@@ -354,6 +552,12 @@ static int start(struct daemon *d)
   uv_signal_start(&d->sig_int, on_signal, SIGINT);
   uv_signal_start(&d->sig_term, on_signal, SIGTERM);
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+  r = start_runs(d);
+  if (r < 0) {
+    d->stopping = true;
+    stop_finish(d);
+    return -2;
+  }
   return 0;
 }
 

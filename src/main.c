@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ccci/cli.h"
+#include "ccci/supervise.h"
 #include "ccci/util.h"
 
 struct command {
@@ -16,6 +17,15 @@ static const struct command commands[] = {
     {"serve", ccci_cmd_serve, "serve [-c FILE]      run the daemon"},
     {"status", ccci_cmd_status,
      "status [--json]      the daemon's state and counters"},
+    {"submit", ccci_cmd_submit,
+     "submit DIR [--ref REF] [--pr N] [--quick]\n"
+     "                       queue a run of a local recipe; prints its id"},
+    {"ps", ccci_cmd_ps,
+     "ps [--state S] [--recipe R]\n"
+     "                       list runs"},
+    {"show", ccci_cmd_show, "show RUN             a run's record and steps"},
+    {"cancel", ccci_cmd_cancel, "cancel RUN           stop a run"},
+    {"drain", ccci_cmd_drain, "drain                stop admitting runs"},
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},
@@ -24,6 +34,8 @@ static const struct command commands[] = {
      "[--mask STR]\n"
      "                       mask secrets on the way from stdin to stdout"},
     {"version", ccci_cmd_version, "version              print the version"},
+    /* Hidden (no usage): only the daemon starts it. */
+    {"supervise", ccci_cmd_supervise, NULL},
 };
 
 static void usage(FILE *f)
@@ -32,8 +44,10 @@ static void usage(FILE *f)
   fputs("usage: ccci [-s SOCKET] [-c FILE] [--json] COMMAND [ARGS]\n\n"
         "Continuous integration for Co-op Cloud recipes.\n\ncommands:\n",
         f);
-  for (i = 0; i < CCCI_ARRAY_LEN(commands); i++)
-    fprintf(f, "  %s\n", commands[i].usage);
+  for (i = 0; i < CCCI_ARRAY_LEN(commands); i++) {
+    if (commands[i].usage != NULL)
+      fprintf(f, "  %s\n", commands[i].usage);
+  }
   fputs("\noptions (before or after the command):\n"
         "  -s, --socket SOCKET  the daemon's socket (else $CCCI_SOCKET, else "
         "the config's)\n"
@@ -108,7 +122,7 @@ int main(int argc, char **argv)
       goto out;
     }
     d = ccci_edit_distance(rest[0], commands[c].name);
-    if (d < bestd) {
+    if (d < bestd && commands[c].usage != NULL) {
       bestd = d;
       best = c;
     }

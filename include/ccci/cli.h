@@ -35,6 +35,16 @@ int ccci_cmd_version(const struct ccci_cli *cli, int argc, char **argv);
  * secret cannot be read (fail closed).
  */
 int ccci_cmd_redact(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci submit DIR [--ref REF] [--pr N] [--quick]`: prints the run id. */
+int ccci_cmd_submit(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci show RUN`: meta and steps; exit code by the run's reason. */
+int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci cancel RUN`. */
+int ccci_cmd_cancel(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci ps [--state S] [--recipe R]`. */
+int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci drain`: stop admitting runs. */
+int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci serve`: run the daemon. */
 int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv);
 

@@ -21,7 +21,7 @@ enum ccci_reload {
   CCCI_RELOAD_RESTART,  /**< only after the daemon restarts */
 };
 
-/** A list of strings. */
+/** A list of strings; `v` is NULL-terminated when not NULL itself. */
 struct ccci_strlist {
   char **v;
   size_t n;

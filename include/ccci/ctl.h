@@ -24,12 +24,29 @@ struct ccci_ctl_peer {
   pid_t pid;
 };
 
+/** A request being answered; see CCCI_CTL_LATER. */
+struct ccci_ctl_call;
+
+/** Returned by a handler that will answer later with ccci_ctl_reply(). */
+extern json_t ccci_ctl_later;
+#define CCCI_CTL_LATER (&ccci_ctl_later)
+
 /**
  * An op handler: returns the reply (new reference; `{"ok":...}`) to the
- * request @p req from @p peer. @p arg is the one given to ccci_ctl_start.
+ * request @p req from @p peer, or CCCI_CTL_LATER and then calls
+ * ccci_ctl_reply(@p call, ...) exactly once (later requests of the same
+ * client wait, so replies stay in order). @p arg is the one given to
+ * ccci_ctl_start.
  */
-typedef json_t *(*ccci_ctl_handler)(const struct ccci_ctl_peer *peer,
+typedef json_t *(*ccci_ctl_handler)(struct ccci_ctl_call *call,
+                                    const struct ccci_ctl_peer *peer,
                                     json_t *req, void *arg);
+
+/**
+ * Answer a call a handler deferred. Takes the reference to @p reply. If the
+ * client went away meanwhile, the reply is dropped.
+ */
+void ccci_ctl_reply(struct ccci_ctl_call *call, json_t *reply);
 
 /** One entry of the op table; the table ends with a NULL name. */
 struct ccci_ctl_op {

@@ -1,0 +1,391 @@
+/* A run's log store: steps as Drone-format JSON-lines files with ordered,
+ * asynchronous writes on the loop, and logs/index.json. */
+#include "ccci/logstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ccci/log.h"
+#include "ccci/logline.h"
+
+/* Room for the marker steps plus steps the daemon starts itself. */
+#define MAX_FILES (CCCI_LOGSTORE_MAX_STEPS + 8)
+
+struct step {
+  struct ccci_logstore *ls;
+  unsigned n;
+  char name[40];
+  int fd;
+  uint64_t start_ms;
+  uint64_t lines, bytes; /* encoded bytes accepted */
+  uint64_t written;      /* bytes on disk: the next write's offset */
+  struct ccci_buf pending;
+  char *flight; /* the buffer of the write in flight, or NULL */
+  size_t flight_len, flight_done;
+  uv_fs_t req;
+  bool failed;
+};
+
+struct ccci_logstore {
+  uv_loop_t *loop;
+  char *dir;
+  char *run_id;
+  struct step *steps[MAX_FILES];
+  unsigned nsteps;
+  unsigned marker_steps;
+  uint64_t max_bytes, total, lines;
+  bool truncated;
+  size_t backlog;
+  bool paused;
+  void (*drain_cb)(void *);
+  void *drain_arg;
+  /* index.json: written on the thread pool, one at a time, latest wins. */
+  uv_work_t idx_work;
+  char *idx_text, *idx_flight;
+  bool idx_busy;
+  /* close */
+  bool closing;
+  void (*done)(void *);
+  void *done_arg;
+};
+
+static void flush(struct step *st);
+static void maybe_done(struct ccci_logstore *ls);
+
+static char *index_text(const struct ccci_logstore *ls)
+{
+  json_t *a = json_array();
+  char *s;
+  unsigned i;
+  for (i = 0; i < ls->nsteps; i++) {
+    const struct step *st = ls->steps[i];
+    json_array_append_new(a, json_pack("{s:i,s:s,s:I,s:I,s:b}", "n", (int)st->n,
+                                       "name", st->name, "lines",
+                                       (json_int_t)st->lines, "bytes",
+                                       (json_int_t)st->bytes, "open",
+                                       !ls->closing && i + 1 == ls->nsteps));
+  }
+  s = json_dumps(a, JSON_COMPACT);
+  json_decref(a);
+  return s;
+}
+
+static void idx_work(uv_work_t *w)
+{
+  struct ccci_logstore *ls =
+      ccci_container_of(w, struct ccci_logstore, idx_work);
+  char *path = ccci_xasprintf("%s/index.json", ls->dir);
+  size_t n = strlen(ls->idx_flight);
+  ls->idx_flight[n] = '\n'; /* there is room: see idx_start() */
+  /* A failed rewrite keeps the previous index; the next change retries. */
+  if (ccci_write_file_atomic(path, ls->idx_flight, n + 1, 0640) < 0)
+    ls->idx_flight[n] = '\0';
+  free(path);
+}
+
+static void idx_start(struct ccci_logstore *ls);
+
+static void idx_done(uv_work_t *w, int status)
+{
+  struct ccci_logstore *ls =
+      ccci_container_of(w, struct ccci_logstore, idx_work);
+  (void)status;
+  free(ls->idx_flight);
+  ls->idx_flight = NULL;
+  ls->idx_busy = false;
+  if (ls->idx_text != NULL)
+    idx_start(ls);
+  else
+    maybe_done(ls);
+}
+
+static void idx_start(struct ccci_logstore *ls)
+{
+  size_t n = strlen(ls->idx_text);
+  ls->idx_flight = ccci_xrealloc(ls->idx_text, n + 2);
+  ls->idx_text = NULL;
+  if (uv_queue_work(ls->loop, &ls->idx_work, idx_work, idx_done) < 0) {
+    free(ls->idx_flight);
+    ls->idx_flight = NULL;
+    return;
+  }
+  ls->idx_busy = true;
+}
+
+/* Queue a rewrite of index.json with the current steps. */
+static void index_write(struct ccci_logstore *ls)
+{
+  char *t = index_text(ls);
+  if (t == NULL)
+    return;
+  free(ls->idx_text);
+  ls->idx_text = t;
+  if (!ls->idx_busy)
+    idx_start(ls);
+}
+
+static void backlog_sub(struct ccci_logstore *ls, size_t n)
+{
+  ls->backlog -= n;
+  if (ls->paused && ls->backlog < CCCI_LOGSTORE_LOW_WATER) {
+    ls->paused = false;
+    if (ls->drain_cb != NULL)
+      ls->drain_cb(ls->drain_arg);
+  }
+}
+
+static void on_write(uv_fs_t *req)
+{
+  struct step *st = ccci_container_of(req, struct step, req);
+  struct ccci_logstore *ls = st->ls;
+  ssize_t r = req->result;
+
+  uv_fs_req_cleanup(req);
+  if (r < 0) {
+    ccci_log(CCCI_LOG_ERROR, "logs", ls->run_id,
+             "cannot write step %u (%s): %s; its later lines are lost", st->n,
+             st->name, uv_strerror((int)r));
+    st->failed = true;
+    backlog_sub(ls, st->flight_len - st->flight_done);
+    st->flight_done = st->flight_len;
+  } else {
+    st->flight_done += (size_t)r;
+    st->written += (uint64_t)r;
+    backlog_sub(ls, (size_t)r);
+  }
+  if (st->flight_done < st->flight_len && !st->failed) {
+    /* A short write: the rest goes next, at its offset. */
+    uv_buf_t b = uv_buf_init(st->flight + st->flight_done,
+                             (unsigned)(st->flight_len - st->flight_done));
+    if (uv_fs_write(ls->loop, &st->req, st->fd, &b, 1, (int64_t)st->written,
+                    on_write) == 0)
+      return;
+    st->failed = true;
+    backlog_sub(ls, st->flight_len - st->flight_done);
+  }
+  free(st->flight);
+  st->flight = NULL;
+  if (st->failed) {
+    backlog_sub(ls, st->pending.len);
+    ccci_buf_close(&st->pending);
+  }
+  flush(st);
+  maybe_done(ls);
+}
+
+/* Start a write of what is pending unless one is in flight. */
+static void flush(struct step *st)
+{
+  struct ccci_logstore *ls = st->ls;
+  uv_buf_t b;
+
+  if (st->flight != NULL || st->pending.len == 0 || st->fd < 0)
+    return;
+  st->flight_len = st->pending.len;
+  st->flight_done = 0;
+  st->flight = ccci_buf_detach(&st->pending);
+  b = uv_buf_init(st->flight, (unsigned)st->flight_len);
+  if (uv_fs_write(ls->loop, &st->req, st->fd, &b, 1, (int64_t)st->written,
+                  on_write) < 0) {
+    st->failed = true;
+    backlog_sub(ls, st->flight_len);
+    free(st->flight);
+    st->flight = NULL;
+  }
+}
+
+static void step_close_fd(struct step *st)
+{
+  if (st->fd >= 0 && st->flight == NULL && st->pending.len == 0) {
+    close(st->fd);
+    st->fd = -1;
+  }
+}
+
+static int step_open(struct ccci_logstore *ls, const char *name)
+{
+  struct step *st;
+  char *path;
+  unsigned n = ls->nsteps;
+
+  if (n >= MAX_FILES)
+    return -ENOSPC;
+  st = ccci_xcalloc(1, sizeof(*st));
+  st->ls = ls;
+  st->n = n;
+  snprintf(st->name, sizeof(st->name), "%s", name);
+  st->start_ms = ccci_now_ms();
+  ccci_buf_init(&st->pending, SIZE_MAX);
+  path = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, n, st->name);
+  /* Opening a new file in our own directory is quick; writes are async. */
+  st->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (st->fd < 0) {
+    int r = -errno;
+    ccci_log(CCCI_LOG_ERROR, "logs", ls->run_id, "cannot create %s: %s", path,
+             strerror(errno));
+    free(path);
+    ccci_buf_close(&st->pending);
+    free(st);
+    return r;
+  }
+  free(path);
+  if (n > 0)
+    step_close_fd(ls->steps[n - 1]);
+  ls->steps[ls->nsteps++] = st;
+  index_write(ls);
+  return 0;
+}
+
+int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
+                       uint64_t max_bytes, struct ccci_logstore **out,
+                       char **err)
+{
+  struct ccci_logstore *ls;
+  int r;
+
+  *out = NULL;
+  *err = NULL;
+  r = ccci_mkdir_p(dir, 0750);
+  if (r < 0) {
+    *err = ccci_xasprintf("cannot create %s: %s", dir, strerror(-r));
+    return r;
+  }
+  ls = ccci_xcalloc(1, sizeof(*ls));
+  ls->loop = loop;
+  ls->dir = ccci_xstrdup(dir);
+  ls->run_id = ccci_xstrdup(run_id);
+  ls->max_bytes = max_bytes;
+  r = step_open(ls, "init");
+  if (r < 0) {
+    *err = ccci_xasprintf("cannot create the first step in %s: %s", dir,
+                          strerror(-r));
+    free(ls->dir);
+    free(ls->run_id);
+    free(ls);
+    return r;
+  }
+  *out = ls;
+  return 0;
+}
+
+static void add(struct ccci_logstore *ls, const char *text, size_t len)
+{
+  struct step *st = ls->steps[ls->nsteps - 1];
+  size_t before = st->pending.len;
+  uint64_t secs = (ccci_now_ms() - st->start_ms) / 1000u;
+
+  if (st->failed)
+    return;
+  if (ccci_logline_encode(&st->pending, st->lines, text, len, secs) < 0)
+    return;
+  st->lines++;
+  st->bytes += st->pending.len - before;
+  ls->total += st->pending.len - before;
+  ls->lines++;
+  ls->backlog += st->pending.len - before;
+  if (ls->backlog > CCCI_LOGSTORE_HIGH_WATER)
+    ls->paused = true;
+  flush(st);
+}
+
+void ccci_logstore_line(struct ccci_logstore *ls, const char *text, size_t len,
+                        bool whole)
+{
+  char name[33];
+  if (ls->closing)
+    return;
+  if (whole && ls->marker_steps + 1 < CCCI_LOGSTORE_MAX_STEPS) {
+    size_t l = len > 0 && text[len - 1] == '\n' ? len - 1 : len;
+    if (ccci_logline_marker(text, l, name) == 1) {
+      ls->marker_steps++;
+      if (step_open(ls, name) == 0)
+        return;
+    }
+  }
+  if (ls->truncated)
+    return;
+  if (ls->total + len > ls->max_bytes) {
+    char msg[160];
+    int n = snprintf(msg, sizeof(msg),
+                     "[ccci] the log reached log_max_bytes (%llu bytes); "
+                     "later lines are dropped, the run goes on\n",
+                     (unsigned long long)ls->max_bytes);
+    ls->truncated = true;
+    ccci_log(CCCI_LOG_WARN, "logs", ls->run_id, "log truncated at %llu bytes",
+             (unsigned long long)ls->max_bytes);
+    add(ls, msg, (size_t)n);
+    return;
+  }
+  add(ls, text, len);
+}
+
+void ccci_logstore_step(struct ccci_logstore *ls, const char *name)
+{
+  if (!ls->closing)
+    (void)step_open(ls, name);
+}
+
+size_t ccci_logstore_backlog(const struct ccci_logstore *ls)
+{
+  return ls->backlog;
+}
+
+void ccci_logstore_on_drain(struct ccci_logstore *ls, void (*cb)(void *arg),
+                            void *arg)
+{
+  ls->drain_cb = cb;
+  ls->drain_arg = arg;
+}
+
+void ccci_logstore_counts(const struct ccci_logstore *ls, uint64_t *lines,
+                          uint64_t *bytes)
+{
+  *lines = ls->lines;
+  *bytes = ls->total;
+}
+
+static void maybe_done(struct ccci_logstore *ls)
+{
+  unsigned i;
+  void (*done)(void *);
+  void *arg;
+
+  if (!ls->closing)
+    return;
+  for (i = 0; i < ls->nsteps; i++) {
+    step_close_fd(ls->steps[i]);
+    if (ls->steps[i]->fd >= 0)
+      return;
+  }
+  if (ls->idx_busy || ls->idx_text != NULL || ls->done == NULL)
+    return;
+  done = ls->done;
+  arg = ls->done_arg;
+  ls->done = NULL;
+  for (i = 0; i < ls->nsteps; i++) {
+    ccci_buf_close(&ls->steps[i]->pending);
+    free(ls->steps[i]);
+  }
+  free(ls->dir);
+  free(ls->run_id);
+  free(ls);
+  done(arg);
+}
+
+void ccci_logstore_close(struct ccci_logstore *ls, void (*done)(void *arg),
+                         void *arg)
+{
+  unsigned i;
+  ls->closing = true;
+  ls->done = done;
+  ls->done_arg = arg;
+  ls->drain_cb = NULL;
+  for (i = 0; i < ls->nsteps; i++)
+    flush(ls->steps[i]);
+  index_write(ls);
+  maybe_done(ls);
+}

@@ -1,0 +1,1268 @@
+/* The daemon's runs: their directories under <state_dir>/runs, the queue,
+ * admission, the run lifecycle from start to a finished meta.json, cancel,
+ * and the daemon's stop. */
+#include "ccci/runs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccci/log.h"
+#include "ccci/logstore.h"
+#include "ccci/redact.h"
+#include "ccci/run.h"
+#include "ccci/runner.h"
+#include "ccci/secrets.h"
+#include "ccci/supervise.h"
+
+/* Limits of a submitted recipe directory. */
+#define COPY_MAX_BYTES (256u * 1024u * 1024u)
+#define COPY_MAX_ENTRIES 50000
+/* Admission is retried this often while something blocks it. */
+#define RETRY_MS 5000
+
+enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN };
+
+struct run {
+  struct ccci_runs *rs;
+  struct ccci_run_meta m;
+  char *dir;
+  struct run *qnext; /* in the queue */
+  bool queued;
+  enum phase phase;
+  bool cancel_req, daemon_stop;
+  struct ccci_config *cfg;
+  struct ccci_redact_set *secrets;
+  struct ccci_logstore *logs;
+  struct ccci_runner *runner;
+  struct ccci_runner_result res;
+  enum ccci_run_reason reason;
+  uv_work_t work;
+  char *prep_err;
+  char **prep_warnings;
+  size_t nprep_warnings;
+  char **env;
+};
+
+struct number {
+  char *repo;
+  uint64_t n;
+};
+
+struct ccci_runs {
+  uv_loop_t *loop;
+  char *state_dir, *runs_dir, *instance, *self_exe;
+  struct ccci_config *(*config)(void *arg);
+  void *arg;
+  struct run **all;
+  size_t nall;
+  struct run *qhead, *qtail;
+  unsigned active;  /* runs holding a slot */
+  unsigned closing; /* log stores still flushing */
+  bool draining, stopping;
+  uint64_t last_id_ms;
+  struct number *numbers;
+  size_t nnumbers;
+  char **reported; /* short secrets already reported, by file */
+  size_t nreported;
+  uv_timer_t retry, grace;
+  char *problem; /* what blocks admission, for status */
+  json_t *stale; /* runs another instance left running */
+  void (*stop_done)(void *);
+  void *stop_arg;
+};
+
+static void admit(struct ccci_runs *rs);
+static void finish(struct run *r);
+
+/* ---- helpers ---- */
+
+static struct run *find(struct ccci_runs *rs, const char *id)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++)
+    if (strcmp(rs->all[i]->m.id, id) == 0)
+      return rs->all[i];
+  return NULL;
+}
+
+static void add_run(struct ccci_runs *rs, struct run *r)
+{
+  rs->all = ccci_xrealloc(rs->all, (rs->nall + 1) * sizeof(*rs->all));
+  rs->all[rs->nall++] = r;
+}
+
+static uint64_t next_number(struct ccci_runs *rs, const char *repo,
+                            uint64_t seen)
+{
+  size_t i;
+  for (i = 0; i < rs->nnumbers; i++) {
+    if (strcmp(rs->numbers[i].repo, repo) == 0) {
+      if (seen != 0) {
+        if (seen > rs->numbers[i].n)
+          rs->numbers[i].n = seen;
+        return seen;
+      }
+      return ++rs->numbers[i].n;
+    }
+  }
+  rs->numbers =
+      ccci_xrealloc(rs->numbers, (rs->nnumbers + 1) * sizeof(*rs->numbers));
+  rs->numbers[rs->nnumbers].repo = ccci_xstrdup(repo);
+  rs->numbers[rs->nnumbers].n = seen != 0 ? seen : 1;
+  return rs->numbers[rs->nnumbers++].n;
+}
+
+static void enqueue(struct ccci_runs *rs, struct run *r, bool front)
+{
+  r->queued = true;
+  r->qnext = NULL;
+  if (front) {
+    r->qnext = rs->qhead;
+    rs->qhead = r;
+    if (rs->qtail == NULL)
+      rs->qtail = r;
+    return;
+  }
+  if (rs->qtail != NULL)
+    rs->qtail->qnext = r;
+  else
+    rs->qhead = r;
+  rs->qtail = r;
+}
+
+static void dequeue(struct ccci_runs *rs, struct run *r)
+{
+  struct run **pp = &rs->qhead, *prev = NULL;
+  while (*pp != NULL && *pp != r) {
+    prev = *pp;
+    pp = &(*pp)->qnext;
+  }
+  if (*pp == NULL)
+    return;
+  *pp = r->qnext;
+  if (rs->qtail == r)
+    rs->qtail = prev;
+  r->queued = false;
+  r->qnext = NULL;
+}
+
+static char *run_path(const struct run *r, const char *rel)
+{
+  return ccci_xasprintf("%s/%s", r->dir, rel);
+}
+
+static void save(struct run *r)
+{
+  char *path = run_path(r, "meta.json");
+  int rc = ccci_run_meta_write(path, &r->m);
+  if (rc < 0)
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s: %s", path,
+             strerror(-rc));
+  free(path);
+}
+
+static void set_problem(struct ccci_runs *rs, char *p)
+{
+  if (p != NULL && (rs->problem == NULL || strcmp(p, rs->problem) != 0))
+    ccci_error("runs", "%s", p);
+  free(rs->problem);
+  rs->problem = p;
+}
+
+static void free_strv(char **v, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+static void free_env(char **env)
+{
+  size_t i;
+  if (env == NULL)
+    return;
+  for (i = 0; env[i] != NULL; i++)
+    free(env[i]);
+  free(env);
+}
+
+static void run_free(struct run *r)
+{
+  ccci_run_meta_clear(&r->m);
+  free(r->dir);
+  free(r->prep_err);
+  free_strv(r->prep_warnings, r->nprep_warnings);
+  free_env(r->env);
+  ccci_config_unref(r->cfg);
+  ccci_redact_set_unref(r->secrets);
+  free(r);
+}
+
+/* ---- domains and the environment contract (SPEC section 8) ---- */
+
+static char *make_domain(const struct ccci_config *cfg, const char *recipe,
+                         uint64_t number)
+{
+  char label[64], suffix[32];
+  size_t i, k = 0, max;
+  snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
+  max = 63 - strlen(suffix);
+  for (i = 0; recipe[i] != '\0' && k < max; i++) {
+    char c = recipe[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+      c = '-';
+    if (c == '-' && (k == 0 || label[k - 1] == '-'))
+      continue;
+    label[k++] = c;
+  }
+  while (k > 0 && label[k - 1] == '-')
+    k--;
+  if (k == 0)
+    label[k++] = 'r';
+  label[k] = '\0';
+  return ccci_xasprintf("%s%s.%s", label, suffix, cfg->harness.domain_suffix);
+}
+
+static void env_add(char ***env, size_t *n, char *kv)
+{
+  *env = ccci_xrealloc(*env, (*n + 2) * sizeof(char *));
+  (*env)[(*n)++] = kv;
+  (*env)[*n] = NULL;
+}
+
+/* Variables of the daemon's own environment a harness may need. */
+static const char *const passed_env[] = {"PATH",   "HOME",        "LANG",
+                                         "LC_ALL", "TZ",          "TMPDIR",
+                                         "USER",   "DOCKER_HOST", NULL};
+
+static char **build_env(struct run *r, const struct ccci_config *cfg,
+                        uint64_t deadline_s)
+{
+  char **env = NULL;
+  size_t n = 0, i;
+  time_t now = time(NULL);
+  const char *const files[][2] = {{"CCCI_DEPLOYS_FILE", "state/deploys"},
+                                  {"CCCI_OPSTATE_FILE", "state/opstate"},
+                                  {"CCCI_DEPS_FILE", "state/deps"},
+                                  {"CCCI_DEPSKIP_FILE", "state/depskip"},
+                                  {"CCCI_RESULTS_FILE", "results.json"},
+                                  {"CCCI_RECIPE_DIR", "recipe"},
+                                  {"ABRA_DIR", "abra"}};
+
+  for (i = 0; passed_env[i] != NULL; i++) {
+    const char *v = getenv(passed_env[i]);
+    if (v != NULL)
+      env_add(&env, &n, ccci_xasprintf("%s=%s", passed_env[i], v));
+  }
+  for (i = 0; i < cfg->harness.env.n; i++)
+    env_add(&env, &n,
+            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
+                           cfg->harness.env.vals[i]));
+  env_add(&env, &n, ccci_xasprintf("CCCI_RUN_ID=%s", r->m.id));
+  env_add(&env, &n, ccci_xasprintf("CCCI_RECIPE=%s", r->m.recipe));
+  env_add(&env, &n, ccci_xasprintf("CCCI_REF=%s", r->m.ref ? r->m.ref : ""));
+  env_add(&env, &n, ccci_xasprintf("CCCI_SHA=%s", r->m.sha ? r->m.sha : ""));
+  env_add(&env, &n,
+          r->m.pr > 0 ? ccci_xasprintf("CCCI_PR=%lld", (long long)r->m.pr)
+                      : ccci_xstrdup("CCCI_PR="));
+  env_add(&env, &n, ccci_xasprintf("CCCI_DOMAIN=%s", r->m.domain));
+  env_add(&env, &n, ccci_xasprintf("CCCI_QUICK=%d", r->m.quick ? 1 : 0));
+  env_add(&env, &n,
+          ccci_xasprintf("CCCI_DEADLINE=%lld",
+                         (long long)now + (long long)deadline_s));
+  env_add(
+      &env, &n,
+      ccci_xasprintf("CCCI_DEADLINE_IN=%llu", (unsigned long long)deadline_s));
+  for (i = 0; i < CCCI_ARRAY_LEN(files); i++)
+    env_add(&env, &n,
+            ccci_xasprintf("%s=%s/%s", files[i][0], r->dir, files[i][1]));
+  env_add(&env, &n, ccci_xasprintf("CCCI_DAEMON_PID=%ld", (long)getpid()));
+  return env;
+}
+
+/* ---- run lifecycle ---- */
+
+static bool opstate_deployed(const struct run *r)
+{
+  char *path = run_path(r, "state/opstate"), *text = NULL;
+  bool deployed = false;
+  if (ccci_read_file(path, 4096, &text, NULL) == 0)
+    deployed = strncmp(text + strspn(text, " \t\r\n"), "deployed", 8) == 0;
+  free(text);
+  free(path);
+  return deployed;
+}
+
+/* The exit detail the supervisor wrote: the harness's code or signal. */
+static void read_exit(struct run *r)
+{
+  struct ccci_supervise_exit e;
+  char *state = run_path(r, "state");
+  if (ccci_supervise_exit_read(state, &e) == 0) {
+    r->m.exit_code = e.exit_code;
+    r->m.signal = e.signal;
+  } else if (r->res.exit_status >= 0) {
+    r->m.exit_code = (int)r->res.exit_status;
+  }
+  free(state);
+}
+
+static enum ccci_run_reason decide(const struct run *r)
+{
+  if (r->res.cancelled || r->cancel_req)
+    return CCCI_REASON_CANCELLED;
+  if (r->res.timed_out)
+    return CCCI_REASON_TIMEOUT;
+  if (r->res.term_signal != 0 || r->res.backstop)
+    return CCCI_REASON_ERROR; /* the supervisor itself died */
+  if (r->m.signal != 0)
+    return CCCI_REASON_ERROR; /* the harness crashed */
+  if (r->m.exit_code == 0)
+    return CCCI_REASON_SUCCESS;
+  if (r->m.exit_code == 126 || r->m.exit_code == 127 || r->m.exit_code < 0)
+    return CCCI_REASON_ERROR; /* the harness could not be run */
+  return CCCI_REASON_FAILURE;
+}
+
+static void note(struct run *r, const char *fmt, ...) CCCI_PRINTF(2, 3);
+
+/* A line of the daemon's own in the run's log (never a secret). */
+static void note(struct run *r, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg, *line;
+  if (r->logs == NULL)
+    return;
+  va_start(ap, fmt);
+  msg = ccci_xvasprintf(fmt, ap);
+  va_end(ap);
+  line = ccci_xasprintf("[ccci] %s\n", msg);
+  ccci_logstore_line(r->logs, line, strlen(line), false);
+  free(line);
+  free(msg);
+}
+
+/* A stopping daemon is told once no run holds a slot and every log store
+ * has flushed. */
+static void check_stopped(struct ccci_runs *rs)
+{
+  if (rs->stopping && rs->active == 0 && rs->closing == 0 &&
+      rs->stop_done != NULL) {
+    void (*done)(void *) = rs->stop_done;
+    rs->stop_done = NULL;
+    done(rs->stop_arg);
+  }
+}
+
+static void on_logs_closed(void *arg)
+{
+  struct ccci_runs *rs = arg;
+  rs->closing--;
+  check_stopped(rs);
+}
+
+static void release(struct run *r)
+{
+  struct ccci_runs *rs = r->rs;
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  if (r->logs != NULL) {
+    rs->closing++;
+    ccci_logstore_close(r->logs, on_logs_closed, rs);
+    r->logs = NULL;
+  }
+  free_env(r->env);
+  r->env = NULL;
+  ccci_redact_set_unref(r->secrets);
+  r->secrets = NULL;
+  ccci_config_unref(r->cfg);
+  r->cfg = NULL;
+  r->phase = PH_IDLE;
+  rs->active--;
+}
+
+static void finish(struct run *r)
+{
+  struct ccci_runs *rs = r->rs;
+
+  if (r->daemon_stop) {
+    /* Stopped with the daemon: queued again for a new attempt. */
+    r->m.state = CCCI_RUN_QUEUED;
+    r->m.reason = CCCI_REASON_NONE;
+    note(r, "stopped with the daemon; queued again for the next start");
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+             "stopped with the daemon; queued again");
+  } else {
+    r->m.state = CCCI_RUN_FINISHED;
+    r->m.reason = r->reason;
+    r->m.finished_at = time(NULL);
+    note(r, "finished: %s", ccci_run_reason_name(r->reason));
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "finished: %s (exit %d)",
+             ccci_run_reason_name(r->reason), r->m.exit_code);
+  }
+  save(r);
+  release(r);
+  check_stopped(rs);
+  admit(rs);
+}
+
+static void on_teardown_done(struct ccci_runner *runner,
+                             const struct ccci_runner_result *res, void *arg)
+{
+  struct run *r = arg;
+  (void)runner;
+  if (res->timed_out || res->backstop)
+    r->m.teardown = CCCI_TEARDOWN_FORCED;
+  else if (res->exit_status == 0)
+    r->m.teardown = CCCI_TEARDOWN_CLEAN;
+  else
+    r->m.teardown = CCCI_TEARDOWN_FAILED;
+  note(r, "teardown: %s", ccci_teardown_name(r->m.teardown));
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "teardown: %s",
+           ccci_teardown_name(r->m.teardown));
+  finish(r);
+}
+
+/* After a cancel or a deadline, a deployment the harness did not tear down
+ * is torn down by harness.teardown_command under teardown_grace. */
+static bool start_teardown(struct run *r)
+{
+  struct ccci_runner_spec sp;
+  char *state = run_path(r, "state"), *err = NULL;
+  int rc;
+
+  if (!opstate_deployed(r))
+    return false;
+  ccci_runner_free(r->runner);
+  r->runner = NULL;
+  ccci_logstore_step(r->logs, "teardown");
+  memset(&sp, 0, sizeof(sp));
+  sp.run_id = r->m.id;
+  sp.self_exe = r->rs->self_exe;
+  sp.state_dir = state;
+  sp.argv = r->cfg->harness.teardown_command.v;
+  sp.env = r->env;
+  sp.user = r->cfg->harness.user;
+  sp.lock_fd = -1;
+  sp.deadline_ms = r->cfg->teardown_grace_ms;
+  sp.kill_grace_ms = r->cfg->kill_grace_ms;
+  sp.drain_timeout_ms = r->cfg->drain_timeout_ms;
+  sp.secrets = r->secrets;
+  sp.logs = r->logs;
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+           "the deployment was not torn down; running the teardown");
+  rc = ccci_runner_start(r->rs->loop, &sp, on_teardown_done, r, &r->runner,
+                         &err);
+  free(state);
+  if (rc < 0) {
+    note(r, "cannot start the teardown: %s", err);
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start the teardown: %s",
+             err);
+    free(err);
+    r->m.teardown = CCCI_TEARDOWN_FAILED;
+    return false;
+  }
+  r->phase = PH_TEARDOWN;
+  return true;
+}
+
+static void on_main_done(struct ccci_runner *runner,
+                         const struct ccci_runner_result *res, void *arg)
+{
+  struct run *r = arg;
+  (void)runner;
+  r->res = *res;
+  read_exit(r);
+  r->reason = decide(r);
+  if (res->drain_timeout)
+    note(r,
+         "output pipes were still open %llu ms after the harness ended; "
+         "closed",
+         (unsigned long long)r->cfg->drain_timeout_ms);
+  if ((r->reason == CCCI_REASON_CANCELLED ||
+       r->reason == CCCI_REASON_TIMEOUT) &&
+      start_teardown(r))
+    return;
+  finish(r);
+}
+
+static void start_main(struct run *r)
+{
+  struct ccci_runner_spec sp;
+  char *state = run_path(r, "state"), *logs = run_path(r, "logs");
+  char *err = NULL;
+  int rc;
+
+  rc = ccci_logstore_open(r->rs->loop, logs, r->m.id, r->cfg->log_max_bytes,
+                          &r->logs, &err);
+  free(logs);
+  if (rc < 0) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "%s", err);
+    free(err);
+    free(state);
+    r->reason = CCCI_REASON_ERROR;
+    finish(r);
+    return;
+  }
+  r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
+  memset(&sp, 0, sizeof(sp));
+  sp.run_id = r->m.id;
+  sp.self_exe = r->rs->self_exe;
+  sp.state_dir = state;
+  sp.argv = r->cfg->harness.command.v;
+  sp.env = r->env;
+  sp.user = r->cfg->harness.user;
+  sp.lock_fd = -1;
+  sp.deadline_ms = r->cfg->deadline_ms;
+  sp.kill_grace_ms = r->cfg->kill_grace_ms;
+  sp.drain_timeout_ms = r->cfg->drain_timeout_ms;
+  sp.secrets = r->secrets;
+  sp.logs = r->logs;
+  r->m.state = CCCI_RUN_RUNNING;
+  if (r->m.started_at != 0)
+    r->m.attempt++;
+  r->m.started_at = time(NULL);
+  free(r->m.daemon_instance);
+  r->m.daemon_instance = ccci_xstrdup(r->rs->instance);
+  rc = ccci_runner_start(r->rs->loop, &sp, on_main_done, r, &r->runner, &err);
+  free(state);
+  if (rc < 0) {
+    note(r, "cannot start: %s", err);
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start: %s", err);
+    free(err);
+    r->reason = CCCI_REASON_ERROR;
+    finish(r);
+    return;
+  }
+  r->phase = PH_MAIN;
+  save(r);
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+           "started %s (attempt %u, supervisor pid %d, domain %s)", r->m.recipe,
+           r->m.attempt, ccci_runner_pid(r->runner), r->m.domain);
+}
+
+/* On the thread pool: read the secrets, build the patterns, prepare the
+ * run's directories (an earlier attempt's logs are kept aside). */
+static void prep_work(uv_work_t *w)
+{
+  struct run *r = ccci_container_of(w, struct run, work);
+  const struct ccci_config *cfg = r->cfg;
+  struct ccci_secrets sec;
+  struct ccci_redact_value *vals;
+  char *err = NULL, *p;
+  size_t i;
+  int rc;
+
+  rc = ccci_secrets_load(cfg->secrets_dir,
+                         strcmp(cfg->secrets_dir, "/run/secrets") == 0,
+                         (const char *const *)cfg->secret_files.v,
+                         cfg->secret_files.n, &sec, &err);
+  if (rc < 0) {
+    r->prep_err = err;
+    return;
+  }
+  vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
+  for (i = 0; i < sec.n; i++) {
+    vals[i].data = sec.v[i].value;
+    vals[i].len = sec.v[i].len;
+    if (sec.v[i].len < cfg->min_secret_len) {
+      r->prep_warnings = ccci_xrealloc(
+          r->prep_warnings, (r->nprep_warnings + 1) * sizeof(char *));
+      r->prep_warnings[r->nprep_warnings++] = ccci_xstrdup(sec.v[i].path);
+    }
+  }
+  for (i = 0; i < sec.nwarnings; i++)
+    ccci_warn("secrets", "%s", sec.warnings[i]);
+  rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &r->secrets);
+  free(vals);
+  ccci_secrets_free(&sec);
+  if (rc < 0) {
+    r->prep_err =
+        ccci_xasprintf("cannot build the secret patterns: %s", strerror(-rc));
+    return;
+  }
+  p = run_path(r, "state");
+  rc = ccci_mkdir_p(p, 0750);
+  free(p);
+  if (rc == 0 && r->m.started_at != 0) {
+    /* An earlier attempt's logs stay, under its number. */
+    char *from = run_path(r, "logs");
+    char *to = ccci_xasprintf("%s/logs.attempt-%u", r->dir, r->m.attempt);
+    if (rename(from, to) < 0 && errno != ENOENT)
+      rc = -errno;
+    free(from);
+    free(to);
+  }
+  if (rc < 0)
+    r->prep_err =
+        ccci_xasprintf("cannot prepare %s: %s", r->dir, strerror(-rc));
+}
+
+static bool reported(struct ccci_runs *rs, const char *name)
+{
+  size_t i;
+  for (i = 0; i < rs->nreported; i++)
+    if (strcmp(rs->reported[i], name) == 0)
+      return true;
+  rs->reported =
+      ccci_xrealloc(rs->reported, (rs->nreported + 1) * sizeof(char *));
+  rs->reported[rs->nreported++] = ccci_xstrdup(name);
+  return false;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+  admit(t->data);
+}
+
+static void prep_done(uv_work_t *w, int status)
+{
+  struct run *r = ccci_container_of(w, struct run, work);
+  struct ccci_runs *rs = r->rs;
+  size_t i;
+
+  for (i = 0; i < r->nprep_warnings; i++)
+    if (!reported(rs, r->prep_warnings[i]))
+      ccci_warn("secrets",
+                "the secret in %s is shorter than min_secret_len (%llu); it "
+                "is not masked",
+                r->prep_warnings[i],
+                (unsigned long long)r->cfg->min_secret_len);
+  free_strv(r->prep_warnings, r->nprep_warnings);
+  r->prep_warnings = NULL;
+  r->nprep_warnings = 0;
+  if (status == UV_ECANCELED || r->daemon_stop) {
+    /* The daemon stops before the run started: it stays queued. */
+    release(r);
+    enqueue(rs, r, true);
+    check_stopped(rs);
+    return;
+  }
+  if (r->cancel_req) {
+    r->reason = CCCI_REASON_CANCELLED;
+    finish(r);
+    return;
+  }
+  if (r->prep_err != NULL) {
+    /* Fail closed: no run starts while a secret cannot be read. */
+    set_problem(
+        rs, ccci_xasprintf("%s; no run starts until it is fixed", r->prep_err));
+    free(r->prep_err);
+    r->prep_err = NULL;
+    release(r);
+    enqueue(rs, r, true);
+    uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+    return;
+  }
+  set_problem(rs, NULL);
+  start_main(r);
+}
+
+static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
+{
+  struct statvfs sv;
+  uint64_t avail;
+  if (cfg->min_free_bytes == 0 || statvfs(rs->state_dir, &sv) < 0)
+    return true;
+  avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  if (avail >= cfg->min_free_bytes)
+    return true;
+  set_problem(rs, ccci_xasprintf("only %llu bytes free on %s (min_free_bytes "
+                                 "is %llu); no run starts",
+                                 (unsigned long long)avail, rs->state_dir,
+                                 (unsigned long long)cfg->min_free_bytes));
+  return false;
+}
+
+static void admit(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  while (!rs->draining && !rs->stopping && rs->qhead != NULL &&
+         rs->active < cfg->capacity) {
+    struct run *r = rs->qhead;
+    if (!disk_ok(rs, cfg)) {
+      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+      break;
+    }
+    dequeue(rs, r);
+    rs->active++;
+    r->phase = PH_PREP;
+    r->cfg = ccci_config_ref(cfg);
+    if (uv_queue_work(rs->loop, &r->work, prep_work, prep_done) < 0) {
+      release(r);
+      enqueue(rs, r, true);
+      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+      break;
+    }
+  }
+  ccci_config_unref(cfg);
+}
+
+/* ---- submit ---- */
+
+struct submit {
+  struct ccci_runs *rs;
+  struct run *r;
+  char *src;
+  char *err;
+  uint64_t bytes, entries;
+  void (*cb)(const char *id, const char *err, void *arg);
+  void *arg;
+  uv_work_t work;
+};
+
+static int copy_file(struct submit *s, const char *from, const char *to,
+                     mode_t mode)
+{
+  int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out, rc = 0;
+  char buf[65536];
+  if (in < 0)
+    return -errno;
+  out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
+  if (out < 0) {
+    rc = -errno;
+    close(in);
+    return rc;
+  }
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      rc = n < 0 ? -errno : 0;
+      break;
+    }
+    s->bytes += (uint64_t)n;
+    if (s->bytes > COPY_MAX_BYTES) {
+      rc = -EFBIG;
+      break;
+    }
+    while (w < n) {
+      ssize_t k = write(out, buf + w, (size_t)(n - w));
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k < 0) {
+        rc = -errno;
+        break;
+      }
+      w += k;
+    }
+    if (rc < 0)
+      break;
+  }
+  close(in);
+  if (close(out) < 0 && rc == 0)
+    rc = -errno;
+  return rc;
+}
+
+static int copy_tree(struct submit *s, const char *from, const char *to)
+{
+  DIR *d;
+  struct dirent *de;
+  int rc = 0;
+
+  if (mkdir(to, 0750) < 0)
+    return -errno;
+  d = opendir(from);
+  if (d == NULL)
+    return -errno;
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    char *f, *t;
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (++s->entries > COPY_MAX_ENTRIES) {
+      rc = -E2BIG;
+      break;
+    }
+    f = ccci_xasprintf("%s/%s", from, de->d_name);
+    t = ccci_xasprintf("%s/%s", to, de->d_name);
+    if (lstat(f, &st) < 0) {
+      rc = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = copy_tree(s, f, t);
+    } else if (S_ISREG(st.st_mode)) {
+      rc = copy_file(s, f, t, st.st_mode);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(f, target, sizeof(target) - 1);
+      if (n < 0) {
+        rc = -errno;
+      } else {
+        target[n] = '\0';
+        if (symlink(target, t) < 0)
+          rc = -errno;
+      }
+    }
+    if (rc < 0 && s->err == NULL)
+      s->err =
+          ccci_xasprintf("cannot copy %s: %s", f,
+                         rc == -EFBIG   ? "the directory is over 256 MiB"
+                         : rc == -E2BIG ? "the directory has over 50000 entries"
+                                        : strerror(-rc));
+    free(f);
+    free(t);
+  }
+  closedir(d);
+  return rc;
+}
+
+static void remove_tree(const char *path)
+{
+  DIR *d = opendir(path);
+  struct dirent *de;
+  if (d != NULL) {
+    while ((de = readdir(d)) != NULL) {
+      char *p;
+      struct stat st;
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        continue;
+      p = ccci_xasprintf("%s/%s", path, de->d_name);
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        remove_tree(p);
+      else
+        unlink(p);
+      free(p);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+static void submit_work(uv_work_t *w)
+{
+  struct submit *s = ccci_container_of(w, struct submit, work);
+  struct run *r = s->r;
+  char *recipe = run_path(r, "recipe");
+  int rc = copy_tree(s, s->src, recipe);
+
+  if (rc < 0 && s->err == NULL)
+    s->err = ccci_xasprintf("cannot copy %s: %s", s->src, strerror(-rc));
+  if (rc == 0) {
+    char *meta = run_path(r, "meta.json");
+    rc = ccci_run_meta_write(meta, &r->m);
+    if (rc < 0)
+      s->err = ccci_xasprintf("cannot write %s: %s", meta, strerror(-rc));
+    free(meta);
+  }
+  if (rc < 0)
+    remove_tree(r->dir);
+  free(recipe);
+}
+
+static void submit_done(uv_work_t *w, int status)
+{
+  struct submit *s = ccci_container_of(w, struct submit, work);
+  struct ccci_runs *rs = s->rs;
+  (void)status;
+  if (s->err != NULL) {
+    s->cb(NULL, s->err, s->arg);
+    run_free(s->r);
+  } else {
+    add_run(rs, s->r);
+    enqueue(rs, s->r, false);
+    ccci_log(CCCI_LOG_INFO, "runs", s->r->m.id,
+             "queued %s from %s (number %llu)", s->r->m.recipe, s->src,
+             (unsigned long long)s->r->m.number);
+    s->cb(s->r->m.id, NULL, s->arg);
+    admit(rs);
+  }
+  free(s->src);
+  free(s->err);
+  free(s);
+}
+
+int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **errp)
+{
+  struct ccci_config *cfg;
+  struct submit *s;
+  struct run *r;
+  struct stat st;
+  const char *base;
+  char *err = NULL, *repo;
+
+  *errp = NULL;
+  if (req->dir == NULL || req->dir[0] != '/')
+    err = ccci_xstrdup("the recipe directory must be an absolute path");
+  else if (stat(req->dir, &st) < 0)
+    err = ccci_xasprintf("cannot use %s: %s", req->dir, strerror(errno));
+  else if (!S_ISDIR(st.st_mode))
+    err = ccci_xasprintf("%s is not a directory", req->dir);
+  else if (access(req->dir, R_OK | X_OK) < 0)
+    err = ccci_xasprintf("the daemon cannot read %s: %s", req->dir,
+                         strerror(errno));
+  else if (rs->stopping)
+    err = ccci_xstrdup("the daemon is stopping");
+  if (err == NULL && *(strrchr(req->dir, '/') + 1) == '\0')
+    err = ccci_xstrdup("the recipe directory must not end in '/'");
+  if (err != NULL) {
+    *errp = err;
+    return -EINVAL;
+  }
+  base = strrchr(req->dir, '/') + 1;
+  cfg = rs->config(rs->arg);
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->rs = rs;
+  ccci_run_id_next(&rs->last_id_ms, r->m.id);
+  repo = ccci_xasprintf("local/%s", base);
+  r->m.number = next_number(rs, repo, 0);
+  r->m.repo = repo;
+  r->m.recipe = ccci_xstrdup(base);
+  r->m.ref = req->ref ? ccci_xstrdup(req->ref) : NULL;
+  r->m.pr = req->pr;
+  r->m.quick = req->quick;
+  r->m.domain = make_domain(cfg, base, r->m.number);
+  r->m.state = CCCI_RUN_QUEUED;
+  r->m.trigger = json_pack("{s:s,s:s}", "kind", "local", "dir", req->dir);
+  r->m.submitted_by_uid = (int64_t)req->uid;
+  r->m.created_at = time(NULL);
+  r->m.exit_code = -1;
+  r->m.attempt = 1;
+  r->dir = ccci_xasprintf("%s/%s", rs->runs_dir, r->m.id);
+  ccci_config_unref(cfg);
+  if (mkdir(r->dir, 0750) < 0) {
+    *errp = ccci_xasprintf("cannot create %s: %s", r->dir, strerror(errno));
+    run_free(r);
+    return -EIO;
+  }
+  s = ccci_xcalloc(1, sizeof(*s));
+  s->rs = rs;
+  s->r = r;
+  s->src = ccci_xstrdup(req->dir);
+  s->cb = cb;
+  s->arg = arg;
+  if (uv_queue_work(rs->loop, &s->work, submit_work, submit_done) < 0) {
+    remove_tree(r->dir);
+    *errp = ccci_xstrdup("cannot queue the copy of the recipe");
+    run_free(r);
+    free(s->src);
+    free(s);
+    return -EIO;
+  }
+  return 0;
+}
+
+/* ---- cancel, show, list ---- */
+
+int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by)
+{
+  struct run *r = find(rs, id);
+  if (r == NULL)
+    return -ENOENT;
+  if (r->m.state == CCCI_RUN_FINISHED)
+    return -EALREADY;
+  if (r->m.trigger != NULL)
+    json_object_set_new(r->m.trigger, "cancelled_by_uid",
+                        json_integer((json_int_t)by));
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancel requested by uid %ld",
+           (long)by);
+  if (r->queued) {
+    dequeue(rs, r);
+    r->m.state = CCCI_RUN_FINISHED;
+    r->m.reason = CCCI_REASON_CANCELLED;
+    r->m.finished_at = time(NULL);
+    save(r);
+    return 0;
+  }
+  if (r->cancel_req)
+    return 0;
+  r->cancel_req = true;
+  if (r->phase == PH_MAIN) {
+    r->m.state = CCCI_RUN_CANCELLING;
+    save(r);
+    ccci_runner_stop(r->runner, true);
+  }
+  return 0;
+}
+
+static json_t *steps_of(const struct run *r)
+{
+  char *path = run_path(r, "logs/index.json"), *text = NULL;
+  json_t *j = NULL;
+  if (ccci_read_file(path, 1024 * 1024, &text, NULL) == 0)
+    j = json_loads(text, 0, NULL);
+  free(text);
+  free(path);
+  return json_is_array(j) ? j : (json_decref(j), json_array());
+}
+
+json_t *ccci_runs_show(struct ccci_runs *rs, const char *id)
+{
+  struct run *r = find(rs, id);
+  json_t *j;
+  if (r == NULL)
+    return NULL;
+  j = ccci_run_meta_to_json(&r->m);
+  json_object_set_new(j, "dir", json_string(r->dir));
+  json_object_set_new(j, "steps", steps_of(r));
+  return j;
+}
+
+json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
+                       const char *recipe)
+{
+  json_t *a = json_array();
+  size_t i = rs->nall;
+  while (i-- > 0) {
+    const struct ccci_run_meta *m = &rs->all[i]->m;
+    if (state != NULL && strcmp(ccci_run_state_name(m->state), state) != 0)
+      continue;
+    if (recipe != NULL && strcmp(m->recipe, recipe) != 0)
+      continue;
+    json_array_append_new(a, ccci_run_meta_to_json(m));
+  }
+  return a;
+}
+
+void ccci_runs_drain(struct ccci_runs *rs)
+{
+  if (!rs->draining)
+    ccci_info("runs", "draining: no new run starts");
+  rs->draining = true;
+}
+
+void ccci_runs_kick(struct ccci_runs *rs)
+{
+  admit(rs);
+}
+
+json_t *ccci_runs_counters(struct ccci_runs *rs)
+{
+  json_t *states = json_object(), *reasons = json_object(), *c;
+  size_t i, depth = 0;
+  struct run *q;
+
+  for (i = 0; i < 5; i++)
+    json_object_set_new(states, ccci_run_state_name((enum ccci_run_state)i),
+                        json_integer(0));
+  for (i = 1; i <= CCCI_REASON_ERROR; i++)
+    json_object_set_new(reasons, ccci_run_reason_name((enum ccci_run_reason)i),
+                        json_integer(0));
+  for (i = 0; i < rs->nall; i++) {
+    const struct ccci_run_meta *m = &rs->all[i]->m;
+    json_t *v = json_object_get(states, ccci_run_state_name(m->state));
+    json_integer_set(v, json_integer_value(v) + 1);
+    if (m->reason != CCCI_REASON_NONE) {
+      v = json_object_get(reasons, ccci_run_reason_name(m->reason));
+      json_integer_set(v, json_integer_value(v) + 1);
+    }
+  }
+  for (q = rs->qhead; q != NULL; q = q->qnext)
+    depth++;
+  c = json_object();
+  json_object_set_new(c, "runs_by_state", states);
+  json_object_set_new(c, "runs_by_reason", reasons);
+  json_object_set_new(c, "queue_depth", json_integer((json_int_t)depth));
+  json_object_set_new(c, "runs_active", json_integer(rs->active));
+  json_object_set_new(c, "draining", json_boolean(rs->draining));
+  return c;
+}
+
+json_t *ccci_runs_problems(struct ccci_runs *rs)
+{
+  json_t *a = json_array();
+  size_t i;
+  if (rs->problem != NULL)
+    json_array_append_new(a, json_string(rs->problem));
+  for (i = 0; i < json_array_size(rs->stale); i++)
+    json_array_append(a, json_array_get(rs->stale, i));
+  return a;
+}
+
+/* ---- open, stop, close ---- */
+
+static int load_run(struct ccci_runs *rs, const char *name)
+{
+  struct run *r;
+  char *dir = ccci_xasprintf("%s/%s", rs->runs_dir, name);
+  char *meta = ccci_xasprintf("%s/meta.json", dir), *err = NULL;
+  uint64_t ms;
+
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->rs = rs;
+  r->dir = dir;
+  if (ccci_run_meta_read(meta, &r->m, &err) < 0) {
+    ccci_warn("runs", "%s: %s; the run dir is left alone", meta, err);
+    free(err);
+    free(meta);
+    free(r->dir);
+    free(r);
+    return 0;
+  }
+  free(meta);
+  next_number(rs, r->m.repo, r->m.number);
+  ms = ccci_run_id_ms(r->m.id);
+  if (ms > rs->last_id_ms)
+    rs->last_id_ms = ms;
+  add_run(rs, r);
+  if (r->m.state == CCCI_RUN_QUEUED || r->m.state == CCCI_RUN_WAITING_LOCK) {
+    r->m.state = CCCI_RUN_QUEUED;
+    enqueue(rs, r, false);
+  } else if (r->m.state != CCCI_RUN_FINISHED) {
+    char *p = ccci_xasprintf(
+        "run %s was %s under daemon instance %s, which is gone; its "
+        "processes or deployment may be left (orphan recovery comes with "
+        "the janitor)",
+        r->m.id, ccci_run_state_name(r->m.state),
+        r->m.daemon_instance ? r->m.daemon_instance : "?");
+    ccci_log(CCCI_LOG_WARN, "runs", r->m.id, "%s", p);
+    json_array_append_new(rs->stale, json_string(p));
+    free(p);
+  }
+  return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
+                   char **err)
+{
+  struct ccci_runs *rs;
+  DIR *d;
+  struct dirent *de;
+  char **names = NULL;
+  size_t n = 0, i;
+  int rc;
+
+  *out = NULL;
+  *err = NULL;
+  rs = ccci_xcalloc(1, sizeof(*rs));
+  rs->loop = env->loop;
+  rs->state_dir = ccci_xstrdup(env->state_dir);
+  rs->runs_dir = ccci_xasprintf("%s/runs", env->state_dir);
+  rs->instance = ccci_xstrdup(env->instance);
+  rs->self_exe = ccci_xstrdup(env->self_exe);
+  rs->config = env->config;
+  rs->arg = env->arg;
+  rs->stale = json_array();
+  rc = ccci_mkdir_p(rs->runs_dir, 0750);
+  if (rc < 0) {
+    *err = ccci_xasprintf("cannot create %s: %s", rs->runs_dir, strerror(-rc));
+    ccci_runs_close(rs);
+    return rc;
+  }
+  d = opendir(rs->runs_dir);
+  if (d == NULL) {
+    rc = -errno;
+    *err = ccci_xasprintf("cannot read %s: %s", rs->runs_dir, strerror(errno));
+    ccci_runs_close(rs);
+    return rc;
+  }
+  while ((de = readdir(d)) != NULL) {
+    if (!ccci_run_id_valid(de->d_name))
+      continue;
+    names = ccci_xrealloc(names, (n + 1) * sizeof(char *));
+    names[n++] = ccci_xstrdup(de->d_name);
+  }
+  closedir(d);
+  /* Ids sort in creation order: the queue keeps it. */
+  if (n > 0)
+    qsort(names, n, sizeof(char *), id_cmp);
+  for (i = 0; i < n; i++) {
+    (void)load_run(rs, names[i]);
+    free(names[i]);
+  }
+  free(names);
+  uv_timer_init(rs->loop, &rs->retry);
+  uv_timer_init(rs->loop, &rs->grace);
+  rs->retry.data = rs->grace.data = rs;
+  *out = rs;
+  admit(rs);
+  return 0;
+}
+
+static void stop_now(struct ccci_runs *rs)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase == PH_IDLE)
+      continue;
+    r->daemon_stop = true;
+    if (r->phase == PH_MAIN && !r->cancel_req) {
+      ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancelling: the daemon stops");
+      ccci_runner_stop(r->runner, true);
+    } else if (r->phase == PH_PREP) {
+      uv_cancel((uv_req_t *)&r->work);
+    }
+  }
+}
+
+static void on_grace(uv_timer_t *t)
+{
+  stop_now(t->data);
+}
+
+void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
+                    void (*done)(void *arg), void *arg)
+{
+  rs->stopping = true;
+  rs->stop_done = done;
+  rs->stop_arg = arg;
+  uv_timer_stop(&rs->retry);
+  if (rs->active == 0 && rs->closing == 0) {
+    rs->stop_done = NULL;
+    done(arg);
+    return;
+  }
+  if (rs->active > 0)
+    ccci_info("runs", "stopping: %u run%s in progress; waiting %llu ms",
+              rs->active, rs->active == 1 ? "" : "s",
+              (unsigned long long)grace_ms);
+  if (grace_ms == 0)
+    stop_now(rs);
+  else
+    uv_timer_start(&rs->grace, on_grace, grace_ms, 0);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  struct ccci_runs *rs = h->data;
+  size_t i;
+  if (h == (uv_handle_t *)&rs->retry)
+    return; /* the grace timer is closed last */
+  for (i = 0; i < rs->nall; i++)
+    run_free(rs->all[i]);
+  free(rs->all);
+  for (i = 0; i < rs->nnumbers; i++)
+    free(rs->numbers[i].repo);
+  free(rs->numbers);
+  free_strv(rs->reported, rs->nreported);
+  json_decref(rs->stale);
+  free(rs->problem);
+  free(rs->state_dir);
+  free(rs->runs_dir);
+  free(rs->instance);
+  free(rs->self_exe);
+  free(rs);
+}
+
+void ccci_runs_close(struct ccci_runs *rs)
+{
+  if (rs->retry.type == UV_TIMER) {
+    uv_close((uv_handle_t *)&rs->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->grace, on_timer_closed);
+    return;
+  }
+  rs->retry.data = rs;
+  on_timer_closed((uv_handle_t *)&rs->grace);
+}
