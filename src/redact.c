@@ -990,9 +990,25 @@ static void speculate(struct ccci_redact *r)
 }
 
 /* Drop input and occurrences that can no longer matter. */
+/* Bytes kept before the first undecided one, so that a swap can find new
+ * values whose occurrences began shortly before it (docs/redaction.md). */
+static uint64_t lookback(const struct ccci_redact_set *s)
+{
+  return s->maxlen > 4096 ? s->maxlen - 1 : 4096;
+}
+
+static uint64_t swap_floor(const struct ccci_redact *r)
+{
+  uint64_t from = r->r < r->e ? r->r : r->e, lb = lookback(r->set);
+  return from > lb ? from - lb : 0;
+}
+
+/* Drop input and occurrences that can no longer matter. The window is
+ * compacted only when the dead part is at least half of it, so the
+ * lookback costs no copy per write. */
 static void trim(struct ccci_redact *r)
 {
-  uint64_t keep = r->r < r->e ? r->r : r->e;
+  uint64_t keep = swap_floor(r);
   size_t i = 0;
   if (r->cold) {
     uint64_t back = 3 * (uint64_t)r->set->block - 3;
@@ -1000,7 +1016,7 @@ static void trim(struct ccci_redact *r)
     if (need < keep)
       keep = need;
   }
-  if (keep > r->base) {
+  if (keep > r->base && (keep - r->base) * 2 >= r->win_cap) {
     memmove(r->win, r->win + (keep - r->base), (size_t)(r->n - keep));
     r->base = keep;
   }
@@ -1082,6 +1098,7 @@ int ccci_redact_finish(struct ccci_redact *r, const char **out, size_t *out_len)
 int ccci_redact_swap(struct ccci_redact *r, struct ccci_redact_set *set)
 {
   struct ccci_redact_set *next;
+  uint64_t floor;
   int rc;
 
   if (set == r->set)
@@ -1093,12 +1110,22 @@ int ccci_redact_swap(struct ccci_redact *r, struct ccci_redact_set *set)
     if (rc < 0)
       return rc;
   }
+  floor = swap_floor(r); /* with the old set's lookback: what is kept */
   ccci_redact_set_unref(r->set);
   r->set = next;
-  /* Rescan what is not decided yet with the new automaton: every partial
-   * occurrence of the old values starts at or after e, so starting from the
-   * root there loses none of them. */
-  r->scan = r->e > r->base ? r->e : r->base;
+  /* Characters released ahead by speculate() are a prefix of the mask; a
+   * new value could make the plain rendering from r differ from them, so
+   * the byte at r is masked: the rendering from r then starts with the mask
+   * whatever the new values match (a byte that looked like the mask is
+   * masked; nothing leaks). */
+  if (r->spec > 0)
+    record(r, r->r, r->r + 1);
+  /* Rescan with the new automaton from the lookback before the first
+   * undecided byte: every partial occurrence of the old values starts at or
+   * after e, so starting from the root there loses none of them, and an
+   * occurrence of a new value that began in the lookback is masked from
+   * the first unreleased byte on. */
+  r->scan = floor > r->base ? floor : r->base;
   r->state = 0;
   r->cold = false;
   if (r->scan < r->n && !r->finished) {
