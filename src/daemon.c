@@ -155,9 +155,11 @@ static json_t *op_status(struct ccci_ctl_call *call,
                                 (json_int_t)cc.too_large, "config_reloads",
                                 (json_int_t)d->reloads, "config_reload_errors",
                                 (json_int_t)d->reload_errors));
-  if (d->runs != NULL)
-    json_object_update(json_object_get(reply, "counters"),
-                       ccci_runs_counters(d->runs));
+  if (d->runs != NULL) {
+    json_t *rc = ccci_runs_counters(d->runs);
+    json_object_update(json_object_get(reply, "counters"), rc);
+    json_decref(rc);
+  }
   return reply;
 }
 

@@ -27,6 +27,8 @@ struct bytes {
 
 static void bytes_put(struct bytes *b, const void *p, size_t n)
 {
+  if (n == 0)
+    return;
   if (b->len + n > b->cap) {
     size_t ncap = b->cap ? b->cap : 64;
     unsigned char *np;
@@ -1076,7 +1078,7 @@ int ccci_redact_feed(struct ccci_redact *r, const void *data, size_t len,
     speculate(r);
     trim(r);
   }
-  *out = (const char *)r->out.p;
+  *out = r->out.p != NULL ? (const char *)r->out.p : "";
   *out_len = r->out.len;
   return 0;
 }
@@ -1090,7 +1092,7 @@ int ccci_redact_finish(struct ccci_redact *r, const char **out, size_t *out_len)
     r->finished = true;
     trim(r);
   }
-  *out = (const char *)r->out.p;
+  *out = r->out.p != NULL ? (const char *)r->out.p : "";
   *out_len = r->out.len;
   return 0;
 }

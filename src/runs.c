@@ -74,6 +74,7 @@ struct ccci_runs {
   char **reported; /* short secrets already reported, by file */
   size_t nreported;
   uv_timer_t retry, grace;
+  unsigned timers_open;
   char *problem; /* what blocks admission, for status */
   json_t *stale; /* runs another instance left running */
   void (*stop_done)(void *);
@@ -444,8 +445,10 @@ static bool start_teardown(struct run *r)
   char *state = run_path(r, "state"), *err = NULL;
   int rc;
 
-  if (!opstate_deployed(r))
+  if (!opstate_deployed(r)) {
+    free(state);
     return false;
+  }
   ccci_runner_free(r->runner);
   r->runner = NULL;
   ccci_logstore_step(r->logs, "teardown");
@@ -1184,6 +1187,7 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   free(names);
   uv_timer_init(rs->loop, &rs->retry);
   uv_timer_init(rs->loop, &rs->grace);
+  rs->timers_open = 2;
   rs->retry.data = rs->grace.data = rs;
   *out = rs;
   admit(rs);
@@ -1238,8 +1242,8 @@ static void on_timer_closed(uv_handle_t *h)
 {
   struct ccci_runs *rs = h->data;
   size_t i;
-  if (h == (uv_handle_t *)&rs->retry)
-    return; /* the grace timer is closed last */
+  if (rs->timers_open > 0 && --rs->timers_open > 0)
+    return; /* freed with the last of the two timers */
   for (i = 0; i < rs->nall; i++)
     run_free(rs->all[i]);
   free(rs->all);
@@ -1258,11 +1262,11 @@ static void on_timer_closed(uv_handle_t *h)
 
 void ccci_runs_close(struct ccci_runs *rs)
 {
-  if (rs->retry.type == UV_TIMER) {
+  if (rs->timers_open > 0) {
     uv_close((uv_handle_t *)&rs->retry, on_timer_closed);
     uv_close((uv_handle_t *)&rs->grace, on_timer_closed);
     return;
   }
-  rs->retry.data = rs;
+  rs->grace.data = rs;
   on_timer_closed((uv_handle_t *)&rs->grace);
 }
