@@ -21,3 +21,4 @@ until "$build"/ccci -s "$tmp/ccci.sock" status >/dev/null 2>&1; do
 done
 "$build"/bench/bench_status "$tmp/ccci.sock" 20000 64
 echo "daemon CPU (user+sys ticks) for the run above: $(awk '{print $14 + $15}' /proc/$pid/stat)"
+python3 bench/fanin.py "$build"

@@ -665,6 +665,36 @@ static bool superset(const struct ccci_redact_set *big,
   return true;
 }
 
+bool ccci_redact_set_same(const struct ccci_redact_set *set,
+                          const struct ccci_redact_value *values, size_t n,
+                          size_t min_len)
+{
+  struct value *v;
+  size_t i, k = 0;
+  bool same;
+
+  if (set->min_len != min_len)
+    return false;
+  v = ccci_xcalloc(n ? n : 1, sizeof(*v));
+  for (i = 0; i < n; i++) {
+    size_t len = strip_len(values[i].data, values[i].len);
+    if (len < min_len)
+      continue;
+    v[k].p = ccci_xmalloc(len);
+    memcpy(v[k].p, values[i].data, len);
+    v[k++].len = len;
+  }
+  k = sort_unique(v, k);
+  same = k == set->nvals;
+  for (i = 0; i < k; i++) {
+    if (same && value_cmp(&v[i], &set->vals[i]) != 0)
+      same = false;
+    ccci_wipe_free(v[i].p, v[i].len);
+  }
+  free(v);
+  return same;
+}
+
 struct ccci_redact_set *ccci_redact_set_ref(struct ccci_redact_set *set)
 {
   set->refs++;

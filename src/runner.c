@@ -100,7 +100,9 @@ static void assemble(struct side *s, const char *p, size_t len)
     } else {
       rc = ccci_buf_append(&s->partial, p, n);
       (void)rc;
-      while (s->partial.len >= CCCI_LOGLINE_MAX) {
+      /* Cut only with a few bytes past the limit in hand, so a UTF-8
+       * sequence straddling it is whole when the cut is chosen. */
+      while (s->partial.len >= CCCI_LOGLINE_MAX + 4) {
         size_t piece =
             ccci_logline_cut(s->partial.data, s->partial.len, CCCI_LOGLINE_MAX);
         ccci_logstore_line(s->r->logs, s->partial.data, piece, false);

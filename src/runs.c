@@ -41,6 +41,8 @@ struct run {
   bool cancel_req, daemon_stop;
   struct ccci_config *cfg;
   struct ccci_redact_set *secrets;
+  struct ccci_redact_set *known; /* the daemon's current set, at admission */
+  bool new_secrets;              /* prep built a set: the secrets changed */
   struct ccci_logstore *logs;
   struct ccci_runner *runner;
   struct ccci_runner_result res;
@@ -65,8 +67,7 @@ struct ccci_runs {
   struct run **all;
   size_t nall;
   struct run *qhead, *qtail;
-  unsigned active;  /* runs holding a slot */
-  unsigned closing; /* log stores still flushing */
+  unsigned active; /* runs holding a slot (until their logs are closed) */
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -75,8 +76,9 @@ struct ccci_runs {
   size_t nreported;
   uv_timer_t retry, grace;
   unsigned timers_open;
-  char *problem; /* what blocks admission, for status */
-  json_t *stale; /* runs another instance left running */
+  char *problem;                   /* what blocks admission, for status */
+  struct ccci_redact_set *secrets; /* the newest secrets seen */
+  json_t *stale;                   /* runs another instance left running */
   void (*stop_done)(void *);
   void *stop_arg;
 };
@@ -206,6 +208,7 @@ static void run_free(struct run *r)
   free_env(r->env);
   ccci_config_unref(r->cfg);
   ccci_redact_set_unref(r->secrets);
+  ccci_redact_set_unref(r->known);
   free(r);
 }
 
@@ -355,23 +358,15 @@ static void note(struct run *r, const char *fmt, ...)
   free(msg);
 }
 
-/* A stopping daemon is told once no run holds a slot and every log store
- * has flushed. */
+/* A stopping daemon is told once no run holds a slot (a slot is held until
+ * the run's logs are closed). */
 static void check_stopped(struct ccci_runs *rs)
 {
-  if (rs->stopping && rs->active == 0 && rs->closing == 0 &&
-      rs->stop_done != NULL) {
+  if (rs->stopping && rs->active == 0 && rs->stop_done != NULL) {
     void (*done)(void *) = rs->stop_done;
     rs->stop_done = NULL;
     done(rs->stop_arg);
   }
-}
-
-static void on_logs_closed(void *arg)
-{
-  struct ccci_runs *rs = arg;
-  rs->closing--;
-  check_stopped(rs);
 }
 
 static void release(struct run *r)
@@ -380,44 +375,63 @@ static void release(struct run *r)
   if (r->runner != NULL)
     ccci_runner_free(r->runner);
   r->runner = NULL;
-  if (r->logs != NULL) {
-    rs->closing++;
-    ccci_logstore_close(r->logs, on_logs_closed, rs);
-    r->logs = NULL;
-  }
   free_env(r->env);
   r->env = NULL;
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
+  ccci_redact_set_unref(r->known);
+  r->known = NULL;
   ccci_config_unref(r->cfg);
   r->cfg = NULL;
   r->phase = PH_IDLE;
   rs->active--;
 }
 
-static void finish(struct run *r)
+/* The record changes only once the run's logs are all on disk, so a client
+ * that sees `finished` can read complete logs and a closed index. */
+static void finish_saved(void *arg)
 {
+  struct run *r = arg;
   struct ccci_runs *rs = r->rs;
 
   if (r->daemon_stop) {
-    /* Stopped with the daemon: queued again for a new attempt. */
     r->m.state = CCCI_RUN_QUEUED;
     r->m.reason = CCCI_REASON_NONE;
-    note(r, "stopped with the daemon; queued again for the next start");
-    ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
-             "stopped with the daemon; queued again");
   } else {
     r->m.state = CCCI_RUN_FINISHED;
     r->m.reason = r->reason;
     r->m.finished_at = time(NULL);
-    note(r, "finished: %s", ccci_run_reason_name(r->reason));
-    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "finished: %s (exit %d)",
-             ccci_run_reason_name(r->reason), r->m.exit_code);
   }
   save(r);
   release(r);
   check_stopped(rs);
   admit(rs);
+}
+
+static void finish(struct run *r)
+{
+  struct ccci_logstore *ls = r->logs;
+
+  if (r->daemon_stop) {
+    /* Stopped with the daemon: queued again for a new attempt. */
+    note(r, "stopped with the daemon; queued again for the next start");
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+             "stopped with the daemon; queued again");
+  } else {
+    note(r, "finished: %s", ccci_run_reason_name(r->reason));
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "finished: %s (exit %d)",
+             ccci_run_reason_name(r->reason), r->m.exit_code);
+  }
+  if (ls == NULL) {
+    finish_saved(r);
+    return;
+  }
+  /* The runner lets go of the log store first. */
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  r->logs = NULL;
+  ccci_logstore_close(ls, finish_saved, r);
 }
 
 static void on_teardown_done(struct ccci_runner *runner,
@@ -589,7 +603,15 @@ static void prep_work(uv_work_t *w)
   }
   for (i = 0; i < sec.nwarnings; i++)
     ccci_warn("secrets", "%s", sec.warnings[i]);
-  rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &r->secrets);
+  /* The set is rebuilt only when the values changed. */
+  if (r->known != NULL &&
+      ccci_redact_set_same(r->known, vals, sec.n, cfg->min_secret_len)) {
+    r->secrets = ccci_redact_set_ref(r->known);
+    rc = 0;
+  } else {
+    rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &r->secrets);
+    r->new_secrets = rc == 0;
+  }
   free(vals);
   ccci_secrets_free(&sec);
   if (rc < 0) {
@@ -612,6 +634,33 @@ static void prep_work(uv_work_t *w)
   if (rc < 0)
     r->prep_err =
         ccci_xasprintf("cannot prepare %s: %s", r->dir, strerror(-rc));
+}
+
+/* The secrets changed: later runs use the new set, and the streams already
+ * open switch to old plus new values (removed ones stay masked until their
+ * stream ends). The union is built once for all streams of the old set. */
+static void secrets_changed(struct ccci_runs *rs, struct ccci_redact_set *set)
+{
+  struct ccci_redact_set *old = rs->secrets, *u = NULL;
+  size_t i;
+
+  ccci_info("secrets", "%zu secret value%s (%zu patterns)",
+            ccci_redact_set_values(set),
+            ccci_redact_set_values(set) == 1 ? "" : "s",
+            ccci_redact_set_patterns(set));
+  if (old != NULL && ccci_redact_set_union(old, set, &u) < 0)
+    u = NULL;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *o = rs->all[i];
+    if (o->runner == NULL || old == NULL)
+      continue;
+    if (ccci_runner_swap_secrets(o->runner, u != NULL ? u : set) < 0)
+      ccci_log(CCCI_LOG_ERROR, "secrets", o->m.id,
+               "cannot add the new secrets to the open streams");
+  }
+  ccci_redact_set_unref(u);
+  rs->secrets = ccci_redact_set_ref(set);
+  ccci_redact_set_unref(old);
 }
 
 static bool reported(struct ccci_runs *rs, const char *name)
@@ -671,6 +720,8 @@ static void prep_done(uv_work_t *w, int status)
     return;
   }
   set_problem(rs, NULL);
+  if (r->new_secrets)
+    secrets_changed(rs, r->secrets);
   start_main(r);
 }
 
@@ -704,6 +755,9 @@ static void admit(struct ccci_runs *rs)
     rs->active++;
     r->phase = PH_PREP;
     r->cfg = ccci_config_ref(cfg);
+    ccci_redact_set_unref(r->known);
+    r->known = rs->secrets ? ccci_redact_set_ref(rs->secrets) : NULL;
+    r->new_secrets = false;
     if (uv_queue_work(rs->loop, &r->work, prep_work, prep_done) < 0) {
       release(r);
       enqueue(rs, r, true);
@@ -1223,7 +1277,7 @@ void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
   rs->stop_done = done;
   rs->stop_arg = arg;
   uv_timer_stop(&rs->retry);
-  if (rs->active == 0 && rs->closing == 0) {
+  if (rs->active == 0) {
     rs->stop_done = NULL;
     done(arg);
     return;
@@ -1252,6 +1306,7 @@ static void on_timer_closed(uv_handle_t *h)
   free(rs->numbers);
   free_strv(rs->reported, rs->nreported);
   json_decref(rs->stale);
+  ccci_redact_set_unref(rs->secrets);
   free(rs->problem);
   free(rs->state_dir);
   free(rs->runs_dir);

@@ -4,6 +4,7 @@
 #ifndef CCCI_REDACT_H
 #define CCCI_REDACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,14 @@ struct ccci_redact_set;
  */
 int ccci_redact_set_new(const struct ccci_redact_value *values, size_t n,
                         size_t min_len, struct ccci_redact_set **out) CCCI_WUR;
+/**
+ * Would ccci_redact_set_new(@p values, @p n, @p min_len) build a set with
+ * exactly the values of @p set? Lets a caller that re-reads the secrets
+ * keep the set it has instead of building it again.
+ */
+bool ccci_redact_set_same(const struct ccci_redact_set *set,
+                          const struct ccci_redact_value *values, size_t n,
+                          size_t min_len);
 /** Take a reference. */
 struct ccci_redact_set *ccci_redact_set_ref(struct ccci_redact_set *set);
 /** Drop a reference; the last one wipes every secret byte and frees. */

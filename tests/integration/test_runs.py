@@ -381,3 +381,29 @@ class RunsTest(CcciTestCase):
         r = run_cli("-s", self.d.socket, "submit", os.path.join(self.tmp, "nope"))
         self.assertEqual(r.returncode, 64)
         self.assertEqual(r.stdout, "")
+
+    def test_new_secret_reaches_an_open_run(self):
+        """A secret added while a run is open is masked in that run's later
+        output (the set is re-read before the next run starts)."""
+        go = os.path.join(self.tmp, "go")
+        self.start(
+            "import os, sys, time\n"
+            "if os.environ.get('CCCI_PR') == '2':\n"
+            "    print('second run'); sys.exit(0)\n"
+            "print('waiting', flush=True)\n"
+            "while not os.path.exists(%r): time.sleep(0.02)\n"
+            "print('late NEW-secret-value-77 and %s', flush=True)\n" % (go, SECRET),
+            extra="capacity: 2\n",
+        )
+        first = self.submit("--pr", "1")
+        self.wait_output(first, "waiting\n")
+        with open(os.path.join(self.secrets, "added"), "w") as f:
+            f.write("NEW-secret-value-77\n")
+        os.remove(os.path.join(self.secrets, "token"))  # removed: still masked in the open run
+        second = self.submit("--pr", "2")
+        self.assertEqual(self.wait_finished(second)["reason"], "success")
+        open(go, "w").close()
+        m = self.wait_finished(first)
+        self.assertEqual(m["reason"], "success")
+        outs = [l["out"] for l in self.step_lines(first)["0-init.jsonl"]]
+        self.assertIn("late ******** and ********\n", outs)

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Fan-in benchmark: N concurrent runs each writing MiB of CI-like lines
+through the real daemon (supervisor, pipes, redaction, Drone logs), with K
+secrets loaded; aggregate MB/s, daemon CPU seconds per GiB, daemon peak RSS,
+next to the same writers into /dev/null.
+
+    bench/fanin.py BUILD_DIR [--mib 4] [--runs 1,16,64,256] [--secrets 10,1000]
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def request(path, obj):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def baseline(writer, n, mib):
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([writer, str(mib)], stdout=subprocess.DEVNULL) for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return time.monotonic() - t0
+
+
+def one(build, n, k, mib):
+    tmp = tempfile.mkdtemp(prefix="fanin-", dir="/tmp")
+    try:
+        sec = os.path.join(tmp, "secrets")
+        os.makedirs(sec)
+        rnd = random.Random(k)
+        alpha = string.ascii_letters + string.digits
+        secrets = ["".join(rnd.choice(alpha) for _ in range(rnd.randrange(20, 41))) for _ in range(k)]
+        for i, v in enumerate(secrets):
+            with open(os.path.join(sec, "s%d" % i), "w") as f:
+                f.write(v)
+        recipe = os.path.join(tmp, "recipe")
+        os.makedirs(recipe)
+        writer = os.path.join(build, "bench", "fanin_writer")
+        cfg = os.path.join(tmp, "ccci.yml")
+        with open(cfg, "w") as f:
+            f.write(
+                "state_dir: %s/state\nsocket: %s/s.sock\nsecrets_dir: %s\ncapacity: %d\n"
+                "min_free_bytes: 0\nharness:\n  command: [%s, '%d']\n  env: {FANIN_SECRET: %s}\n"
+                % (tmp, tmp, sec, n, writer, mib, secrets[0])
+            )
+        daemon = subprocess.Popen(
+            [os.path.join(build, "ccci"), "serve", "-c", cfg],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, "serve.log"), "w"),
+        )
+        sock = os.path.join(tmp, "s.sock")
+        for _ in range(500):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)
+        cpu0 = cpu_seconds(daemon.pid)
+        t0 = time.monotonic()
+        ids = [request(sock, {"v": 1, "op": "submit", "dir": recipe})["id"] for _ in range(n)]
+        while True:
+            runs = request(sock, {"v": 1, "op": "ps"})["runs"]
+            if sum(1 for r in runs if r["state"] == "finished") == n:
+                break
+            time.sleep(0.02)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(daemon.pid) - cpu0
+        rss = peak_rss_kib(daemon.pid)
+        bad = [r["id"] for r in runs if r["reason"] != "success"]
+        daemon.terminate()
+        daemon.wait()
+        total = n * mib * 1024 * 1024
+        leaked = 0
+        for rid in ids[:2]:
+            with open(os.path.join(tmp, "state", "runs", rid, "logs", "0-init.jsonl"), "rb") as f:
+                leaked += f.read().count(secrets[0].encode())
+        return wall, cpu, rss, total, bad, leaked
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--mib", type=int, default=4)
+    ap.add_argument("--runs", default="1,16,64,256")
+    ap.add_argument("--secrets", default="10,1000")
+    a = ap.parse_args()
+    writer = os.path.join(a.build, "bench", "fanin_writer")
+    print("fan-in: each run writes %d MiB of CI-like lines through the daemon" % a.mib)
+    print("%6s %8s %10s %12s %11s %12s %10s %s" % ("runs", "secrets", "MB/s", "devnull MB/s", "CPU-s/GiB", "peak RSS MiB", "RSS bound", "check"))
+    for k in [int(x) for x in a.secrets.split(",")]:
+        for n in [int(x) for x in a.runs.split(",")]:
+            wall, cpu, rss, total, bad, leaked = one(a.build, n, k, a.mib)
+            base = baseline(writer, n, a.mib)
+            bound = 64 + n * 0.25
+            target = 1.0 if k <= 10 else 2.5
+            per_gib = cpu / (total / 2**30)
+            ok = "ok" if not bad and leaked == 0 else "BAD %s leaked=%d" % (bad[:3], leaked)
+            print(
+                "%6d %8d %10.0f %12.0f %11.2f %12.1f %10.1f %s cpu %s rss %s"
+                % (n, k, total / wall / 1e6, total / base / 1e6, per_gib, rss / 1024, bound, ok,
+                   "PASS" if per_gib <= target else "MISS", "PASS" if rss / 1024 <= bound else "MISS")
+            )
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
