@@ -12,6 +12,8 @@
 #include "ccci/log.h"
 #include "ccci/logline.h"
 
+/* Pending bytes of a step that start a write without waiting for a flush. */
+#define FLUSH_BYTES (256u * 1024u)
 /* Room for the marker steps plus steps the daemon starts itself. */
 #define MAX_FILES (CCCI_LOGSTORE_MAX_STEPS + 8)
 
@@ -24,7 +26,10 @@ struct step {
   uint64_t lines, bytes; /* encoded bytes accepted */
   uint64_t written;      /* bytes on disk: the next write's offset */
   struct ccci_buf pending;
-  char *flight; /* the buffer of the write in flight, or NULL */
+  /* Double buffering: lines go to pending while spare is being written;
+   * both keep their capacity, so a busy step allocates nothing. */
+  struct ccci_buf spare;
+  bool in_flight;
   size_t flight_len, flight_done;
   uv_fs_t req;
   bool failed;
@@ -159,7 +164,7 @@ static void on_write(uv_fs_t *req)
   }
   if (st->flight_done < st->flight_len && !st->failed) {
     /* A short write: the rest goes next, at its offset. */
-    uv_buf_t b = uv_buf_init(st->flight + st->flight_done,
+    uv_buf_t b = uv_buf_init(st->spare.data + st->flight_done,
                              (unsigned)(st->flight_len - st->flight_done));
     if (uv_fs_write(ls->loop, &st->req, st->fd, &b, 1, (int64_t)st->written,
                     on_write) == 0)
@@ -167,11 +172,11 @@ static void on_write(uv_fs_t *req)
     st->failed = true;
     backlog_sub(ls, st->flight_len - st->flight_done);
   }
-  free(st->flight);
-  st->flight = NULL;
+  st->spare.len = 0;
+  st->in_flight = false;
   if (st->failed) {
     backlog_sub(ls, st->pending.len);
-    ccci_buf_close(&st->pending);
+    st->pending.len = 0;
   }
   flush(st);
   maybe_done(ls);
@@ -181,28 +186,34 @@ static void on_write(uv_fs_t *req)
 static void flush(struct step *st)
 {
   struct ccci_logstore *ls = st->ls;
+  struct ccci_buf t;
   uv_buf_t b;
 
-  if (st->flight != NULL || st->pending.len == 0 || st->fd < 0)
+  if (st->in_flight || st->pending.len == 0 || st->fd < 0)
     return;
-  st->flight_len = st->pending.len;
+  t = st->spare;
+  st->spare = st->pending;
+  st->pending = t;
+  st->flight_len = st->spare.len;
   st->flight_done = 0;
-  st->flight = ccci_buf_detach(&st->pending);
-  b = uv_buf_init(st->flight, (unsigned)st->flight_len);
+  b = uv_buf_init(st->spare.data, (unsigned)st->flight_len);
   if (uv_fs_write(ls->loop, &st->req, st->fd, &b, 1, (int64_t)st->written,
                   on_write) < 0) {
     st->failed = true;
     backlog_sub(ls, st->flight_len);
-    free(st->flight);
-    st->flight = NULL;
+    st->spare.len = 0;
+    return;
   }
+  st->in_flight = true;
 }
 
 static void step_close_fd(struct step *st)
 {
-  if (st->fd >= 0 && st->flight == NULL && st->pending.len == 0) {
+  if (st->fd >= 0 && !st->in_flight && st->pending.len == 0) {
     close(st->fd);
     st->fd = -1;
+    ccci_buf_close(&st->pending);
+    ccci_buf_close(&st->spare);
   }
 }
 
@@ -220,6 +231,7 @@ static int step_open(struct ccci_logstore *ls, const char *name)
   snprintf(st->name, sizeof(st->name), "%s", name);
   st->start_ms = ccci_now_ms();
   ccci_buf_init(&st->pending, SIZE_MAX);
+  ccci_buf_init(&st->spare, SIZE_MAX);
   path = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, n, st->name);
   /* Opening a new file in our own directory is quick; writes are async. */
   st->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -233,8 +245,10 @@ static int step_open(struct ccci_logstore *ls, const char *name)
     return r;
   }
   free(path);
-  if (n > 0)
+  if (n > 0) {
+    flush(ls->steps[n - 1]);
     step_close_fd(ls->steps[n - 1]);
+  }
   ls->steps[ls->nsteps++] = st;
   index_write(ls);
   return 0;
@@ -289,7 +303,17 @@ static void add(struct ccci_logstore *ls, const char *text, size_t len)
   ls->backlog += st->pending.len - before;
   if (ls->backlog > CCCI_LOGSTORE_HIGH_WATER)
     ls->paused = true;
-  flush(st);
+  /* Lines are batched: a write goes out per ccci_logstore_flush() (after
+   * each pipe read) or once this much is pending. */
+  if (st->pending.len >= FLUSH_BYTES)
+    flush(st);
+}
+
+void ccci_logstore_flush(struct ccci_logstore *ls)
+{
+  unsigned i;
+  for (i = 0; i < ls->nsteps; i++)
+    flush(ls->steps[i]);
 }
 
 void ccci_logstore_line(struct ccci_logstore *ls, const char *text, size_t len,
@@ -368,6 +392,7 @@ static void maybe_done(struct ccci_logstore *ls)
   ls->done = NULL;
   for (i = 0; i < ls->nsteps; i++) {
     ccci_buf_close(&ls->steps[i]->pending);
+    ccci_buf_close(&ls->steps[i]->spare);
     free(ls->steps[i]);
   }
   free(ls->dir);

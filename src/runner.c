@@ -151,6 +151,7 @@ static void side_close(struct side *s)
     uv_read_stop((uv_stream_t *)&s->h);
   s->reading = false;
   side_finish(s);
+  ccci_logstore_flush(s->r->logs);
   close_handle(s->r, (uv_handle_t *)&s->h);
 }
 
@@ -191,6 +192,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
   if (ccci_redact_feed(s->red, s->rbuf, (size_t)n, &out, &len) == 0)
     assemble(s, out, len);
+  ccci_logstore_flush(r->logs);
   /* A child faster than the disk is slowed: its pipe is not read. */
   if (ccci_logstore_backlog(r->logs) > CCCI_LOGSTORE_HIGH_WATER) {
     r->paused = true;

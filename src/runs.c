@@ -354,6 +354,7 @@ static void note(struct run *r, const char *fmt, ...)
   va_end(ap);
   line = ccci_xasprintf("[ccci] %s\n", msg);
   ccci_logstore_line(r->logs, line, strlen(line), false);
+  ccci_logstore_flush(r->logs);
   free(line);
   free(msg);
 }

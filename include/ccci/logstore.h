@@ -34,10 +34,14 @@ int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
  * Add one line (@p len bytes, with its trailing newline if it had one).
  * When @p whole (the line was not cut) and it is a step marker, a new step
  * starts instead (after CCCI_LOGSTORE_MAX_STEPS steps markers are plain
- * lines). Lines are written in the order they are added.
+ * lines). Lines are written in the order they are added, in batches: call
+ * ccci_logstore_flush() after a burst of lines.
  */
 void ccci_logstore_line(struct ccci_logstore *ls, const char *text, size_t len,
                         bool whole);
+
+/** Start the writes of what is queued (lines are batched until then). */
+void ccci_logstore_flush(struct ccci_logstore *ls);
 
 /** Start a step named @p name (e.g. "teardown") whatever the step count. */
 void ccci_logstore_step(struct ccci_logstore *ls, const char *name);
