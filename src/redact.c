@@ -277,6 +277,10 @@ struct ccci_redact_set {
   uint8_t *labels; /* labels[v]: the byte on the edge into v */
   uint32_t nnodes;
   uint32_t root_next[256];
+  /* Full transitions of the depth-1 nodes (1 .. nd1, breadth-first), where
+   * text mostly is: 1 KiB each. */
+  uint32_t *d1;
+  uint32_t nd1;
   unsigned block; /* the filter's block size: 1, 2 or 4 bytes */
   unsigned shift;
   uint64_t *bits;
@@ -481,6 +485,16 @@ static void flatten(struct ccci_redact_set *s, struct builder *b)
       nd->out = s->nodes[f].out;
     nd->hold = nd->nchild > 0 ? nd->depth : s->nodes[f].hold;
   }
+  /* The depth-1 nodes are 1 .. root's child count; their fail link is the
+   * root, so a missing child goes where the root would. */
+  s->nd1 = s->nodes[0].nchild;
+  s->d1 = ccci_xmalloc((size_t)s->nd1 * 256 * sizeof(uint32_t) + 1);
+  for (i = 0; i < s->nd1; i++) {
+    for (c = 0; c < 256; c++) {
+      uint32_t t = child_of(s, i + 1, (uint8_t)c);
+      s->d1[(size_t)i * 256 + c] = t != NONE ? t : s->root_next[c];
+    }
+  }
   free(queue);
   free(newidx);
   free(parent);
@@ -575,6 +589,7 @@ static void set_free(struct ccci_redact_set *s)
   free(s->vals);
   ccci_wipe_free(s->nodes, (size_t)s->nnodes * sizeof(*s->nodes));
   ccci_wipe_free(s->labels, s->nnodes);
+  ccci_wipe_free(s->d1, (size_t)s->nd1 * 256 * sizeof(uint32_t) + 1);
   ccci_wipe_free(s->bits, s->nwords * sizeof(uint64_t));
   ccci_wipe_free(s, sizeof(*s));
 }
@@ -723,6 +738,7 @@ size_t ccci_redact_set_memory(const struct ccci_redact_set *set)
   for (i = 0; i < set->nvals; i++)
     m += set->vals[i].len;
   m += (size_t)set->nnodes * (sizeof(*set->nodes) + 1);
+  m += (size_t)set->nd1 * 256 * sizeof(uint32_t);
   m += set->nwords * sizeof(uint64_t);
   return m;
 }
@@ -736,6 +752,8 @@ static inline uint32_t step(struct ccci_redact_set *s, uint32_t st, uint8_t c)
 
   if (st == 0)
     return s->root_next[c];
+  if (st - 1 < s->nd1) /* depth 1: one table lookup */
+    return s->d1[(size_t)(st - 1) * 256 + c];
   t = child_of(s, st, c);
   if (t != NONE)
     return t;

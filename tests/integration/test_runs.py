@@ -407,3 +407,47 @@ class RunsTest(CcciTestCase):
         self.assertEqual(m["reason"], "success")
         outs = [l["out"] for l in self.step_lines(first)["0-init.jsonl"]]
         self.assertIn("late ******** and ********\n", outs)
+
+    def test_log_max_bytes_keeps_the_head(self):
+        self.start(
+            "import sys\n"
+            "for i in range(5000): print('line %05d ' % i + 'x' * 60)\n"
+            "print('the end')\n",
+            extra="log_max_bytes: 64KiB\n",
+        )
+        m = self.wait_finished(self.submit())
+        self.assertEqual(m["reason"], "success")
+        path = os.path.join(self.d.state_dir, "runs", m["id"], "logs", "0-init.jsonl")
+        with open(path, "rb") as f:
+            raw = f.read()
+        lines = [json.loads(l) for l in raw.splitlines()]
+        self.assertLessEqual(len(raw), 64 * 1024 + 1024)
+        self.assertTrue(lines[0]["out"].startswith("line 00000 "))
+        trunc = [l["out"] for l in lines if "log_max_bytes" in l["out"]]
+        self.assertEqual(len(trunc), 1)
+        self.assertNotIn("the end\n", [l["out"] for l in lines])
+
+    def test_low_disk_stops_admission(self):
+        self.start("print('ran')\n", extra="min_free_bytes: 1000TiB\n")
+        rid = self.submit()
+        wait_for(
+            lambda: any("min_free_bytes" in p for p in self.d.status()["problems"]),
+            what="the low-disk problem in status",
+        )
+        self.assertEqual(self.show(rid)["state"], "queued")
+        r = run_cli("-s", self.d.socket, "show", rid)
+        self.assertEqual(r.returncode, 4)
+        self.assertEqual(run_cli("-s", self.d.socket, "cancel", rid).returncode, 0)
+        self.assertEqual(self.show(rid)["reason"], "cancelled")
+
+    def test_unreadable_secret_fails_closed(self):
+        bad = os.path.join(self.secrets, "dangling")
+        os.symlink(os.path.join(self.tmp, "nowhere"), bad)
+        self.start("print('ran')\n")
+        rid = self.submit()
+        wait_for(lambda: any(bad in p for p in self.d.status()["problems"]), what="the problem naming the file")
+        self.assertEqual(self.show(rid)["state"], "queued")
+        os.remove(bad)  # fixed: admission is retried
+        m = self.wait_finished(rid)
+        self.assertEqual(m["reason"], "success")
+        self.assertEqual(self.d.status()["problems"], [])
