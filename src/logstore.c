@@ -86,8 +86,9 @@ static void idx_work(uv_work_t *w)
   char *path = ccci_xasprintf("%s/index.json", ls->dir);
   size_t n = strlen(ls->idx_flight);
   ls->idx_flight[n] = '\n'; /* there is room: see idx_start() */
-  /* A failed rewrite keeps the previous index; the next change retries. */
-  if (ccci_write_file_atomic(path, ls->idx_flight, n + 1, 0640) < 0)
+  /* A failed rewrite keeps the previous index; the next change retries.
+   * No fsync: after a crash the index may lag; the step files are the log. */
+  if (ccci_write_file_replace(path, ls->idx_flight, n + 1, 0640) < 0)
     ls->idx_flight[n] = '\0';
   free(path);
 }
@@ -229,7 +230,7 @@ static int step_open(struct ccci_logstore *ls, const char *name)
   st->ls = ls;
   st->n = n;
   snprintf(st->name, sizeof(st->name), "%s", name);
-  st->start_ms = ccci_now_ms();
+  st->start_ms = uv_now(ls->loop);
   ccci_buf_init(&st->pending, SIZE_MAX);
   ccci_buf_init(&st->spare, SIZE_MAX);
   path = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, n, st->name);
@@ -290,7 +291,7 @@ static void add(struct ccci_logstore *ls, const char *text, size_t len)
 {
   struct step *st = ls->steps[ls->nsteps - 1];
   size_t before = st->pending.len;
-  uint64_t secs = (ccci_now_ms() - st->start_ms) / 1000u;
+  uint64_t secs = (uv_now(ls->loop) - st->start_ms) / 1000u;
 
   if (st->failed)
     return;

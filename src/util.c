@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,9 @@ static int write_all(int fd, const void *data, size_t len)
   return 0;
 }
 
+static int write_replace(const char *path, const void *data, size_t len,
+                         mode_t mode, bool durable);
+
 static int fsync_dir(const char *dir)
 {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -250,6 +254,18 @@ static int fsync_dir(const char *dir)
 int ccci_write_file_atomic(const char *path, const void *data, size_t len,
                            mode_t mode)
 {
+  return write_replace(path, data, len, mode, true);
+}
+
+int ccci_write_file_replace(const char *path, const void *data, size_t len,
+                            mode_t mode)
+{
+  return write_replace(path, data, len, mode, false);
+}
+
+static int write_replace(const char *path, const void *data, size_t len,
+                         mode_t mode, bool durable)
+{
   char *tmp = ccci_xasprintf("%s.tmp.%ld", path, (long)getpid());
   char *dir = NULL;
   int fd = -1, r;
@@ -260,7 +276,7 @@ int ccci_write_file_atomic(const char *path, const void *data, size_t len,
     goto out;
   }
   r = write_all(fd, data, len);
-  if (r == 0 && fsync(fd) < 0)
+  if (r == 0 && durable && fsync(fd) < 0)
     r = -errno;
   if (close(fd) < 0 && r == 0)
     r = -errno;
@@ -271,8 +287,10 @@ int ccci_write_file_atomic(const char *path, const void *data, size_t len,
     unlink(tmp);
     goto out;
   }
-  dir = ccci_dirname(path);
-  r = fsync_dir(dir);
+  if (durable) {
+    dir = ccci_dirname(path);
+    r = fsync_dir(dir);
+  }
 out:
   free(dir);
   free(tmp);

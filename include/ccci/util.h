@@ -72,6 +72,12 @@ int ccci_read_file(const char *path, size_t max, char **out,
  */
 int ccci_write_file_atomic(const char *path, const void *data, size_t len,
                            mode_t mode) CCCI_WUR;
+/**
+ * Replace @p path atomically (temp file, rename) without fsync: for files
+ * that can be rebuilt, like logs/index.json. Returns 0 or -errno.
+ */
+int ccci_write_file_replace(const char *path, const void *data, size_t len,
+                            mode_t mode) CCCI_WUR;
 /** mkdir -p with @p mode for the directories it creates. 0 or -errno. */
 int ccci_mkdir_p(const char *path, mode_t mode) CCCI_WUR;
 /** The directory part of @p path as a new string ("." when none). */
