@@ -42,6 +42,8 @@ struct run {
   struct ccci_config *cfg;
   struct ccci_redact_set *secrets;
   struct ccci_redact_set *known; /* the daemon's current set, at admission */
+  char *known_fp;                /* its files' fingerprint */
+  char *fp;                      /* the fingerprint prep saw, for the cache */
   bool new_secrets;              /* prep built a set: the secrets changed */
   struct ccci_logstore *logs;
   struct ccci_runner *runner;
@@ -78,6 +80,7 @@ struct ccci_runs {
   unsigned timers_open;
   char *problem;                   /* what blocks admission, for status */
   struct ccci_redact_set *secrets; /* the newest secrets seen */
+  char *secrets_fp;                /* the fingerprint of their files */
   json_t *stale;                   /* runs another instance left running */
   void (*stop_done)(void *);
   void *stop_arg;
@@ -209,6 +212,8 @@ static void run_free(struct run *r)
   ccci_config_unref(r->cfg);
   ccci_redact_set_unref(r->secrets);
   ccci_redact_set_unref(r->known);
+  free(r->known_fp);
+  free(r->fp);
   free(r);
 }
 
@@ -382,6 +387,10 @@ static void release(struct run *r)
   r->secrets = NULL;
   ccci_redact_set_unref(r->known);
   r->known = NULL;
+  free(r->known_fp);
+  r->known_fp = NULL;
+  free(r->fp);
+  r->fp = NULL;
   ccci_config_unref(r->cfg);
   r->cfg = NULL;
   r->phase = PH_IDLE;
@@ -580,18 +589,34 @@ static void prep_work(uv_work_t *w)
   const struct ccci_config *cfg = r->cfg;
   struct ccci_secrets sec;
   struct ccci_redact_value *vals;
-  char *err = NULL, *p;
+  char *err = NULL, *p, *fp = NULL;
+  bool optional;
   size_t i;
   int rc;
 
-  rc = ccci_secrets_load(cfg->secrets_dir,
-                         strcmp(cfg->secrets_dir, "/run/secrets") == 0,
+  optional = strcmp(cfg->secrets_dir, "/run/secrets") == 0;
+  /* Unchanged files (path, inode, mtime, size) are not read again. */
+  if (r->known != NULL && r->known_fp != NULL &&
+      ccci_secrets_fingerprint(cfg->secrets_dir, optional,
+                               (const char *const *)cfg->secret_files.v,
+                               cfg->secret_files.n, &fp, &err) == 0 &&
+      strcmp(fp, r->known_fp) == 0) {
+    free(fp);
+    r->secrets = ccci_redact_set_ref(r->known);
+    goto dirs;
+  }
+  free(fp);
+  free(err);
+  err = NULL;
+  rc = ccci_secrets_load(cfg->secrets_dir, optional,
                          (const char *const *)cfg->secret_files.v,
                          cfg->secret_files.n, &sec, &err);
   if (rc < 0) {
     r->prep_err = err;
     return;
   }
+  r->fp = sec.fingerprint;
+  sec.fingerprint = NULL;
   vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
   for (i = 0; i < sec.n; i++) {
     vals[i].data = sec.v[i].value;
@@ -620,6 +645,7 @@ static void prep_work(uv_work_t *w)
         ccci_xasprintf("cannot build the secret patterns: %s", strerror(-rc));
     return;
   }
+dirs:
   p = run_path(r, "state");
   rc = ccci_mkdir_p(p, 0750);
   free(p);
@@ -723,6 +749,11 @@ static void prep_done(uv_work_t *w, int status)
   set_problem(rs, NULL);
   if (r->new_secrets)
     secrets_changed(rs, r->secrets);
+  if (r->fp != NULL) {
+    free(rs->secrets_fp);
+    rs->secrets_fp = r->fp;
+    r->fp = NULL;
+  }
   start_main(r);
 }
 
@@ -758,6 +789,8 @@ static void admit(struct ccci_runs *rs)
     r->cfg = ccci_config_ref(cfg);
     ccci_redact_set_unref(r->known);
     r->known = rs->secrets ? ccci_redact_set_ref(rs->secrets) : NULL;
+    free(r->known_fp);
+    r->known_fp = ccci_xstrdup(rs->secrets_fp);
     r->new_secrets = false;
     if (uv_queue_work(rs->loop, &r->work, prep_work, prep_done) < 0) {
       release(r);
@@ -1308,6 +1341,7 @@ static void on_timer_closed(uv_handle_t *h)
   free_strv(rs->reported, rs->nreported);
   json_decref(rs->stale);
   ccci_redact_set_unref(rs->secrets);
+  free(rs->secrets_fp);
   free(rs->problem);
   free(rs->state_dir);
   free(rs->runs_dir);

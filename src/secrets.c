@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,8 @@ struct scan {
   size_t nseen;
   size_t files;
   char *err;
+  bool stat_only;     /* fingerprint only: no file is read */
+  struct ccci_buf fp; /* "path dev ino mtime size" per file */
 };
 
 static void warn(struct scan *sc, char *msg)
@@ -25,7 +28,7 @@ static void warn(struct scan *sc, char *msg)
   o->warnings[o->nwarnings++] = msg;
 }
 
-static int read_secret(struct scan *sc, const char *path)
+static int read_secret(struct scan *sc, const char *path, const struct stat *st)
 {
   struct ccci_secrets *o = sc->out;
   char *data = NULL;
@@ -37,6 +40,14 @@ static int read_secret(struct scan *sc, const char *path)
                              CCCI_SECRET_MAX_FILES);
     return -E2BIG;
   }
+  r = ccci_buf_printf(&sc->fp, "%s %llu %llu %lld.%09ld %lld\n", path,
+                      (unsigned long long)st->st_dev,
+                      (unsigned long long)st->st_ino,
+                      (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                      (long long)st->st_size);
+  (void)r; /* uncapped */
+  if (sc->stat_only)
+    return 0;
   r = ccci_read_file(path, CCCI_SECRET_MAX_BYTES, &data, &len);
   if (r == -EFBIG) {
     warn(sc, ccci_xasprintf("secret file %s is larger than %d bytes; "
@@ -125,8 +136,42 @@ static int scan_path(struct scan *sc, const char *path)
   if (S_ISDIR(st.st_mode))
     return scan_dir(sc, path, &st);
   if (S_ISREG(st.st_mode))
-    return read_secret(sc, path);
+    return read_secret(sc, path, &st);
   return 0; /* sockets, fifos, devices: not secrets */
+}
+
+static int scan_all(struct scan *sc, const char *dir, bool dir_optional,
+                    const char *const *files, size_t nfiles)
+{
+  size_t i;
+  int r = 0;
+
+  if (dir != NULL) {
+    struct stat st;
+    if (stat(dir, &st) < 0 && errno == ENOENT && dir_optional) {
+      if (!sc->stat_only)
+        warn(sc, ccci_xasprintf("secrets directory %s does not exist; no "
+                                "secrets from it",
+                                dir));
+    } else if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+      sc->err =
+          ccci_xasprintf("the secrets directory %s is not a directory", dir);
+      r = -ENOTDIR;
+    } else {
+      r = scan_path(sc, dir);
+    }
+  }
+  for (i = 0; i < nfiles && r == 0; i++) {
+    struct stat st;
+    if (stat(files[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+      sc->err = ccci_xasprintf("the secret file %s is a directory", files[i]);
+      r = -EISDIR;
+    } else {
+      r = scan_path(sc, files[i]);
+    }
+  }
+  free(sc->seen);
+  return r;
 }
 
 int ccci_secrets_load(const char *dir, bool dir_optional,
@@ -134,42 +179,47 @@ int ccci_secrets_load(const char *dir, bool dir_optional,
                       struct ccci_secrets *out, char **err)
 {
   struct scan sc;
-  size_t i;
-  int r = 0;
+  int r;
 
   memset(out, 0, sizeof(*out));
   memset(&sc, 0, sizeof(sc));
   sc.out = out;
+  ccci_buf_init(&sc.fp, SIZE_MAX);
   *err = NULL;
-  if (dir != NULL) {
-    struct stat st;
-    if (stat(dir, &st) < 0 && errno == ENOENT && dir_optional) {
-      warn(&sc, ccci_xasprintf("secrets directory %s does not exist; no "
-                               "secrets from it",
-                               dir));
-    } else if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-      sc.err =
-          ccci_xasprintf("the secrets directory %s is not a directory", dir);
-      r = -ENOTDIR;
-    } else {
-      r = scan_path(&sc, dir);
-    }
-  }
-  for (i = 0; i < nfiles && r == 0; i++) {
-    struct stat st;
-    if (stat(files[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-      sc.err = ccci_xasprintf("the secret file %s is a directory", files[i]);
-      r = -EISDIR;
-    } else {
-      r = scan_path(&sc, files[i]);
-    }
-  }
-  free(sc.seen);
+  r = scan_all(&sc, dir, dir_optional, files, nfiles);
   if (r < 0) {
+    ccci_buf_close(&sc.fp);
     ccci_secrets_free(out);
     *err = sc.err;
     return r;
   }
+  out->fingerprint = ccci_buf_detach(&sc.fp);
+  return 0;
+}
+
+int ccci_secrets_fingerprint(const char *dir, bool dir_optional,
+                             const char *const *files, size_t nfiles,
+                             char **fingerprint, char **err)
+{
+  struct ccci_secrets none;
+  struct scan sc;
+  int r;
+
+  memset(&none, 0, sizeof(none));
+  memset(&sc, 0, sizeof(sc));
+  sc.out = &none;
+  sc.stat_only = true;
+  ccci_buf_init(&sc.fp, SIZE_MAX);
+  *err = NULL;
+  *fingerprint = NULL;
+  r = scan_all(&sc, dir, dir_optional, files, nfiles);
+  ccci_secrets_free(&none);
+  if (r < 0) {
+    ccci_buf_close(&sc.fp);
+    *err = sc.err;
+    return r;
+  }
+  *fingerprint = ccci_buf_detach(&sc.fp);
   return 0;
 }
 
@@ -184,5 +234,6 @@ void ccci_secrets_free(struct ccci_secrets *s)
   for (i = 0; i < s->nwarnings; i++)
     free(s->warnings[i]);
   free(s->warnings);
+  free(s->fingerprint);
   memset(s, 0, sizeof(*s));
 }

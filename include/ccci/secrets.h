@@ -25,6 +25,7 @@ struct ccci_secrets {
   size_t n;
   char **warnings; /**< for people: skipped files, a missing optional dir */
   size_t nwarnings;
+  char *fingerprint; /**< see ccci_secrets_fingerprint */
 };
 
 /**
@@ -40,6 +41,16 @@ struct ccci_secrets {
 int ccci_secrets_load(const char *dir, bool dir_optional,
                       const char *const *files, size_t nfiles,
                       struct ccci_secrets *out, char **err) CCCI_WUR;
+
+/**
+ * Walk the same files as ccci_secrets_load without reading them: the
+ * result lists each file's path, device, inode, mtime and size, so two
+ * equal fingerprints mean the values need not be read again (SPEC section
+ * 7: readdir plus inode, mtime, size). Errors as for ccci_secrets_load.
+ */
+int ccci_secrets_fingerprint(const char *dir, bool dir_optional,
+                             const char *const *files, size_t nfiles,
+                             char **fingerprint, char **err) CCCI_WUR;
 
 /** Wipe and free what ccci_secrets_load returned. */
 void ccci_secrets_free(struct ccci_secrets *s);
