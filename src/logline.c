@@ -207,29 +207,6 @@ static char *put(char *d, const char *s, size_t n)
   return d + n;
 }
 
-/* Make room in @p b for @p extra more bytes and the NUL; the caller has
- * checked the cap. util.h has no public reserve, so this grows the buffer
- * the way ccci_buf_append does: copy, then wipe the old bytes (logs may hold
- * secrets not yet masked elsewhere). */
-static void reserve(struct ccci_buf *b, size_t extra)
-{
-  size_t need = b->len + extra + 1, ncap;
-  char *nd;
-
-  if (need <= b->cap)
-    return;
-  ncap = b->cap ? b->cap : 64;
-  while (ncap < need)
-    ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-  nd = ccci_xmalloc(ncap);
-  if (b->data != NULL) {
-    memcpy(nd, b->data, b->len + 1);
-    ccci_wipe_free(b->data, b->cap);
-  }
-  b->data = nd;
-  b->cap = ncap;
-}
-
 int ccci_logline_encode(struct ccci_buf *b, uint64_t pos, const char *text,
                         size_t len, uint64_t time_s)
 {
@@ -250,7 +227,8 @@ int ccci_logline_encode(struct ccci_buf *b, uint64_t pos, const char *text,
     if (need > room)
       return -ENOBUFS;
   }
-  reserve(b, need);
+  if (ccci_buf_reserve(b, need) < 0)
+    return -ENOBUFS;
   d = b->data + b->len;
   d = put(d, "{\"pos\":", 7);
   d = put_u64(d, pos);

@@ -444,6 +444,27 @@ static void finish(struct run *r)
   ccci_logstore_close(ls, finish_saved, r);
 }
 
+/* What the harness and the teardown share: the run's environment, user,
+ * secrets, logs and timings. */
+static void runner_spec(struct run *r, struct ccci_runner_spec *sp,
+                        const char *state, char *const *argv,
+                        uint64_t deadline_ms)
+{
+  memset(sp, 0, sizeof(*sp));
+  sp->run_id = r->m.id;
+  sp->self_exe = r->rs->self_exe;
+  sp->state_dir = state;
+  sp->argv = argv;
+  sp->env = r->env;
+  sp->user = r->cfg->harness.user;
+  sp->lock_fd = -1;
+  sp->deadline_ms = deadline_ms;
+  sp->kill_grace_ms = r->cfg->kill_grace_ms;
+  sp->drain_timeout_ms = r->cfg->drain_timeout_ms;
+  sp->secrets = r->secrets;
+  sp->logs = r->logs;
+}
+
 static void on_teardown_done(struct ccci_runner *runner,
                              const struct ccci_runner_result *res, void *arg)
 {
@@ -476,19 +497,8 @@ static bool start_teardown(struct run *r)
   ccci_runner_free(r->runner);
   r->runner = NULL;
   ccci_logstore_step(r->logs, "teardown");
-  memset(&sp, 0, sizeof(sp));
-  sp.run_id = r->m.id;
-  sp.self_exe = r->rs->self_exe;
-  sp.state_dir = state;
-  sp.argv = r->cfg->harness.teardown_command.v;
-  sp.env = r->env;
-  sp.user = r->cfg->harness.user;
-  sp.lock_fd = -1;
-  sp.deadline_ms = r->cfg->teardown_grace_ms;
-  sp.kill_grace_ms = r->cfg->kill_grace_ms;
-  sp.drain_timeout_ms = r->cfg->drain_timeout_ms;
-  sp.secrets = r->secrets;
-  sp.logs = r->logs;
+  runner_spec(r, &sp, state, r->cfg->harness.teardown_command.v,
+              r->cfg->teardown_grace_ms);
   ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
            "the deployment was not torn down; running the teardown");
   rc = ccci_runner_start(r->rs->loop, &sp, on_teardown_done, r, &r->runner,
@@ -545,19 +555,7 @@ static void start_main(struct run *r)
     return;
   }
   r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
-  memset(&sp, 0, sizeof(sp));
-  sp.run_id = r->m.id;
-  sp.self_exe = r->rs->self_exe;
-  sp.state_dir = state;
-  sp.argv = r->cfg->harness.command.v;
-  sp.env = r->env;
-  sp.user = r->cfg->harness.user;
-  sp.lock_fd = -1;
-  sp.deadline_ms = r->cfg->deadline_ms;
-  sp.kill_grace_ms = r->cfg->kill_grace_ms;
-  sp.drain_timeout_ms = r->cfg->drain_timeout_ms;
-  sp.secrets = r->secrets;
-  sp.logs = r->logs;
+  runner_spec(r, &sp, state, r->cfg->harness.command.v, r->cfg->deadline_ms);
   r->m.state = CCCI_RUN_RUNNING;
   if (r->m.started_at != 0)
     r->m.attempt++;

@@ -102,7 +102,7 @@ void ccci_buf_init(struct ccci_buf *b, size_t max)
   b->max = max;
 }
 
-static int buf_reserve(struct ccci_buf *b, size_t extra)
+int ccci_buf_reserve(struct ccci_buf *b, size_t extra)
 {
   size_t need, ncap;
   char *nd;
@@ -127,7 +127,7 @@ static int buf_reserve(struct ccci_buf *b, size_t extra)
 
 int ccci_buf_append(struct ccci_buf *b, const void *p, size_t n)
 {
-  int r = buf_reserve(b, n);
+  int r = ccci_buf_reserve(b, n);
   if (r < 0)
     return r;
   if (n > 0)

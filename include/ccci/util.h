@@ -48,6 +48,8 @@ struct ccci_buf {
 
 /** Start an empty buffer that refuses to hold more than @p max bytes. */
 void ccci_buf_init(struct ccci_buf *b, size_t max);
+/** Make room for @p extra more bytes; 0, or -ENOBUFS past the cap. */
+int ccci_buf_reserve(struct ccci_buf *b, size_t extra) CCCI_WUR;
 /** Append; returns 0, or -ENOBUFS (and appends nothing) past the cap. */
 int ccci_buf_append(struct ccci_buf *b, const void *p, size_t n) CCCI_WUR;
 /** Append formatted text; -ENOBUFS past the cap. */
