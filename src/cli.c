@@ -110,6 +110,11 @@ static int call(const struct ccci_cli *cli, json_t *req, json_t **reply)
   return CCCI_EXIT_OK;
 }
 
+static json_t *request(const char *op)
+{
+  return json_pack("{s:i,s:s}", "v", CCCI_PROTO_VERSION, "op", op);
+}
+
 static void print_json(const json_t *j)
 {
   char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -169,8 +174,7 @@ int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv)
 
   if (r != 0)
     return r;
-  r = call(cli, json_pack("{s:i,s:s}", "v", CCCI_PROTO_VERSION, "op", "status"),
-           &reply);
+  r = call(cli, request("status"), &reply);
   if (r != CCCI_EXIT_OK)
     return r;
   if (cli->json) {
@@ -395,11 +399,6 @@ int ccci_cmd_redact(const struct ccci_cli *cli, int argc, char **argv)
   explicit_bzero(buf, sizeof(buf));
   ccci_redact_free(f);
   return r;
-}
-
-static json_t *request(const char *op)
-{
-  return json_pack("{s:i,s:s}", "v", CCCI_PROTO_VERSION, "op", op);
 }
 
 int ccci_cmd_submit(const struct ccci_cli *cli, int argc, char **argv)

@@ -78,42 +78,26 @@ static void json_form(struct form_list *fl, const unsigned char *d, size_t len,
                       bool upper)
 {
   static const char hexl[] = "0123456789abcdef", hexu[] = "0123456789ABCDEF";
+  /* RFC 8259's short escapes; other control bytes become \u00xx. */
+  static const char shorts[][2] = {{'"', '"'},  {'\\', '\\'}, {'\b', 'b'},
+                                   {'\f', 'f'}, {'\n', 'n'},  {'\r', 'r'},
+                                   {'\t', 't'}};
   const char *hex = upper ? hexu : hexl;
   struct bytes b = {NULL, 0, 0};
-  size_t i;
+  size_t i, k;
   for (i = 0; i < len; i++) {
     unsigned char c = d[i];
-    char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-    switch (c) {
-    case '"':
-      bytes_put(&b, "\\\"", 2);
-      break;
-    case '\\':
-      bytes_put(&b, "\\\\", 2);
-      break;
-    case '\b':
-      bytes_put(&b, "\\b", 2);
-      break;
-    case '\f':
-      bytes_put(&b, "\\f", 2);
-      break;
-    case '\n':
-      bytes_put(&b, "\\n", 2);
-      break;
-    case '\r':
-      bytes_put(&b, "\\r", 2);
-      break;
-    case '\t':
-      bytes_put(&b, "\\t", 2);
-      break;
-    default:
-      if (c < 0x20) {
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        bytes_put(&b, esc, 6);
-      } else {
-        bytes_put(&b, &c, 1);
-      }
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    for (k = 0; k < CCCI_ARRAY_LEN(shorts); k++)
+      if ((unsigned char)shorts[k][0] == c)
+        break;
+    if (k < CCCI_ARRAY_LEN(shorts)) {
+      esc[1] = shorts[k][1];
+      bytes_put(&b, esc, 2);
+    } else if (c < 0x20) {
+      bytes_put(&b, esc, 6);
+    } else {
+      bytes_put(&b, &c, 1);
     }
   }
   if (b.len > 0)

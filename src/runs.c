@@ -202,18 +202,33 @@ static void free_env(char **env)
   free(env);
 }
 
+/* What one attempt holds: freed when it ends, and with the run. */
+static void drop_attempt(struct run *r)
+{
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  free_env(r->env);
+  r->env = NULL;
+  ccci_redact_set_unref(r->secrets);
+  r->secrets = NULL;
+  ccci_redact_set_unref(r->known);
+  r->known = NULL;
+  free(r->known_fp);
+  r->known_fp = NULL;
+  free(r->fp);
+  r->fp = NULL;
+  ccci_config_unref(r->cfg);
+  r->cfg = NULL;
+}
+
 static void run_free(struct run *r)
 {
+  drop_attempt(r);
   ccci_run_meta_clear(&r->m);
   free(r->dir);
   free(r->prep_err);
   free_strv(r->prep_warnings, r->nprep_warnings);
-  free_env(r->env);
-  ccci_config_unref(r->cfg);
-  ccci_redact_set_unref(r->secrets);
-  ccci_redact_set_unref(r->known);
-  free(r->known_fp);
-  free(r->fp);
   free(r);
 }
 
@@ -377,24 +392,9 @@ static void check_stopped(struct ccci_runs *rs)
 
 static void release(struct run *r)
 {
-  struct ccci_runs *rs = r->rs;
-  if (r->runner != NULL)
-    ccci_runner_free(r->runner);
-  r->runner = NULL;
-  free_env(r->env);
-  r->env = NULL;
-  ccci_redact_set_unref(r->secrets);
-  r->secrets = NULL;
-  ccci_redact_set_unref(r->known);
-  r->known = NULL;
-  free(r->known_fp);
-  r->known_fp = NULL;
-  free(r->fp);
-  r->fp = NULL;
-  ccci_config_unref(r->cfg);
-  r->cfg = NULL;
+  drop_attempt(r);
   r->phase = PH_IDLE;
-  rs->active--;
+  r->rs->active--;
 }
 
 /* The record changes only once the run's logs are all on disk, so a client

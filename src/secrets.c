@@ -148,12 +148,13 @@ static int scan_all(struct scan *sc, const char *dir, bool dir_optional,
 
   if (dir != NULL) {
     struct stat st;
-    if (stat(dir, &st) < 0 && errno == ENOENT && dir_optional) {
+    int sr = stat(dir, &st);
+    if (sr < 0 && errno == ENOENT && dir_optional) {
       if (!sc->stat_only)
         warn(sc, ccci_xasprintf("secrets directory %s does not exist; no "
                                 "secrets from it",
                                 dir));
-    } else if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    } else if (sr == 0 && !S_ISDIR(st.st_mode)) {
       sc->err =
           ccci_xasprintf("the secrets directory %s is not a directory", dir);
       r = -ENOTDIR;
