@@ -34,10 +34,10 @@ static void bytes_put(struct bytes *b, const void *p, size_t n)
     unsigned char *np;
     while (ncap < b->len + n)
       ncap *= 2;
-    np = ccci_xmalloc(ncap);
+    np = ccci_io_alloc(ncap);
     if (b->p != NULL) {
       memcpy(np, b->p, b->len);
-      ccci_wipe_free(b->p, b->cap);
+      ccci_io_free(b->p, b->cap);
     }
     b->p = np;
     b->cap = ncap;
@@ -48,7 +48,7 @@ static void bytes_put(struct bytes *b, const void *p, size_t n)
 
 static void bytes_wipe(struct bytes *b)
 {
-  ccci_wipe_free(b->p, b->cap);
+  ccci_io_free(b->p, b->cap);
   b->p = NULL;
   b->len = b->cap = 0;
 }
@@ -1070,10 +1070,10 @@ static void append(struct ccci_redact *r, const void *data, size_t len)
     unsigned char *nw;
     while (ncap < have + len)
       ncap *= 2;
-    nw = ccci_xmalloc(ncap);
+    nw = ccci_io_alloc(ncap);
     if (r->win != NULL) {
       memcpy(nw, r->win, have);
-      ccci_wipe_free(r->win, r->win_cap);
+      ccci_io_free(r->win, r->win_cap);
     }
     r->win = nw;
     r->win_cap = ncap;
@@ -1181,7 +1181,7 @@ void ccci_redact_free(struct ccci_redact *r)
     return;
   ccci_redact_set_unref(r->set);
   ccci_wipe_free_str(r->mask);
-  ccci_wipe_free(r->win, r->win_cap);
+  ccci_io_free(r->win, r->win_cap);
   free(r->iv);
   bytes_wipe(&r->out);
   free(r);

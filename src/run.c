@@ -280,24 +280,33 @@ int ccci_run_meta_from_json(const json_t *j, struct ccci_run_meta *m,
   return 0;
 }
 
-int ccci_run_meta_write(const char *path, const struct ccci_run_meta *m)
+char *ccci_run_meta_text(const struct ccci_run_meta *m, size_t *len)
 {
   json_t *j = ccci_run_meta_to_json(m);
-  char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  int r;
+  char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *t;
+  size_t n;
   json_decref(j);
   if (s == NULL)
-    return -ENOMEM;
-  {
-    size_t n = strlen(s);
-    char *t = ccci_xmalloc(n + 2);
-    memcpy(t, s, n);
-    t[n] = '\n';
-    t[n + 1] = '\0';
-    r = ccci_write_file_atomic(path, t, n + 1, 0640);
-    free(t);
-  }
+    return NULL;
+  n = strlen(s);
+  t = ccci_xmalloc(n + 2);
+  memcpy(t, s, n);
+  t[n] = '\n';
+  t[n + 1] = '\0';
   free(s);
+  *len = n + 1;
+  return t;
+}
+
+int ccci_run_meta_write(const char *path, const struct ccci_run_meta *m)
+{
+  size_t n;
+  char *t = ccci_run_meta_text(m, &n);
+  int r;
+  if (t == NULL)
+    return -ENOMEM;
+  r = ccci_write_file_atomic(path, t, n, 0640);
+  free(t);
   return r;
 }
 

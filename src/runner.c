@@ -15,6 +15,9 @@
 #include "ccci/log.h"
 #include "ccci/logline.h"
 
+/* One pipe read at most: the size of a Linux pipe's default buffer. */
+#define RBUF_SIZE 65536
+
 struct side {
   struct ccci_runner *r;
   uv_pipe_t h;
@@ -24,7 +27,7 @@ struct side {
   struct ccci_redact *red;
   struct ccci_buf partial; /* the line being assembled */
   bool cont;               /* the current line already lost pieces */
-  char rbuf[65536];
+  char *rbuf;              /* RBUF_SIZE bytes from ccci_io_alloc */
 };
 
 struct ccci_runner {
@@ -51,6 +54,8 @@ static void on_handle_close(uv_handle_t *h)
     ccci_redact_free(r->err.red);
     ccci_buf_close(&r->out.partial);
     ccci_buf_close(&r->err.partial);
+    ccci_io_free(r->out.rbuf, RBUF_SIZE);
+    ccci_io_free(r->err.rbuf, RBUF_SIZE);
     free(r->run_id);
     free(r);
   }
@@ -159,7 +164,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   struct side *s = ccci_container_of((uv_pipe_t *)h, struct side, h);
   (void)hint;
-  *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
+  *buf = uv_buf_init(s->rbuf, RBUF_SIZE);
 }
 
 static void read_start(struct side *s);
@@ -365,6 +370,7 @@ static void side_init(struct ccci_runner *r, struct side *s,
   s->r = r;
   s->red = ccci_redact_new(set, NULL);
   ccci_buf_init(&s->partial, SIZE_MAX);
+  s->rbuf = ccci_io_alloc(RBUF_SIZE);
   s->h.data = r;
 }
 

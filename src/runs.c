@@ -50,6 +50,12 @@ struct run {
   struct ccci_runner_result res;
   enum ccci_run_reason reason;
   uv_work_t work;
+  /* meta.json: written on the thread pool, one write at a time, the newest
+   * record wins. */
+  uv_work_t save_work;
+  char *save_next, *save_flight;
+  size_t next_len, flight_len;
+  int save_rc;
   char *prep_err;
   char **prep_warnings;
   size_t nprep_warnings;
@@ -70,6 +76,7 @@ struct ccci_runs {
   size_t nall;
   struct run *qhead, *qtail;
   unsigned active; /* runs holding a slot (until their logs are closed) */
+  unsigned saving; /* meta.json writes in flight */
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -166,14 +173,57 @@ static char *run_path(const struct run *r, const char *rel)
   return ccci_xasprintf("%s/%s", r->dir, rel);
 }
 
+static void save_start(struct run *r);
+static void check_stopped(struct ccci_runs *rs);
+
+static void save_work(uv_work_t *w)
+{
+  struct run *r = ccci_container_of(w, struct run, save_work);
+  char *path = run_path(r, "meta.json");
+  r->save_rc =
+      ccci_write_file_atomic(path, r->save_flight, r->flight_len, 0640);
+  free(path);
+}
+
+static void save_done(uv_work_t *w, int status)
+{
+  struct run *r = ccci_container_of(w, struct run, save_work);
+  (void)status;
+  if (r->save_rc < 0)
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s/meta.json: %s",
+             r->dir, strerror(-r->save_rc));
+  free(r->save_flight);
+  r->save_flight = NULL;
+  r->rs->saving--;
+  if (r->save_next != NULL)
+    save_start(r);
+  check_stopped(r->rs);
+}
+
+static void save_start(struct run *r)
+{
+  r->save_flight = r->save_next;
+  r->flight_len = r->next_len;
+  r->save_next = NULL;
+  r->rs->saving++;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(r->rs->loop, &r->save_work, save_work, save_done);
+}
+
+/* Record the run's meta.json (durably, off the loop). */
 static void save(struct run *r)
 {
-  char *path = run_path(r, "meta.json");
-  int rc = ccci_run_meta_write(path, &r->m);
-  if (rc < 0)
-    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s: %s", path,
-             strerror(-rc));
-  free(path);
+  size_t len;
+  char *t = ccci_run_meta_text(&r->m, &len);
+  if (t == NULL) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot encode meta.json");
+    return;
+  }
+  free(r->save_next);
+  r->save_next = t;
+  r->next_len = len;
+  if (r->save_flight == NULL)
+    save_start(r);
 }
 
 static void set_problem(struct ccci_runs *rs, char *p)
@@ -226,6 +276,7 @@ static void run_free(struct run *r)
 {
   drop_attempt(r);
   ccci_run_meta_clear(&r->m);
+  free(r->save_next);
   free(r->dir);
   free(r->prep_err);
   free_strv(r->prep_warnings, r->nprep_warnings);
@@ -383,7 +434,8 @@ static void note(struct run *r, const char *fmt, ...)
  * the run's logs are closed). */
 static void check_stopped(struct ccci_runs *rs)
 {
-  if (rs->stopping && rs->active == 0 && rs->stop_done != NULL) {
+  if (rs->stopping && rs->active == 0 && rs->saving == 0 &&
+      rs->stop_done != NULL) {
     void (*done)(void *) = rs->stop_done;
     rs->stop_done = NULL;
     done(rs->stop_arg);
@@ -1310,8 +1362,7 @@ void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
   rs->stop_arg = arg;
   uv_timer_stop(&rs->retry);
   if (rs->active == 0) {
-    rs->stop_done = NULL;
-    done(arg);
+    check_stopped(rs);
     return;
   }
   if (rs->active > 0)

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +96,82 @@ void ccci_wipe_free_str(char *s)
     ccci_wipe_free(s, strlen(s));
 }
 
+/* Freed power-of-two blocks are kept for reuse, up to IO_POOL_MAX bytes in
+ * all: a new mapping costs a page fault per page on first touch and an
+ * munmap costs a TLB shootdown, and runs come and go all day. */
+#define IO_CLASSES 8 /* 64 KiB .. 8 MiB */
+#define IO_POOL_MAX (16u * 1024u * 1024u)
+
+static struct {
+  pthread_mutex_t lock;
+  void *free[IO_CLASSES]; /* each block's first word links the next */
+  size_t bytes;
+} io_pool = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0};
+
+/* The pool class of an @p n byte block, or -1 when it is not pooled. */
+static int io_class(size_t n)
+{
+  int c;
+  for (c = 0; c < IO_CLASSES; c++)
+    if (n == (size_t)CCCI_IO_MAP_MIN << c)
+      return c;
+  return -1;
+}
+
+void *ccci_io_alloc(size_t n)
+{
+  void *p = NULL;
+  int c;
+  if (n < CCCI_IO_MAP_MIN)
+    return ccci_xmalloc(n);
+  c = io_class(n);
+  if (c >= 0) {
+    pthread_mutex_lock(&io_pool.lock);
+    p = io_pool.free[c];
+    if (p != NULL) {
+      memcpy(&io_pool.free[c], p, sizeof(void *));
+      io_pool.bytes -= n;
+    }
+    pthread_mutex_unlock(&io_pool.lock);
+    if (p != NULL)
+      return p;
+  }
+  p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    fprintf(stderr, "fatal: out of memory (%zu bytes)\n", n);
+    abort();
+  }
+  /* Only an optimisation: without it the block is merely shared
+   * copy-on-write with a child until the child execs. */
+  (void)madvise(p, n, MADV_DONTFORK);
+  return p;
+}
+
+void ccci_io_free(void *p, size_t n)
+{
+  int c;
+  if (p == NULL)
+    return;
+  if (n < CCCI_IO_MAP_MIN) {
+    ccci_wipe_free(p, n);
+    return;
+  }
+  explicit_bzero(p, n);
+  c = io_class(n);
+  if (c >= 0) {
+    pthread_mutex_lock(&io_pool.lock);
+    if (io_pool.bytes + n <= IO_POOL_MAX) {
+      memcpy(p, &io_pool.free[c], sizeof(void *));
+      io_pool.free[c] = p;
+      io_pool.bytes += n;
+      p = NULL;
+    }
+    pthread_mutex_unlock(&io_pool.lock);
+  }
+  if (p != NULL)
+    munmap(p, n);
+}
+
 void ccci_buf_init(struct ccci_buf *b, size_t max)
 {
   b->data = NULL;
@@ -115,10 +193,10 @@ int ccci_buf_reserve(struct ccci_buf *b, size_t extra)
   while (ncap < need)
     ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
   /* Copy rather than realloc so the old bytes can be wiped. */
-  nd = ccci_xmalloc(ncap);
+  nd = ccci_io_alloc(ncap);
   if (b->data != NULL) {
     memcpy(nd, b->data, b->len + 1);
-    ccci_wipe_free(b->data, b->cap);
+    ccci_io_free(b->data, b->cap);
   }
   b->data = nd;
   b->cap = ncap;
@@ -165,8 +243,13 @@ void ccci_buf_consume(struct ccci_buf *b, size_t n)
 char *ccci_buf_detach(struct ccci_buf *b)
 {
   char *d = b->data;
-  if (d == NULL)
+  if (d == NULL) {
     d = ccci_xstrdup("");
+  } else if (b->cap >= CCCI_IO_MAP_MIN) {
+    /* The caller frees with free(): hand over a malloc copy. */
+    d = ccci_xstrndup(b->data, b->len);
+    ccci_io_free(b->data, b->cap);
+  }
   b->data = NULL;
   b->len = 0;
   b->cap = 0;
@@ -175,7 +258,7 @@ char *ccci_buf_detach(struct ccci_buf *b)
 
 void ccci_buf_close(struct ccci_buf *b)
 {
-  ccci_wipe_free(b->data, b->cap);
+  ccci_io_free(b->data, b->cap);
   b->data = NULL;
   b->len = 0;
   b->cap = 0;

@@ -101,6 +101,12 @@ int ccci_run_meta_from_json(const json_t *j, struct ccci_run_meta *m,
                             char **err) CCCI_WUR;
 
 /**
+ * The text of meta.json for @p m (indented JSON and a newline), allocated,
+ * with its length in @p len; NULL when out of memory.
+ */
+char *ccci_run_meta_text(const struct ccci_run_meta *m, size_t *len);
+
+/**
  * Write @p m to @p path atomically (temp file, fsync, rename, fsync of the
  * directory). Returns 0 or a negative errno.
  */

@@ -35,9 +35,28 @@ void ccci_wipe_free(void *p, size_t n);
 /** Wipe a NUL-terminated string and free it. NULL is allowed. */
 void ccci_wipe_free_str(char *s);
 
+/** Blocks from this size on come from ccci_io_alloc's own mappings. */
+#define CCCI_IO_MAP_MIN (64u * 1024u)
+
+/**
+ * Memory for the daemon's hot I/O buffers (pipe reads, redactor output,
+ * encoded log lines). Blocks of CCCI_IO_MAP_MIN bytes and more are private
+ * mappings marked MADV_DONTFORK: a fork for uv_spawn neither copies their
+ * page tables nor turns them copy-on-write, which would cost the daemon one
+ * page fault per page it writes afterwards. A forked child must therefore
+ * not touch them (ours only exec). Freed blocks of a power-of-two size are
+ * wiped and kept for reuse (16 MiB at most), which spares the page faults
+ * of fresh mappings. Smaller blocks come from malloc. Thread-safe; aborts
+ * on failure, like ccci_xmalloc.
+ */
+void *ccci_io_alloc(size_t n);
+/** Wipe and release a block of @p n bytes from ccci_io_alloc (NULL ok). */
+void ccci_io_free(void *p, size_t n);
+
 /**
  * A growable byte buffer with a hard cap, for anything fed from outside.
  * `data` is always NUL-terminated when non-NULL (the NUL is not in `len`).
+ * Its storage comes from ccci_io_alloc.
  */
 struct ccci_buf {
   char *data;
