@@ -561,6 +561,144 @@ int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv)
   return CCCI_EXIT_OK;
 }
 
+/* The exit code and result line of a tail's end message. */
+static int tail_end(const json_t *m)
+{
+  const char *state = json_string_value(json_object_get(m, "state"));
+  const char *reason = json_string_value(json_object_get(m, "reason"));
+  json_t *code = json_object_get(m, "exit_code");
+  enum ccci_run_reason rr;
+
+  if (state == NULL || strcmp(state, "finished") != 0 || reason == NULL ||
+      ccci_run_reason_parse(reason, &rr) < 0) {
+    fprintf(stderr, "ccci: the run is %s (not finished)\n",
+            state != NULL ? state : "in an unknown state");
+    return CCCI_EXIT_UNFINISHED;
+  }
+  if (json_is_integer(code))
+    fprintf(stderr, "ccci: finished: %s (exit %lld)\n", reason,
+            (long long)json_integer_value(code));
+  else
+    fprintf(stderr, "ccci: finished: %s\n", reason);
+  return ccci_run_reason_exit(rr);
+}
+
+/* Print one stream message; returns -1 to go on, else the exit code. */
+static int tail_print(const struct ccci_cli *cli, const json_t *m)
+{
+  const char *type = json_string_value(json_object_get(m, "type"));
+  json_t *out;
+
+  if (cli->json) {
+    char *s = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s != NULL)
+      printf("%s\n", s);
+    free(s);
+  }
+  if (type == NULL)
+    return -1;
+  if (strcmp(type, "end") == 0)
+    return tail_end(m);
+  if (cli->json)
+    return -1;
+  if (strcmp(type, "step") == 0) {
+    printf("--- step %lld: %s ---\n",
+           (long long)json_integer_value(json_object_get(m, "n")),
+           json_string_value(json_object_get(m, "name")));
+  } else if (strcmp(type, "line") == 0) {
+    out = json_object_get(json_object_get(m, "line"), "out");
+    fwrite(json_string_value(out), 1, json_string_length(out), stdout);
+  }
+  return -1;
+}
+
+int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv)
+{
+  static const char usage[] =
+      "usage: ccci tail RUN [--step S] [--from N] [--no-follow] [--json]";
+  json_t *req = request("tail"), *m = NULL;
+  struct ccci_client c;
+  char *sock, *err = NULL;
+  const char *id = NULL;
+  uint64_t n;
+  int k, r;
+
+  for (k = 0; k < argc; k++) {
+    if (strcmp(argv[k], "--no-follow") == 0) {
+      json_object_set_new(req, "follow", json_false());
+    } else if (strcmp(argv[k], "--step") == 0 && k + 1 < argc) {
+      k++;
+      json_object_set_new(req, "step",
+                          ccci_parse_u64(argv[k], &n) == 0
+                              ? json_integer((json_int_t)n)
+                              : json_string(argv[k]));
+    } else if (strcmp(argv[k], "--from") == 0 && k + 1 < argc) {
+      k++;
+      if (ccci_parse_u64(argv[k], &n) < 0 || n > INT64_MAX) {
+        json_decref(req);
+        return ccci_cli_usage_error("--from takes a line number, not '%s'",
+                                    argv[k]);
+      }
+      json_object_set_new(req, "pos", json_integer((json_int_t)n));
+    } else if (argv[k][0] != '-' && id == NULL) {
+      id = argv[k];
+    } else {
+      json_decref(req);
+      return ccci_cli_usage_error("%s", usage);
+    }
+  }
+  if (id == NULL) {
+    json_decref(req);
+    return ccci_cli_usage_error("%s", usage);
+  }
+  json_object_set_new(req, "id", json_string(id));
+  sock = find_socket(cli);
+  if (sock == NULL) {
+    json_decref(req);
+    return CCCI_EXIT_DAEMON;
+  }
+  r = ccci_client_connect(&c, sock, &err);
+  free(sock);
+  if (r == 0)
+    r = ccci_client_send(&c, req, &err);
+  json_decref(req);
+  if (r == 0)
+    r = ccci_client_recv(&c, &m, REPLY_TIMEOUT_MS, &err);
+  if (r == 0 && !json_is_true(json_object_get(m, "ok"))) {
+    json_t *e = json_object_get(m, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    fprintf(stderr, "ccci: %s\n",
+            json_string_value(json_object_get(e, "message")));
+    r = code != NULL && strcmp(code, "no-such-run") == 0 ? CCCI_EXIT_NO_SUCH_RUN
+                                                         : CCCI_EXIT_DAEMON;
+    json_decref(m);
+    ccci_client_close(&c);
+    return r;
+  }
+  /* The stream: print as it comes, flushing whenever the next message
+   * would have to be waited for. */
+  while (r == 0) {
+    int code = tail_print(cli, m);
+    json_decref(m);
+    m = NULL;
+    if (code >= 0) {
+      fflush(stdout);
+      ccci_client_close(&c);
+      return code;
+    }
+    if (!ccci_client_pending(&c))
+      fflush(stdout);
+    r = ccci_client_recv(&c, &m, -1, &err);
+  }
+  fflush(stdout);
+  ccci_client_close(&c);
+  fprintf(stderr, "ccci: %s%s\n", err,
+          r == -ECONNRESET ? " before the end of the log (is it stopping?)"
+                           : "");
+  free(err);
+  return CCCI_EXIT_DAEMON;
+}
+
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv)
 {
   json_t *reply, *runs, *run;

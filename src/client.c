@@ -18,6 +18,7 @@ int ccci_client_connect(struct ccci_client *c, const char *path, char **err)
 
   c->fd = -1;
   ccci_buf_init(&c->in, CCCI_PROTO_MAX_REPLY);
+  c->head = 0;
   *err = NULL;
   if (strlen(path) >= sizeof(sa.sun_path)) {
     *err = ccci_xasprintf("socket path %s is too long for a Unix socket", path);
@@ -77,16 +78,20 @@ int ccci_client_recv(struct ccci_client *c, json_t **msg, int timeout_ms,
   *msg = NULL;
   *err = NULL;
   for (;;) {
-    char *nl = c->in.len ? memchr(c->in.data, '\n', c->in.len) : NULL;
+    char *start = c->in.data + c->head;
+    char *nl =
+        c->in.len > c->head ? memchr(start, '\n', c->in.len - c->head) : NULL;
     struct pollfd pfd;
     ssize_t n;
     int wait = -1;
 
     if (nl != NULL) {
       json_error_t je;
-      size_t len = (size_t)(nl - c->in.data);
-      json_t *j = json_loadb(c->in.data, len, 0, &je);
-      ccci_buf_consume(&c->in, len + 1);
+      size_t len = (size_t)(nl - start);
+      /* Log lines may carry U+0000 (escaped). */
+      json_t *j = json_loadb(start, len, JSON_ALLOW_NUL, &je);
+      /* Taken lines are dropped before the next read, not one by one. */
+      c->head += len + 1;
       if (!json_is_object(j)) {
         json_decref(j);
         *err = ccci_xasprintf("the daemon sent a line that is not a JSON "
@@ -115,6 +120,8 @@ int ccci_client_recv(struct ccci_client *c, json_t **msg, int timeout_ms,
     }
     if (pfd.revents == 0)
       continue;
+    ccci_buf_consume(&c->in, c->head);
+    c->head = 0;
     n = recv(c->fd, chunk, sizeof(chunk), 0);
     if (n < 0 && errno == EINTR)
       continue;
@@ -129,6 +136,12 @@ int ccci_client_recv(struct ccci_client *c, json_t **msg, int timeout_ms,
       return -EPROTO;
     }
   }
+}
+
+bool ccci_client_pending(const struct ccci_client *c)
+{
+  return c->in.len > c->head &&
+         memchr(c->in.data + c->head, '\n', c->in.len - c->head) != NULL;
 }
 
 void ccci_client_close(struct ccci_client *c)

@@ -16,6 +16,8 @@
 
 struct ccci_ctl_call {
   struct client *client; /* NULL once the client is gone */
+  void (*watch)(void *arg, bool gone);
+  void *watch_arg;
 };
 
 json_t ccci_ctl_later;
@@ -66,8 +68,12 @@ static void client_on_close(uv_handle_t *h)
   struct client *c = ccci_container_of(h, struct client, pipe);
   struct ccci_ctl *ctl = c->ctl;
 
-  if (c->call != NULL)
-    c->call->client = NULL; /* its reply will be dropped */
+  if (c->call != NULL) {
+    struct ccci_ctl_call *call = c->call;
+    call->client = NULL; /* its reply will be dropped */
+    if (call->watch != NULL)
+      call->watch(call->watch_arg, true);
+  }
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -121,6 +127,11 @@ static void on_write(uv_write_t *req, int status)
     client_close(c);
     return;
   }
+  if (c->call != NULL && c->call->watch != NULL &&
+      c->queued < CCCI_CTL_STREAM_HIGH_WATER / 2) {
+    c->call->watch(c->call->watch_arg, false);
+    return;
+  }
   if (c->queued < CCCI_CTL_CLIENT_HIGH_WATER / 2) {
     client_process(c);
     if (!c->eof)
@@ -129,30 +140,40 @@ static void on_write(uv_write_t *req, int status)
   close_if_idle(c);
 }
 
-static void client_send(struct client *c, json_t *msg)
+/* Queue @p len bytes at @p data (taken) for the client. */
+static int client_send_raw(struct client *c, char *data, size_t len)
 {
   struct wreq *w;
   uv_buf_t buf;
   int r;
 
   if (uv_is_closing((uv_handle_t *)&c->pipe)) {
-    json_decref(msg);
-    return;
+    free(data);
+    return -EPIPE;
   }
   w = ccci_xmalloc(sizeof(*w));
   w->c = c;
-  w->data = ccci_proto_encode(msg, &w->len);
-  json_decref(msg);
+  w->data = data;
+  w->len = len;
   buf = uv_buf_init(w->data, (unsigned)w->len);
   r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
   if (r < 0) {
     free(w->data);
     free(w);
     client_close(c);
-    return;
+    return -EPIPE;
   }
   c->writes++;
   c->queued += w->len;
+  return 0;
+}
+
+static void client_send(struct client *c, json_t *msg)
+{
+  size_t len;
+  char *data = ccci_proto_encode(msg, &len);
+  json_decref(msg);
+  (void)client_send_raw(c, data, len);
 }
 
 static json_t *dispatch(struct client *c, const char *line, size_t len)
@@ -373,6 +394,47 @@ void ccci_ctl_reply(struct ccci_ctl_call *call, json_t *reply)
   /* Requests that came meanwhile are answered now, in order. */
   client_process(c);
   close_if_idle(c);
+}
+
+int ccci_ctl_stream_send(struct ccci_ctl_call *call, char *data, size_t len)
+{
+  if (call->client == NULL) {
+    free(data);
+    return -EPIPE;
+  }
+  return client_send_raw(call->client, data, len);
+}
+
+int ccci_ctl_stream_json(struct ccci_ctl_call *call, json_t *msg)
+{
+  size_t len;
+  char *data = ccci_proto_encode(msg, &len);
+  json_decref(msg);
+  return ccci_ctl_stream_send(call, data, len);
+}
+
+size_t ccci_ctl_stream_queued(const struct ccci_ctl_call *call)
+{
+  return call->client != NULL ? call->client->queued : 0;
+}
+
+void ccci_ctl_stream_watch(struct ccci_ctl_call *call,
+                           void (*cb)(void *arg, bool gone), void *arg)
+{
+  call->watch = cb;
+  call->watch_arg = arg;
+}
+
+void ccci_ctl_stream_end(struct ccci_ctl_call *call)
+{
+  struct client *c = call->client;
+  free(call);
+  if (c == NULL)
+    return;
+  c->call = NULL;
+  c->ctl->counters.requests++;
+  ccci_buf_consume(&c->in, c->in.len); /* not answered after a stream */
+  client_close(c);
 }
 
 int ccci_ctl_prepare_path(const char *path, char **err)

@@ -22,6 +22,7 @@
 #include "ccci/notify.h"
 #include "ccci/proto.h"
 #include "ccci/runs.h"
+#include "ccci/tail.h"
 
 struct daemon {
   uv_loop_t loop;
@@ -47,6 +48,7 @@ struct daemon {
   struct ccci_config *reload_cfg;
   char *reload_errors_text;
   struct ccci_runs *runs;
+  struct ccci_tail *tail;
   char self_exe[4096];
 };
 
@@ -159,6 +161,16 @@ static json_t *op_status(struct ccci_ctl_call *call,
     json_t *rc = ccci_runs_counters(d->runs);
     json_object_update(json_object_get(reply, "counters"), rc);
     json_decref(rc);
+  }
+  if (d->tail != NULL) {
+    struct ccci_tail_counters tc;
+    ccci_tail_counters(d->tail, &tc);
+    json_object_update_new(
+        json_object_get(reply, "counters"),
+        json_pack("{s:I,s:I,s:I,s:I}", "tail_clients", (json_int_t)tc.clients,
+                  "tail_started", (json_int_t)tc.started, "tail_lines",
+                  (json_int_t)tc.lines, "tail_bytes_from_disk",
+                  (json_int_t)tc.from_disk));
   }
   return reply;
 }
@@ -301,10 +313,18 @@ static json_t *op_drain(struct ccci_ctl_call *call,
   return reply;
 }
 
+static json_t *op_tail(struct ccci_ctl_call *call,
+                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  (void)peer;
+  return ccci_tail_op(d->tail, call, req);
+}
+
 static const struct ccci_ctl_op ops[] = {
     {"status", op_status}, {"submit", op_submit}, {"show", op_show},
     {"cancel", op_cancel}, {"ps", op_ps},         {"drain", op_drain},
-    {NULL, NULL},
+    {"tail", op_tail},     {NULL, NULL},
 };
 
 /* ---- reload ---- */
@@ -431,6 +451,9 @@ static void stop_finish(void *arg)
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
+  if (d->tail != NULL)
+    ccci_tail_free(d->tail);
+  d->tail = NULL;
   if (d->ctl != NULL)
     ccci_ctl_stop(d->ctl);
   d->ctl = NULL;
@@ -515,8 +538,10 @@ static int start_runs(struct daemon *d)
   if (r < 0) {
     ccci_error("serve", "%s", err);
     free(err);
+    return r;
   }
-  return r;
+  d->tail = ccci_tail_new(&d->loop, d->runs);
+  return 0;
 }
 
 static int start(struct daemon *d)

@@ -48,6 +48,8 @@ struct ccci_logstore {
   bool paused;
   void (*drain_cb)(void *);
   void *drain_arg;
+  struct ccci_logstore_watch *watchers, *walk_next;
+  bool dirty; /* lines or steps since the watchers were told */
   /* index.json: written on the thread pool, one at a time, latest wins. */
   uv_work_t idx_work;
   char *idx_text, *idx_flight;
@@ -251,6 +253,7 @@ static int step_open(struct ccci_logstore *ls, const char *name)
     step_close_fd(ls->steps[n - 1]);
   }
   ls->steps[ls->nsteps++] = st;
+  ls->dirty = true;
   index_write(ls);
   return 0;
 }
@@ -298,6 +301,7 @@ static void add(struct ccci_logstore *ls, const char *text, size_t len)
   if (ccci_logline_encode(&st->pending, st->lines, text, len, secs) < 0)
     return;
   st->lines++;
+  ls->dirty = true;
   st->bytes += st->pending.len - before;
   ls->total += st->pending.len - before;
   ls->lines++;
@@ -310,11 +314,94 @@ static void add(struct ccci_logstore *ls, const char *text, size_t len)
     flush(st);
 }
 
+/* Tell every watcher; a callback may remove itself (or the next one). */
+static void notify(struct ccci_logstore *ls, enum ccci_logstore_event ev)
+{
+  struct ccci_logstore_watch *w = ls->watchers;
+  ls->dirty = false;
+  while (w != NULL) {
+    ls->walk_next = w->next;
+    if (ev == CCCI_LOGSTORE_CLOSED)
+      ccci_logstore_unwatch(ls, w);
+    w->cb(w, ev);
+    w = ls->walk_next;
+  }
+  ls->walk_next = NULL;
+}
+
 void ccci_logstore_flush(struct ccci_logstore *ls)
 {
   unsigned i;
   for (i = 0; i < ls->nsteps; i++)
     flush(ls->steps[i]);
+  if (ls->dirty)
+    notify(ls, CCCI_LOGSTORE_DATA);
+}
+
+unsigned ccci_logstore_nsteps(const struct ccci_logstore *ls)
+{
+  return ls->nsteps;
+}
+
+void ccci_logstore_stepinfo(const struct ccci_logstore *ls, unsigned n,
+                            struct ccci_logstore_stepinfo *out)
+{
+  const struct step *st = ls->steps[n];
+  out->name = st->name;
+  out->bytes = st->bytes;
+  out->lines = st->lines;
+  out->closed = ls->closing || n + 1 < ls->nsteps;
+}
+
+size_t ccci_logstore_peek(const struct ccci_logstore *ls, unsigned n,
+                          uint64_t off, const char **p)
+{
+  const struct step *st = ls->steps[n];
+  /* Memory holds the write in flight (from its start offset), then what
+   * is pending: together the bytes from there up to st->bytes. */
+  uint64_t base = st->written - (st->in_flight ? st->flight_done : 0);
+
+  if (st->in_flight) {
+    if (off >= base && off < base + st->flight_len) {
+      *p = st->spare.data + (off - base);
+      return (size_t)(base + st->flight_len - off);
+    }
+    base += st->flight_len;
+  }
+  if (off >= base && off < base + st->pending.len) {
+    *p = st->pending.data + (off - base);
+    return (size_t)(base + st->pending.len - off);
+  }
+  return 0;
+}
+
+char *ccci_logstore_path(const struct ccci_logstore *ls, unsigned n)
+{
+  return ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, n, ls->steps[n]->name);
+}
+
+void ccci_logstore_watch(struct ccci_logstore *ls,
+                         struct ccci_logstore_watch *w)
+{
+  w->prev = NULL;
+  w->next = ls->watchers;
+  if (ls->watchers != NULL)
+    ls->watchers->prev = w;
+  ls->watchers = w;
+}
+
+void ccci_logstore_unwatch(struct ccci_logstore *ls,
+                           struct ccci_logstore_watch *w)
+{
+  if (ls->walk_next == w)
+    ls->walk_next = w->next;
+  if (w->prev != NULL)
+    w->prev->next = w->next;
+  else if (ls->watchers == w)
+    ls->watchers = w->next;
+  if (w->next != NULL)
+    w->next->prev = w->prev;
+  w->prev = w->next = NULL;
 }
 
 void ccci_logstore_line(struct ccci_logstore *ls, const char *text, size_t len,
@@ -391,6 +478,7 @@ static void maybe_done(struct ccci_logstore *ls)
   done = ls->done;
   arg = ls->done_arg;
   ls->done = NULL;
+  notify(ls, CCCI_LOGSTORE_CLOSED);
   for (i = 0; i < ls->nsteps; i++) {
     ccci_buf_close(&ls->steps[i]->pending);
     ccci_buf_close(&ls->steps[i]->spare);

@@ -25,6 +25,9 @@ static const struct command commands[] = {
      "                       list runs"},
     {"show", ccci_cmd_show, "show RUN             a run's record and steps"},
     {"cancel", ccci_cmd_cancel, "cancel RUN           stop a run"},
+    {"tail", ccci_cmd_tail,
+     "tail RUN [--step S] [--from N] [--no-follow]\n"
+     "                       print a run's log live; exits with its result"},
     {"drain", ccci_cmd_drain, "drain                stop admitting runs"},
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"

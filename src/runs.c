@@ -46,6 +46,7 @@ struct run {
   char *fp;                      /* the fingerprint prep saw, for the cache */
   bool new_secrets;              /* prep built a set: the secrets changed */
   struct ccci_logstore *logs;
+  struct ccci_logstore *closing_logs; /* being closed: still readable */
   struct ccci_runner *runner;
   struct ccci_runner_result res;
   enum ccci_run_reason reason;
@@ -77,6 +78,8 @@ struct ccci_runs {
   struct run *qhead, *qtail;
   unsigned active; /* runs holding a slot (until their logs are closed) */
   unsigned saving; /* meta.json writes in flight */
+  void (*observer)(void *arg, const char *id);
+  void *observer_arg;
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -224,6 +227,8 @@ static void save(struct run *r)
   r->next_len = len;
   if (r->save_flight == NULL)
     save_start(r);
+  if (r->rs->observer != NULL)
+    r->rs->observer(r->rs->observer_arg, r->m.id);
 }
 
 static void set_problem(struct ccci_runs *rs, char *p)
@@ -456,6 +461,7 @@ static void finish_saved(void *arg)
   struct run *r = arg;
   struct ccci_runs *rs = r->rs;
 
+  r->closing_logs = NULL;
   if (r->daemon_stop) {
     r->m.state = CCCI_RUN_QUEUED;
     r->m.reason = CCCI_REASON_NONE;
@@ -493,6 +499,7 @@ static void finish(struct run *r)
     ccci_runner_free(r->runner);
   r->runner = NULL;
   r->logs = NULL;
+  r->closing_logs = ls;
   ccci_logstore_close(ls, finish_saved, r);
 }
 
@@ -1141,6 +1148,27 @@ static json_t *steps_of(const struct run *r)
   free(text);
   free(path);
   return json_is_array(j) ? j : (json_decref(j), json_array());
+}
+
+int ccci_runs_view(struct ccci_runs *rs, const char *id,
+                   struct ccci_runs_view *out)
+{
+  struct run *r = find(rs, id);
+  if (r == NULL)
+    return -ENOENT;
+  out->state = r->m.state;
+  out->reason = r->m.reason;
+  out->exit_code = r->m.exit_code;
+  out->dir = r->dir;
+  out->logs = r->logs != NULL ? r->logs : r->closing_logs;
+  return 0;
+}
+
+void ccci_runs_observe(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const char *id), void *arg)
+{
+  rs->observer = fn;
+  rs->observer_arg = arg;
 }
 
 json_t *ccci_runs_show(struct ccci_runs *rs, const char *id)

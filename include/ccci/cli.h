@@ -43,6 +43,11 @@ int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv);
 int ccci_cmd_cancel(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci ps [--state S] [--recipe R]`. */
 int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv);
+/**
+ * `ccci tail RUN [--step S] [--from N] [--no-follow]`: print a run's log as
+ * it is written; the exit code tells the run's result (as `show`).
+ */
+int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci drain`: stop admitting runs. */
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci serve`: run the daemon. */

@@ -3,6 +3,7 @@
 #define CCCI_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "ccci/util.h"
 
@@ -10,6 +11,7 @@
 struct ccci_client {
   int fd;
   struct ccci_buf in;
+  size_t head; /**< bytes of `in` already taken */
 };
 
 /**
@@ -31,6 +33,9 @@ int ccci_client_send(struct ccci_client *c, const json_t *req,
  */
 int ccci_client_recv(struct ccci_client *c, json_t **msg, int timeout_ms,
                      char **err) CCCI_WUR;
+
+/** True when a whole message is already buffered (recv will not block). */
+bool ccci_client_pending(const struct ccci_client *c);
 
 /** Close the connection. */
 void ccci_client_close(struct ccci_client *c);

@@ -4,6 +4,7 @@
 #define CCCI_CTL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -47,6 +48,36 @@ typedef json_t *(*ccci_ctl_handler)(struct ccci_ctl_call *call,
  * client went away meanwhile, the reply is dropped.
  */
 void ccci_ctl_reply(struct ccci_ctl_call *call, json_t *reply);
+
+/**
+ * Streams: a handler that returned CCCI_CTL_LATER may, instead of one
+ * ccci_ctl_reply(), send any number of protocol lines and then end the
+ * stream, which closes the connection once the lines are written (requests
+ * the client pipelined after it are not answered).
+ */
+
+/** Bytes queued for a stream's client past which producers should wait. */
+#define CCCI_CTL_STREAM_HIGH_WATER (256 * 1024)
+
+/**
+ * Send @p len bytes of whole protocol lines at @p data (taken: freed by
+ * ctl). Returns 0, or -EPIPE when the client is gone (@p data is freed).
+ */
+int ccci_ctl_stream_send(struct ccci_ctl_call *call, char *data, size_t len);
+/** Send one JSON object as a line (takes the reference); see above. */
+int ccci_ctl_stream_json(struct ccci_ctl_call *call, json_t *msg);
+/** Bytes sent on the stream and not yet written to the client. */
+size_t ccci_ctl_stream_queued(const struct ccci_ctl_call *call);
+/**
+ * Watch a stream: @p cb(@p arg, false) when its queued bytes fell below
+ * CCCI_CTL_STREAM_HIGH_WATER / 2 after a write (so a producer that stopped
+ * at the high-water mark can go on), and @p cb(@p arg, true) once, when the
+ * client is gone; then the producer must call ccci_ctl_stream_end().
+ */
+void ccci_ctl_stream_watch(struct ccci_ctl_call *call,
+                           void (*cb)(void *arg, bool gone), void *arg);
+/** End the stream and free @p call; the client is closed after its writes. */
+void ccci_ctl_stream_end(struct ccci_ctl_call *call);
 
 /** One entry of the op table; the table ends with a NULL name. */
 struct ccci_ctl_op {

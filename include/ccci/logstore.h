@@ -60,6 +60,56 @@ void ccci_logstore_on_drain(struct ccci_logstore *ls, void (*cb)(void *arg),
 void ccci_logstore_counts(const struct ccci_logstore *ls, uint64_t *lines,
                           uint64_t *bytes);
 
+/* ---- readers (live tail) ---- */
+
+/** What a reader learns of one step. */
+struct ccci_logstore_stepinfo {
+  const char *name; /**< valid while the store lives */
+  uint64_t bytes;   /**< encoded bytes of the step so far (whole lines) */
+  uint64_t lines;
+  bool closed; /**< no line will be added: a later step started, or closing */
+};
+
+/** Steps so far. */
+unsigned ccci_logstore_nsteps(const struct ccci_logstore *ls);
+/** Describe step @p n (< ccci_logstore_nsteps). */
+void ccci_logstore_stepinfo(const struct ccci_logstore *ls, unsigned n,
+                            struct ccci_logstore_stepinfo *out);
+/**
+ * The encoded bytes of step @p n from byte offset @p off that are still in
+ * memory: sets @p p and returns how many follow contiguously (whole lines),
+ * or 0 when @p off is past the end or its bytes have already left memory,
+ * in which case they are in the step's file (ccci_logstore_path). The bytes
+ * stay valid only until control returns to the loop.
+ */
+size_t ccci_logstore_peek(const struct ccci_logstore *ls, unsigned n,
+                          uint64_t off, const char **p);
+/** The path of step @p n's file (allocated). */
+char *ccci_logstore_path(const struct ccci_logstore *ls, unsigned n);
+
+/** Events for watchers. */
+enum ccci_logstore_event {
+  CCCI_LOGSTORE_DATA,  /**< new lines or a new step */
+  CCCI_LOGSTORE_CLOSED /**< all written; the store is freed after this */
+};
+
+/**
+ * A watcher, embedded by its owner. Its callback runs on the loop after a
+ * burst of lines (at ccci_logstore_flush) and once when the store is done;
+ * after CCCI_LOGSTORE_CLOSED the watcher is already removed.
+ */
+struct ccci_logstore_watch {
+  void (*cb)(struct ccci_logstore_watch *w, enum ccci_logstore_event ev);
+  struct ccci_logstore_watch *prev, *next;
+};
+
+/** Add @p w (its cb set) to the store's watchers. */
+void ccci_logstore_watch(struct ccci_logstore *ls,
+                         struct ccci_logstore_watch *w);
+/** Remove @p w; allowed from inside its own callback. */
+void ccci_logstore_unwatch(struct ccci_logstore *ls,
+                           struct ccci_logstore_watch *w);
+
 /**
  * Write what is queued, close every file, write the final index.json (no
  * step open) and call @p done; the store is freed after @p done returns.

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "ccci/config.h"
+#include "ccci/run.h"
 #include "ccci/util.h"
 
 struct ccci_runs;
@@ -67,6 +68,28 @@ json_t *ccci_runs_show(struct ccci_runs *rs, const char *id);
 /** Runs, newest first, optionally only of one state and/or recipe. */
 json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
                        const char *recipe);
+
+struct ccci_logstore;
+
+/** What a log reader needs to know of a run now. */
+struct ccci_runs_view {
+  enum ccci_run_state state;
+  enum ccci_run_reason reason;
+  int exit_code;              /**< -1: none */
+  const char *dir;            /**< the run dir; valid while @p rs lives */
+  struct ccci_logstore *logs; /**< the live log store, or NULL */
+};
+
+/** Describe run @p id into @p out: 0, or -ENOENT. */
+int ccci_runs_view(struct ccci_runs *rs, const char *id,
+                   struct ccci_runs_view *out) CCCI_WUR;
+
+/**
+ * Call @p fn(@p arg, id) on the loop after every change of a run's state
+ * (and when its log store opens or closes). One observer; NULL removes it.
+ */
+void ccci_runs_observe(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const char *id), void *arg);
 
 /** Stop admitting runs (`ccci drain`); runs in progress go on. */
 void ccci_runs_drain(struct ccci_runs *rs);
