@@ -18,6 +18,7 @@
 #include "build_info.h"
 #include "ccci/config.h"
 #include "ccci/ctl.h"
+#include "ccci/http.h"
 #include "ccci/log.h"
 #include "ccci/notify.h"
 #include "ccci/proto.h"
@@ -597,6 +598,12 @@ int ccci_daemon_serve(const char *config_path)
   d.lock_fd = -1;
   signal(SIGPIPE, SIG_IGN);
   raise_nofile();
+  /* Before any thread: curl's global state is not thread-safe to set up. */
+  r = ccci_http_global_init();
+  if (r < 0) {
+    ccci_error("serve", "cannot initialise libcurl: %s", strerror(-r));
+    return 1;
+  }
   if (load_config(&d, config_path) < 0)
     goto out;
   d.state_dir = ccci_xstrdup(d.cfg->state_dir);
@@ -640,5 +647,6 @@ out:
   free(d.config_path);
   free(d.state_dir);
   free(d.socket);
+  ccci_http_global_cleanup();
   return code;
 }
