@@ -150,7 +150,7 @@ static const struct key keys[] = {
      "Extra environment variables for the harness (not for secrets: use "
      "secret files)."},
     {"janitor.interval", T_DURATION, OFF(janitor.interval_ms), "5m", NULL,
-     CCCI_RELOAD_LIVE, SEC(1), DAY(1), false, "Period of the janitor sweep."},
+     CCCI_RELOAD_LIVE, SEC(1), DAY(1), true, "Period of the janitor sweep."},
     {"forge.url", T_URL, OFF(forge.url), NULL, "none (no forge: local runs)",
      CCCI_RELOAD_RESTART, 0, 0, false,
      "Base URL of the Gitea or Forgejo (API under `<url>/api/v1`)."},

@@ -3,7 +3,9 @@
 #include "ccci/logstore.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +283,120 @@ int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
   if (r < 0) {
     *err = ccci_xasprintf("cannot create the first step in %s: %s", dir,
                           strerror(-r));
+    free(ls->dir);
+    free(ls->run_id);
+    free(ls);
+    return r;
+  }
+  *out = ls;
+  return 0;
+}
+
+/* A step already on disk (a reopened store): closed, served from its file. */
+static void step_add_closed(struct ccci_logstore *ls, const char *name,
+                            uint64_t lines, uint64_t bytes)
+{
+  struct step *st = ccci_xcalloc(1, sizeof(*st));
+  st->ls = ls;
+  st->n = ls->nsteps;
+  snprintf(st->name, sizeof(st->name), "%s", name);
+  st->fd = -1;
+  st->lines = lines;
+  st->bytes = st->written = bytes;
+  ccci_buf_init(&st->pending, SIZE_MAX);
+  ccci_buf_init(&st->spare, SIZE_MAX);
+  ls->steps[ls->nsteps++] = st;
+  ls->total += bytes;
+  ls->lines += lines;
+}
+
+/* The steps a store left in @p dir: index.json's list when each entry's
+ * file is there with its size, else the files `<n>-<name>.jsonl` from 0 on
+ * (their line counts unknown: 0). */
+static void load_steps(struct ccci_logstore *ls)
+{
+  char *path = ccci_xasprintf("%s/index.json", ls->dir), *text = NULL;
+  json_t *idx = NULL, *e;
+  size_t i;
+  struct stat sb;
+
+  if (ccci_read_file(path, 1 << 20, &text, NULL) == 0)
+    idx = json_loads(text, 0, NULL);
+  free(text);
+  free(path);
+  json_array_foreach(json_is_array(idx) ? idx : NULL, i, e)
+  {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    json_int_t n = json_integer_value(json_object_get(e, "n"));
+    char *f;
+    bool ok;
+    if (name == NULL || n != (json_int_t)i || i >= MAX_FILES - 1)
+      break;
+    f = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, (unsigned)i, name);
+    ok = stat(f, &sb) == 0;
+    free(f);
+    if (!ok)
+      break;
+    step_add_closed(ls, name,
+                    (uint64_t)json_integer_value(json_object_get(e, "lines")),
+                    (uint64_t)sb.st_size);
+  }
+  json_decref(idx);
+  if (ls->nsteps > 0)
+    return;
+  for (i = 0; i < MAX_FILES - 1; i++) {
+    DIR *d = opendir(ls->dir);
+    struct dirent *de;
+    char prefix[24], *found = NULL;
+    int pl = snprintf(prefix, sizeof(prefix), "%u-", (unsigned)i);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+      size_t l = strlen(de->d_name);
+      if (strncmp(de->d_name, prefix, (size_t)pl) == 0 && l > (size_t)pl + 6 &&
+          strcmp(de->d_name + l - 6, ".jsonl") == 0) {
+        found = ccci_xstrndup(de->d_name + pl, l - (size_t)pl - 6);
+        break;
+      }
+    }
+    if (d != NULL)
+      closedir(d);
+    if (found == NULL)
+      break;
+    path = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, (unsigned)i, found);
+    if (stat(path, &sb) == 0)
+      step_add_closed(ls, found, 0, (uint64_t)sb.st_size);
+    free(path);
+    free(found);
+  }
+}
+
+int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
+                         uint64_t max_bytes, const char *step,
+                         struct ccci_logstore **out, char **err)
+{
+  struct ccci_logstore *ls;
+  int r;
+
+  *out = NULL;
+  *err = NULL;
+  r = ccci_mkdir_p(dir, 0750);
+  if (r < 0) {
+    *err = ccci_xasprintf("cannot create %s: %s", dir, strerror(-r));
+    return r;
+  }
+  ls = ccci_xcalloc(1, sizeof(*ls));
+  ls->loop = loop;
+  ls->dir = ccci_xstrdup(dir);
+  ls->run_id = ccci_xstrdup(run_id);
+  ls->max_bytes = max_bytes;
+  load_steps(ls);
+  ls->marker_steps = CCCI_LOGSTORE_MAX_STEPS; /* markers are plain lines */
+  r = step_open(ls, step);
+  if (r < 0) {
+    unsigned i;
+    *err = ccci_xasprintf("cannot create step %s in %s: %s", step, dir,
+                          strerror(-r));
+    for (i = 0; i < ls->nsteps; i++)
+      free(ls->steps[i]);
     free(ls->dir);
     free(ls->run_id);
     free(ls);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccci/domlock.h"
+#include "ccci/janitor.h"
 #include "ccci/log.h"
 #include "ccci/logstore.h"
 #include "ccci/redact.h"
@@ -28,17 +30,30 @@
 #define COPY_MAX_ENTRIES 50000
 /* Admission is retried this often while something blocks it. */
 #define RETRY_MS 5000
+/* Probing a domain lock held outside the daemon: 10 ms growing to 1 s. */
+#define PROBE_MIN_MS 10
+#define PROBE_MAX_MS 1000
+/* A failed teardown is tried again this many times, 10 s, 20 s, ... apart. */
+#define TEARDOWN_TRIES 5
+#define TEARDOWN_RETRY_MS 10000
 
-enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN };
+/* PH_TD_WAIT: a teardown failed and waits for its next try. */
+enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN, PH_TD_WAIT };
 
 struct run {
   struct ccci_runs *rs;
   struct ccci_run_meta m;
   char *dir;
-  struct run *qnext; /* in the queue */
-  bool queued;
+  bool queued; /* waiting for admission (queued or waiting-lock) */
   enum phase phase;
   bool cancel_req, daemon_stop;
+  int lock_fd;   /* the domain lock while the daemon holds it, or -1 */
+  bool detached; /* another instance's run whose supervisor holds the lock */
+  bool stuck;    /* ... past its whole budget */
+  bool orphan;   /* taken over by the janitor (teardown, then finished) */
+  enum ccci_run_reason adopt; /* the reason an orphan finishes with */
+  unsigned td_tries;          /* teardowns tried */
+  uint64_t td_next_ms;        /* PH_TD_WAIT: when to try again */
   struct ccci_config *cfg;
   struct ccci_redact_set *secrets;
   struct ccci_redact_set *known; /* the daemon's current set, at admission */
@@ -63,6 +78,13 @@ struct run {
   char **env;
 };
 
+struct dom {
+  char *name;
+  struct run *owner; /* running, tearing down or detached on it */
+  unsigned pass;
+  uint64_t backoff_ms, next_probe_ms; /* for a lock held outside */
+};
+
 struct number {
   char *repo;
   uint64_t n;
@@ -75,7 +97,12 @@ struct ccci_runs {
   void *arg;
   struct run **all;
   size_t nall;
-  struct run *qhead, *qtail;
+  /* Domains with a run in the daemon (holding or waiting for it). */
+  struct dom **doms;
+  size_t ndoms;
+  unsigned pass; /* admission passes, to see each domain once per pass */
+  char *locks_dir;
+  char *rr_repo; /* the repo the last admission served (round-robin) */
   unsigned active; /* runs holding a slot (until their logs are closed) */
   unsigned saving; /* meta.json writes in flight */
   void (*observer)(void *arg, const char *id);
@@ -86,12 +113,11 @@ struct ccci_runs {
   size_t nnumbers;
   char **reported; /* short secrets already reported, by file */
   size_t nreported;
-  uv_timer_t retry, grace;
+  uv_timer_t retry, grace, lock_timer, janitor, td_timer;
   unsigned timers_open;
   char *problem;                   /* what blocks admission, for status */
   struct ccci_redact_set *secrets; /* the newest secrets seen */
   char *secrets_fp;                /* the fingerprint of their files */
-  json_t *stale;                   /* runs another instance left running */
   void (*stop_done)(void *);
   void *stop_arg;
 };
@@ -137,38 +163,27 @@ static uint64_t next_number(struct ccci_runs *rs, const char *repo,
   return rs->numbers[rs->nnumbers++].n;
 }
 
-static void enqueue(struct ccci_runs *rs, struct run *r, bool front)
+/* The queue is the runs in id (creation) order with `queued` set. */
+static void enqueue(struct run *r)
 {
   r->queued = true;
-  r->qnext = NULL;
-  if (front) {
-    r->qnext = rs->qhead;
-    rs->qhead = r;
-    if (rs->qtail == NULL)
-      rs->qtail = r;
-    return;
-  }
-  if (rs->qtail != NULL)
-    rs->qtail->qnext = r;
-  else
-    rs->qhead = r;
-  rs->qtail = r;
 }
 
-static void dequeue(struct ccci_runs *rs, struct run *r)
+static void dequeue(struct run *r)
 {
-  struct run **pp = &rs->qhead, *prev = NULL;
-  while (*pp != NULL && *pp != r) {
-    prev = *pp;
-    pp = &(*pp)->qnext;
-  }
-  if (*pp == NULL)
-    return;
-  *pp = r->qnext;
-  if (rs->qtail == r)
-    rs->qtail = prev;
   r->queued = false;
-  r->qnext = NULL;
+}
+
+static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+{
+  size_t i;
+  for (i = 0; i < rs->ndoms; i++)
+    if (strcmp(rs->doms[i]->name, name) == 0)
+      return rs->doms[i];
+  rs->doms = ccci_xrealloc(rs->doms, (rs->ndoms + 1) * sizeof(*rs->doms));
+  rs->doms[rs->ndoms] = ccci_xcalloc(1, sizeof(struct dom));
+  rs->doms[rs->ndoms]->name = ccci_xstrdup(name);
+  return rs->doms[rs->ndoms++];
 }
 
 static char *run_path(const struct run *r, const char *rel)
@@ -290,12 +305,17 @@ static void run_free(struct run *r)
 
 /* ---- domains and the environment contract (SPEC section 8) ---- */
 
+/* `<recipe>-pr<N>.<suffix>` for a PR's runs (they share the domain, and
+ * so wait for each other); a run without a PR gets `-l<number>`. */
 static char *make_domain(const struct ccci_config *cfg, const char *recipe,
-                         uint64_t number)
+                         int64_t pr, uint64_t number)
 {
   char label[64], suffix[32];
   size_t i, k = 0, max;
-  snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
+  if (pr > 0)
+    snprintf(suffix, sizeof(suffix), "-pr%lld", (long long)pr);
+  else
+    snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
   max = 63 - strlen(suffix);
   for (i = 0; recipe[i] != '\0' && k < max; i++) {
     char c = recipe[i];
@@ -447,11 +467,20 @@ static void check_stopped(struct ccci_runs *rs)
   }
 }
 
+/* Let go of the run's slot and domain (its lock, if the daemon holds it:
+ * a janitor's orphan unlinks the lock file while still holding it). */
 static void release(struct run *r)
 {
+  struct ccci_runs *rs = r->rs;
+  struct dom *d = dom_get(rs, r->m.domain);
+  if (r->lock_fd >= 0)
+    ccci_domlock_release(rs->locks_dir, r->m.domain, r->lock_fd, r->orphan);
+  r->lock_fd = -1;
+  if (d->owner == r)
+    d->owner = NULL;
   drop_attempt(r);
   r->phase = PH_IDLE;
-  r->rs->active--;
+  rs->active--;
 }
 
 /* The record changes only once the run's logs are all on disk, so a client
@@ -462,7 +491,11 @@ static void finish_saved(void *arg)
   struct ccci_runs *rs = r->rs;
 
   r->closing_logs = NULL;
-  if (r->daemon_stop) {
+  if (r->daemon_stop && (r->orphan || r->m.teardown == CCCI_TEARDOWN_FAILED ||
+                         r->m.teardown == CCCI_TEARDOWN_FORCED)) {
+    /* A deployment may be left: the state stays (cancelling, of this
+     * instance), so the next daemon's janitor tears it down. */
+  } else if (r->daemon_stop) {
     r->m.state = CCCI_RUN_QUEUED;
     r->m.reason = CCCI_REASON_NONE;
   } else {
@@ -524,42 +557,97 @@ static void runner_spec(struct run *r, struct ccci_runner_spec *sp,
   sp->logs = r->logs;
 }
 
+static void run_teardown(struct run *r);
+
+static void on_td_timer(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  uint64_t now = uv_now(rs->loop), next = 0;
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase != PH_TD_WAIT)
+      continue;
+    if (r->td_next_ms <= now)
+      run_teardown(r);
+    else if (next == 0 || r->td_next_ms < next)
+      next = r->td_next_ms;
+  }
+  if (next != 0)
+    uv_timer_start(&rs->td_timer, on_td_timer, next - now, 0);
+}
+
+/* The end of a teardown try: done, or tried again later (the run keeps
+ * its domain meanwhile), or given up after TEARDOWN_TRIES. */
+static void teardown_ended(struct run *r, enum ccci_teardown outcome)
+{
+  struct ccci_runs *rs = r->rs;
+  r->m.teardown = outcome;
+  note(r, "teardown: %s", ccci_teardown_name(outcome));
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "teardown: %s (try %u)",
+           ccci_teardown_name(outcome), r->td_tries);
+  if (outcome != CCCI_TEARDOWN_CLEAN && r->td_tries < TEARDOWN_TRIES &&
+      !r->daemon_stop) {
+    uint64_t wait = (uint64_t)TEARDOWN_RETRY_MS << (r->td_tries - 1);
+    r->phase = PH_TD_WAIT;
+    r->td_next_ms = uv_now(rs->loop) + wait;
+    note(r, "teardown %s; trying again in %llu s (try %u of %u)",
+         ccci_teardown_name(outcome), (unsigned long long)wait / 1000,
+         r->td_tries + 1, TEARDOWN_TRIES);
+    save(r);
+    on_td_timer(&rs->td_timer);
+    return;
+  }
+  if (outcome != CCCI_TEARDOWN_CLEAN && !r->daemon_stop)
+    set_problem(rs, ccci_xasprintf(
+                        "the teardown of %s (run %s) failed %u times; its "
+                        "deployment may be left: remove it by hand",
+                        r->m.domain, r->m.id, r->td_tries));
+  if (r->orphan)
+    r->reason = r->adopt;
+  finish(r);
+}
+
 static void on_teardown_done(struct ccci_runner *runner,
                              const struct ccci_runner_result *res, void *arg)
 {
   struct run *r = arg;
   (void)runner;
-  if (res->timed_out || res->backstop)
-    r->m.teardown = CCCI_TEARDOWN_FORCED;
-  else if (res->exit_status == 0)
-    r->m.teardown = CCCI_TEARDOWN_CLEAN;
-  else
-    r->m.teardown = CCCI_TEARDOWN_FAILED;
-  note(r, "teardown: %s", ccci_teardown_name(r->m.teardown));
-  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "teardown: %s",
-           ccci_teardown_name(r->m.teardown));
-  finish(r);
+  teardown_ended(r, res->timed_out || res->backstop ? CCCI_TEARDOWN_FORCED
+                    : res->exit_status == 0         ? CCCI_TEARDOWN_CLEAN
+                                                    : CCCI_TEARDOWN_FAILED);
 }
 
-/* After a cancel or a deadline, a deployment the harness did not tear down
- * is torn down by harness.teardown_command under teardown_grace. */
-static bool start_teardown(struct run *r)
+/* Run harness.teardown_command for the run's domain under teardown_grace,
+ * holding the domain lock (taken again if the supervisor had it), its
+ * output in a new step `teardown`. */
+static void run_teardown(struct run *r)
 {
   struct ccci_runner_spec sp;
   char *state = run_path(r, "state"), *err = NULL;
   int rc;
 
-  if (!opstate_deployed(r)) {
-    free(state);
-    return false;
-  }
   ccci_runner_free(r->runner);
   r->runner = NULL;
+  r->td_tries++;
+  r->phase = PH_TEARDOWN;
   ccci_logstore_step(r->logs, "teardown");
+  if (r->lock_fd < 0) {
+    rc = ccci_domlock_try(r->rs->locks_dir, r->m.domain);
+    if (rc < 0) {
+      note(r, "cannot take the lock of %s for the teardown: %s", r->m.domain,
+           rc == -EWOULDBLOCK ? "another process holds it" : strerror(-rc));
+      free(state);
+      teardown_ended(r, CCCI_TEARDOWN_FAILED);
+      return;
+    }
+    r->lock_fd = rc;
+  }
   runner_spec(r, &sp, state, r->cfg->harness.teardown_command.v,
               r->cfg->teardown_grace_ms);
-  ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
-           "the deployment was not torn down; running the teardown");
+  sp.lock_fd = r->lock_fd;
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "running the teardown of %s",
+           r->m.domain);
   rc = ccci_runner_start(r->rs->loop, &sp, on_teardown_done, r, &r->runner,
                          &err);
   free(state);
@@ -568,11 +656,65 @@ static bool start_teardown(struct run *r)
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start the teardown: %s",
              err);
     free(err);
-    r->m.teardown = CCCI_TEARDOWN_FAILED;
-    return false;
+    teardown_ended(r, CCCI_TEARDOWN_FAILED);
   }
-  r->phase = PH_TEARDOWN;
-  return true;
+}
+
+/* A number from a harness state file, or -1 (missing: -2). */
+static long long state_number(const struct run *r, const char *name)
+{
+  char *path = run_path(r, name), *text = NULL, *end;
+  long long v = -2;
+  int rc = ccci_read_file(path, 4096, &text, NULL);
+  free(path);
+  if (rc == 0) {
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (end == text || errno != 0 || v < 0 ||
+        end[strspn(end, " \t\r\n")] != '\0')
+      v = -1;
+  }
+  free(text);
+  return v;
+}
+
+/* Cold dependencies in the deps file: lines `<name> cold` (`<name> warm`
+ * is one that was already running and was not deployed). */
+static long long cold_deps(const struct run *r)
+{
+  char *path = run_path(r, "state/deps"), *text = NULL, *line, *save_ptr;
+  long long n = 0;
+  if (ccci_read_file(path, 1 << 20, &text, NULL) == 0) {
+    for (line = strtok_r(text, "\n", &save_ptr); line != NULL;
+         line = strtok_r(NULL, "\n", &save_ptr)) {
+      char name[256], kind[16];
+      if (sscanf(line, "%255s %15s", name, kind) == 2 &&
+          strcmp(kind, "cold") == 0)
+        n++;
+    }
+  }
+  free(text);
+  free(path);
+  return n;
+}
+
+/* DG4.1: a run that deployed must have deployed exactly its app and its
+ * cold dependencies, once each. */
+static void check_deploy_budget(struct run *r)
+{
+  long long deploys = state_number(r, "state/deploys"), cold;
+  if (deploys == -2)
+    return; /* never written: the harness did not deploy */
+  cold = cold_deps(r);
+  if (deploys == 1 + cold)
+    return;
+  if (deploys < 0)
+    note(r, "deploy budget: state/deploys is not a count");
+  else
+    note(r, "deploy budget: %lld deploys, expected 1 + %lld cold "
+            "dependencies",
+         deploys, cold);
+  r->reason = CCCI_REASON_DEPLOY_BUDGET;
 }
 
 static void on_main_done(struct ccci_runner *runner,
@@ -588,10 +730,14 @@ static void on_main_done(struct ccci_runner *runner,
          "output pipes were still open %llu ms after the harness ended; "
          "closed",
          (unsigned long long)r->cfg->drain_timeout_ms);
+  if (r->reason == CCCI_REASON_SUCCESS || r->reason == CCCI_REASON_FAILURE)
+    check_deploy_budget(r);
   if ((r->reason == CCCI_REASON_CANCELLED ||
        r->reason == CCCI_REASON_TIMEOUT) &&
-      start_teardown(r))
+      opstate_deployed(r)) {
+    run_teardown(r);
     return;
+  }
   finish(r);
 }
 
@@ -615,6 +761,7 @@ static void start_main(struct run *r)
   }
   r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
   runner_spec(r, &sp, state, r->cfg->harness.command.v, r->cfg->deadline_ms);
+  sp.lock_fd = r->lock_fd;
   r->m.state = CCCI_RUN_RUNNING;
   if (r->m.started_at != 0)
     r->m.attempt++;
@@ -623,6 +770,10 @@ static void start_main(struct run *r)
   r->m.daemon_instance = ccci_xstrdup(r->rs->instance);
   rc = ccci_runner_start(r->rs->loop, &sp, on_main_done, r, &r->runner, &err);
   free(state);
+  /* The supervisor holds the lock now, until every process of the run is
+   * gone; the daemon's copy goes. */
+  close(r->lock_fd);
+  r->lock_fd = -1;
   if (rc < 0) {
     note(r, "cannot start: %s", err);
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start: %s", err);
@@ -636,6 +787,44 @@ static void start_main(struct run *r)
   ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
            "started %s (attempt %u, supervisor pid %d, domain %s)", r->m.recipe,
            r->m.attempt, ccci_runner_pid(r->runner), r->m.domain);
+}
+
+/* The janitor took over a run another daemon instance left: its log goes
+ * on after the steps already there, then its domain is torn down. */
+static void start_orphan(struct run *r)
+{
+  char *logs = run_path(r, "logs"), *err = NULL;
+  int rc = ccci_logstore_reopen(r->rs->loop, logs, r->m.id,
+                                r->cfg->log_max_bytes, "janitor", &r->logs,
+                                &err);
+  free(logs);
+  if (rc < 0) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "janitor: %s", err);
+    free(err);
+    r->m.teardown = CCCI_TEARDOWN_FAILED;
+    r->reason = r->adopt;
+    set_problem(r->rs,
+                ccci_xasprintf("cannot tear down %s (run %s): its log cannot "
+                               "be written",
+                               r->m.domain, r->m.id));
+    finish(r);
+    return;
+  }
+  r->env = build_env(r, r->cfg, r->cfg->teardown_grace_ms / 1000u);
+  note(r,
+       "janitor: daemon instance %s that ran this is gone and the lock of %s "
+       "is free; %s",
+       r->m.daemon_instance ? r->m.daemon_instance : "?", r->m.domain,
+       r->adopt == CCCI_REASON_ORPHANED
+           ? "no complete results.json: orphaned"
+           : "its results.json is complete: its result is adopted");
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "janitor: %s; tearing down %s",
+           ccci_run_reason_name(r->adopt), r->m.domain);
+  r->m.state = CCCI_RUN_CANCELLING;
+  free(r->m.daemon_instance);
+  r->m.daemon_instance = ccci_xstrdup(r->rs->instance);
+  save(r);
+  run_teardown(r);
 }
 
 /* On the thread pool: read the secrets, build the patterns, prepare the
@@ -706,7 +895,7 @@ dirs:
   p = run_path(r, "state");
   rc = ccci_mkdir_p(p, 0750);
   free(p);
-  if (rc == 0 && r->m.started_at != 0) {
+  if (rc == 0 && r->m.started_at != 0 && !r->orphan) {
     /* An earlier attempt's logs stay, under its number. */
     char *from = run_path(r, "logs");
     char *to = ccci_xasprintf("%s/logs.attempt-%u", r->dir, r->m.attempt);
@@ -764,6 +953,17 @@ static void on_retry(uv_timer_t *t)
   admit(t->data);
 }
 
+/* Back to the queue before it started; an orphan goes back to the
+ * janitor's care (found again at its next sweep). */
+static void requeue(struct run *r)
+{
+  bool orphan = r->orphan;
+  r->orphan = false; /* keep the lock file */
+  release(r);
+  if (!orphan)
+    enqueue(r);
+}
+
 static void prep_done(uv_work_t *w, int status)
 {
   struct run *r = ccci_container_of(w, struct run, work);
@@ -781,9 +981,9 @@ static void prep_done(uv_work_t *w, int status)
   r->prep_warnings = NULL;
   r->nprep_warnings = 0;
   if (status == UV_ECANCELED || r->daemon_stop) {
-    /* The daemon stops before the run started: it stays queued. */
-    release(r);
-    enqueue(rs, r, true);
+    /* The daemon stops before the run started: it stays queued (an
+     * orphan stays for the next daemon's janitor). */
+    requeue(r);
     check_stopped(rs);
     return;
   }
@@ -798,8 +998,7 @@ static void prep_done(uv_work_t *w, int status)
         rs, ccci_xasprintf("%s; no run starts until it is fixed", r->prep_err));
     free(r->prep_err);
     r->prep_err = NULL;
-    release(r);
-    enqueue(rs, r, true);
+    requeue(r);
     uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
     return;
   }
@@ -811,7 +1010,10 @@ static void prep_done(uv_work_t *w, int status)
     rs->secrets_fp = r->fp;
     r->fp = NULL;
   }
-  start_main(r);
+  if (r->orphan)
+    start_orphan(r);
+  else
+    start_main(r);
 }
 
 static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
@@ -830,17 +1032,119 @@ static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
   return false;
 }
 
+/* Mark a run that cannot have its domain yet. */
+static void set_waiting(struct run *r)
+{
+  if (r->m.state == CCCI_RUN_WAITING_LOCK)
+    return;
+  r->m.state = CCCI_RUN_WAITING_LOCK;
+  save(r);
+}
+
+static void probe_backoff(struct dom *d, uint64_t now)
+{
+  uint64_t b = d->backoff_ms == 0 ? PROBE_MIN_MS : d->backoff_ms * 2;
+  if (b > PROBE_MAX_MS)
+    b = PROBE_MAX_MS;
+  d->backoff_ms = b;
+  /* Jitter of +-25%, so waiters on many domains do not probe in step. */
+  d->next_probe_ms = now + b * 3 / 4 + (uint64_t)rand() % (b / 2 + 1);
+}
+
+static int repo_cmp(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The next run to admit: round-robin over the repos with queued runs (the
+ * repo after the one served last), in each repo the oldest run whose
+ * domain is free in the daemon, first in its domain's line, and whose lock
+ * could be taken. Sets @p earliest to the next probe time of a domain held
+ * outside the daemon (0: none). */
+static struct run *pick(struct ccci_runs *rs, uint64_t now, uint64_t *earliest)
+{
+  const char **repos = NULL;
+  size_t nrepos = 0, i, k, start = 0;
+  struct run *found = NULL;
+
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (!r->queued)
+      continue;
+    for (k = 0; k < nrepos && strcmp(repos[k], r->m.repo) != 0; k++)
+      ;
+    if (k == nrepos) {
+      repos = ccci_xrealloc(repos, (nrepos + 1) * sizeof(*repos));
+      repos[nrepos++] = r->m.repo;
+    }
+  }
+  if (nrepos > 1)
+    qsort(repos, nrepos, sizeof(*repos), repo_cmp);
+  while (start < nrepos && rs->rr_repo != NULL &&
+         strcmp(repos[start], rs->rr_repo) <= 0)
+    start++;
+  rs->pass++;
+  for (k = 0; k < nrepos && found == NULL; k++) {
+    const char *repo = repos[(start + k) % nrepos];
+    for (i = 0; i < rs->nall && found == NULL; i++) {
+      struct run *r = rs->all[i];
+      struct dom *d;
+      int fd;
+      if (!r->queued || strcmp(r->m.repo, repo) != 0)
+        continue;
+      d = dom_get(rs, r->m.domain);
+      if (d->owner != NULL || d->pass == rs->pass) {
+        set_waiting(r); /* behind a run of the daemon, or of its line */
+        d->pass = rs->pass;
+        continue;
+      }
+      d->pass = rs->pass;
+      if (now < d->next_probe_ms) {
+        set_waiting(r);
+      } else if ((fd = ccci_domlock_try(rs->locks_dir, d->name)) >= 0) {
+        d->backoff_ms = d->next_probe_ms = 0;
+        d->owner = r;
+        r->lock_fd = fd;
+        free(rs->rr_repo);
+        rs->rr_repo = ccci_xstrdup(repo);
+        found = r;
+        break;
+      } else {
+        if (fd != -EWOULDBLOCK && fd != -EAGAIN)
+          ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
+                   "cannot take the lock of %s in %s: %s", d->name,
+                   rs->locks_dir, strerror(-fd));
+        probe_backoff(d, now);
+        set_waiting(r);
+      }
+      if (found == NULL && d->next_probe_ms > now &&
+          (*earliest == 0 || d->next_probe_ms < *earliest))
+        *earliest = d->next_probe_ms;
+    }
+  }
+  free(repos);
+  return found;
+}
+
+static void on_lock_timer(uv_timer_t *t);
+
+static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now);
+
 static void admit(struct ccci_runs *rs)
 {
   struct ccci_config *cfg = rs->config(rs->arg);
-  while (!rs->draining && !rs->stopping && rs->qhead != NULL &&
-         rs->active < cfg->capacity) {
-    struct run *r = rs->qhead;
+  uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
+
+  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
+    struct run *r;
     if (!disk_ok(rs, cfg)) {
       uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
       break;
     }
-    dequeue(rs, r);
+    r = pick(rs, now, &earliest);
+    if (r == NULL)
+      break;
+    dequeue(r);
     rs->active++;
     r->phase = PH_PREP;
     r->cfg = ccci_config_ref(cfg);
@@ -849,14 +1153,223 @@ static void admit(struct ccci_runs *rs)
     free(r->known_fp);
     r->known_fp = ccci_xstrdup(rs->secrets_fp);
     r->new_secrets = false;
-    if (uv_queue_work(rs->loop, &r->work, prep_work, prep_done) < 0) {
-      release(r);
-      enqueue(rs, r, true);
-      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
-      break;
-    }
+    /* uv_queue_work fails only without a work callback. */
+    (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
   }
   ccci_config_unref(cfg);
+  if (earliest != 0)
+    uv_timer_start(&rs->lock_timer, on_lock_timer,
+                   earliest > now ? earliest - now : 0, 0);
+}
+
+/* ---- the janitor (SPEC section 4, docs/concurrency.md) ---- */
+
+/* Take over an orphan: the daemon keeps the lock it just took, loads the
+ * secrets (prep) and tears the domain down (start_orphan). */
+static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
+                         bool failed)
+{
+  struct ccci_runs *rs = r->rs;
+  struct ccci_config *cfg = rs->config(rs->arg);
+  dom_get(rs, r->m.domain)->owner = r;
+  r->lock_fd = fd;
+  r->orphan = true;
+  r->detached = r->stuck = false;
+  r->td_tries = 0;
+  r->adopt = v == CCCI_JANITOR_ORPHAN ? CCCI_REASON_ORPHANED
+             : failed                 ? CCCI_REASON_FAILURE
+                                      : CCCI_REASON_SUCCESS;
+  rs->active++;
+  r->phase = PH_PREP;
+  r->cfg = cfg;
+  ccci_redact_set_unref(r->known);
+  r->known = rs->secrets ? ccci_redact_set_ref(rs->secrets) : NULL;
+  free(r->known_fp);
+  r->known_fp = ccci_xstrdup(rs->secrets_fp);
+  r->new_secrets = false;
+  (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
+}
+
+/* Decide for one run another instance left running, and act unless @p dry.
+ * Appends the decision to @p report when not NULL. */
+static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
+                        json_t *report)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  struct ccci_janitor_case c;
+  enum ccci_janitor_verdict v;
+  bool failed = false;
+  int fd = -1;
+
+  memset(&c, 0, sizeof(c));
+  c.state = r->m.state;
+  c.ours = r->phase != PH_IDLE;
+  c.now = time(NULL);
+  c.started_at = r->m.started_at;
+  c.budget_s =
+      (cfg->deadline_ms + cfg->kill_grace_ms + cfg->teardown_grace_ms) / 1000u;
+  ccci_config_unref(cfg);
+  if (!c.ours && (c.state == CCCI_RUN_RUNNING ||
+                  c.state == CCCI_RUN_CANCELLING)) {
+    if (dry) {
+      int h = ccci_domlock_held(rs->locks_dir, r->m.domain);
+      c.lock_held = h != 0;
+    } else {
+      fd = ccci_domlock_try(rs->locks_dir, r->m.domain);
+      c.lock_held = fd < 0;
+      if (fd < 0 && fd != -EWOULDBLOCK && fd != -EAGAIN)
+        ccci_log(CCCI_LOG_ERROR, "janitor", r->m.id,
+                 "cannot probe the lock of %s: %s", r->m.domain,
+                 strerror(-fd));
+    }
+    if (!c.lock_held) {
+      char *path = run_path(r, "results.json"), *text = NULL;
+      size_t len = 0;
+      if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
+        c.results_complete =
+            ccci_janitor_results_complete(text, len, &failed);
+      free(text);
+      free(path);
+    }
+  }
+  v = ccci_janitor_decide(&c);
+  if (report != NULL && v != CCCI_JANITOR_LEAVE && v != CCCI_JANITOR_REQUEUE)
+    json_array_append_new(report,
+                          json_pack("{s:s,s:s,s:s,s:s}", "kind", "run", "id",
+                                    r->m.id, "domain", r->m.domain, "verdict",
+                                    ccci_janitor_verdict_name(v)));
+  if (dry)
+    return;
+  switch (v) {
+  case CCCI_JANITOR_DETACHED:
+  case CCCI_JANITOR_STUCK: {
+    struct dom *d = dom_get(rs, r->m.domain);
+    if (!r->detached)
+      ccci_log(CCCI_LOG_INFO, "janitor", r->m.id,
+               "detached: the supervisor of daemon instance %s still holds "
+               "the lock of %s; left alone",
+               r->m.daemon_instance ? r->m.daemon_instance : "?",
+               r->m.domain);
+    if (v == CCCI_JANITOR_STUCK && !r->stuck)
+      ccci_log(CCCI_LOG_WARN, "janitor", r->m.id,
+               "stuck: still running past started_at + deadline + "
+               "kill_grace + teardown_grace; look at its processes");
+    r->detached = true;
+    r->stuck = v == CCCI_JANITOR_STUCK;
+    if (d->owner == NULL)
+      d->owner = r;
+    probe_backoff(d, uv_now(rs->loop));
+    break;
+  }
+  case CCCI_JANITOR_ADOPT:
+  case CCCI_JANITOR_ORPHAN:
+    janitor_take(r, fd, v, failed);
+    fd = -1;
+    break;
+  default:
+    break;
+  }
+  if (fd >= 0)
+    close(fd);
+}
+
+/* Lock files nobody in the daemon uses: free ones are removed while held;
+ * held ones are left (never unlink a lock you do not hold). */
+static void janitor_locks(struct ccci_runs *rs, bool dry, json_t *report)
+{
+  DIR *d = opendir(rs->locks_dir);
+  struct dirent *de;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    size_t l = strlen(de->d_name), i;
+    char *domain;
+    bool used = false;
+    int fd;
+    if (l <= 5 || strcmp(de->d_name + l - 5, ".lock") != 0)
+      continue;
+    domain = ccci_xstrndup(de->d_name, l - 5);
+    for (i = 0; i < rs->ndoms && !used; i++)
+      used = rs->doms[i]->owner != NULL &&
+             strcmp(rs->doms[i]->name, domain) == 0;
+    if (!used) {
+      bool held;
+      if (dry) {
+        held = ccci_domlock_held(rs->locks_dir, domain) != 0;
+      } else {
+        fd = ccci_domlock_try(rs->locks_dir, domain);
+        held = fd < 0;
+        if (fd >= 0)
+          ccci_domlock_release(rs->locks_dir, domain, fd, true);
+      }
+      if (report != NULL)
+        json_array_append_new(report,
+                              json_pack("{s:s,s:s,s:s}", "kind", "lock",
+                                        "domain", domain, "verdict",
+                                        held ? "leave" : "unlink"));
+    }
+    free(domain);
+  }
+  if (d != NULL)
+    closedir(d);
+}
+
+static json_t *sweep(struct ccci_runs *rs, bool dry)
+{
+  json_t *report = json_array();
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase == PH_IDLE && !r->queued &&
+        (r->m.state == CCCI_RUN_RUNNING || r->m.state == CCCI_RUN_CANCELLING))
+      janitor_run(rs, r, dry, report);
+  }
+  janitor_locks(rs, dry, report);
+  return report;
+}
+
+static void on_janitor(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  struct ccci_config *cfg = rs->config(rs->arg);
+  json_decref(sweep(rs, false));
+  uv_timer_start(&rs->janitor, on_janitor, cfg->janitor.interval_ms, 0);
+  ccci_config_unref(cfg);
+  admit(rs);
+}
+
+/* Probe the domains of detached runs whose time came; returns the next
+ * probe time of those still held (0: none). */
+static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now)
+{
+  uint64_t earliest = 0;
+  size_t i;
+  if (rs->stopping)
+    return 0;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    struct dom *d;
+    if (!r->detached || r->phase != PH_IDLE)
+      continue;
+    d = dom_get(rs, r->m.domain);
+    if (d->next_probe_ms <= now)
+      janitor_run(rs, r, false, NULL);
+    if (r->detached && (earliest == 0 || d->next_probe_ms < earliest))
+      earliest = d->next_probe_ms;
+  }
+  return earliest;
+}
+
+static void on_lock_timer(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  admit(rs);
+}
+
+json_t *ccci_runs_janitor(struct ccci_runs *rs, bool dry_run)
+{
+  json_t *report = sweep(rs, dry_run);
+  if (!dry_run)
+    admit(rs);
+  return report;
 }
 
 /* ---- submit ---- */
@@ -1012,6 +1525,31 @@ static void submit_work(uv_work_t *w)
   free(recipe);
 }
 
+/* Per PR at most one running and one pending run: the newer request
+ * replaces the runs of its PR that have not started. */
+static void supersede(struct ccci_runs *rs, struct run *newer)
+{
+  size_t i;
+  if (newer->m.pr <= 0)
+    return;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r == newer || !r->queued || r->m.pr != newer->m.pr ||
+        strcmp(r->m.repo, newer->m.repo) != 0)
+      continue;
+    dequeue(r);
+    r->m.state = CCCI_RUN_FINISHED;
+    r->m.reason = CCCI_REASON_SUPERSEDED;
+    r->m.finished_at = time(NULL);
+    if (r->m.trigger != NULL)
+      json_object_set_new(r->m.trigger, "superseded_by",
+                          json_string(newer->m.id));
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "superseded by %s",
+             newer->m.id);
+    save(r);
+  }
+}
+
 static void submit_done(uv_work_t *w, int status)
 {
   struct submit *s = ccci_container_of(w, struct submit, work);
@@ -1022,7 +1560,8 @@ static void submit_done(uv_work_t *w, int status)
     run_free(s->r);
   } else {
     add_run(rs, s->r);
-    enqueue(rs, s->r, false);
+    enqueue(s->r);
+    supersede(rs, s->r);
     ccci_log(CCCI_LOG_INFO, "runs", s->r->m.id,
              "queued %s from %s (number %llu)", s->r->m.recipe, s->src,
              (unsigned long long)s->r->m.number);
@@ -1066,6 +1605,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   base = strrchr(req->dir, '/') + 1;
   cfg = rs->config(rs->arg);
   r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
   r->rs = rs;
   ccci_run_id_next(&rs->last_id_ms, r->m.id);
   repo = ccci_xasprintf("local/%s", base);
@@ -1075,7 +1615,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   r->m.ref = req->ref ? ccci_xstrdup(req->ref) : NULL;
   r->m.pr = req->pr;
   r->m.quick = req->quick;
-  r->m.domain = make_domain(cfg, base, r->m.number);
+  r->m.domain = make_domain(cfg, base, req->pr, r->m.number);
   r->m.state = CCCI_RUN_QUEUED;
   r->m.trigger = json_pack("{s:s,s:s}", "kind", "local", "dir", req->dir);
   r->m.submitted_by_uid = (int64_t)req->uid;
@@ -1121,7 +1661,7 @@ int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by)
   ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancel requested by uid %ld",
            (long)by);
   if (r->queued) {
-    dequeue(rs, r);
+    dequeue(r);
     r->m.state = CCCI_RUN_FINISHED;
     r->m.reason = CCCI_REASON_CANCELLED;
     r->m.finished_at = time(NULL);
@@ -1183,6 +1723,29 @@ json_t *ccci_runs_show(struct ccci_runs *rs, const char *id)
   return j;
 }
 
+/* A run's meta, with what ps should say beyond it (`note`). */
+static json_t *with_note(const struct run *r)
+{
+  json_t *j = ccci_run_meta_to_json(&r->m);
+  char *note = NULL;
+  if (r->stuck)
+    note = ccci_xstrdup("stuck: detached past its budget");
+  else if (r->detached)
+    note = ccci_xstrdup("detached: its supervisor holds the lock");
+  else if (r->phase == PH_TD_WAIT)
+    note = ccci_xasprintf("teardown failed; try %u of %u in %llu s",
+                          r->td_tries + 1, TEARDOWN_TRIES,
+                          (unsigned long long)(r->td_next_ms -
+                                               uv_now(r->rs->loop)) /
+                              1000);
+  else if (r->orphan)
+    note = ccci_xstrdup("janitor: tearing down");
+  if (note != NULL)
+    json_object_set_new(j, "note", json_string(note));
+  free(note);
+  return j;
+}
+
 json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
                        const char *recipe)
 {
@@ -1194,7 +1757,7 @@ json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
       continue;
     if (recipe != NULL && strcmp(m->recipe, recipe) != 0)
       continue;
-    json_array_append_new(a, ccci_run_meta_to_json(m));
+    json_array_append_new(a, with_note(rs->all[i]));
   }
   return a;
 }
@@ -1215,7 +1778,6 @@ json_t *ccci_runs_counters(struct ccci_runs *rs)
 {
   json_t *states = json_object(), *reasons = json_object(), *c;
   size_t i, depth = 0;
-  struct run *q;
 
   for (i = 0; i < 5; i++)
     json_object_set_new(states, ccci_run_state_name((enum ccci_run_state)i),
@@ -1232,8 +1794,8 @@ json_t *ccci_runs_counters(struct ccci_runs *rs)
       json_integer_set(v, json_integer_value(v) + 1);
     }
   }
-  for (q = rs->qhead; q != NULL; q = q->qnext)
-    depth++;
+  for (i = 0; i < rs->nall; i++)
+    depth += rs->all[i]->queued;
   c = json_object();
   json_object_set_new(c, "runs_by_state", states);
   json_object_set_new(c, "runs_by_reason", reasons);
@@ -1249,8 +1811,15 @@ json_t *ccci_runs_problems(struct ccci_runs *rs)
   size_t i;
   if (rs->problem != NULL)
     json_array_append_new(a, json_string(rs->problem));
-  for (i = 0; i < json_array_size(rs->stale); i++)
-    json_array_append(a, json_array_get(rs->stale, i));
+  for (i = 0; i < rs->nall; i++)
+    if (rs->all[i]->stuck)
+      json_array_append_new(
+          a, json_sprintf("run %s on %s is stuck: the supervisor of daemon "
+                          "instance %s still holds the lock past its budget",
+                          rs->all[i]->m.id, rs->all[i]->m.domain,
+                          rs->all[i]->m.daemon_instance
+                              ? rs->all[i]->m.daemon_instance
+                              : "?"));
   return a;
 }
 
@@ -1264,6 +1833,7 @@ static int load_run(struct ccci_runs *rs, const char *name)
   uint64_t ms;
 
   r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
   r->rs = rs;
   r->dir = dir;
   if (ccci_run_meta_read(meta, &r->m, &err) < 0) {
@@ -1282,18 +1852,9 @@ static int load_run(struct ccci_runs *rs, const char *name)
   add_run(rs, r);
   if (r->m.state == CCCI_RUN_QUEUED || r->m.state == CCCI_RUN_WAITING_LOCK) {
     r->m.state = CCCI_RUN_QUEUED;
-    enqueue(rs, r, false);
-  } else if (r->m.state != CCCI_RUN_FINISHED) {
-    char *p = ccci_xasprintf(
-        "run %s was %s under daemon instance %s, which is gone; its "
-        "processes or deployment may be left (orphan recovery comes with "
-        "the janitor)",
-        r->m.id, ccci_run_state_name(r->m.state),
-        r->m.daemon_instance ? r->m.daemon_instance : "?");
-    ccci_log(CCCI_LOG_WARN, "runs", r->m.id, "%s", p);
-    json_array_append_new(rs->stale, json_string(p));
-    free(p);
+    enqueue(r);
   }
+  /* Runs left running by another instance are the janitor's. */
   return 0;
 }
 
@@ -1322,7 +1883,7 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   rs->self_exe = ccci_xstrdup(env->self_exe);
   rs->config = env->config;
   rs->arg = env->arg;
-  rs->stale = json_array();
+  rs->locks_dir = ccci_xasprintf("%s/locks", env->state_dir);
   rc = ccci_mkdir_p(rs->runs_dir, 0750);
   if (rc < 0) {
     *err = ccci_xasprintf("cannot create %s: %s", rs->runs_dir, strerror(-rc));
@@ -1353,10 +1914,16 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   free(names);
   uv_timer_init(rs->loop, &rs->retry);
   uv_timer_init(rs->loop, &rs->grace);
-  rs->timers_open = 2;
-  rs->retry.data = rs->grace.data = rs;
+  uv_timer_init(rs->loop, &rs->lock_timer);
+  uv_timer_init(rs->loop, &rs->janitor);
+  uv_timer_init(rs->loop, &rs->td_timer);
+  rs->timers_open = 5;
+  rs->retry.data = rs->grace.data = rs->lock_timer.data = rs->janitor.data =
+      rs->td_timer.data = rs;
   *out = rs;
-  admit(rs);
+  /* The first sweep comes before any admission: a run another instance
+   * left is torn down, or its domain waits for its supervisor. */
+  on_janitor(&rs->janitor);
   return 0;
 }
 
@@ -1373,6 +1940,8 @@ static void stop_now(struct ccci_runs *rs)
       ccci_runner_stop(r->runner, true);
     } else if (r->phase == PH_PREP) {
       uv_cancel((uv_req_t *)&r->work);
+    } else if (r->phase == PH_TD_WAIT) {
+      finish(r); /* the next daemon's janitor tries again */
     }
   }
 }
@@ -1389,6 +1958,9 @@ void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
   rs->stop_done = done;
   rs->stop_arg = arg;
   uv_timer_stop(&rs->retry);
+  uv_timer_stop(&rs->lock_timer);
+  uv_timer_stop(&rs->janitor);
+  uv_timer_stop(&rs->td_timer);
   if (rs->active == 0) {
     check_stopped(rs);
     return;
@@ -1408,7 +1980,7 @@ static void on_timer_closed(uv_handle_t *h)
   struct ccci_runs *rs = h->data;
   size_t i;
   if (rs->timers_open > 0 && --rs->timers_open > 0)
-    return; /* freed with the last of the two timers */
+    return; /* freed with the last timer */
   for (i = 0; i < rs->nall; i++)
     run_free(rs->all[i]);
   free(rs->all);
@@ -1416,7 +1988,13 @@ static void on_timer_closed(uv_handle_t *h)
     free(rs->numbers[i].repo);
   free(rs->numbers);
   free_strv(rs->reported, rs->nreported);
-  json_decref(rs->stale);
+  for (i = 0; i < rs->ndoms; i++) {
+    free(rs->doms[i]->name);
+    free(rs->doms[i]);
+  }
+  free(rs->doms);
+  free(rs->locks_dir);
+  free(rs->rr_repo);
   ccci_redact_set_unref(rs->secrets);
   free(rs->secrets_fp);
   free(rs->problem);
@@ -1432,6 +2010,9 @@ void ccci_runs_close(struct ccci_runs *rs)
   if (rs->timers_open > 0) {
     uv_close((uv_handle_t *)&rs->retry, on_timer_closed);
     uv_close((uv_handle_t *)&rs->grace, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->lock_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->janitor, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->td_timer, on_timer_closed);
     return;
   }
   rs->grace.data = rs;

@@ -259,15 +259,11 @@ static bool step_get(struct session *s, const struct ccci_runs_view *v,
 /* Follow the run's live store when it has one. */
 static void attach(struct session *s, const struct ccci_runs_view *v)
 {
+  /* A store that opens later (the run starts, or the janitor appends its
+   * teardown) holds the earlier steps too, as closed ones: the session's
+   * position stays valid. */
   if (v->logs == NULL || v->logs == s->ls || v->logs == s->gone_ls)
     return;
-  if (s->ls == NULL && s->snap_valid && s->nsnap > 0 && s->off + s->k > 0) {
-    /* A new attempt of a re-queued run: its log starts over. */
-    s->k = 0;
-    s->off = s->pos = 0;
-    s->k_announced = false;
-    ccci_buf_consume(&s->fbuf, s->fbuf.len);
-  }
   session_unlink_store(s);
   s->ls = v->logs;
   s->w.cb = on_store;

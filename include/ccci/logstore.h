@@ -31,6 +31,17 @@ int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
                        char **err) CCCI_WUR;
 
 /**
+ * Reopen the store of a run whose log is already in @p dir (the janitor's
+ * teardown of a run another daemon left): the steps there stay as closed
+ * steps (from index.json, else from the files), step markers are plain
+ * lines, and a new step @p step is opened after them. Errors as
+ * ccci_logstore_open.
+ */
+int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
+                         uint64_t max_bytes, const char *step,
+                         struct ccci_logstore **out, char **err) CCCI_WUR;
+
+/**
  * Add one line (@p len bytes, with its trailing newline if it had one).
  * When @p whole (the line was not cut) and it is a step marker, a new step
  * starts instead (after CCCI_LOGSTORE_MAX_STEPS steps markers are plain

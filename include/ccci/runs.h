@@ -91,6 +91,14 @@ int ccci_runs_view(struct ccci_runs *rs, const char *id,
 void ccci_runs_observe(struct ccci_runs *rs,
                        void (*fn)(void *arg, const char *id), void *arg);
 
+/**
+ * Sweep now (`ccci janitor`): runs another daemon instance left running and
+ * lock files nobody uses, as docs/concurrency.md says. With @p dry_run
+ * nothing is done or taken (locks are only probed). Returns the decisions:
+ * `[{kind: "run", id, domain, verdict} | {kind: "lock", domain, verdict}]`.
+ */
+json_t *ccci_runs_janitor(struct ccci_runs *rs, bool dry_run);
+
 /** Stop admitting runs (`ccci drain`); runs in progress go on. */
 void ccci_runs_drain(struct ccci_runs *rs);
 
