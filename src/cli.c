@@ -543,18 +543,20 @@ int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv)
   if (cli->json) {
     print_json(runs);
   } else {
-    printf("%-19s %6s %-24s %-12s %-13s %s\n", "ID", "NUMBER", "RECIPE",
-           "STATE", "REASON", "CREATED");
+    printf("%-19s %6s %-24s %-12s %-13s %-20s %s\n", "ID", "NUMBER", "RECIPE",
+           "STATE", "REASON", "CREATED", "NOTE");
     json_array_foreach(runs, i, run)
     {
       const char *reason = json_string_value(json_object_get(run, "reason"));
-      printf("%-19s %6lld %-24s %-12s %-13s %s\n",
+      const char *note = json_string_value(json_object_get(run, "note"));
+      printf("%-19s %6lld %-24s %-12s %-13s %-20s %s\n",
              json_string_value(json_object_get(run, "id")),
              (long long)json_integer_value(json_object_get(run, "number")),
              json_string_value(json_object_get(run, "recipe")),
              json_string_value(json_object_get(run, "state")),
              reason ? reason : "-",
-             json_string_value(json_object_get(run, "created_at")));
+             json_string_value(json_object_get(run, "created_at")),
+             note ? note : "");
     }
   }
   json_decref(reply);
@@ -697,6 +699,39 @@ int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv)
                            : "");
   free(err);
   return CCCI_EXIT_DAEMON;
+}
+
+int ccci_cmd_janitor(const struct ccci_cli *cli, int argc, char **argv)
+{
+  json_t *req = request("janitor"), *reply, *ds, *d;
+  size_t i;
+  int r;
+
+  if (argc == 1 && strcmp(argv[0], "--dry-run") == 0) {
+    json_object_set_new(req, "dry_run", json_true());
+  } else if (argc != 0) {
+    json_decref(req);
+    return ccci_cli_usage_error("usage: ccci janitor [--dry-run]");
+  }
+  r = call(cli, req, &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  ds = json_object_get(reply, "decisions");
+  if (cli->json) {
+    print_json(ds);
+  } else {
+    printf("%-5s %-19s %-40s %s\n", "KIND", "RUN", "DOMAIN", "DECISION");
+    json_array_foreach(ds, i, d)
+    {
+      const char *id = json_string_value(json_object_get(d, "id"));
+      printf("%-5s %-19s %-40s %s\n",
+             json_string_value(json_object_get(d, "kind")), id ? id : "-",
+             json_string_value(json_object_get(d, "domain")),
+             json_string_value(json_object_get(d, "verdict")));
+    }
+  }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
 }
 
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv)

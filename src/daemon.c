@@ -314,6 +314,24 @@ static json_t *op_drain(struct ccci_ctl_call *call,
   return reply;
 }
 
+static json_t *op_janitor(struct ccci_ctl_call *call,
+                          const struct ccci_ctl_peer *peer, json_t *req,
+                          void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *dry = req_field(req, "dry_run", JSON_TRUE, false, &err);
+  json_t *reply;
+  (void)call;
+  if (err != NULL)
+    return err;
+  ccci_info("serve", "janitor%s requested by uid %ld",
+            json_is_true(dry) ? " --dry-run" : "", (long)peer->uid);
+  reply = ccci_proto_ok();
+  json_object_set_new(reply, "decisions",
+                      ccci_runs_janitor(d->runs, json_is_true(dry)));
+  return reply;
+}
+
 static json_t *op_tail(struct ccci_ctl_call *call,
                        const struct ccci_ctl_peer *peer, json_t *req, void *arg)
 {
@@ -323,9 +341,9 @@ static json_t *op_tail(struct ccci_ctl_call *call,
 }
 
 static const struct ccci_ctl_op ops[] = {
-    {"status", op_status}, {"submit", op_submit}, {"show", op_show},
-    {"cancel", op_cancel}, {"ps", op_ps},         {"drain", op_drain},
-    {"tail", op_tail},     {NULL, NULL},
+    {"status", op_status}, {"submit", op_submit},   {"show", op_show},
+    {"cancel", op_cancel}, {"ps", op_ps},           {"drain", op_drain},
+    {"tail", op_tail},     {"janitor", op_janitor}, {NULL, NULL},
 };
 
 /* ---- reload ---- */

@@ -5,8 +5,7 @@
 #include <jansson.h>
 #include <string.h>
 
-enum ccci_janitor_verdict
-ccci_janitor_decide(const struct ccci_janitor_case *c)
+enum ccci_janitor_verdict ccci_janitor_decide(const struct ccci_janitor_case *c)
 {
   switch (c->state) {
   case CCCI_RUN_QUEUED:
@@ -21,8 +20,7 @@ ccci_janitor_decide(const struct ccci_janitor_case *c)
   if (c->ours)
     return CCCI_JANITOR_LEAVE;
   if (c->lock_held)
-    return c->started_at > 0 &&
-                   c->now > c->started_at + (int64_t)c->budget_s
+    return c->started_at > 0 && c->now > c->started_at + (int64_t)c->budget_s
                ? CCCI_JANITOR_STUCK
                : CCCI_JANITOR_DETACHED;
   return c->results_complete ? CCCI_JANITOR_ADOPT : CCCI_JANITOR_ORPHAN;
@@ -30,13 +28,12 @@ ccci_janitor_decide(const struct ccci_janitor_case *c)
 
 const char *ccci_janitor_verdict_name(enum ccci_janitor_verdict v)
 {
-  static const char *const names[] = {"leave",    "requeue", "detached",
-                                      "stuck",    "adopt",   "orphan"};
+  static const char *const names[] = {"leave", "requeue", "detached",
+                                      "stuck", "adopt",   "orphan"};
   return (size_t)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }
 
-bool ccci_janitor_results_complete(const char *text, size_t len,
-                                   bool *failed)
+bool ccci_janitor_results_complete(const char *text, size_t len, bool *failed)
 {
   static const char *const ok[] = {"pass", "fail", "skip", "error"};
   json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);

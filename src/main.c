@@ -29,6 +29,8 @@ static const struct command commands[] = {
      "tail RUN [--step S] [--from N] [--no-follow]\n"
      "                       print a run's log live; exits with its result"},
     {"drain", ccci_cmd_drain, "drain                stop admitting runs"},
+    {"janitor", ccci_cmd_janitor,
+     "janitor [--dry-run]  sweep orphaned runs and lock files now"},
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},

@@ -20,6 +20,7 @@
 #include "ccci/log.h"
 #include "ccci/logstore.h"
 #include "ccci/redact.h"
+#include "ccci/retention.h"
 #include "ccci/run.h"
 #include "ccci/runner.h"
 #include "ccci/secrets.h"
@@ -102,9 +103,10 @@ struct ccci_runs {
   size_t ndoms;
   unsigned pass; /* admission passes, to see each domain once per pass */
   char *locks_dir;
-  char *rr_repo; /* the repo the last admission served (round-robin) */
+  char *rr_repo;   /* the repo the last admission served (round-robin) */
   unsigned active; /* runs holding a slot (until their logs are closed) */
-  unsigned saving; /* meta.json writes in flight */
+  unsigned saving; /* meta.json writes (and a retention job) in flight */
+  bool retention_busy;
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
   bool draining, stopping;
@@ -599,10 +601,10 @@ static void teardown_ended(struct run *r, enum ccci_teardown outcome)
     return;
   }
   if (outcome != CCCI_TEARDOWN_CLEAN && !r->daemon_stop)
-    set_problem(rs, ccci_xasprintf(
-                        "the teardown of %s (run %s) failed %u times; its "
-                        "deployment may be left: remove it by hand",
-                        r->m.domain, r->m.id, r->td_tries));
+    set_problem(
+        rs, ccci_xasprintf("the teardown of %s (run %s) failed %u times; its "
+                           "deployment may be left: remove it by hand",
+                           r->m.domain, r->m.id, r->td_tries));
   if (r->orphan)
     r->reason = r->adopt;
   finish(r);
@@ -627,7 +629,8 @@ static void run_teardown(struct run *r)
   char *state = run_path(r, "state"), *err = NULL;
   int rc;
 
-  ccci_runner_free(r->runner);
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
   r->runner = NULL;
   r->td_tries++;
   r->phase = PH_TEARDOWN;
@@ -711,8 +714,9 @@ static void check_deploy_budget(struct run *r)
   if (deploys < 0)
     note(r, "deploy budget: state/deploys is not a count");
   else
-    note(r, "deploy budget: %lld deploys, expected 1 + %lld cold "
-            "dependencies",
+    note(r,
+         "deploy budget: %lld deploys, expected 1 + %lld cold "
+         "dependencies",
          deploys, cold);
   r->reason = CCCI_REASON_DEPLOY_BUDGET;
 }
@@ -794,9 +798,9 @@ static void start_main(struct run *r)
 static void start_orphan(struct run *r)
 {
   char *logs = run_path(r, "logs"), *err = NULL;
-  int rc = ccci_logstore_reopen(r->rs->loop, logs, r->m.id,
-                                r->cfg->log_max_bytes, "janitor", &r->logs,
-                                &err);
+  int rc =
+      ccci_logstore_reopen(r->rs->loop, logs, r->m.id, r->cfg->log_max_bytes,
+                           "janitor", &r->logs, &err);
   free(logs);
   if (rc < 0) {
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "janitor: %s", err);
@@ -1209,8 +1213,8 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
   c.budget_s =
       (cfg->deadline_ms + cfg->kill_grace_ms + cfg->teardown_grace_ms) / 1000u;
   ccci_config_unref(cfg);
-  if (!c.ours && (c.state == CCCI_RUN_RUNNING ||
-                  c.state == CCCI_RUN_CANCELLING)) {
+  if (!c.ours &&
+      (c.state == CCCI_RUN_RUNNING || c.state == CCCI_RUN_CANCELLING)) {
     if (dry) {
       int h = ccci_domlock_held(rs->locks_dir, r->m.domain);
       c.lock_held = h != 0;
@@ -1219,15 +1223,13 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
       c.lock_held = fd < 0;
       if (fd < 0 && fd != -EWOULDBLOCK && fd != -EAGAIN)
         ccci_log(CCCI_LOG_ERROR, "janitor", r->m.id,
-                 "cannot probe the lock of %s: %s", r->m.domain,
-                 strerror(-fd));
+                 "cannot probe the lock of %s: %s", r->m.domain, strerror(-fd));
     }
     if (!c.lock_held) {
       char *path = run_path(r, "results.json"), *text = NULL;
       size_t len = 0;
       if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
-        c.results_complete =
-            ccci_janitor_results_complete(text, len, &failed);
+        c.results_complete = ccci_janitor_results_complete(text, len, &failed);
       free(text);
       free(path);
     }
@@ -1248,8 +1250,7 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
       ccci_log(CCCI_LOG_INFO, "janitor", r->m.id,
                "detached: the supervisor of daemon instance %s still holds "
                "the lock of %s; left alone",
-               r->m.daemon_instance ? r->m.daemon_instance : "?",
-               r->m.domain);
+               r->m.daemon_instance ? r->m.daemon_instance : "?", r->m.domain);
     if (v == CCCI_JANITOR_STUCK && !r->stuck)
       ccci_log(CCCI_LOG_WARN, "janitor", r->m.id,
                "stuck: still running past started_at + deadline + "
@@ -1288,8 +1289,8 @@ static void janitor_locks(struct ccci_runs *rs, bool dry, json_t *report)
       continue;
     domain = ccci_xstrndup(de->d_name, l - 5);
     for (i = 0; i < rs->ndoms && !used; i++)
-      used = rs->doms[i]->owner != NULL &&
-             strcmp(rs->doms[i]->name, domain) == 0;
+      used =
+          rs->doms[i]->owner != NULL && strcmp(rs->doms[i]->name, domain) == 0;
     if (!used) {
       bool held;
       if (dry) {
@@ -1301,10 +1302,9 @@ static void janitor_locks(struct ccci_runs *rs, bool dry, json_t *report)
           ccci_domlock_release(rs->locks_dir, domain, fd, true);
       }
       if (report != NULL)
-        json_array_append_new(report,
-                              json_pack("{s:s,s:s,s:s}", "kind", "lock",
-                                        "domain", domain, "verdict",
-                                        held ? "leave" : "unlink"));
+        json_array_append_new(report, json_pack("{s:s,s:s,s:s}", "kind", "lock",
+                                                "domain", domain, "verdict",
+                                                held ? "leave" : "unlink"));
     }
     free(domain);
   }
@@ -1326,11 +1326,110 @@ static json_t *sweep(struct ccci_runs *rs, bool dry)
   return report;
 }
 
+/* Retention (docs/retention.md) on the thread pool, one job at a time. */
+struct retention_job {
+  struct ccci_runs *rs;
+  uv_work_t work;
+  struct ccci_retention_run *runs;
+  size_t n;
+  int64_t now;
+  uint64_t max_age_s, max_bytes;
+  struct ccci_retention_action *acts;
+  size_t nacts;
+  bool *done;
+  char *err;
+};
+
+static void retention_work(uv_work_t *w)
+{
+  struct retention_job *j = ccci_container_of(w, struct retention_job, work);
+  const char *runs_dir = j->rs->runs_dir;
+  size_t i;
+  if (ccci_retention_plan(runs_dir, j->runs, j->n, j->now, j->max_age_s,
+                          j->max_bytes, &j->acts, &j->nacts, &j->err) < 0)
+    return;
+  j->done = ccci_xcalloc(j->nacts ? j->nacts : 1, sizeof(bool));
+  for (i = 0; i < j->nacts; i++) {
+    char *err = NULL;
+    j->done[i] = ccci_retention_apply(runs_dir, &j->acts[i], j->now, &err) == 0;
+    if (err != NULL)
+      ccci_log(CCCI_LOG_WARN, "janitor", j->acts[i].id, "retention: %s", err);
+    free(err);
+  }
+}
+
+static void retention_done(uv_work_t *w, int status)
+{
+  struct retention_job *j = ccci_container_of(w, struct retention_job, work);
+  struct ccci_runs *rs = j->rs;
+  size_t i, k;
+  (void)status;
+  if (j->err != NULL)
+    ccci_warn("janitor", "retention: %s", j->err);
+  for (i = 0; i < j->nacts; i++) {
+    if (!j->done[i])
+      continue;
+    ccci_log(CCCI_LOG_INFO, "janitor", j->acts[i].id,
+             "retention (%s): %s, %llu bytes freed", j->acts[i].why,
+             ccci_retention_act_name(j->acts[i].act),
+             (unsigned long long)j->acts[i].bytes_freed);
+    if (j->acts[i].act != CCCI_RETENTION_REMOVE)
+      continue;
+    for (k = 0; k < rs->nall; k++) {
+      if (strcmp(rs->all[k]->m.id, j->acts[i].id) == 0) {
+        run_free(rs->all[k]);
+        memmove(&rs->all[k], &rs->all[k + 1],
+                (rs->nall - k - 1) * sizeof(*rs->all));
+        rs->nall--;
+        break;
+      }
+    }
+  }
+  for (i = 0; i < j->n; i++)
+    free((char *)j->runs[i].id);
+  free(j->runs);
+  free(j->acts);
+  free(j->done);
+  free(j->err);
+  free(j);
+  rs->retention_busy = false;
+  rs->saving--; /* a stopping daemon waits for it like for meta writes */
+  check_stopped(rs);
+}
+
+static void retention_start(struct ccci_runs *rs, const struct ccci_config *cfg)
+{
+  struct retention_job *j;
+  size_t i;
+  if (rs->retention_busy ||
+      (cfg->retention.max_age_ms == 0 && cfg->retention.max_bytes == 0))
+    return;
+  j = ccci_xcalloc(1, sizeof(*j));
+  j->rs = rs;
+  j->now = time(NULL);
+  j->max_age_s = cfg->retention.max_age_ms / 1000u;
+  j->max_bytes = cfg->retention.max_bytes;
+  j->runs = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*j->runs));
+  for (i = 0; i < rs->nall; i++) {
+    const struct run *r = rs->all[i];
+    j->runs[i].id = ccci_xstrdup(r->m.id);
+    /* Only a finished run at rest: nothing of the daemon's still uses it. */
+    j->runs[i].finished = r->m.state == CCCI_RUN_FINISHED &&
+                          r->phase == PH_IDLE && r->save_flight == NULL;
+    j->runs[i].finished_at = r->m.finished_at;
+  }
+  j->n = rs->nall;
+  rs->retention_busy = true;
+  rs->saving++;
+  (void)uv_queue_work(rs->loop, &j->work, retention_work, retention_done);
+}
+
 static void on_janitor(uv_timer_t *t)
 {
   struct ccci_runs *rs = t->data;
   struct ccci_config *cfg = rs->config(rs->arg);
   json_decref(sweep(rs, false));
+  retention_start(rs, cfg);
   uv_timer_start(&rs->janitor, on_janitor, cfg->janitor.interval_ms, 0);
   ccci_config_unref(cfg);
   admit(rs);
@@ -1544,8 +1643,7 @@ static void supersede(struct ccci_runs *rs, struct run *newer)
     if (r->m.trigger != NULL)
       json_object_set_new(r->m.trigger, "superseded_by",
                           json_string(newer->m.id));
-    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "superseded by %s",
-             newer->m.id);
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "superseded by %s", newer->m.id);
     save(r);
   }
 }
@@ -1733,11 +1831,10 @@ static json_t *with_note(const struct run *r)
   else if (r->detached)
     note = ccci_xstrdup("detached: its supervisor holds the lock");
   else if (r->phase == PH_TD_WAIT)
-    note = ccci_xasprintf("teardown failed; try %u of %u in %llu s",
-                          r->td_tries + 1, TEARDOWN_TRIES,
-                          (unsigned long long)(r->td_next_ms -
-                                               uv_now(r->rs->loop)) /
-                              1000);
+    note = ccci_xasprintf(
+        "teardown failed; try %u of %u in %llu s", r->td_tries + 1,
+        TEARDOWN_TRIES,
+        (unsigned long long)(r->td_next_ms - uv_now(r->rs->loop)) / 1000);
   else if (r->orphan)
     note = ccci_xstrdup("janitor: tearing down");
   if (note != NULL)

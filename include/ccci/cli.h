@@ -48,6 +48,8 @@ int ccci_cmd_ps(const struct ccci_cli *cli, int argc, char **argv);
  * it is written; the exit code tells the run's result (as `show`).
  */
 int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci janitor [--dry-run]`: sweep now, print each decision. */
+int ccci_cmd_janitor(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci drain`: stop admitting runs. */
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci serve`: run the daemon. */

@@ -23,10 +23,10 @@ enum ccci_janitor_verdict {
 /** The facts of one run. */
 struct ccci_janitor_case {
   enum ccci_run_state state;
-  bool ours;        /**< started by this daemon instance */
-  bool lock_held;   /**< its domain lock is held by another process */
+  bool ours;             /**< started by this daemon instance */
+  bool lock_held;        /**< its domain lock is held by another process */
   bool results_complete; /**< its results.json is complete */
-  int64_t now;      /**< wall clock, epoch seconds */
+  int64_t now;           /**< wall clock, epoch seconds */
   int64_t started_at;
   uint64_t budget_s; /**< deadline + kill_grace + teardown_grace */
 };
@@ -44,7 +44,6 @@ const char *ccci_janitor_verdict_name(enum ccci_janitor_verdict v);
  * fail, skip or error. On true, @p failed tells whether a tier failed or
  * errored (the adopted reason is then `failure`, else `success`).
  */
-bool ccci_janitor_results_complete(const char *text, size_t len,
-                                   bool *failed);
+bool ccci_janitor_results_complete(const char *text, size_t len, bool *failed);
 
 #endif
