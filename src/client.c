@@ -78,9 +78,8 @@ int ccci_client_recv(struct ccci_client *c, json_t **msg, int timeout_ms,
   *msg = NULL;
   *err = NULL;
   for (;;) {
-    char *start = c->in.data + c->head;
-    char *nl =
-        c->in.len > c->head ? memchr(start, '\n', c->in.len - c->head) : NULL;
+    char *start = c->in.len > c->head ? c->in.data + c->head : NULL;
+    char *nl = start != NULL ? memchr(start, '\n', c->in.len - c->head) : NULL;
     struct pollfd pfd;
     ssize_t n;
     int wait = -1;
