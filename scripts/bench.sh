@@ -22,3 +22,4 @@ done
 "$build"/bench/bench_status "$tmp/ccci.sock" 20000 64
 echo "daemon CPU (user+sys ticks) for the run above: $(awk '{print $14 + $15}' /proc/$pid/stat)"
 python3 bench/fanin.py "$build"
+python3 bench/tail.py "$build"

@@ -18,6 +18,7 @@
 #include "build_info.h"
 #include "ccci/config.h"
 #include "ccci/ctl.h"
+#include "ccci/forgebot.h"
 #include "ccci/http.h"
 #include "ccci/log.h"
 #include "ccci/notify.h"
@@ -50,6 +51,7 @@ struct daemon {
   char *reload_errors_text;
   struct ccci_runs *runs;
   struct ccci_tail *tail;
+  struct ccci_forgebot *forge;
   char self_exe[4096];
 };
 
@@ -149,6 +151,10 @@ static json_t *op_status(struct ccci_ctl_call *call,
   json_object_set_new(reply, "config_loaded_at", json_string(loaded));
   json_object_set_new(reply, "problems",
                       d->runs ? ccci_runs_problems(d->runs) : json_array());
+  if (d->forge != NULL) {
+    ccci_forgebot_problems(d->forge, json_object_get(reply, "problems"));
+    json_object_set_new(reply, "forge", ccci_forgebot_status(d->forge));
+  }
   json_object_set_new(reply, "counters",
                       json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ctl_clients",
                                 (json_int_t)cc.clients, "ctl_accepted",
@@ -163,6 +169,9 @@ static json_t *op_status(struct ccci_ctl_call *call,
     json_object_update(json_object_get(reply, "counters"), rc);
     json_decref(rc);
   }
+  if (d->forge != NULL)
+    json_object_update_new(json_object_get(reply, "counters"),
+                           ccci_forgebot_counters(d->forge));
   if (d->tail != NULL) {
     struct ccci_tail_counters tc;
     ccci_tail_counters(d->tail, &tc);
@@ -425,6 +434,8 @@ static void reload_done(uv_work_t *w, int status)
     warn_inactive(d->cfg);
     if (d->runs != NULL)
       ccci_runs_kick(d->runs);
+    if (d->forge != NULL)
+      ccci_forgebot_reload(d->forge);
   }
   d->reload_cfg = NULL;
   d->reload_errors_text = NULL;
@@ -496,6 +507,11 @@ static void stop(struct daemon *d, const char *why)
   (void)r;
   if (d->reload_busy)
     uv_cancel((uv_req_t *)&d->reload_work);
+  /* The bot stops first: what it has not sent stays in the outbox, runs
+   * finishing meanwhile are reported at the next start. */
+  if (d->forge != NULL)
+    ccci_forgebot_free(d->forge, NULL, NULL);
+  d->forge = NULL;
   if (d->runs != NULL)
     ccci_runs_stop(d->runs, d->cfg->shutdown_grace_ms, stop_finish, d);
   else
@@ -560,6 +576,20 @@ static int start_runs(struct daemon *d)
     return r;
   }
   d->tail = ccci_tail_new(&d->loop, d->runs);
+  if (d->cfg->forge.url != NULL) {
+    struct ccci_forgebot_env fe;
+    fe.loop = &d->loop;
+    fe.state_dir = d->state_dir;
+    fe.runs = d->runs;
+    fe.config = current_config;
+    fe.arg = d;
+    r = ccci_forgebot_new(&fe, &d->forge, &err);
+    if (r < 0) {
+      ccci_error("serve", "%s", err);
+      free(err);
+      return r;
+    }
+  }
   return 0;
 }
 

@@ -109,6 +109,8 @@ struct ccci_runs {
   bool retention_busy;
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
+  void (*on_finish)(void *arg, const struct ccci_run_meta *m, const char *dir);
+  void *on_finish_arg;
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -506,6 +508,8 @@ static void finish_saved(void *arg)
     r->m.finished_at = time(NULL);
   }
   save(r);
+  if (r->m.state == CCCI_RUN_FINISHED && rs->on_finish != NULL)
+    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
   release(r);
   check_stopped(rs);
   admit(rs);
@@ -1608,7 +1612,7 @@ static void submit_work(uv_work_t *w)
   struct submit *s = ccci_container_of(w, struct submit, work);
   struct run *r = s->r;
   char *recipe = run_path(r, "recipe");
-  int rc = copy_tree(s, s->src, recipe);
+  int rc = s->src != NULL ? copy_tree(s, s->src, recipe) : 0;
 
   if (rc < 0 && s->err == NULL)
     s->err = ccci_xasprintf("cannot copy %s: %s", s->src, strerror(-rc));
@@ -1661,7 +1665,8 @@ static void submit_done(uv_work_t *w, int status)
     enqueue(s->r);
     supersede(rs, s->r);
     ccci_log(CCCI_LOG_INFO, "runs", s->r->m.id,
-             "queued %s from %s (number %llu)", s->r->m.recipe, s->src,
+             "queued %s from %s (number %llu)", s->r->m.recipe,
+             s->src != NULL ? s->src : s->r->m.repo,
              (unsigned long long)s->r->m.number);
     s->cb(s->r->m.id, NULL, s->arg);
     admit(rs);
@@ -1671,12 +1676,105 @@ static void submit_done(uv_work_t *w, int status)
   free(s);
 }
 
+/* Create the run dir, then (on the pool) copy the recipe from @p src (or
+ * none) and write meta.json durably; @p cb follows. */
+static int accept_run(struct ccci_runs *rs, struct run *r, const char *src,
+                      void (*cb)(const char *id, const char *err, void *arg),
+                      void *arg, char **errp)
+{
+  struct submit *s;
+  r->dir = ccci_xasprintf("%s/%s", rs->runs_dir, r->m.id);
+  if (mkdir(r->dir, 0750) < 0) {
+    int e = errno;
+    *errp = ccci_xasprintf("cannot create %s: %s", r->dir, strerror(e));
+    run_free(r);
+    return e == EEXIST ? -EEXIST : -EIO;
+  }
+  s = ccci_xcalloc(1, sizeof(*s));
+  s->rs = rs;
+  s->r = r;
+  s->src = ccci_xstrdup(src);
+  s->cb = cb;
+  s->arg = arg;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(rs->loop, &s->work, submit_work, submit_done);
+  return 0;
+}
+
+int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **errp)
+{
+  struct ccci_config *cfg;
+  struct run *r;
+  const char *name = strchr(t->repo, '/');
+
+  *errp = NULL;
+  if (!ccci_run_id_valid(t->id) || name == NULL) {
+    *errp = ccci_xasprintf("invalid run id '%s' or repo '%s'", t->id, t->repo);
+    return -EINVAL;
+  }
+  if (find(rs, t->id) != NULL) {
+    *errp = ccci_xasprintf("run %s exists already", t->id);
+    return -EEXIST;
+  }
+  if (rs->stopping) {
+    *errp = ccci_xstrdup("the daemon is stopping");
+    return -ESHUTDOWN;
+  }
+  name++;
+  cfg = rs->config(rs->arg);
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
+  r->rs = rs;
+  snprintf(r->m.id, sizeof(r->m.id), "%s", t->id);
+  r->m.number = next_number(rs, t->repo, 0);
+  r->m.repo = ccci_xstrdup(t->repo);
+  r->m.recipe = ccci_xstrdup(name);
+  r->m.ref = t->ref ? ccci_xstrdup(t->ref) : NULL;
+  r->m.sha = ccci_xstrdup(t->sha);
+  r->m.pr = t->pr;
+  r->m.quick = t->quick;
+  r->m.domain = make_domain(cfg, name, t->pr, r->m.number);
+  r->m.state = CCCI_RUN_QUEUED;
+  r->m.trigger = json_deep_copy(t->trigger);
+  r->m.submitted_by_uid = -1;
+  r->m.created_at = time(NULL);
+  r->m.exit_code = -1;
+  r->m.attempt = 1;
+  ccci_config_unref(cfg);
+  return accept_run(rs, r, NULL, cb, arg, errp);
+}
+
+void ccci_runs_on_finish(struct ccci_runs *rs,
+                         void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                    const char *dir),
+                         void *arg)
+{
+  rs->on_finish = fn;
+  rs->on_finish_arg = arg;
+}
+
+void ccci_runs_foreach(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                  const char *dir),
+                       void *arg)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++)
+    fn(arg, &rs->all[i]->m, rs->all[i]->dir);
+}
+
+struct ccci_redact_set *ccci_runs_secrets(struct ccci_runs *rs)
+{
+  return rs->secrets != NULL ? ccci_redact_set_ref(rs->secrets) : NULL;
+}
+
 int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
                      void (*cb)(const char *id, const char *err, void *arg),
                      void *arg, char **errp)
 {
   struct ccci_config *cfg;
-  struct submit *s;
   struct run *r;
   struct stat st;
   const char *base;
@@ -1720,28 +1818,8 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   r->m.created_at = time(NULL);
   r->m.exit_code = -1;
   r->m.attempt = 1;
-  r->dir = ccci_xasprintf("%s/%s", rs->runs_dir, r->m.id);
   ccci_config_unref(cfg);
-  if (mkdir(r->dir, 0750) < 0) {
-    *errp = ccci_xasprintf("cannot create %s: %s", r->dir, strerror(errno));
-    run_free(r);
-    return -EIO;
-  }
-  s = ccci_xcalloc(1, sizeof(*s));
-  s->rs = rs;
-  s->r = r;
-  s->src = ccci_xstrdup(req->dir);
-  s->cb = cb;
-  s->arg = arg;
-  if (uv_queue_work(rs->loop, &s->work, submit_work, submit_done) < 0) {
-    remove_tree(r->dir);
-    *errp = ccci_xstrdup("cannot queue the copy of the recipe");
-    run_free(r);
-    free(s->src);
-    free(s);
-    return -EIO;
-  }
-  return 0;
+  return accept_run(rs, r, req->dir, cb, arg, errp);
 }
 
 /* ---- cancel, show, list ---- */

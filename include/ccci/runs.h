@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "ccci/config.h"
+#include "ccci/redact.h"
 #include "ccci/run.h"
 #include "ccci/util.h"
 
@@ -55,6 +56,43 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
 int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
                      void (*cb)(const char *id, const char *err, void *arg),
                      void *arg, char **err) CCCI_WUR;
+
+/** A run accepted from the forge. */
+struct ccci_runs_forge {
+  const char *id;   /**< derived from the comment (idempotent) */
+  const char *repo; /**< owner/name */
+  int64_t pr;
+  const char *sha; /**< the PR head, pinned */
+  const char *ref; /**< the head branch, or NULL */
+  bool quick;
+  json_t *trigger; /**< copied into meta.json */
+};
+
+/**
+ * Accept a forge run durably: its dir, then meta.json (state queued) fsync'ed
+ * on the thread pool, then @p cb with the id (or NULL and a message).
+ * Returns 0 (cb follows), -EEXIST when run @p t->id exists already (a
+ * comment read again), or another negative errno; with a message in @p err
+ * and no call of @p cb.
+ */
+int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **err) CCCI_WUR;
+
+/** Call @p fn for every run that finishes from now on. One hook. */
+void ccci_runs_on_finish(struct ccci_runs *rs,
+                         void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                    const char *dir),
+                         void *arg);
+
+/** Call @p fn for every run known now. */
+void ccci_runs_foreach(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                  const char *dir),
+                       void *arg);
+
+/** The secrets the runs mask now (a new reference), or NULL before any. */
+struct ccci_redact_set *ccci_runs_secrets(struct ccci_runs *rs);
 
 /**
  * Cancel run @p id through the stop funnel (a queued run finishes at once).

@@ -315,7 +315,7 @@ class ServeTest(CcciTestCase):
         self.assertTrue(sigign & (1 << (signal.SIGPIPE - 1)), "SIGPIPE not ignored")
 
     def test_log_lines_are_greppable(self):
-        d = self.daemon(config="http:\n  public_url: https://ci.example.org\n").start()
+        d = self.daemon(config="http:\n  listen: 127.0.0.1:9999\n").start()
         request(d.socket, b"garbage\n")
         d.send(signal.SIGHUP)
         d.wait_log("key")
@@ -325,8 +325,8 @@ class ServeTest(CcciTestCase):
         for line in lines:
             self.assertRegex(line, LOG_LINE)
         self.assertTrue(any(l.startswith("info serve: ccci ") for l in lines))
-        # http.public_url is accepted but not acted on yet: the daemon says so.
-        self.assertIn("warn config: http.public_url is set, but this version of ccci does not act on it yet", lines)
+        # http.listen is accepted but not acted on yet: the daemon says so.
+        self.assertIn("warn config: http.listen is set, but this version of ccci does not act on it yet", lines)
 
     def test_bad_config_refuses_to_start(self):
         d = self.daemon(config="capacity: 0\n")
