@@ -565,6 +565,9 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
   }
   describe(why, sizeof(why), resp);
   b->n.send_errors++;
+  /* A create whose answer was lost may have happened: look again for the
+   * marker before the next try. */
+  json_object_del(o->j, "searched");
   if (transient(resp)) {
     uint64_t wait = (uint64_t)OUTBOX_MIN_MS
                     << (b->ob_backoff < 9 ? b->ob_backoff : 9);
