@@ -60,8 +60,12 @@ void ccci_domlock_release(const char *locks_dir, const char *domain, int fd,
                           bool unlink_it)
 {
   if (unlink_it) {
+    /* Only the file this descriptor holds: never one that replaced it. */
     char *path = ccci_domlock_path(locks_dir, domain);
-    (void)unlink(path);
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      (void)unlink(path);
     free(path);
   }
   close(fd);
@@ -71,9 +75,10 @@ int ccci_domlock_held(const char *locks_dir, const char *domain)
 {
   char *path = ccci_domlock_path(locks_dir, domain);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r = 0;
+  int e = errno;
   free(path);
   if (fd < 0)
-    return errno == ENOENT ? 0 : -errno;
+    return e == ENOENT ? 0 : -e;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0)
     r = errno == EWOULDBLOCK ? 1 : -errno;
   close(fd);

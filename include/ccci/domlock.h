@@ -17,15 +17,17 @@ char *ccci_domlock_path(const char *locks_dir, const char *domain);
  * Try to take the lock of @p domain without blocking: open (creating it
  * 0640, close-on-exec), flock(LOCK_EX | LOCK_NB), then check that fstat of
  * the descriptor and stat of the path name the same file (a holder may
- * unlink it before letting go; then it starts over). Returns the locked
- * descriptor, -EWOULDBLOCK when another process holds it, or a negative
- * errno.
+ * unlink it before letting go; then it starts over, up to 8 times).
+ * Returns the locked descriptor, -EWOULDBLOCK when another process holds it
+ * (or the file was replaced 8 times in a row: probe again later), or a
+ * negative errno.
  */
 int ccci_domlock_try(const char *locks_dir, const char *domain) CCCI_WUR;
 
 /**
  * Let go of a lock taken by ccci_domlock_try. With @p unlink_it, the file is
- * removed first, while it is still held (so nobody can hold a lock on a
+ * removed first (only if the path still names the file @p fd holds), while
+ * it is still held (so nobody can hold a lock on a
  * file that is about to go: a waiter that opened it finds the inode
  * changed and opens the path again).
  */
