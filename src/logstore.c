@@ -16,6 +16,9 @@
 
 /* Pending bytes of a step that start a write without waiting for a flush. */
 #define FLUSH_BYTES (256u * 1024u)
+/* Lines wait this long for company before they are written (a write is a
+ * thread-pool round trip; readers take fresh lines from memory). */
+#define WRITE_DELAY_MS 10
 /* Room for the marker steps plus steps the daemon starts itself. */
 #define MAX_FILES (CCCI_LOGSTORE_MAX_STEPS + 8)
 
@@ -51,13 +54,14 @@ struct ccci_logstore {
   void (*drain_cb)(void *);
   void *drain_arg;
   struct ccci_logstore_watch *watchers, *walk_next;
+  uv_timer_t wtimer; /* WRITE_DELAY_MS after the first unwritten line */
   bool dirty; /* lines or steps since the watchers were told */
   /* index.json: written on the thread pool, one at a time, latest wins. */
   uv_work_t idx_work;
   char *idx_text, *idx_flight;
   bool idx_busy;
   /* close */
-  bool closing;
+  bool closing, done_now;
   void (*done)(void *);
   void *done_arg;
 };
@@ -288,6 +292,8 @@ int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
     free(ls);
     return r;
   }
+  uv_timer_init(loop, &ls->wtimer);
+  ls->wtimer.data = ls;
   *out = ls;
   return 0;
 }
@@ -402,6 +408,8 @@ int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
     free(ls);
     return r;
   }
+  uv_timer_init(loop, &ls->wtimer);
+  ls->wtimer.data = ls;
   *out = ls;
   return 0;
 }
@@ -445,11 +453,22 @@ static void notify(struct ccci_logstore *ls, enum ccci_logstore_event ev)
   ls->walk_next = NULL;
 }
 
-void ccci_logstore_flush(struct ccci_logstore *ls)
+static void flush_all(struct ccci_logstore *ls)
 {
   unsigned i;
   for (i = 0; i < ls->nsteps; i++)
     flush(ls->steps[i]);
+}
+
+static void on_wtimer(uv_timer_t *t)
+{
+  flush_all(t->data);
+}
+
+void ccci_logstore_flush(struct ccci_logstore *ls)
+{
+  if (!uv_is_active((uv_handle_t *)&ls->wtimer))
+    uv_timer_start(&ls->wtimer, on_wtimer, WRITE_DELAY_MS, 0);
   if (ls->dirty)
     notify(ls, CCCI_LOGSTORE_DATA);
 }
@@ -576,25 +595,13 @@ void ccci_logstore_counts(const struct ccci_logstore *ls, uint64_t *lines,
   *bytes = ls->total;
 }
 
-static void maybe_done(struct ccci_logstore *ls)
+/* The last step of a close: free, then tell. */
+static void on_wtimer_closed(uv_handle_t *h)
 {
+  struct ccci_logstore *ls = h->data;
+  void (*done)(void *) = ls->done;
+  void *arg = ls->done_arg;
   unsigned i;
-  void (*done)(void *);
-  void *arg;
-
-  if (!ls->closing)
-    return;
-  for (i = 0; i < ls->nsteps; i++) {
-    step_close_fd(ls->steps[i]);
-    if (ls->steps[i]->fd >= 0)
-      return;
-  }
-  if (ls->idx_busy || ls->idx_text != NULL || ls->done == NULL)
-    return;
-  done = ls->done;
-  arg = ls->done_arg;
-  ls->done = NULL;
-  notify(ls, CCCI_LOGSTORE_CLOSED);
   for (i = 0; i < ls->nsteps; i++) {
     ccci_buf_close(&ls->steps[i]->pending);
     ccci_buf_close(&ls->steps[i]->spare);
@@ -606,6 +613,24 @@ static void maybe_done(struct ccci_logstore *ls)
   done(arg);
 }
 
+static void maybe_done(struct ccci_logstore *ls)
+{
+  unsigned i;
+
+  if (!ls->closing || ls->done_now)
+    return;
+  for (i = 0; i < ls->nsteps; i++) {
+    step_close_fd(ls->steps[i]);
+    if (ls->steps[i]->fd >= 0)
+      return;
+  }
+  if (ls->idx_busy || ls->idx_text != NULL || ls->done == NULL)
+    return;
+  ls->done_now = true;
+  notify(ls, CCCI_LOGSTORE_CLOSED);
+  uv_close((uv_handle_t *)&ls->wtimer, on_wtimer_closed);
+}
+
 void ccci_logstore_close(struct ccci_logstore *ls, void (*done)(void *arg),
                          void *arg)
 {
@@ -614,6 +639,7 @@ void ccci_logstore_close(struct ccci_logstore *ls, void (*done)(void *arg),
   ls->done = done;
   ls->done_arg = arg;
   ls->drain_cb = NULL;
+  uv_timer_stop(&ls->wtimer);
   for (i = 0; i < ls->nsteps; i++)
     flush(ls->steps[i]);
   index_write(ls);
