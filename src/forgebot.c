@@ -573,6 +573,7 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
                     << (b->ob_backoff < 9 ? b->ob_backoff : 9);
     if (wait > BACKOFF_MAX_MS)
       wait = BACKOFF_MAX_MS;
+    wait = jitter(wait);
     if (resp->retry_after_s > 0 && (uint64_t)resp->retry_after_s * 1000u > wait)
       wait = (uint64_t)resp->retry_after_s * 1000u;
     b->ob_backoff++;
@@ -580,7 +581,7 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
               json_string_value(json_object_get(o->j, "kind")), why,
               (unsigned long long)wait);
     b->ob_busy = false;
-    uv_timer_start(&b->ob_timer, on_ob_timer, jitter(wait), 0);
+    uv_timer_start(&b->ob_timer, on_ob_timer, wait, 0);
     return;
   }
   if (resp->status == 404 &&
@@ -1025,6 +1026,8 @@ static void poll_failed(struct repo *r, const char *what,
     wait *= 2;
   if (wait > BACKOFF_MAX_MS)
     wait = BACKOFF_MAX_MS;
+  /* Jitter spreads the repos; Retry-After is a floor, never shortened. */
+  wait = jitter(wait);
   if (resp != NULL && resp->retry_after_s > 0 &&
       (uint64_t)resp->retry_after_s * 1000u > wait)
     wait = (uint64_t)resp->retry_after_s * 1000u;
@@ -1038,7 +1041,7 @@ static void poll_failed(struct repo *r, const char *what,
             what, why, (unsigned long long)wait);
   ccci_forge_comment_list_close(&r->cand);
   r->busy = false;
-  repo_next(r, jitter(wait));
+  repo_next(r, wait);
 }
 
 static void poll_done(struct repo *r)
