@@ -1011,6 +1011,13 @@ static void prep_done(uv_work_t *w, int status)
     return;
   }
   set_problem(rs, NULL);
+  if (r->new_secrets && rs->secrets != NULL && r->fp != NULL &&
+      rs->secrets_fp != NULL && strcmp(r->fp, rs->secrets_fp) == 0) {
+    /* Runs prepared together built the same set: share the first. */
+    ccci_redact_set_unref(r->secrets);
+    r->secrets = ccci_redact_set_ref(rs->secrets);
+    r->new_secrets = false;
+  }
   if (r->new_secrets)
     secrets_changed(rs, r->secrets);
   if (r->fp != NULL) {

@@ -100,7 +100,7 @@ void ccci_wipe_free_str(char *s)
  * all: a new mapping costs a page fault per page on first touch and an
  * munmap costs a TLB shootdown, and runs come and go all day. */
 #define IO_CLASSES 8 /* 64 KiB .. 8 MiB */
-#define IO_POOL_MAX (16u * 1024u * 1024u)
+#define IO_POOL_MAX (4u * 1024u * 1024u)
 
 static struct {
   pthread_mutex_t lock;

@@ -45,7 +45,7 @@ void ccci_wipe_free_str(char *s);
  * page tables nor turns them copy-on-write, which would cost the daemon one
  * page fault per page it writes afterwards. A forked child must therefore
  * not touch them (ours only exec). Freed blocks of a power-of-two size are
- * wiped and kept for reuse (16 MiB at most), which spares the page faults
+ * wiped and kept for reuse (4 MiB at most), which spares the page faults
  * of fresh mappings. Smaller blocks come from malloc. Thread-safe; aborts
  * on failure, like ccci_xmalloc.
  */
