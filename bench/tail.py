@@ -19,48 +19,20 @@ import json
 import os
 import random
 import shutil
-import socket
 import string
 import subprocess
 import sys
 import tempfile
 import time
 
-TICK = os.sysconf("SC_CLK_TCK")
+from benchlib import request, cpu_seconds, peak_rss_kib
+
 TARGET_P99_MS = 10.0
 BENCH_STEP = 1
 NO_CLIENTS = {k: 0 for k in ("lines", "bytes", "p50_ms", "p99_ms", "max_ms", "gaps", "dups",
                              "mismatch", "nostamp", "bad_lines", "errors", "refused",
                              "eof_without_end", "unfinished", "last_line_ns")}
 NO_CLIENTS["first_error"] = ""
-
-
-def request(path, obj):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(path)
-        s.sendall((json.dumps(obj) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
-
-
-def cpu_seconds(pid):
-    """utime + stime of the process itself (not its children)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def peak_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def machine_ticks():

@@ -264,40 +264,6 @@ static int step_open(struct ccci_logstore *ls, const char *name)
   return 0;
 }
 
-int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
-                       uint64_t max_bytes, struct ccci_logstore **out,
-                       char **err)
-{
-  struct ccci_logstore *ls;
-  int r;
-
-  *out = NULL;
-  *err = NULL;
-  r = ccci_mkdir_p(dir, 0750);
-  if (r < 0) {
-    *err = ccci_xasprintf("cannot create %s: %s", dir, strerror(-r));
-    return r;
-  }
-  ls = ccci_xcalloc(1, sizeof(*ls));
-  ls->loop = loop;
-  ls->dir = ccci_xstrdup(dir);
-  ls->run_id = ccci_xstrdup(run_id);
-  ls->max_bytes = max_bytes;
-  r = step_open(ls, "init");
-  if (r < 0) {
-    *err = ccci_xasprintf("cannot create the first step in %s: %s", dir,
-                          strerror(-r));
-    free(ls->dir);
-    free(ls->run_id);
-    free(ls);
-    return r;
-  }
-  uv_timer_init(loop, &ls->wtimer);
-  ls->wtimer.data = ls;
-  *out = ls;
-  return 0;
-}
-
 /* A step already on disk (a reopened store): closed, served from its file. */
 static void step_add_closed(struct ccci_logstore *ls, const char *name,
                             uint64_t lines, uint64_t bytes)
@@ -375,11 +341,14 @@ static void load_steps(struct ccci_logstore *ls)
   }
 }
 
-int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
-                         uint64_t max_bytes, const char *step,
-                         struct ccci_logstore **out, char **err)
+/* Open a store in @p dir with a first new step @p step; with @p reopen the
+ * steps already there come first (closed). */
+static int store_open(uv_loop_t *loop, const char *dir, const char *run_id,
+                      uint64_t max_bytes, bool reopen, const char *step,
+                      struct ccci_logstore **out, char **err)
 {
   struct ccci_logstore *ls;
+  unsigned i;
   int r;
 
   *out = NULL;
@@ -394,11 +363,12 @@ int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
   ls->dir = ccci_xstrdup(dir);
   ls->run_id = ccci_xstrdup(run_id);
   ls->max_bytes = max_bytes;
-  load_steps(ls);
-  ls->marker_steps = CCCI_LOGSTORE_MAX_STEPS; /* markers are plain lines */
+  if (reopen) {
+    load_steps(ls);
+    ls->marker_steps = CCCI_LOGSTORE_MAX_STEPS; /* markers are plain lines */
+  }
   r = step_open(ls, step);
   if (r < 0) {
-    unsigned i;
     *err = ccci_xasprintf("cannot create step %s in %s: %s", step, dir,
                           strerror(-r));
     for (i = 0; i < ls->nsteps; i++)
@@ -412,6 +382,20 @@ int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
   ls->wtimer.data = ls;
   *out = ls;
   return 0;
+}
+
+int ccci_logstore_open(uv_loop_t *loop, const char *dir, const char *run_id,
+                       uint64_t max_bytes, struct ccci_logstore **out,
+                       char **err)
+{
+  return store_open(loop, dir, run_id, max_bytes, false, "init", out, err);
+}
+
+int ccci_logstore_reopen(uv_loop_t *loop, const char *dir, const char *run_id,
+                         uint64_t max_bytes, const char *step,
+                         struct ccci_logstore **out, char **err)
+{
+  return store_open(loop, dir, run_id, max_bytes, true, step, out, err);
 }
 
 static void add(struct ccci_logstore *ls, const char *text, size_t len)

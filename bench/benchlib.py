@@ -1,0 +1,45 @@
+"""What the Python benchmarks share: one request on the daemon's socket and
+a process's CPU, page faults and peak RSS from /proc."""
+
+import json
+import os
+import socket
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def request(path, obj):
+    """Send one request, return the reply (one JSON line)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def _stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process itself (not its children)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def minor_faults(pid):
+    return int(_stat(pid)[7])
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
