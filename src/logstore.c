@@ -55,7 +55,7 @@ struct ccci_logstore {
   void *drain_arg;
   struct ccci_logstore_watch *watchers, *walk_next;
   uv_timer_t wtimer; /* WRITE_DELAY_MS after the first unwritten line */
-  bool dirty; /* lines or steps since the watchers were told */
+  bool dirty;        /* lines or steps since the watchers were told */
   /* index.json: written on the thread pool, one at a time, latest wins. */
   uv_work_t idx_work;
   char *idx_text, *idx_flight;
