@@ -51,6 +51,7 @@ struct repo {
   /* the poll going on */
   bool busy;
   unsigned page, backoff;
+  size_t fetched; /* comments read in this poll */
   int64_t max_updated;
   struct ccci_forge_comment_list cand; /* comments that may trigger */
   size_t next;
@@ -1389,8 +1390,12 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
     memset(c, 0, sizeof(*c));
   }
   i = l.n;
+  r->fetched += i;
   ccci_forge_comment_list_close(&l);
-  if (i >= PAGE) {
+  /* A full page, or fewer than the forge counts (a server whose page is
+   * smaller than ours): there is more. */
+  if (i >= PAGE || (i > 0 && resp->total_count > 0 &&
+                    r->fetched < (size_t)resp->total_count)) {
     r->page++;
     get_page(r);
     return;
@@ -1426,6 +1431,7 @@ static void on_repo_timer(uv_timer_t *t)
     return;
   }
   r->page = 1;
+  r->fetched = 0;
   r->max_updated = r->watermark;
   memset(&r->cand, 0, sizeof(r->cand));
   get_page(r);
