@@ -23,3 +23,4 @@ done
 echo "daemon CPU (user+sys ticks) for the run above: $(awk '{print $14 + $15}' /proc/$pid/stat)"
 python3 bench/fanin.py "$build"
 python3 bench/tail.py "$build"
+python3 bench/poll.py "$build"

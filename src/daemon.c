@@ -657,6 +657,8 @@ int ccci_daemon_serve(const char *config_path)
   d.state_dir = ccci_xstrdup(d.cfg->state_dir);
   d.socket = ccci_xstrdup(d.cfg->socket);
   make_instance_id(d.instance);
+  /* Phases and jitter (poll timers, lock probes) differ between starts. */
+  srand((unsigned)strtoul(d.instance + 24, NULL, 16));
   d.started_wall = time(NULL);
   d.config_loaded_at = d.started_wall;
   d.started_ms = ccci_now_ms();

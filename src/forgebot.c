@@ -48,6 +48,7 @@ struct repo {
   size_t nreplied;
   struct prid *results; /* the results comment of each PR */
   size_t nresults;
+  bool dirty; /* changed since the state file was written */
   /* the poll going on */
   bool busy;
   unsigned page, backoff;
@@ -284,6 +285,8 @@ static void call(struct ccci_forgebot *b, const char *method, char *path,
   rq.headers = headers;
   rq.body = text;
   rq.body_len = text != NULL ? strlen(text) : 0;
+  /* A POST creates something (a comment): never resent by curl itself. */
+  rq.fresh_connection = strcmp(method, "POST") == 0;
   q->b = b;
   q->cb = cb;
   q->arg = arg;
@@ -367,6 +370,7 @@ static void state_save(struct repo *r,
                        void (*done)(struct ccci_forgebot *, void *, int),
                        void *arg)
 {
+  r->dirty = false;
   wq_push(r->b, ccci_xstrdup(r->state_path), state_text(r), done, arg);
 }
 
@@ -436,6 +440,7 @@ static void mark_seen(struct repo *r, int64_t id, int64_t created)
   r->seen = ccci_xrealloc(r->seen, (r->nseen + 1) * sizeof(*r->seen));
   r->seen[r->nseen].id = id;
   r->seen[r->nseen++].created = created;
+  r->dirty = true;
 }
 
 static struct repo *repo_of(struct ccci_forgebot *b, const char *full)
@@ -572,9 +577,9 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
   if (transient(resp)) {
     uint64_t wait = (uint64_t)OUTBOX_MIN_MS
                     << (b->ob_backoff < 9 ? b->ob_backoff : 9);
+    wait = jitter(wait);
     if (wait > BACKOFF_MAX_MS)
       wait = BACKOFF_MAX_MS;
-    wait = jitter(wait);
     if (resp->retry_after_s > 0 && (uint64_t)resp->retry_after_s * 1000u > wait)
       wait = (uint64_t)resp->retry_after_s * 1000u;
     b->ob_backoff++;
@@ -921,9 +926,26 @@ static char *redacted(struct ccci_forgebot *b, const char *text)
   return ccci_buf_detach(&out);
 }
 
+struct newer {
+  const struct ccci_run_meta *m;
+  bool found;
+};
+
+static void find_newer(void *arg, const struct ccci_run_meta *o,
+                       const char *dir)
+{
+  struct newer *n = arg;
+  (void)dir;
+  if (o->state != CCCI_RUN_FINISHED && o->pr == n->m->pr &&
+      strcmp(o->repo, n->m->repo) == 0 && strcmp(o->id, n->m->id) > 0 &&
+      is_forge_run(o))
+    n->found = true;
+}
+
 static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
                        const char *dir)
 {
+  struct newer newer = {m, false};
   struct ccci_buf tiers, body;
   const char *reason = ccci_run_reason_name(m->reason);
   const char *state = m->reason == CCCI_REASON_SUCCESS ? "success"
@@ -931,7 +953,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
                               m->reason == CCCI_REASON_DEPLOY_BUDGET
                           ? "failure"
                           : "error";
-  char desc[64], lvl[16] = "", *url = link_of(b, m->id), *deploys = NULL, *text;
+  char desc[64], lvl[24] = "", *url = link_of(b, m->id), *deploys = NULL, *text;
   long long secs = m->finished_at > m->started_at && m->started_at > 0
                        ? (long long)(m->finished_at - m->started_at)
                        : 0;
@@ -944,7 +966,11 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
     snprintf(desc, sizeof(desc), "ccci: level L%d", level);
   else
     snprintf(desc, sizeof(desc), "ccci: %s", reason ? reason : "error");
-  ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc), NULL, NULL);
+  /* A newer run of the PR is queued or running: its status stands. */
+  ccci_runs_foreach(b->runs, find_newer, &newer);
+  if (!newer.found)
+    ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc), NULL,
+            NULL);
   {
     char *p = ccci_xasprintf("%s/state/deploys", dir);
     if (ccci_read_file(p, 64, &deploys, &dl) < 0)
@@ -1025,10 +1051,11 @@ static void poll_failed(struct repo *r, const char *what,
   ccci_config_unref(cfg);
   while (k-- > 0 && wait < BACKOFF_MAX_MS)
     wait *= 2;
+  /* Jitter spreads the repos (within the cap); Retry-After is a floor,
+   * never shortened. */
+  wait = jitter(wait);
   if (wait > BACKOFF_MAX_MS)
     wait = BACKOFF_MAX_MS;
-  /* Jitter spreads the repos; Retry-After is a floor, never shortened. */
-  wait = jitter(wait);
   if (resp != NULL && resp->retry_after_s > 0 &&
       (uint64_t)resp->retry_after_s * 1000u > wait)
     wait = (uint64_t)resp->retry_after_s * 1000u;
@@ -1049,17 +1076,22 @@ static void poll_done(struct repo *r)
 {
   struct ccci_config *cfg = r->b->config(r->b->arg);
   size_t i, k = 0;
-  if (r->max_updated > r->watermark)
+  if (r->max_updated > r->watermark) {
     r->watermark = r->max_updated;
+    r->dirty = true;
+  }
   for (i = 0; i < r->nseen; i++)
     if (r->seen[i].created >= r->watermark - SEEN_KEEP_S)
       r->seen[k++] = r->seen[i];
+  r->dirty = r->dirty || k != r->nseen;
   r->nseen = k;
   ccci_forge_comment_list_close(&r->cand);
   r->busy = false;
   r->backoff = 0;
   r->b->n.polls++;
-  state_save(r, NULL, NULL);
+  /* An idle repo's poll writes nothing. */
+  if (r->dirty)
+    state_save(r, NULL, NULL);
   repo_next(r, cfg->forge.poll_interval_ms);
   ccci_config_unref(cfg);
 }

@@ -728,6 +728,7 @@ static CURLcode easy_setup(struct ccci_http_xfer *x,
   SET(CURLOPT_PRIVATE, (void *)x);
   SET(CURLOPT_URL, r->url);
   SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_FRESH_CONNECT, r->fresh_connection ? 1L : 0L);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);

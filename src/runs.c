@@ -1635,6 +1635,18 @@ static void submit_work(uv_work_t *w)
   free(recipe);
 }
 
+/* A run that never started finishes at once (cancelled, superseded). */
+static void finish_unstarted(struct run *r, enum ccci_run_reason reason)
+{
+  struct ccci_runs *rs = r->rs;
+  r->m.state = CCCI_RUN_FINISHED;
+  r->m.reason = reason;
+  r->m.finished_at = time(NULL);
+  save(r);
+  if (rs->on_finish != NULL)
+    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+}
+
 /* Per PR at most one running and one pending run: the newer request
  * replaces the runs of its PR that have not started. */
 static void supersede(struct ccci_runs *rs, struct run *newer)
@@ -1648,14 +1660,11 @@ static void supersede(struct ccci_runs *rs, struct run *newer)
         strcmp(r->m.repo, newer->m.repo) != 0)
       continue;
     dequeue(r);
-    r->m.state = CCCI_RUN_FINISHED;
-    r->m.reason = CCCI_REASON_SUPERSEDED;
-    r->m.finished_at = time(NULL);
     if (r->m.trigger != NULL)
       json_object_set_new(r->m.trigger, "superseded_by",
                           json_string(newer->m.id));
     ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "superseded by %s", newer->m.id);
-    save(r);
+    finish_unstarted(r, CCCI_REASON_SUPERSEDED);
   }
 }
 
@@ -1845,10 +1854,7 @@ int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by)
            (long)by);
   if (r->queued) {
     dequeue(r);
-    r->m.state = CCCI_RUN_FINISHED;
-    r->m.reason = CCCI_REASON_CANCELLED;
-    r->m.finished_at = time(NULL);
-    save(r);
+    finish_unstarted(r, CCCI_REASON_CANCELLED);
     return 0;
   }
   if (r->cancel_req)

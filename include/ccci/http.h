@@ -4,6 +4,7 @@
 #ifndef CCCI_HTTP_H
 #define CCCI_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -55,6 +56,11 @@ struct ccci_http_request {
    * is never sent unless given. */
   const void *body;
   size_t body_len;
+  /** Send it on a new connection. libcurl resends a request by itself when
+   * a kept-alive connection turns out closed before any answer; for a write
+   * that is not idempotent (creating a comment) that could do it twice, so
+   * such writes ask for a connection of their own. */
+  bool fresh_connection;
 };
 
 /**

@@ -1,0 +1,675 @@
+"""The forge side of the real daemon (docs/forge.md) against the fake
+Gitea/Forgejo (fakeforge.py): `!testme` comments found by polling, the
+trigger grammar, authorisation, exactly-once acceptance across forge faults
+and kill -9, the reactions, commit statuses and results comment posted back,
+SIGHUP, and the token kept out of every log, reply and file.
+
+Each test has its own fake forge (org `org`: the bot `ccci-bot` and member
+`alice`; `mallory` is no member, `carol` is allowlisted), the enrolled repo
+`org/recipe` polled every second (the minimum), capacity 2, and a harness
+that records its environment and writes a complete results.json. Runs are
+seen through the `ps` op (`trigger.kind == "forge"`, `trigger.comment_id`);
+what the daemon wrote to the forge through the fake's statuses(),
+comments_of(), reactions_of() and request log. Waits are bounded by WAIT; no
+assert is about speed (the Retry-After checks are lower bounds)."""
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+
+from ccci_testlib import WAIT, CcciTestCase, request, run_cli, wait_for
+from fakeforge import FakeForge
+
+PY = sys.executable
+ORG = "org"
+REPO = "org/recipe"
+BOT = "ccci-bot"
+CONTEXT = "ccci/testme"
+MARKER = "<!-- ccci:results -->"
+PUBLIC_URL = "https://ci.example.org"
+COMMENTS_LIST = "GET /repos/{owner}/{repo}/issues/comments"
+
+# The harness: appends {"event": "start"|"end", "run", "t", "env"} lines to
+# $FORGE_RECORD (one write each), behaves as $FORGE_HARNESS_CTL says (a JSON
+# object read at start: sleep, exit, wait_pending), writes a complete
+# results.json. With wait_pending it waits (bounded) until the fake forge has
+# the run's `pending` status, so the test can see pending-then-final without
+# racing the outbox's "newer status replaces a waiting one".
+HARNESS = r"""
+import json, os, sys, time, urllib.parse, urllib.request
+run = os.environ["CCCI_RUN_ID"]
+ctl_path = os.environ.get("FORGE_HARNESS_CTL", "")
+ctl = json.load(open(ctl_path)) if ctl_path and os.path.exists(ctl_path) else {}
+def event(what, **kw):
+    d = {"event": what, "run": run, "t": time.time()}
+    d.update(kw)
+    fd = os.open(os.environ["FORGE_RECORD"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, (json.dumps(d) + "\n").encode())
+    os.close(fd)
+event("start", env=dict(os.environ))
+print("harness: run %s sha %s pr %s quick %s" % (run, os.environ.get("CCCI_SHA"),
+      os.environ.get("CCCI_PR"), os.environ.get("CCCI_QUICK")), flush=True)
+print("~~~ step install", flush=True)
+if ctl.get("wait_pending"):
+    q = urllib.parse.urlencode({"repo": os.environ.get("FORGE_REPO", ""),
+                                "sha": os.environ.get("CCCI_SHA", "")})
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with urllib.request.urlopen(os.environ["FORGE_URL"] + "/_fake/statuses?" + q) as r:
+            ss = json.load(r)
+        if any(s["status"] == "pending" and s["target_url"].endswith("/runs/" + run) for s in ss):
+            break
+        time.sleep(0.05)
+    else:
+        print("harness: no pending status seen", flush=True)
+time.sleep(ctl.get("sleep", 0.1))
+pr = os.environ.get("CCCI_PR") or None
+res = {
+    "run": run, "recipe": os.environ.get("CCCI_RECIPE"), "pr": int(pr) if pr else None,
+    "sha": os.environ.get("CCCI_SHA"),
+    "tiers": {"install": {"status": "pass", "reason": "", "started_at": time.time(),
+                          "duration_s": 0.1, "step": "install"}},
+    "level": 1,
+    "invariants": {"deploy_budget_ok": True, "teardown_clean": True, "secrets_clean": True},
+}
+with open(os.environ["CCCI_RESULTS_FILE"], "w") as f:
+    json.dump(res, f)
+event("end")
+sys.exit(ctl.get("exit", 0))
+"""
+
+
+class ForgeTest(CcciTestCase):
+    def setUp(self):
+        super().setUp()
+        self.forge = FakeForge()
+        self.forge.start()
+        self.addCleanup(self.forge.stop)
+        f = self.forge
+        self.token = f.add_user(BOT)
+        f.add_user("alice")
+        f.add_user("mallory")
+        f.add_user("carol")
+        f.add_org(ORG, members=[BOT, "alice"])
+        f.add_repo(REPO)
+        self.token_file = os.path.join(self.tmp, "token")
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.token + "\n")
+        self.record = os.path.join(self.tmp, "record.jsonl")
+        self.ctl = os.path.join(self.tmp, "harness-ctl.json")
+        self.harness_ctl()
+        self.harness = os.path.join(self.tmp, "harness.py")
+        with open(self.harness, "w") as fh:
+            fh.write(HARNESS)
+
+    # -- set-up helpers -----------------------------------------------------
+
+    def harness_ctl(self, **ctl):
+        with open(self.ctl, "w") as fh:
+            json.dump(ctl, fh)
+
+    def config(self, public_url=True, extra="", min_free="0", repos=(REPO,)):
+        text = (
+            "min_free_bytes: %s\ncapacity: 2\nkill_grace: 2s\n"
+            "harness:\n  command: [%s, %s]\n  teardown_command: [/bin/true]\n"
+            "  env: {FORGE_RECORD: %s, FORGE_HARNESS_CTL: %s, FORGE_URL: '%s', FORGE_REPO: %s}\n"
+            "forge:\n  url: '%s'\n  token_file: %s\n  repos: [%s]\n  poll_interval: 1s\n"
+            "  allowlist: [carol]\n"
+            % (min_free, PY, self.harness, self.record, self.ctl, self.forge.url, REPO,
+               self.forge.url, self.token_file, ", ".join(repos))
+        )
+        if public_url:
+            text += "http:\n  public_url: '%s'\n" % PUBLIC_URL
+        return text + extra
+
+    def serve(self, **kw):
+        d = self.daemon(config=self.config(**kw))
+        return d.start()
+
+    # -- observation helpers -----------------------------------------------
+
+    def ps(self, d):
+        r = request(d.socket, {"v": 1, "op": "ps"})
+        self.assertTrue(r["ok"], r)
+        return r["runs"]
+
+    def forge_runs(self, d):
+        return [r for r in self.ps(d) if (r.get("trigger") or {}).get("kind") == "forge"]
+
+    def runs_of(self, d, comment_id):
+        return [r for r in self.forge_runs(d) if r["trigger"].get("comment_id") == comment_id]
+
+    def wait_run(self, d, comment, state="finished", timeout=WAIT):
+        cid = comment["id"] if isinstance(comment, dict) else comment
+
+        def found():
+            rs = self.runs_of(d, cid)
+            return rs and (state is None or rs[0]["state"] == state) and rs[0]
+
+        return wait_for(found, timeout, "a %s forge run for comment %d" % (state or "any", cid))
+
+    def records(self):
+        try:
+            with open(self.record) as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def starts(self, run_id=None):
+        return [r for r in self.records() if r["event"] == "start" and run_id in (None, r["run"])]
+
+    def polls(self, ok=True, repo=REPO):
+        path = "/api/v1/repos/%s/issues/comments" % repo
+        return [r for r in self.forge.requests
+                if r["template"] == COMMENTS_LIST and r["path"] == path
+                and (not ok or r["status"] == 200)]
+
+    def wait_first_poll(self, repo=REPO):
+        wait_for(lambda: self.polls(repo=repo), what="the first poll of %s" % repo)
+
+    def wait_polls(self, n=2, after=None, repo=REPO):
+        """Wait for n polls answered 200 that the fake received after `after`
+        (default: now): everything commented before was read by then."""
+        t = time.time() if after is None else after
+        wait_for(lambda: len([p for p in self.polls(repo=repo) if p["real_time"] > t]) >= n,
+                 what="%d more polls of %s" % (n, repo))
+
+    def bot_comments(self, n, repo=REPO):
+        return [c for c in self.forge.comments_of(repo, n) if c["user"]["login"] == BOT]
+
+    def results_comments(self, n, repo=REPO):
+        return [c for c in self.bot_comments(n, repo) if MARKER in c["body"]]
+
+    def statuses(self, sha, repo=REPO):
+        return [s for s in self.forge.statuses(repo, sha) if s["context"] == CONTEXT]
+
+    def wait_status(self, sha, state, count=1, repo=REPO):
+        return wait_for(lambda: (len([s for s in self.statuses(sha, repo) if s["status"] == state]) >= count
+                                 and self.statuses(sha, repo)),
+                        what="%d %s status(es) on %s: %s" % (count, state, sha, self.statuses(sha, repo)))
+
+    def eyes(self, comment_id):
+        return [x for x in self.forge.reactions_of(comment_id)
+                if x["content"] == "eyes" and x["user"]["login"] == BOT]
+
+    def counters(self, d):
+        return d.status()["counters"]
+
+    def outbox_backlog(self, d):
+        c = self.counters(d)
+        if "outbox_backlog" in c:
+            return c["outbox_backlog"]
+        try:
+            return len(os.listdir(os.path.join(d.state_dir, "outbox")))
+        except FileNotFoundError:
+            return 0
+
+    def assert_token_kept_secret(self, d, tokens=None):
+        tokens = tokens or [self.token]
+        for tok in tokens:
+            self._assert_token_absent(d, tok)
+        for req in self.forge.requests:
+            self.assertTrue(any(self.forge.sent_token(req, t) for t in tokens),
+                            (req["method"], req["path"], req["auth"]))
+            self.assertEqual(req["headers"].get("Authorization", "").split(" ")[0].lower(), "token",
+                             req["headers"])
+
+    def _assert_token_absent(self, d, tok):
+        tokb = tok.encode()
+        self.assertNotIn(tok, d.logtext(), "the token is in the daemon's log")
+        for args in (("status",), ("status", "--json"), ("ps",), ("ps", "--json")):
+            r = run_cli("-s", d.socket, *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn(tok, r.stdout + r.stderr, "the token is in `ccci %s`" % " ".join(args))
+        self.assertNotIn(tok, json.dumps(d.status()))
+        if d.proc.poll() is None:
+            with open("/proc/%d/cmdline" % d.proc.pid, "rb") as fh:
+                self.assertNotIn(tokb, fh.read())
+        for root, _, files in os.walk(d.state_dir):
+            for name in files:
+                p = os.path.join(root, name)
+                if not os.path.isfile(p) or os.path.islink(p):
+                    continue
+                with open(p, "rb") as fh:
+                    self.assertNotIn(tokb, fh.read(), "the token is in %s" % p)
+        for rec in self.records():
+            self.assertNotIn(tok, json.dumps(rec), "the token reached the harness")
+        for req in self.forge.requests:
+            self.assertNotIn(tok, req["path"])
+            self.assertNotIn(tok, json.dumps(req["query"]))
+            self.assertNotIn(tokb, req["body"])
+
+    def assert_fake_clean(self):
+        self.assertEqual(self.forge.errors, [], "exceptions inside the fake forge")
+
+    # -- tests ----------------------------------------------------------------
+
+    def test_member_testme_runs_once_reports_and_edits_the_results_comment(self):
+        f = self.forge
+        self.harness_ctl(wait_pending=True)
+        pr = f.open_pr(REPO, user="alice", head_ref="feature")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve()
+        self.wait_first_poll()
+        forge = d.status().get("forge")
+        self.assertIsInstance(forge, dict, "status has no forge object")
+        self.assertEqual(forge.get("bot"), BOT, forge)
+        self.assertIn(f.url, json.dumps(forge.get("url")))
+        self.assertIn(REPO, json.dumps(forge.get("repos")))
+        wait_for(lambda: d.status()["forge"].get("self_check") == "ok",
+                 what="self_check ok: %s" % d.status().get("forge"))
+        self.assertEqual(d.status()["problems"], [])
+        self.assertTrue(any(r["template"] == "GET /user" for r in f.requests))
+        self.assertTrue(any(r["path"] == "/api/v1/orgs/%s/members/%s" % (ORG, BOT) for r in f.requests))
+
+        c1 = f.comment(REPO, pr, "alice", "!testme")
+        run1 = self.wait_run(d, c1)
+        self.assertEqual(run1["reason"], "success", run1)
+        self.assertEqual(run1["sha"], sha)
+        self.assertEqual(run1["pr"], pr)
+        self.assertEqual(run1["repo"], REPO)
+        self.assertEqual(run1["ref"], "feature")
+        self.assertFalse(run1["quick"])
+        self.assertTrue(run1["id"].endswith("-c%d" % c1["id"]), run1["id"])
+        trig = run1["trigger"]
+        self.assertEqual((trig["repo"], trig["pr"], trig["commenter"]), (REPO, pr, "alice"), trig)
+        self.assertIn("comment_url", trig)
+        starts = self.starts(run1["id"])
+        self.assertEqual(len(starts), 1, starts)
+        env = starts[0]["env"]
+        self.assertEqual((env["CCCI_SHA"], env["CCCI_PR"], env["CCCI_QUICK"], env["CCCI_RUN_ID"]),
+                         (sha, str(pr), "0", run1["id"]))
+        self.assertEqual(env["CCCI_RECIPE"], "recipe")
+        self.assertEqual(env["CCCI_REF"], "feature")
+
+        # The eyes reaction, pending then success, one results comment.
+        wait_for(lambda: self.eyes(c1["id"]), what="the eyes reaction")
+        ss = self.wait_status(sha, "success")
+        self.assertEqual([s["status"] for s in ss], ["pending", "success"], ss)
+        for s in ss:
+            self.assertEqual(s["target_url"], "%s/runs/%s" % (PUBLIC_URL, run1["id"]), s)
+            self.assertEqual(s["creator"]["login"], BOT)
+        self.assertEqual(ss[0]["description"], "ccci: queued")
+        self.assertIn("L1", ss[1]["description"])
+        rc = wait_for(lambda: self.results_comments(pr), what="the results comment")
+        self.assertEqual(len(rc), 1, rc)
+        first_body, rc_id = rc[0]["body"], rc[0]["id"]
+        self.assertIn("%s/runs/%s" % (PUBLIC_URL, run1["id"]), first_body)
+        self.assertEqual(len(self.bot_comments(pr)), 1)
+
+        # A second !testme after the first run finished: a second run, the
+        # results comment edited in place.
+        c2 = f.comment(REPO, pr, "alice", "!testme")
+        run2 = self.wait_run(d, c2)
+        self.assertNotEqual(run2["id"], run1["id"])
+        self.assertEqual(run2["reason"], "success", run2)
+        wait_for(lambda: any(s["status"] == "success" and s["target_url"].endswith(run2["id"])
+                             for s in self.statuses(sha)), what="run 2's success status")
+        wait_for(lambda: run2["id"] in self.results_comments(pr)[0]["body"],
+                 what="the results comment edited for run 2")
+        rc = self.results_comments(pr)
+        self.assertEqual([c["id"] for c in rc], [rc_id])
+        self.assertEqual(len(self.bot_comments(pr)), 1, self.bot_comments(pr))
+        self.assertTrue(any(r["method"] == "PATCH" and r["path"].endswith("/issues/comments/%d" % rc_id)
+                            for r in f.requests))
+        posts = [r for r in f.requests
+                 if r["method"] == "POST" and r["path"] == "/api/v1/repos/%s/issues/%d/comments" % (REPO, pr)]
+        self.assertEqual(len(posts), 1, "the results comment was created more than once")
+        wait_for(lambda: self.eyes(c2["id"]), what="the eyes reaction on the second comment")
+        self.assertEqual([s["status"] for s in self.statuses(sha)],
+                         ["pending", "success", "pending", "success"])
+
+        # Exactly once: more polls change nothing.
+        self.wait_polls(3)
+        self.assertEqual(len(self.runs_of(d, c1["id"])), 1)
+        self.assertEqual(len(self.runs_of(d, c2["id"])), 1)
+        self.assertEqual(len(self.forge_runs(d)), 2)
+        self.assertEqual(len(self.starts()), 2)
+        c = self.counters(d)
+        self.assertEqual(c.get("forge_triggers"), 2, c)
+        self.assertGreaterEqual(c.get("forge_polls", 0), 3, c)
+        self.assertGreater(c.get("forge_requests", 0), c.get("forge_polls", 0), c)
+        self.assertEqual(c.get("forge_unauthorised"), 0, c)
+        self.assertEqual(c.get("outbox_backlog"), 0, c)
+        self.assertGreaterEqual(c.get("outbox_sent", 0), 7, c)  # 2 eyes, 4 statuses, create + edit
+        self.assertEqual(len(self.eyes(c1["id"])), 1)
+        self.assertIn("run=%s" % run1["id"], d.logtext())
+        self.assert_token_kept_secret(d)
+        self.assert_fake_clean()
+
+    def test_non_member_gets_one_reply_and_allowlisted_quick_runs(self):
+        f = self.forge
+        pr_m = f.open_pr(REPO, user="mallory")
+        pr_c = f.open_pr(REPO, user="carol")
+        pr_a = f.open_pr(REPO, user="alice")
+        d = self.serve(public_url=False)
+        self.wait_first_poll()
+
+        m1 = f.comment(REPO, pr_m, "mallory", "!testme")
+        reply = wait_for(lambda: self.bot_comments(pr_m), what="the reply to a non-member")
+        self.assertEqual(len(reply), 1, reply)
+        self.assertNotIn(MARKER, reply[0]["body"])
+        self.assertTrue(any(r["path"] == "/api/v1/orgs/%s/members/mallory" % ORG for r in f.requests))
+
+        c = f.comment(REPO, pr_c, "carol", "!testme --quick")
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "success", run)
+        self.assertTrue(run["quick"])
+        self.assertEqual(run["trigger"]["commenter"], "carol")
+        env = self.starts(run["id"])[0]["env"]
+        self.assertEqual(env["CCCI_QUICK"], "1")
+        self.assertEqual(env["CCCI_PR"], str(pr_c))
+        sha_c = f.pr(REPO, pr_c)["head"]["sha"]
+        ss = self.wait_status(sha_c, "success")
+        self.assertEqual(ss[-1]["target_url"], "", "no public_url, yet a link was posted")
+        wait_for(lambda: self.results_comments(pr_c), what="carol's results comment")
+
+        # The same non-member again on the same PR: still one reply.
+        m2 = f.comment(REPO, pr_m, "mallory", "!testme")
+        sentinel = f.comment(REPO, pr_a, "alice", "!testme")
+        self.wait_run(d, sentinel, state=None)
+        self.wait_polls(3)
+        self.assertEqual(len(self.bot_comments(pr_m)), 1, self.bot_comments(pr_m))
+        self.assertEqual(self.runs_of(d, m1["id"]) + self.runs_of(d, m2["id"]), [])
+        self.assertEqual(self.forge.reactions_of(m1["id"]) + self.forge.reactions_of(m2["id"]), [])
+        self.assertEqual(self.statuses(f.pr(REPO, pr_m)["head"]["sha"]), [])
+        self.assertGreaterEqual(self.counters(d).get("forge_unauthorised", 0), 1)
+        self.assertEqual(len([ln for ln in d.logtext().splitlines() if "public_url" in ln]), 1,
+                         "the missing public_url is warned about once")
+        self.assert_fake_clean()
+
+    def test_comments_that_must_not_trigger(self):
+        f = self.forge
+        pr1 = f.open_pr(REPO, user="alice")
+        pr_old = f.open_pr(REPO, user="alice")
+        pr_pos = f.open_pr(REPO, user="alice")
+        pr_sent = f.open_pr(REPO, user="alice")
+        prc = f.open_pr(REPO, user="alice")
+        issue = f.open_issue(REPO, user="alice")
+        # Before the first poll: a !testme just now and an old comment; the
+        # forge's clock then moves on so the first poll's Date is later.
+        before = f.comment(REPO, pr_old, "alice", "!testme")
+        old = f.comment(REPO, pr_old, "alice", "hello", created_at=f.now() - 3600)
+        f.advance(3)
+        d = self.serve(public_url=False)
+        self.wait_first_poll()
+
+        # Read once as a harmless comment, then edited into a trigger.
+        hi = f.comment(REPO, pr1, "alice", "hi")
+        self.wait_polls(1)
+        f.close_pr(REPO, prc)
+        neg = [
+            f.comment(REPO, pr1, "alice", "!testmexyz"),
+            f.comment(REPO, pr1, "alice", "!testme foo"),
+            f.comment(REPO, pr1, "alice", "please !testme"),
+            f.comment(REPO, pr1, "alice", "!testme --quick now"),
+            f.comment(REPO, pr1, "alice", "```\n!testme\n```"),
+            f.comment(REPO, pr1, "alice", "look:\n```sh\n  !testme\n```\nok"),
+            f.comment(REPO, issue, "alice", "!testme"),
+            f.comment(REPO, prc, "alice", "!testme"),
+            f.comment(REPO, pr1, BOT, "!testme"),
+            f.edit_comment(REPO, hi["id"], "!testme"),
+            f.edit_comment(REPO, old["id"], "!testme"),
+            before,
+            old,
+        ]
+        # Triggers: a trimmed line among others, then the sentinel.
+        pos = f.comment(REPO, pr_pos, "alice", "Looks good.\n  !testme  \r\nthanks")
+        sentinel = f.comment(REPO, pr_sent, "alice", "!testme")
+        self.assertEqual(self.wait_run(d, pos)["reason"], "success")
+        self.assertEqual(self.wait_run(d, sentinel)["reason"], "success")
+        wait_for(lambda: self.eyes(sentinel["id"]), what="the sentinel's eyes")
+        self.wait_polls(3)
+
+        runs = self.forge_runs(d)
+        self.assertEqual(sorted(r["trigger"]["comment_id"] for r in runs),
+                         sorted([pos["id"], sentinel["id"]]), runs)
+        self.assertEqual(len(self.starts()), 2)
+        for c in neg:
+            self.assertEqual(self.forge.reactions_of(c["id"]), [], "reaction on %r" % c["body"])
+        for n in (pr1, pr_old, prc):
+            self.assertEqual(self.statuses(f.pr(REPO, n)["head"]["sha"]), [], "status on PR %d" % n)
+            self.assertEqual([c for c in self.bot_comments(n) if c["body"] != "!testme"], [],
+                             "the bot commented on PR %d" % n)
+        self.assertEqual(self.bot_comments(issue), [])
+        # Nobody asked the forge about the closed PR's head on behalf of a run.
+        self.assertEqual(self.counters(d).get("forge_triggers"), 2)
+        self.assertEqual(self.counters(d).get("forge_unauthorised"), 0)
+        self.assert_fake_clean()
+
+    def test_forge_failures_then_recovery_trigger_runs_once(self):
+        f = self.forge
+        flaky = "org/flaky"
+        f.add_repo(flaky)
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        pr2 = f.open_pr(flaky, user="alice")
+        sha2 = f.pr(flaky, pr2)["head"]["sha"]
+        d = self.serve(repos=(REPO, flaky))
+        self.wait_first_poll()
+        self.wait_first_poll(flaky)
+        # org/recipe: 500 for three polls, then a 429 whose Retry-After is
+        # longer than the backoff reached by then (8 s), then recovery.
+        retry_after = 10
+        comments = r"^/api/v1/repos/%s/issues/comments$"
+        f.fault(comments % REPO, "status", count=3, method="GET", status=500)
+        f.fault(comments % REPO, "429", count=1, method="GET", retry_after=retry_after)
+        # org/flaky, meanwhile: bad answers and a reset connection.
+        f.fault(comments % flaky, "malformed", count=1, method="GET")
+        f.fault(comments % flaky, "oversized", count=1, method="GET")
+        f.fault(comments % flaky, "reset", count=1, method="GET")
+        # Writes fail too: the reaction twice, and the results comment's
+        # answer is lost after it was created (the retry must find it by its
+        # marker, not create a second one).
+        f.fault(r"/repos/org/recipe/issues/comments/\d+/reactions$", "status", count=2, method="POST",
+                status=502)
+        f.fault(r"^/api/v1/repos/org/recipe/issues/%d/comments$" % pr, "reset_after", count=1,
+                method="POST")
+        # The outbox honours Retry-After too.
+        f.fault(r"^/api/v1/repos/org/flaky/statuses/", "429", count=1, method="POST", retry_after=4)
+        c = f.comment(REPO, pr, "alice", "!testme")
+        c2 = f.comment(flaky, pr2, "alice", "!testme")
+        run2 = self.wait_run(d, c2, timeout=WAIT * 2)
+        self.assertEqual(run2["reason"], "success", run2)
+        run = self.wait_run(d, c, timeout=WAIT * 2)
+        self.assertEqual(run["reason"], "success", run)
+
+        lst = self.polls(ok=False)
+        codes = [r["status"] for r in lst]
+        i = codes.index(500)
+        self.assertEqual(codes[i:i + 5], [500, 500, 500, 429, 200], codes)
+        # Retry-After was honoured: no poll before it ran out (a lower
+        # bound, not a speed assert).
+        gap = lst[i + 4]["real_time"] - lst[i + 3]["real_time"]
+        self.assertGreaterEqual(gap, retry_after - 0.05,
+                                "polled again %.2f s after a 429 with Retry-After: %d" % (gap, retry_after))
+        posts = [r for r in f.requests if r["method"] == "POST" and r["path"].startswith("/api/v1/repos/org/flaky/statuses/")]
+        self.assertEqual(posts[0]["status"], 429)
+        gap = posts[1]["real_time"] - posts[0]["real_time"]
+        self.assertGreaterEqual(gap, 4 - 0.05, "outbox retried %.2f s after a 429 with Retry-After: 4" % gap)
+        kinds = [r["fault"] for r in self.polls(ok=False, repo=flaky)]
+        self.assertEqual([k for k in kinds if k], ["malformed", "oversized", "reset"], kinds)
+
+        wait_for(lambda: self.eyes(c["id"]), what="the eyes reaction after 502s")
+        self.wait_status(sha, "success")
+        self.wait_status(sha2, "success", repo=flaky)
+        wait_for(lambda: self.outbox_backlog(d) == 0, what="the outbox to empty")
+        rc = self.results_comments(pr)
+        self.assertEqual(len(rc), 1, [x["body"] for x in self.bot_comments(pr)])
+        self.assertEqual(len(self.bot_comments(pr)), 1)
+        self.assertEqual(len(self.results_comments(pr2, flaky)), 1)
+
+        self.wait_polls(3)
+        self.wait_polls(1, repo=flaky)
+        self.assertEqual(len(self.runs_of(d, c["id"])), 1)
+        self.assertEqual(len(self.runs_of(d, c2["id"])), 1)
+        self.assertEqual(len(self.forge_runs(d)), 2)
+        self.assertEqual(len(self.starts()), 2)
+        self.assertEqual([s["status"] for s in self.statuses(sha)].count("success"), 1)
+        cnt = self.counters(d)
+        # 3 x 500, the 429, malformed, oversized (libcurl may retry a reset
+        # reused connection by itself).
+        self.assertGreaterEqual(cnt.get("forge_poll_errors", 0), 6, cnt)
+        self.assertGreaterEqual(cnt.get("outbox_errors", 0), 3, cnt)
+        self.assertEqual(cnt.get("forge_triggers"), 2, cnt)
+        self.assertEqual(d.status()["problems"], [])
+        self.assert_fake_clean()
+
+    def test_kill_after_acceptance_before_start_runs_once_after_restart(self):
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        # No free space is ever enough: triggers are accepted, none starts.
+        d = self.serve(min_free="1024TiB")
+        self.wait_first_poll()
+        state_file = os.path.join(d.state_dir, "forge", "org", "recipe.json")
+        wait_for(lambda: os.path.exists(state_file), what=state_file)
+        self.wait_polls(1)
+        with open(state_file, "rb") as fh:
+            before = fh.read()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c, state="queued")
+        meta = os.path.join(d.state_dir, "runs", run["id"], "meta.json")
+        self.assertTrue(os.path.exists(meta))
+        self.assertEqual(run["sha"], sha)
+        # A push after acceptance: the run keeps the SHA it pinned.
+        f.push(REPO, pr)
+        d.kill()
+        self.assertEqual(self.starts(), [])
+        # As if the kill came before the repo's state was saved: the comment
+        # is read again after the restart; its run dir says it was accepted.
+        with open(state_file, "wb") as fh:
+            fh.write(before)
+
+        restart = time.time()
+        d2 = self.daemon(config=self.config())
+        d2.start()
+        done = self.wait_run(d2, c)
+        self.wait_polls(1, after=restart)
+        since = [p["query"].get("since", [""])[0] for p in self.polls() if p["real_time"] > restart]
+        self.assertTrue(any(x and x <= c["created_at"] for x in since),
+                        "the comment (%s) was not read again: since=%s" % (c["created_at"], since))
+        self.assertEqual(done["id"], run["id"])
+        self.assertEqual(done["reason"], "success", done)
+        self.wait_status(sha, "success")
+        wait_for(lambda: self.results_comments(pr), what="the results comment")
+        wait_for(lambda: self.outbox_backlog(d2) == 0, what="the outbox to empty")
+        self.wait_polls(3)
+        self.assertEqual(len(self.runs_of(d2, c["id"])), 1)
+        self.assertEqual(len(self.starts(run["id"])), 1)
+        self.assertEqual(len(self.starts()), 1)
+        self.assertEqual(self.starts()[0]["env"]["CCCI_SHA"], sha)
+        self.assertEqual(done["sha"], sha)
+        ss = [s["status"] for s in self.statuses(sha)]
+        self.assertEqual(ss.count("success"), 1, ss)
+        self.assertEqual(ss[-1], "success", ss)
+        self.assertEqual(len(self.eyes(c["id"])), 1)
+        self.assertEqual(len(self.results_comments(pr)), 1)
+        self.assertEqual(len(self.bot_comments(pr)), 1)
+        self.assert_token_kept_secret(d2)
+        self.assert_fake_clean()
+
+    def test_kill_after_run_end_before_status_post_reports_once_after_restart(self):
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve()
+        self.wait_first_poll()
+        # Every status post fails until after the kill.
+        f.fault(r"^/api/v1/repos/org/recipe/statuses/", "status", count=None, method="POST", status=500)
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "success", run)
+        finished = time.time()
+        # The final status is in the outbox and being retried.
+        wait_for(lambda: self.outbox_backlog(d) >= 1, what="the outbox to hold the report")
+        wait_for(lambda: any(r["method"] == "POST" and "/statuses/" in r["path"] and r["real_time"] > finished
+                             for r in f.requests), what="a status post after the run ended")
+        self.assertEqual([s["status"] for s in self.statuses(sha)], [])
+        d.kill()
+        f.clear_faults()
+
+        d2 = self.daemon(config=self.config())
+        d2.start()
+        ss = self.wait_status(sha, "success")
+        self.assertEqual(ss[-1]["target_url"], "%s/runs/%s" % (PUBLIC_URL, run["id"]))
+        wait_for(lambda: self.results_comments(pr), what="the results comment")
+        wait_for(lambda: self.outbox_backlog(d2) == 0, what="the outbox to empty")
+        self.wait_polls(3)
+        ss = [s["status"] for s in self.statuses(sha)]
+        self.assertEqual(ss.count("success"), 1, ss)
+        self.assertEqual(ss[-1], "success", ss)
+        self.assertLessEqual(ss.count("pending"), 1, ss)
+        self.assertEqual(len(self.results_comments(pr)), 1)
+        self.assertEqual(len(self.bot_comments(pr)), 1)
+        self.assertEqual(len(self.runs_of(d2, c["id"])), 1)
+        self.assertEqual(len(self.starts()), 1)
+        self.assertEqual(self.runs_of(d2, c["id"])[0]["reason"], "success")
+        self.assert_token_kept_secret(d2)
+        self.assert_fake_clean()
+
+    def test_sighup_reads_the_new_token_and_follows_the_repos(self):
+        f = self.forge
+        other = "org/other"
+        f.add_repo(other)
+        pr = f.open_pr(other, user="alice")
+        d = self.serve()
+        self.wait_first_poll()
+        old = self.token
+        # The token is rotated (the fake forgets the old one) and the repos
+        # change: org/recipe out, org/other in.
+        new = f.add_user(BOT, token=secrets.token_hex(20))
+        with open(self.token_file, "w") as fh:
+            fh.write(new + "\n")
+        with open(d.config_path, "w") as fh:
+            fh.write("state_dir: %s\nsocket: %s\n" % (d.state_dir, d.socket) + self.config(repos=(other,)))
+        reloads = self.counters(d)["config_reloads"]
+        t = time.time()
+        d.send(signal.SIGHUP)
+        wait_for(lambda: self.counters(d)["config_reloads"] > reloads, what="the reload")
+        self.wait_first_poll(other)
+        self.wait_polls(2, repo=other)
+        t2 = self.polls(repo=other)[1]["real_time"]
+        self.assertEqual([p for p in self.polls(ok=False) if p["real_time"] > t2], [],
+                         "org/recipe is still polled")
+        after = [r for r in f.requests if r["real_time"] > t]
+        self.assertTrue(any(r["template"] == "GET /user" and r["status"] == 200 for r in after),
+                        "no self-check after SIGHUP")
+        self.assertTrue(all(f.sent_token(r, new) for r in self.polls(ok=False, repo=other)))
+        c = f.comment(other, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "success", run)
+        self.assertEqual(run["repo"], other)
+        self.wait_status(f.pr(other, pr)["head"]["sha"], "success", repo=other)
+        self.assertEqual(d.status()["problems"], [])
+        repos = json.dumps(d.status()["forge"]["repos"])
+        self.assertIn(other, repos)
+        self.assertNotIn(REPO, repos)
+        self.assertTrue(f.sent_token(f.requests[-1], new))
+        self.assert_token_kept_secret(d, tokens=[old, new])
+        self.assert_fake_clean()
+
+    def test_self_check_reports_a_bot_outside_the_org(self):
+        f = self.forge
+        f.remove_member(ORG, BOT)
+        d = self.serve()
+        self.wait_first_poll()  # polling still starts
+        wait_for(lambda: d.status()["problems"], what="a problem in status")
+        st = d.status()
+        self.assertNotEqual(st["forge"].get("self_check"), "ok", st["forge"])
+        self.assertIn("error forge:", d.logtext())
+        # The fake answers a non-member asking about itself 404 (Gitea does).
+        self.assertTrue(any(r["path"] == "/api/v1/orgs/%s/members/%s" % (ORG, BOT) and r["status"] == 404
+                            for r in f.requests))
+        self.assertNotIn(self.token, d.logtext())
+        self.assert_fake_clean()
+
+
+if __name__ == "__main__":
+    import unittest
+
+    unittest.main()
