@@ -8,9 +8,10 @@ import socket
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def request(path, obj):
+def request(path, obj, timeout=None):
     """Send one request, return the reply (one JSON line)."""
     with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
         s.connect(path)
         s.sendall((json.dumps(obj) + "\n").encode())
         buf = b""
@@ -27,10 +28,15 @@ def _stat(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
+def cpu_split(pid):
+    """(utime, stime) in seconds of the process itself (not its children)."""
+    fields = _stat(pid)
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def cpu_seconds(pid):
     """utime + stime of the process itself (not its children)."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(cpu_split(pid))
 
 
 def minor_faults(pid):

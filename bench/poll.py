@@ -26,14 +26,13 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-from benchlib import TICK, peak_rss_kib
+from benchlib import cpu_split, peak_rss_kib, request
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(os.path.dirname(HERE), "tests", "integration", "fakeforge.py")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -46,20 +45,6 @@ exit 0
 """
 
 
-def request(path, obj, timeout=30):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall((json.dumps(obj) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
-
-
 def fake(url, path, obj=None):
     data = None if obj is None else json.dumps(obj).encode()
     req = urllib.request.Request(url + path, data=data, method="GET" if obj is None else "POST")
@@ -68,13 +53,6 @@ def fake(url, path, obj=None):
     with urllib.request.urlopen(req, timeout=30) as r:
         body = r.read()
     return json.loads(body) if body.strip() else None
-
-
-def cpu_split(pid):
-    """(utime, stime) of the daemon's threads in seconds, children excluded."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def connections(pid, port):
