@@ -500,10 +500,8 @@ static void ob_written(struct ccci_forgebot *b, void *arg, int rc)
 }
 
 /* Queue a forge write @p j (taken), durably; a status replaces a waiting
- * one of the same commit and context. Then @p done (may be NULL). */
-static void ob_push(struct ccci_forgebot *b, json_t *j,
-                    void (*done)(struct ccci_forgebot *, void *, int),
-                    void *arg)
+ * one of the same commit and context. It is sent once its file is written. */
+static void ob_push(struct ccci_forgebot *b, json_t *j)
 {
   struct obx *o = ccci_xcalloc(1, sizeof(*o)), **pp;
   const char *kind = json_string_value(json_object_get(j, "kind"));
@@ -535,12 +533,10 @@ static void ob_push(struct ccci_forgebot *b, json_t *j,
   o->j = j;
   text = json_dumps(j, JSON_COMPACT);
   ob_append(b, o);
-  wq_push(b, ob_path(b, o->seq), text, done != NULL ? done : ob_written, arg);
-  if (done != NULL)
-    ob_kick(b);
+  wq_push(b, ob_path(b, o->seq), text, ob_written, NULL);
 }
 
-static void ob_sent(struct ccci_forgebot *b, bool drop);
+static void ob_sent(struct ccci_forgebot *b);
 
 static void on_ob_response(struct ccci_forgebot *b, void *arg,
                            const struct ccci_http_response *resp)
@@ -566,7 +562,7 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
       }
     }
     b->n.sent++;
-    ob_sent(b, true);
+    ob_sent(b);
     return;
   }
   describe(why, sizeof(why), resp);
@@ -600,13 +596,13 @@ static void on_ob_response(struct ccci_forgebot *b, void *arg,
   }
   ccci_error("forge", "outbox: %s refused by the forge (%s); dropped",
              json_string_value(json_object_get(o->j, "kind")), why);
-  ob_sent(b, true);
+  ob_sent(b);
 }
 
-static void ob_sent(struct ccci_forgebot *b, bool drop)
+/* The head entry is done (sent, or dropped as refused): next one. */
+static void ob_sent(struct ccci_forgebot *b)
 {
   struct obx *o = b->ob_head;
-  (void)drop;
   b->ob_head = o->next;
   if (b->ob_head == NULL)
     b->ob_tail = NULL;
@@ -660,7 +656,7 @@ static void ob_send(struct ccci_forgebot *b, struct obx *o)
 
   b->ob_busy = true;
   if (kind == NULL || repo == NULL) {
-    ob_sent(b, true);
+    ob_sent(b);
   } else if (strcmp(kind, "reaction") == 0) {
     call(b, "POST",
          ccci_xasprintf(
@@ -712,7 +708,7 @@ static void ob_send(struct ccci_forgebot *b, struct obx *o)
     }
   } else {
     ccci_error("forge", "outbox: unknown entry kind '%s'; dropped", kind);
-    ob_sent(b, true);
+    ob_sent(b);
   }
 }
 
@@ -825,18 +821,11 @@ static bool is_forge_run(const struct ccci_run_meta *m)
          m->pr > 0;
 }
 
-static void marker_written(struct ccci_forgebot *b, void *arg, int rc)
-{
-  (void)b;
-  (void)arg;
-  (void)rc;
-}
-
 /* After the entries are durable, a marker in the run dir says so. */
 static void mark_run(struct ccci_forgebot *b, const char *dir, const char *name)
 {
-  wq_push(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"),
-          marker_written, NULL);
+  wq_push(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"), NULL,
+          NULL);
 }
 
 static bool has_mark(const char *dir, const char *name)
@@ -852,12 +841,10 @@ static void ack_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
 {
   json_t *cid = json_object_get(m->trigger, "comment_id");
   if (json_is_integer(cid))
-    ob_push(b,
-            json_pack("{s:s,s:s,s:O}", "kind", "reaction", "repo", m->repo,
-                      "comment_id", cid),
-            NULL, NULL);
-  ob_push(b, status_entry(b, m->repo, m->sha, m->id, "pending", "ccci: queued"),
-          NULL, NULL);
+    ob_push(b, json_pack("{s:s,s:s,s:O}", "kind", "reaction", "repo", m->repo,
+                         "comment_id", cid));
+  ob_push(b,
+          status_entry(b, m->repo, m->sha, m->id, "pending", "ccci: queued"));
   mark_run(b, dir, "forge-acked");
 }
 
@@ -969,8 +956,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   /* A newer run of the PR is queued or running: its status stands. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
   if (!newer.found)
-    ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc), NULL,
-            NULL);
+    ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));
   {
     char *p = ccci_xasprintf("%s/state/deploys", dir);
     if (ccci_read_file(p, 64, &deploys, &dl) < 0)
@@ -997,8 +983,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   text = redacted(b, body.data != NULL ? body.data : "");
   ob_push(b,
           json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo", m->repo,
-                    "pr", (json_int_t)m->pr, "comment_id", 0, "body", text),
-          NULL, NULL);
+                    "pr", (json_int_t)m->pr, "comment_id", 0, "body", text));
   free(text);
   free(deploys);
   free(url);
@@ -1229,10 +1214,8 @@ static void reply_unauthorised(struct repo *r)
         "@%s thanks for asking, but only members of `%s` (or users on this "
         "CI's allowlist) can start test runs with `!testme`.",
         c->user_login, r->owner);
-    ob_push(b,
-            json_pack("{s:s,s:s,s:I,s:s}", "kind", "reply", "repo", r->full,
-                      "pr", (json_int_t)r->pull.number, "body", text),
-            NULL, NULL);
+    ob_push(b, json_pack("{s:s,s:s,s:I,s:s}", "kind", "reply", "repo", r->full,
+                         "pr", (json_int_t)r->pull.number, "body", text));
     free(text);
   }
   candidate_done(r);
