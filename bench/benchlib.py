@@ -1,9 +1,12 @@
-"""What the Python benchmarks share: one request on the daemon's socket and
-a process's CPU, page faults and peak RSS from /proc."""
+"""What the Python benchmarks share: starting a daemon, one request on its
+socket, and a process's CPU, page faults and peak RSS from /proc."""
 
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -49,3 +52,19 @@ def peak_rss_kib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def start_daemon(ccci, cfg, sock, log_path):
+    """`ccci serve -c cfg`, once it answers on sock; exits if it dies."""
+    daemon = subprocess.Popen([ccci, "serve", "-c", cfg], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+    for _ in range(1000):
+        try:
+            if request(sock, {"v": 1, "op": "status"}, timeout=5).get("ok"):
+                return daemon
+        except OSError:
+            pass
+        if daemon.poll() is not None:
+            sys.exit("ccci serve exited: see %s" % log_path)
+        time.sleep(0.02)
+    sys.exit("ccci serve does not answer on %s" % sock)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import request, cpu_seconds, minor_faults, peak_rss_kib
+from benchlib import request, cpu_seconds, minor_faults, peak_rss_kib, start_daemon
 
 
 def baseline(writer, n, mib):
@@ -50,17 +50,8 @@ def one(build, n, k, mib):
                 "min_free_bytes: 0\nharness:\n  command: [%s, '%d']\n  env: {FANIN_SECRET: %s}\n"
                 % (tmp, tmp, sec, n, writer, mib, secrets[0])
             )
-        daemon = subprocess.Popen(
-            [os.path.join(build, "ccci"), "serve", "-c", cfg],
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(tmp, "serve.log"), "w"),
-        )
         sock = os.path.join(tmp, "s.sock")
-        for _ in range(500):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.01)
-        time.sleep(0.1)
+        daemon = start_daemon(os.path.join(build, "ccci"), cfg, sock, os.path.join(tmp, "serve.log"))
         cpu0 = cpu_seconds(daemon.pid)
         flt0 = minor_faults(daemon.pid)
         t0 = time.monotonic()

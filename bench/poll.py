@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import cpu_split, peak_rss_kib, request
+from benchlib import cpu_split, peak_rss_kib, request, start_daemon
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(os.path.dirname(HERE), "tests", "integration", "fakeforge.py")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -153,18 +153,8 @@ def main():
                 f.write("    - bench/r%d\n" % i)
         serve_log = os.path.join(tmp, "serve.log")
         t_start = time.monotonic()
-        dp = subprocess.Popen([ccci, "serve", "-c", cfg], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=open(serve_log, "w"))
+        dp = start_daemon(ccci, cfg, sock, serve_log)
         procs.append(dp)
-        for _ in range(1000):
-            try:
-                if request(sock, {"v": 1, "op": "status"}, timeout=5).get("ok"):
-                    break
-            except OSError:
-                pass
-            if dp.poll() is not None:
-                sys.exit("ccci serve exited: see %s" % serve_log)
-            time.sleep(0.02)
         st = request(sock, {"v": 1, "op": "status"})
         if "forge" not in st:
             print("warning: status has no forge object; this daemon may not poll", file=sys.stderr)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import request, cpu_seconds, peak_rss_kib
+from benchlib import request, cpu_seconds, peak_rss_kib, start_daemon
 
 TARGET_P99_MS = 10.0
 BENCH_STEP = 1
@@ -88,16 +88,8 @@ def phase(a, name, rate, seconds, clients=True):
                 "min_free_bytes: 0\nharness:\n  command: [%s]\n"
                 % (tmp, tmp, sec, a.runs, ", ".join("'%s'" % x for x in argv))
             )
-        daemon = subprocess.Popen(
-            [os.path.join(build, "ccci"), "serve", "-c", cfg],
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(tmp, "serve.log"), "w"),
-        )
         sock = os.path.join(tmp, "s.sock")
-        for _ in range(500):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.01)
+        daemon = start_daemon(os.path.join(build, "ccci"), cfg, sock, os.path.join(tmp, "serve.log"))
         # What the rest of the machine is doing (other builds) just before.
         bbusy0, btotal0 = machine_ticks()
         time.sleep(1.0)

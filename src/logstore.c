@@ -314,31 +314,48 @@ static void load_steps(struct ccci_logstore *ls)
                     (uint64_t)sb.st_size);
   }
   json_decref(idx);
-  if (ls->nsteps > 0)
-    return;
-  for (i = 0; i < MAX_FILES - 1; i++) {
-    DIR *d = opendir(ls->dir);
-    struct dirent *de;
-    char prefix[24], *found = NULL;
-    int pl = snprintf(prefix, sizeof(prefix), "%u-", (unsigned)i);
-    while (d != NULL && (de = readdir(d)) != NULL) {
-      size_t l = strlen(de->d_name);
-      if (strncmp(de->d_name, prefix, (size_t)pl) == 0 && l > (size_t)pl + 6 &&
-          strcmp(de->d_name + l - 6, ".jsonl") == 0) {
-        found = ccci_xstrndup(de->d_name + pl, l - (size_t)pl - 6);
-        break;
-      }
-    }
-    if (d != NULL)
-      closedir(d);
-    if (found == NULL)
-      break;
-    path = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, (unsigned)i, found);
-    if (stat(path, &sb) == 0)
-      step_add_closed(ls, found, 0, (uint64_t)sb.st_size);
-    free(path);
-    free(found);
+  if (ls->nsteps == 0) {
+    struct ccci_logstore_file f[MAX_FILES - 1];
+    unsigned n = ccci_logstore_scan(ls->dir, f, MAX_FILES - 1), k;
+    for (k = 0; k < n; k++)
+      step_add_closed(ls, f[k].name, 0, f[k].bytes);
   }
+}
+
+unsigned ccci_logstore_scan(const char *dir, struct ccci_logstore_file *out,
+                            unsigned max)
+{
+  bool *have = ccci_xcalloc(max ? max : 1, sizeof(bool));
+  struct dirent *de;
+  DIR *d = opendir(dir);
+  unsigned n = 0;
+
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    char *end, *path;
+    unsigned long k = strtoul(de->d_name, &end, 10);
+    size_t l = strlen(de->d_name), nl;
+    struct stat sb;
+    if (end == de->d_name || *end != '-' || k >= max || l < 7 ||
+        strcmp(de->d_name + l - 6, ".jsonl") != 0)
+      continue;
+    nl = l - 6 - (size_t)(end + 1 - de->d_name);
+    if (nl == 0 || nl >= sizeof(out[k].name))
+      continue;
+    path = ccci_xasprintf("%s/%s", dir, de->d_name);
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+      memcpy(out[k].name, end + 1, nl);
+      out[k].name[nl] = '\0';
+      out[k].bytes = (uint64_t)sb.st_size;
+      have[k] = true;
+    }
+    free(path);
+  }
+  if (d != NULL)
+    closedir(d);
+  while (n < max && have[n])
+    n++;
+  free(have);
+  return n;
 }
 
 /* Open a store in @p dir with a first new step @p step; with @p reopen the

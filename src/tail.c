@@ -8,14 +8,12 @@
  * that falls behind simply reads the file until it catches up. */
 #include "ccci/tail.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ccci/log.h"
@@ -31,11 +29,6 @@
 #define LINE_MAX_BYTES (6u * CCCI_LOGLINE_MAX + 128u)
 /* Steps a log can have: the marker steps plus the daemon's own. */
 #define MAX_STEPS (CCCI_LOGSTORE_MAX_STEPS + 8)
-
-struct snap_step {
-  char name[40];
-  uint64_t bytes;
-};
 
 struct session {
   struct ccci_tail *t;
@@ -57,7 +50,7 @@ struct session {
   struct ccci_logstore *gone_ls; /* closed: never watch it again */
   struct ccci_logstore_watch w;
   /* Without a live store: the steps as the files show them. */
-  struct snap_step *snap;
+  struct ccci_logstore_file *snap;
   unsigned nsnap;
   bool snap_valid;
   /* Reading a step file. */
@@ -188,49 +181,17 @@ static void on_store(struct ccci_logstore_watch *w, enum ccci_logstore_event ev)
   s->ls = NULL; /* already unwatched by the store */
 }
 
-/* The steps of a run without a live store, from its logs directory:
- * `<n>-<name>.jsonl`, contiguous from 0. A small local directory: read on
- * the loop, like the store's own file creation. */
+/* The steps of a run without a live store, from its logs directory (a
+ * small local directory: read on the loop, like the store's own file
+ * creation). */
 static void snap_scan(struct session *s, const char *dir)
 {
   char *logs = ccci_xasprintf("%s/logs", dir);
-  struct snap_step v[MAX_STEPS];
-  bool have[MAX_STEPS];
-  struct dirent *de;
-  DIR *d = opendir(logs);
-  unsigned n = 0, i;
-
-  memset(have, 0, sizeof(have));
-  if (d != NULL) {
-    while ((de = readdir(d)) != NULL) {
-      char *end, *path;
-      unsigned long k = strtoul(de->d_name, &end, 10);
-      size_t l = strlen(de->d_name);
-      struct stat st;
-      if (end == de->d_name || *end != '-' || k >= MAX_STEPS || l < 7 ||
-          strcmp(de->d_name + l - 6, ".jsonl") != 0 ||
-          (size_t)(l - 6 - (size_t)(end + 1 - de->d_name)) >= sizeof(v[k].name))
-        continue;
-      path = ccci_xasprintf("%s/%s", logs, de->d_name);
-      if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-        memcpy(v[k].name, end + 1, l - 6 - (size_t)(end + 1 - de->d_name));
-        v[k].name[l - 6 - (size_t)(end + 1 - de->d_name)] = '\0';
-        v[k].bytes = (uint64_t)st.st_size;
-        have[k] = true;
-      }
-      free(path);
-    }
-    closedir(d);
-  }
-  free(logs);
-  while (n < MAX_STEPS && have[n])
-    n++;
   free(s->snap);
-  s->snap = ccci_xcalloc(n ? n : 1, sizeof(*s->snap));
-  for (i = 0; i < n; i++)
-    s->snap[i] = v[i];
-  s->nsnap = n;
+  s->snap = ccci_xcalloc(MAX_STEPS, sizeof(*s->snap));
+  s->nsnap = ccci_logstore_scan(logs, s->snap, MAX_STEPS);
   s->snap_valid = true;
+  free(logs);
 }
 
 /* Step @p k as the session can see it now: false when it does not exist

@@ -81,6 +81,20 @@ struct ccci_logstore_stepinfo {
   bool closed; /**< no line will be added: a later step started, or closing */
 };
 
+/** A step file found on disk. */
+struct ccci_logstore_file {
+  char name[40];
+  uint64_t bytes;
+};
+
+/**
+ * The step files in @p dir (`<n>-<name>.jsonl`, regular files, contiguous
+ * from 0; at most @p max): @p out[n] gets step n's name and size. Returns how
+ * many. For logs no store has open (a finished run, a dead daemon's).
+ */
+unsigned ccci_logstore_scan(const char *dir, struct ccci_logstore_file *out,
+                            unsigned max);
+
 /** Steps so far. */
 unsigned ccci_logstore_nsteps(const struct ccci_logstore *ls);
 /** Describe step @p n (< ccci_logstore_nsteps). */
