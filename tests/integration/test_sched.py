@@ -200,6 +200,11 @@ class SchedTest(CcciTestCase):
         queued = [self.submit(d, quick) for _ in range(2)]
         wait_for(lambda: len([e for e in self.read_events() if e[0] == "start"]) == 2, what="two runs started")
         self.assertEqual({self.show(d, q)["state"] for q in queued}, {"queued"})
+        # A line on disk survives the kill (lines still in memory may not).
+        for i in running:
+            log = os.path.join(self.show(d, i)["dir"], "logs", "0-init.jsonl")
+            wait_for(lambda: os.path.exists(log) and b"deploying" in open(log, "rb").read(),
+                     what="the first line on disk")
         d.kill()
         # The supervisors see the daemon go (PDEATHSIG): the harnesses get
         # SIGTERM and end; their locks are released when all is gone.
@@ -339,6 +344,8 @@ class SchedTest(CcciTestCase):
         d.start()
         wait_for(lambda: not os.path.exists(ancient), what="the ancient run removed")
         wait_for(lambda: os.path.exists(os.path.join(old, "logs.pruned")), what="old logs pruned")
+        # The marker is written first, then the logs go.
+        wait_for(lambda: not os.path.exists(os.path.join(old, "logs")), what="old logs removed")
         self.assertFalse(os.path.exists(os.path.join(old, "logs")))
         self.assertTrue(os.path.exists(os.path.join(old, "meta.json")))
         self.assertTrue(os.path.exists(os.path.join(waiting, "logs", "0-init.jsonl")))
