@@ -58,7 +58,6 @@ struct session {
   unsigned fd_step;
   uv_fs_t req;
   bool reading;
-  char *rbuf;           /* CHUNK bytes */
   struct ccci_buf fbuf; /* bytes from the file at off, not yet sent */
   bool ended;           /* the stream is over; free when no read is out */
 };
@@ -93,7 +92,6 @@ static void session_free(struct session *s)
     s->next->prev = s->prev;
   if (s->fd >= 0)
     close(s->fd);
-  free(s->rbuf);
   ccci_buf_close(&s->fbuf);
   free(s->snap);
   free(s->only_name);
@@ -333,14 +331,12 @@ static void on_file_read(uv_fs_t *req)
     return;
   }
   s->t->counters.from_disk += (uint64_t)n;
-  if (ccci_buf_append(&s->fbuf, s->rbuf, (size_t)n) < 0) {
-    ccci_log(CCCI_LOG_WARN, "tail", s->id,
-             "step %u has a line over %u bytes at offset %llu: not a log", s->k,
-             LINE_MAX_BYTES, (unsigned long long)s->off);
-    session_end(s, NULL);
-    return;
-  }
+  s->fbuf.len += (size_t)n;
+  s->fbuf.data[s->fbuf.len] = '\0';
   ccci_buf_consume(&s->fbuf, emit(s, s->fbuf.data, s->fbuf.len));
+  /* An idle client keeps no buffer (a hundred of them add up). */
+  if (s->fbuf.len == 0)
+    ccci_buf_close(&s->fbuf);
   pump(s);
 }
 
@@ -365,9 +361,16 @@ static void file_read(struct session *s, const char *dir, const char *name,
     }
     free(path);
   }
-  if (s->rbuf == NULL)
-    s->rbuf = ccci_xmalloc(CHUNK);
-  b = uv_buf_init(s->rbuf, (unsigned)(want - at < CHUNK ? want - at : CHUNK));
+  /* Read straight into the line buffer, after the partial line it holds. */
+  if (ccci_buf_reserve(&s->fbuf, CHUNK) < 0) {
+    ccci_log(CCCI_LOG_WARN, "tail", s->id,
+             "step %u has a line over %u bytes at offset %llu: not a log", s->k,
+             LINE_MAX_BYTES, (unsigned long long)s->off);
+    session_end(s, NULL);
+    return;
+  }
+  b = uv_buf_init(s->fbuf.data + s->fbuf.len,
+                  (unsigned)(want - at < CHUNK ? want - at : CHUNK));
   if (uv_fs_read(s->t->loop, &s->req, s->fd, &b, 1, (int64_t)at, on_file_read) <
       0) {
     session_end(s, NULL);

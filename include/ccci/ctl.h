@@ -57,7 +57,7 @@ void ccci_ctl_reply(struct ccci_ctl_call *call, json_t *reply);
  */
 
 /** Bytes queued for a stream's client past which producers should wait. */
-#define CCCI_CTL_STREAM_HIGH_WATER (256 * 1024)
+#define CCCI_CTL_STREAM_HIGH_WATER (128 * 1024)
 
 /**
  * Send @p len bytes of whole protocol lines at @p data (taken: freed by
