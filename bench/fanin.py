@@ -2,7 +2,9 @@
 """Fan-in benchmark: N concurrent runs each writing MiB of CI-like lines
 through the real daemon (supervisor, pipes, redaction, Drone logs), with K
 secrets loaded; aggregate MB/s, daemon CPU seconds per GiB, daemon peak RSS,
-next to the same writers into /dev/null.
+next to the same writers into /dev/null, and next to bench/fanin_floor (the
+same pipes read and files written by a program that does nothing else: the
+machine's floor for any daemon that logs pipes into files) as a ratio.
 
     bench/fanin.py BUILD_DIR [--mib 4] [--runs 1,16,64,256] [--secrets 10,1000]
 """
@@ -19,6 +21,17 @@ import tempfile
 import time
 
 from benchlib import request, cpu_split, minor_faults, peak_rss_kib, start_daemon
+
+
+def floor(build, n, mib):
+    """CPU-s/GiB of bench/fanin_floor for the same writers: pipes read and
+    files written with nothing else (the kernel's part of the log path)."""
+    out = subprocess.run([os.path.join(build, "bench", "fanin_floor"), os.path.join(build, "bench", "fanin_writer"),
+                          str(mib), str(n), "32", "/tmp"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("read, write in 256 KiB per child"):
+            return float(line.split()[-4])
+    return 0.0
 
 
 def baseline(writer, n, mib):
@@ -89,7 +102,7 @@ def main():
     a = ap.parse_args()
     writer = os.path.join(a.build, "bench", "fanin_writer")
     print("fan-in: each run writes %d MiB of CI-like lines through the daemon" % a.mib)
-    print("%6s %8s %10s %12s %11s %9s %10s %12s %10s %11s %s" % ("runs", "secrets", "MB/s", "devnull MB/s", "CPU-s/GiB", "user part", "CPU ms/run", "peak RSS MiB", "RSS bound", "faults/run", "check"))
+    print("%6s %8s %10s %12s %11s %9s %10s %8s %10s %12s %10s %11s %s" % ("runs", "secrets", "MB/s", "devnull MB/s", "CPU-s/GiB", "user part", "floor", "x floor", "CPU ms/run", "peak RSS MiB", "RSS bound", "faults/run", "check"))
     for k in [int(x) for x in a.secrets.split(",")]:
         for n in [int(x) for x in a.runs.split(",")]:
             wall, cpu, user, rss, total, bad, leaked, faults = one(a.build, n, k, a.mib)
@@ -97,10 +110,12 @@ def main():
             bound = 64 + n * 0.25
             target = 1.0 if k <= 10 else 2.5
             per_gib = cpu / (total / 2**30) if total else 0.0
+            fl = floor(a.build, n, a.mib) if total else 0.0
             ok = "ok" if not bad and leaked == 0 else "BAD %s leaked=%d" % (bad[:3], leaked)
             print(
-                "%6d %8d %10.0f %12.0f %11.2f %8.0f%% %10.1f %12.1f %10.1f %11d %s cpu %s rss %s"
-                % (n, k, total / wall / 1e6, total / base / 1e6, per_gib, 100.0 * user / cpu if cpu else 0.0, cpu * 1000 / n, rss / 1024, bound, faults // n, ok,
+                "%6d %8d %10.0f %12.0f %11.2f %8.0f%% %10.2f %8.1f %10.1f %12.1f %10.1f %11d %s cpu %s rss %s"
+                % (n, k, total / wall / 1e6, total / base / 1e6, per_gib, 100.0 * user / cpu if cpu else 0.0, fl,
+                   per_gib / fl if fl else 0.0, cpu * 1000 / n, rss / 1024, bound, faults // n, ok,
                    "PASS" if per_gib <= target else "MISS", "PASS" if rss / 1024 <= bound else "MISS")
             )
             sys.stdout.flush()
