@@ -439,6 +439,8 @@ static void reload_done(uv_work_t *w, int status)
   }
   d->reload_cfg = NULL;
   d->reload_errors_text = NULL;
+  if (!d->stopping && status != UV_ECANCELED && d->runs != NULL)
+    ccci_runs_secrets_refresh(d->runs);
   if (!d->stopping) {
     r = ccci_notify("READY=1");
     (void)r;
@@ -521,9 +523,13 @@ static void stop(struct daemon *d, const char *why)
 static void on_signal(uv_signal_t *h, int signum)
 {
   struct daemon *d = h->data;
-  if (signum == SIGHUP)
+  if (signum == SIGHUP) {
+    /* The secrets are looked at again after the configuration (which
+     * names them) is reloaded, or at once without a file to reload. */
+    if (d->config_path == NULL && d->runs != NULL)
+      ccci_runs_secrets_refresh(d->runs);
     reload_start(d);
-  else
+  } else
     stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 

@@ -41,6 +41,24 @@
 /* PH_TD_WAIT: a teardown failed and waits for its next try. */
 enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN, PH_TD_WAIT };
 
+/* One look at the secret files (SPEC section 7), on the thread pool: the
+ * daemon's set is kept when the files' fingerprint (path, inode, mtime,
+ * size) is unchanged, else they are read again and a set is built when the
+ * values changed. */
+struct secload {
+  /* in: the daemon's set when the look was queued, and its fingerprint */
+  struct ccci_config *cfg;
+  struct ccci_redact_set *known;
+  char *known_fp;
+  /* out */
+  struct ccci_redact_set *set;
+  char *fp;      /* the fingerprint seen (NULL: unchanged) */
+  bool new_set;  /* a set was built: the values changed */
+  char *err;     /* a file cannot be read: fail closed */
+  char **shorts; /* files whose value is shorter than min_secret_len */
+  size_t nshorts;
+};
+
 struct run {
   struct ccci_runs *rs;
   struct ccci_run_meta m;
@@ -57,10 +75,7 @@ struct run {
   uint64_t td_next_ms;        /* PH_TD_WAIT: when to try again */
   struct ccci_config *cfg;
   struct ccci_redact_set *secrets;
-  struct ccci_redact_set *known; /* the daemon's current set, at admission */
-  char *known_fp;                /* its files' fingerprint */
-  char *fp;                      /* the fingerprint prep saw, for the cache */
-  bool new_secrets;              /* prep built a set: the secrets changed */
+  struct secload sl; /* prep's look at the secret files */
   struct ccci_logstore *logs;
   struct ccci_logstore *closing_logs; /* being closed: still readable */
   struct ccci_runner *runner;
@@ -74,8 +89,6 @@ struct run {
   size_t next_len, flight_len;
   int save_rc;
   char *prep_err;
-  char **prep_warnings;
-  size_t nprep_warnings;
   char **env;
 };
 
@@ -122,6 +135,11 @@ struct ccci_runs {
   char *problem;                   /* what blocks admission, for status */
   struct ccci_redact_set *secrets; /* the newest secrets seen */
   char *secrets_fp;                /* the fingerprint of their files */
+  /* A look at the secrets of the daemon's own (at start and on SIGHUP),
+   * one at a time; a request meanwhile queues one more. */
+  uv_work_t refresh_work;
+  struct secload refresh;
+  bool refresh_busy, refresh_again;
   void (*stop_done)(void *);
   void *stop_arg;
 };
@@ -266,6 +284,86 @@ static void free_strv(char **v, size_t n)
   free(v);
 }
 
+/* Prepare a look at the secrets: the daemon's set and fingerprint now. */
+static void secload_begin(struct secload *l, struct ccci_runs *rs,
+                          struct ccci_config *cfg)
+{
+  l->cfg = ccci_config_ref(cfg);
+  l->known = rs->secrets != NULL ? ccci_redact_set_ref(rs->secrets) : NULL;
+  l->known_fp = rs->secrets_fp != NULL ? ccci_xstrdup(rs->secrets_fp) : NULL;
+}
+
+static void secload_clear(struct secload *l)
+{
+  ccci_config_unref(l->cfg);
+  ccci_redact_set_unref(l->known);
+  ccci_redact_set_unref(l->set);
+  free(l->known_fp);
+  free(l->fp);
+  free(l->err);
+  free_strv(l->shorts, l->nshorts);
+  memset(l, 0, sizeof(*l));
+}
+
+/* The look itself, on the thread pool. */
+static void secload_run(struct secload *l)
+{
+  const struct ccci_config *cfg = l->cfg;
+  struct ccci_secrets sec;
+  struct ccci_redact_value *vals;
+  char *err = NULL, *fp = NULL;
+  bool optional = strcmp(cfg->secrets_dir, "/run/secrets") == 0;
+  size_t i;
+  int rc;
+
+  /* Unchanged files are not read again. */
+  if (l->known != NULL && l->known_fp != NULL &&
+      ccci_secrets_fingerprint(cfg->secrets_dir, optional,
+                               (const char *const *)cfg->secret_files.v,
+                               cfg->secret_files.n, &fp, &err) == 0 &&
+      strcmp(fp, l->known_fp) == 0) {
+    free(fp);
+    l->set = ccci_redact_set_ref(l->known);
+    return;
+  }
+  free(fp);
+  free(err);
+  err = NULL;
+  rc = ccci_secrets_load(cfg->secrets_dir, optional,
+                         (const char *const *)cfg->secret_files.v,
+                         cfg->secret_files.n, &sec, &err);
+  if (rc < 0) {
+    l->err = err;
+    return;
+  }
+  l->fp = sec.fingerprint;
+  sec.fingerprint = NULL;
+  vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
+  for (i = 0; i < sec.n; i++) {
+    vals[i].data = sec.v[i].value;
+    vals[i].len = sec.v[i].len;
+    if (sec.v[i].len < cfg->min_secret_len) {
+      l->shorts = ccci_xrealloc(l->shorts, (l->nshorts + 1) * sizeof(char *));
+      l->shorts[l->nshorts++] = ccci_xstrdup(sec.v[i].path);
+    }
+  }
+  for (i = 0; i < sec.nwarnings; i++)
+    ccci_warn("secrets", "%s", sec.warnings[i]);
+  /* The set is rebuilt only when the values changed. */
+  if (l->known != NULL &&
+      ccci_redact_set_same(l->known, vals, sec.n, cfg->min_secret_len)) {
+    l->set = ccci_redact_set_ref(l->known);
+  } else {
+    rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &l->set);
+    l->new_set = rc == 0;
+    if (rc < 0)
+      l->err =
+          ccci_xasprintf("cannot build the secret patterns: %s", strerror(-rc));
+  }
+  free(vals);
+  ccci_secrets_free(&sec);
+}
+
 static void free_env(char **env)
 {
   size_t i;
@@ -286,12 +384,7 @@ static void drop_attempt(struct run *r)
   r->env = NULL;
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
-  ccci_redact_set_unref(r->known);
-  r->known = NULL;
-  free(r->known_fp);
-  r->known_fp = NULL;
-  free(r->fp);
-  r->fp = NULL;
+  secload_clear(&r->sl);
   ccci_config_unref(r->cfg);
   r->cfg = NULL;
 }
@@ -303,7 +396,6 @@ static void run_free(struct run *r)
   free(r->save_next);
   free(r->dir);
   free(r->prep_err);
-  free_strv(r->prep_warnings, r->nprep_warnings);
   free(r);
 }
 
@@ -840,66 +932,12 @@ static void start_orphan(struct run *r)
 static void prep_work(uv_work_t *w)
 {
   struct run *r = ccci_container_of(w, struct run, work);
-  const struct ccci_config *cfg = r->cfg;
-  struct ccci_secrets sec;
-  struct ccci_redact_value *vals;
-  char *err = NULL, *p, *fp = NULL;
-  bool optional;
-  size_t i;
+  char *p;
   int rc;
 
-  optional = strcmp(cfg->secrets_dir, "/run/secrets") == 0;
-  /* Unchanged files (path, inode, mtime, size) are not read again. */
-  if (r->known != NULL && r->known_fp != NULL &&
-      ccci_secrets_fingerprint(cfg->secrets_dir, optional,
-                               (const char *const *)cfg->secret_files.v,
-                               cfg->secret_files.n, &fp, &err) == 0 &&
-      strcmp(fp, r->known_fp) == 0) {
-    free(fp);
-    r->secrets = ccci_redact_set_ref(r->known);
-    goto dirs;
-  }
-  free(fp);
-  free(err);
-  err = NULL;
-  rc = ccci_secrets_load(cfg->secrets_dir, optional,
-                         (const char *const *)cfg->secret_files.v,
-                         cfg->secret_files.n, &sec, &err);
-  if (rc < 0) {
-    r->prep_err = err;
+  secload_run(&r->sl);
+  if (r->sl.err != NULL)
     return;
-  }
-  r->fp = sec.fingerprint;
-  sec.fingerprint = NULL;
-  vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
-  for (i = 0; i < sec.n; i++) {
-    vals[i].data = sec.v[i].value;
-    vals[i].len = sec.v[i].len;
-    if (sec.v[i].len < cfg->min_secret_len) {
-      r->prep_warnings = ccci_xrealloc(
-          r->prep_warnings, (r->nprep_warnings + 1) * sizeof(char *));
-      r->prep_warnings[r->nprep_warnings++] = ccci_xstrdup(sec.v[i].path);
-    }
-  }
-  for (i = 0; i < sec.nwarnings; i++)
-    ccci_warn("secrets", "%s", sec.warnings[i]);
-  /* The set is rebuilt only when the values changed. */
-  if (r->known != NULL &&
-      ccci_redact_set_same(r->known, vals, sec.n, cfg->min_secret_len)) {
-    r->secrets = ccci_redact_set_ref(r->known);
-    rc = 0;
-  } else {
-    rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &r->secrets);
-    r->new_secrets = rc == 0;
-  }
-  free(vals);
-  ccci_secrets_free(&sec);
-  if (rc < 0) {
-    r->prep_err =
-        ccci_xasprintf("cannot build the secret patterns: %s", strerror(-rc));
-    return;
-  }
-dirs:
   p = run_path(r, "state");
   rc = ccci_mkdir_p(p, 0750);
   free(p);
@@ -972,22 +1010,50 @@ static void requeue(struct run *r)
     enqueue(r);
 }
 
+/* What a look at the secrets found, on the loop: short values reported
+ * once, a new set taken by the daemon and switched into the open streams
+ * (runs prepared together share the first set built). Returns the set to
+ * use (a reference), or NULL when a file cannot be read. */
+static struct ccci_redact_set *secrets_seen(struct ccci_runs *rs,
+                                            struct secload *l)
+{
+  size_t i;
+
+  for (i = 0; i < l->nshorts; i++)
+    if (!reported(rs, l->shorts[i]))
+      ccci_warn("secrets",
+                "the secret in %s is shorter than min_secret_len (%llu); it "
+                "is not masked",
+                l->shorts[i], (unsigned long long)l->cfg->min_secret_len);
+  if (l->err != NULL || l->set == NULL)
+    return NULL;
+  if (l->new_set && rs->secrets != NULL && l->fp != NULL &&
+      rs->secrets_fp != NULL && strcmp(l->fp, rs->secrets_fp) == 0) {
+    ccci_redact_set_unref(l->set);
+    l->set = ccci_redact_set_ref(rs->secrets);
+    l->new_set = false;
+  }
+  if (l->new_set)
+    secrets_changed(rs, l->set);
+  if (l->fp != NULL) {
+    free(rs->secrets_fp);
+    rs->secrets_fp = l->fp;
+    l->fp = NULL;
+  }
+  return ccci_redact_set_ref(l->set);
+}
+
 static void prep_done(uv_work_t *w, int status)
 {
   struct run *r = ccci_container_of(w, struct run, work);
   struct ccci_runs *rs = r->rs;
-  size_t i;
 
-  for (i = 0; i < r->nprep_warnings; i++)
-    if (!reported(rs, r->prep_warnings[i]))
-      ccci_warn("secrets",
-                "the secret in %s is shorter than min_secret_len (%llu); it "
-                "is not masked",
-                r->prep_warnings[i],
-                (unsigned long long)r->cfg->min_secret_len);
-  free_strv(r->prep_warnings, r->nprep_warnings);
-  r->prep_warnings = NULL;
-  r->nprep_warnings = 0;
+  r->secrets = secrets_seen(rs, &r->sl);
+  if (r->sl.err != NULL && r->prep_err == NULL) {
+    r->prep_err = r->sl.err;
+    r->sl.err = NULL;
+  }
+  secload_clear(&r->sl);
   if (status == UV_ECANCELED || r->daemon_stop) {
     /* The daemon stops before the run started: it stays queued (an
      * orphan stays for the next daemon's janitor). */
@@ -1011,24 +1077,59 @@ static void prep_done(uv_work_t *w, int status)
     return;
   }
   set_problem(rs, NULL);
-  if (r->new_secrets && rs->secrets != NULL && r->fp != NULL &&
-      rs->secrets_fp != NULL && strcmp(r->fp, rs->secrets_fp) == 0) {
-    /* Runs prepared together built the same set: share the first. */
-    ccci_redact_set_unref(r->secrets);
-    r->secrets = ccci_redact_set_ref(rs->secrets);
-    r->new_secrets = false;
-  }
-  if (r->new_secrets)
-    secrets_changed(rs, r->secrets);
-  if (r->fp != NULL) {
-    free(rs->secrets_fp);
-    rs->secrets_fp = r->fp;
-    r->fp = NULL;
-  }
   if (r->orphan)
     start_orphan(r);
   else
     start_main(r);
+}
+
+static void refresh_work(uv_work_t *w)
+{
+  struct ccci_runs *rs = ccci_container_of(w, struct ccci_runs, refresh_work);
+  secload_run(&rs->refresh);
+}
+
+static void refresh_done(uv_work_t *w, int status)
+{
+  struct ccci_runs *rs = ccci_container_of(w, struct ccci_runs, refresh_work);
+  struct ccci_redact_set *set = secrets_seen(rs, &rs->refresh);
+
+  rs->refresh_busy = false;
+  rs->saving--;
+  if (status == 0 && !rs->stopping) {
+    if (set == NULL) {
+      set_problem(rs, ccci_xasprintf("%s; no run starts until it is fixed",
+                                     rs->refresh.err));
+    } else {
+      set_problem(rs, NULL);
+      admit(rs);
+    }
+  }
+  ccci_redact_set_unref(set);
+  secload_clear(&rs->refresh);
+  if (rs->refresh_again && !rs->stopping) {
+    rs->refresh_again = false;
+    ccci_runs_secrets_refresh(rs);
+  }
+  check_stopped(rs);
+}
+
+void ccci_runs_secrets_refresh(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg;
+  if (rs->stopping)
+    return;
+  if (rs->refresh_busy) {
+    rs->refresh_again = true;
+    return;
+  }
+  cfg = rs->config(rs->arg);
+  secload_begin(&rs->refresh, rs, cfg);
+  ccci_config_unref(cfg);
+  rs->refresh_busy = true;
+  rs->saving++;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(rs->loop, &rs->refresh_work, refresh_work, refresh_done);
 }
 
 static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
@@ -1163,11 +1264,8 @@ static void admit(struct ccci_runs *rs)
     rs->active++;
     r->phase = PH_PREP;
     r->cfg = ccci_config_ref(cfg);
-    ccci_redact_set_unref(r->known);
-    r->known = rs->secrets ? ccci_redact_set_ref(rs->secrets) : NULL;
-    free(r->known_fp);
-    r->known_fp = ccci_xstrdup(rs->secrets_fp);
-    r->new_secrets = false;
+    secload_clear(&r->sl);
+    secload_begin(&r->sl, rs, cfg);
     /* uv_queue_work fails only without a work callback. */
     (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
   }
@@ -1197,11 +1295,8 @@ static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
   rs->active++;
   r->phase = PH_PREP;
   r->cfg = cfg;
-  ccci_redact_set_unref(r->known);
-  r->known = rs->secrets ? ccci_redact_set_ref(rs->secrets) : NULL;
-  free(r->known_fp);
-  r->known_fp = ccci_xstrdup(rs->secrets_fp);
-  r->new_secrets = false;
+  secload_clear(&r->sl);
+  secload_begin(&r->sl, rs, cfg);
   (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
 }
 
@@ -2112,6 +2207,9 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   /* The first sweep comes before any admission: a run another instance
    * left is torn down, or its domain waits for its supervisor. */
   on_janitor(&rs->janitor);
+  /* The secrets are read at once: status names an unreadable file before
+   * any run, and the first run finds the set built. */
+  ccci_runs_secrets_refresh(rs);
   return 0;
 }
 

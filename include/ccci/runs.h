@@ -143,6 +143,14 @@ void ccci_runs_drain(struct ccci_runs *rs);
 /** Admit again after a configuration change (capacity, ...). */
 void ccci_runs_kick(struct ccci_runs *rs);
 
+/**
+ * Look at the secret files again (on the thread pool; at open and on
+ * SIGHUP): changed values are switched into the streams already open (old
+ * plus new, SPEC section 7) and used by later runs; an unreadable file is a
+ * problem (`status`) and no run starts until a look succeeds.
+ */
+void ccci_runs_secrets_refresh(struct ccci_runs *rs);
+
 /** Counters for `status`: runs by state and reason, queue depth, ... */
 json_t *ccci_runs_counters(struct ccci_runs *rs);
 

@@ -408,6 +408,47 @@ class RunsTest(CcciTestCase):
         outs = [l["out"] for l in self.step_lines(first)["0-init.jsonl"]]
         self.assertIn("late ******** and ********\n", outs)
 
+    def test_sighup_brings_a_new_secret_into_an_open_run(self):
+        """SIGHUP alone (no other run starting) re-reads the secrets: the
+        open run's later output masks the new value, and the removed one
+        stays masked until its stream ends."""
+        go = os.path.join(self.tmp, "go")
+        self.start(
+            "import os, sys, time\n"
+            "print('waiting', flush=True)\n"
+            "while not os.path.exists(%r): time.sleep(0.02)\n"
+            "print('late HUP-secret-value-99 and %s', flush=True)\n" % (go, SECRET),
+        )
+        rid = self.submit()
+        self.wait_output(rid, "waiting\n")
+        before = self.d.logtext()
+        with open(os.path.join(self.secrets, "added"), "w") as f:
+            f.write("HUP-secret-value-99\n")
+        os.remove(os.path.join(self.secrets, "token"))
+        os.kill(self.d.proc.pid, signal.SIGHUP)
+        # The daemon says it has the new set (one value now) before the run
+        # prints again.
+        wait_for(lambda: self.d.logtext().count("1 secret value (") > before.count("1 secret value ("),
+                 what="the new secret set in the daemon's log")
+        open(go, "w").close()
+        m = self.wait_finished(rid)
+        self.assertEqual(m["reason"], "success")
+        outs = [l["out"] for l in self.step_lines(rid)["0-init.jsonl"]]
+        self.assertIn("late ******** and ********\n", outs)
+
+    def test_unreadable_secret_is_a_problem_at_start(self):
+        """The secrets are read when the daemon starts: status names an
+        unreadable file before any run is submitted."""
+        bad = os.path.join(self.secrets, "dangling")
+        os.symlink(os.path.join(self.tmp, "nowhere"), bad)
+        self.start("print('ran')\n")
+        wait_for(lambda: any(bad in p for p in self.d.status()["problems"]), what="the problem naming the file")
+        os.remove(bad)
+        os.kill(self.d.proc.pid, signal.SIGHUP)  # fixed and reloaded: the problem goes
+        wait_for(lambda: self.d.status()["problems"] == [], what="the problem to clear")
+        rid = self.submit()
+        self.assertEqual(self.wait_finished(rid)["reason"], "success")
+
     def test_log_max_bytes_keeps_the_head(self):
         self.start(
             "import sys\n"
