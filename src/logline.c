@@ -106,6 +106,7 @@ static inline unsigned block_work(__m128i v)
 static inline size_t copy_plain(char *d, const uint8_t *s, size_t n)
 {
   size_t k = 0, j;
+  uint32_t a, z;
   unsigned m;
   __m128i v, v2;
 
@@ -136,6 +137,31 @@ static inline size_t copy_plain(char *d, const uint8_t *s, size_t n)
     _mm_storeu_si128((__m128i *)(void *)(d + n - 16), v);
     m = block_work(v) >> (16 - (n - k));
     return m != 0 ? k + (size_t)__builtin_ctz(m) : n;
+  }
+  if (n >= 8) {
+    /* The first and the last 8 bytes, overlapping, as one block. */
+    v = _mm_unpacklo_epi64(
+        _mm_loadl_epi64((const __m128i *)(const void *)s),
+        _mm_loadl_epi64((const __m128i *)(const void *)(s + n - 8)));
+    _mm_storel_epi64((__m128i *)(void *)d, v);
+    _mm_storel_epi64((__m128i *)(void *)(d + n - 8), _mm_unpackhi_epi64(v, v));
+    m = block_work(v);
+    if ((m & 0xFF) != 0)
+      return (size_t)__builtin_ctz(m);
+    return m != 0 ? n - 8 + (size_t)__builtin_ctz(m >> 8) : n;
+  }
+  if (n >= 4) {
+    /* The same with the first and the last 4 bytes. */
+    memcpy(&a, s, 4);
+    memcpy(&z, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &z, 4);
+    m = block_work(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)a),
+                                      _mm_cvtsi32_si128((int)z))) &
+        0xFF;
+    if ((m & 0xF) != 0)
+      return (size_t)__builtin_ctz(m);
+    return m != 0 ? n - 4 + (size_t)__builtin_ctz(m >> 4) : n;
   }
   for (j = 0; j < n && plain(s[j]); j++)
     d[j] = (char)s[j];
@@ -201,9 +227,19 @@ static char *escape(char *d, const uint8_t *s, size_t n)
     k = copy_plain(d, s + i, n - i);
     d += k;
     i += k;
-    /* A run of bytes that need work: escapes and non-ASCII text. */
-    while (i < n && !plain(s[i])) {
+    /* A run of bytes that need work (escapes and non-ASCII text) and of
+     * lone plain bytes among them. */
+    while (i < n) {
       c = s[i];
+      if (plain(c)) {
+        /* A lone plain byte between two that need work (a space in
+         * text) costs less here than a block. */
+        if (n - i < 2 || plain(s[i + 1]))
+          break;
+        *d++ = (char)c;
+        i++;
+        continue;
+      }
       if (c < 0x80) {
         if (ascii_esc[c] == 'u') {
           d = put_u00(d, c);
