@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "ccci/logline.h"
+#include "logline_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -111,6 +112,63 @@ static json_t *encode_and_parse(struct ccci_buf *b, uint64_t pos,
   return out;
 }
 
+/* Encode with the encoder and the reference into buffers capped at @p max
+ * that hold @p prefix bytes already; abort unless the results, contents and
+ * terminators are identical. The text is a heap copy of exactly @p n bytes,
+ * so ASan sees any read past its end. Returns the length of the line. */
+static size_t diff_one(const uint8_t *text, size_t n, uint64_t pos, uint64_t t,
+                       size_t prefix, size_t max)
+{
+  struct ccci_buf got, want;
+  char *copy = malloc(n > 0 ? n : 1);
+  size_t i, line;
+  int rg, rw;
+  if (copy == NULL)
+    abort();
+  if (n > 0)
+    memcpy(copy, text, n);
+  ccci_buf_init(&got, max);
+  ccci_buf_init(&want, max);
+  for (i = 0; i < prefix; i++)
+    if (ccci_buf_append(&got, "p", 1) != 0 ||
+        ccci_buf_append(&want, "p", 1) != 0)
+      abort();
+  rw = ref_logline_encode(&want, pos, copy, n, t);
+  rg = ccci_logline_encode(&got, pos, copy, n, t);
+  if (rg != rw || got.len != want.len ||
+      (want.len > 0 && (memcmp(got.data, want.data, want.len) != 0 ||
+                        got.data[got.len] != '\0')))
+    abort();
+  line = want.len - prefix;
+  ccci_buf_close(&got);
+  ccci_buf_close(&want);
+  free(copy);
+  return line;
+}
+
+/* The encoder against the reference: uncapped, at the exact size, one byte
+ * short, around the worst-case reservation, and at a cap the input picks. */
+static void check_diff(const uint8_t *data, size_t size)
+{
+  uint64_t pos = 0, t = 0;
+  size_t prefix = size > 0 ? data[size - 1] % 24 : 0, line, worst;
+  size_t i;
+  for (i = 0; i < 8 && i < size; i++)
+    pos = pos << 8 | data[i];
+  for (i = 8; i < 16 && i < size; i++)
+    t = t << 8 | data[i];
+  pos >>= size % 64;
+  line = diff_one(data, size, pos, t, prefix, SIZE_MAX / 2);
+  (void)diff_one(data, size, pos, t, prefix, prefix + line);
+  (void)diff_one(data, size, pos, t, prefix, prefix + line - 1);
+  worst = prefix + 66 + 6 * size;
+  (void)diff_one(data, size, pos, t, prefix, worst);
+  (void)diff_one(data, size, pos, t, prefix, worst - 1);
+  if (size >= 2)
+    (void)diff_one(data, size, pos, t, prefix,
+                   prefix + ((size_t)data[0] << 8 | data[1]) % (line + 8));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct ccci_buf b1, b2;
@@ -119,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   if (size > 4 * CCCI_LOGLINE_MAX)
     return 0;
+  check_diff(data, size);
   o1 = encode_and_parse(&b1, pos, (const char *)data, size, t);
   /* Idempotence: the decoded text is valid UTF-8 and encodes the same. */
   o2 = encode_and_parse(&b2, pos, json_string_value(o1), json_string_length(o1),

@@ -75,6 +75,101 @@ static const char hex[] = "0123456789abcdef";
 /* An input byte yields at most six output bytes (`\u00xx`). */
 #define ESC_MAX 6
 
+/* Is the byte @p c copied as it is (printable ASCII but '"' and '\\')? */
+static inline bool plain(uint8_t c)
+{
+  return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
+/* The copy loops below store whole blocks and may write up to @p n bytes at
+ * @p d before they know how many of them are plain: that is safe because
+ * the escaped form of @p n input bytes is never shorter than @p n bytes (an
+ * ill-formed byte becomes three), so the rest of the line overwrites them. */
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bit j set when byte j of @p v needs more than a copy. Adding one moves
+ * DEL to 0x80 and 0xFF to 0, so one signed compare catches the C0 controls,
+ * DEL and every byte >= 0x80. */
+static inline unsigned block_work(__m128i v)
+{
+  __m128i w =
+      _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)), _mm_set1_epi8(0x21));
+  w = _mm_or_si128(w, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+  w = _mm_or_si128(w, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+  return (unsigned)_mm_movemask_epi8(w);
+}
+
+/* Copy the plain bytes that start the @p n bytes at @p s to @p d (see the
+ * note above on what else may be written) and return their count. */
+static inline size_t copy_plain(char *d, const uint8_t *s, size_t n)
+{
+  size_t k = 0, j;
+  uint32_t a, z;
+  unsigned m;
+  __m128i v, v2;
+
+  if (n >= 16) {
+    /* Two blocks a turn: one branch for 32 plain bytes. */
+    for (; n - k >= 32; k += 32) {
+      v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+      v2 = _mm_loadu_si128((const __m128i *)(const void *)(s + k + 16));
+      _mm_storeu_si128((__m128i *)(void *)(d + k), v);
+      _mm_storeu_si128((__m128i *)(void *)(d + k + 16), v2);
+      m = block_work(v) | block_work(v2) << 16;
+      if (m != 0)
+        return k + (size_t)__builtin_ctz(m);
+    }
+    for (; n - k >= 16; k += 16) {
+      v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+      _mm_storeu_si128((__m128i *)(void *)(d + k), v);
+      m = block_work(v);
+      if (m != 0)
+        return k + (size_t)__builtin_ctz(m);
+    }
+    if (k == n)
+      return n;
+    /* The tail, as the last 16 bytes: their first 16 - (n - k) bytes are
+     * plain and were copied already, so storing them again is harmless,
+     * and the final '\n' of a line needs no byte loop. */
+    v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+    _mm_storeu_si128((__m128i *)(void *)(d + n - 16), v);
+    m = block_work(v) >> (16 - (n - k));
+    return m != 0 ? k + (size_t)__builtin_ctz(m) : n;
+  }
+  if (n >= 8) {
+    /* The first and the last 8 bytes, overlapping, as one block. */
+    v = _mm_unpacklo_epi64(
+        _mm_loadl_epi64((const __m128i *)(const void *)s),
+        _mm_loadl_epi64((const __m128i *)(const void *)(s + n - 8)));
+    _mm_storel_epi64((__m128i *)(void *)d, v);
+    _mm_storel_epi64((__m128i *)(void *)(d + n - 8), _mm_unpackhi_epi64(v, v));
+    m = block_work(v);
+    if ((m & 0xFF) != 0)
+      return (size_t)__builtin_ctz(m);
+    return m != 0 ? n - 8 + (size_t)__builtin_ctz(m >> 8) : n;
+  }
+  if (n >= 4) {
+    /* The same with the first and the last 4 bytes. */
+    memcpy(&a, s, 4);
+    memcpy(&z, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &z, 4);
+    m = block_work(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)a),
+                                      _mm_cvtsi32_si128((int)z))) &
+        0xFF;
+    if ((m & 0xF) != 0)
+      return (size_t)__builtin_ctz(m);
+    return m != 0 ? n - 4 + (size_t)__builtin_ctz(m >> 4) : n;
+  }
+  for (j = 0; j < n && plain(s[j]); j++)
+    d[j] = (char)s[j];
+  return j;
+}
+
+#else /* a portable word at a time */
+
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
@@ -93,6 +188,23 @@ static inline uint64_t needs_work(uint64_t w)
          has_zero(w ^ (ONES * 0x7F));
 }
 
+static inline size_t copy_plain(char *d, const uint8_t *s, size_t n)
+{
+  size_t k = 0;
+  uint64_t w;
+
+  for (; n - k >= 8; k += 8) {
+    memcpy(&w, s + k, 8);
+    if (needs_work(w))
+      break;
+    memcpy(d + k, &w, 8);
+  }
+  for (; k < n && plain(s[k]); k++)
+    d[k] = (char)s[k];
+  return k;
+}
+#endif
+
 static inline char *put_u00(char *d, uint8_t c)
 {
   d[0] = '\\';
@@ -109,50 +221,56 @@ static inline char *put_u00(char *d, uint8_t c)
 static char *escape(char *d, const uint8_t *s, size_t n)
 {
   size_t i = 0, k, bad;
-  uint64_t w;
   uint8_t c;
 
-  while (i < n) {
-    /* The common case: eight plain bytes at a time, copied as they are. */
-    while (n - i >= 8) {
-      memcpy(&w, s + i, 8);
-      if (needs_work(w))
-        break;
-      memcpy(d, &w, 8);
-      d += 8;
-      i += 8;
-    }
-    while (i < n && s[i] < 0x80 && ascii_esc[s[i]] == 0)
-      *d++ = (char)s[i++];
-    if (i == n)
-      break;
-    c = s[i];
-    if (c < 0x80) {
-      if (ascii_esc[c] == 'u') {
-        d = put_u00(d, c);
-      } else {
-        d[0] = '\\';
-        d[1] = ascii_esc[c];
-        d += 2;
+  for (;;) {
+    k = copy_plain(d, s + i, n - i);
+    d += k;
+    i += k;
+    /* A run of bytes that need work (escapes and non-ASCII text) and of
+     * lone plain bytes among them. */
+    while (i < n) {
+      c = s[i];
+      if (plain(c)) {
+        /* A lone plain byte between two that need work (a space in
+         * text) costs less here than a block. */
+        if (n - i < 2 || plain(s[i + 1]))
+          break;
+        *d++ = (char)c;
+        i++;
+        continue;
       }
-      i++;
-      continue;
+      if (c < 0x80) {
+        if (ascii_esc[c] == 'u') {
+          d = put_u00(d, c);
+        } else {
+          d[0] = '\\';
+          d[1] = ascii_esc[c];
+          d += 2;
+        }
+        i++;
+        continue;
+      }
+      k = utf8_seq(s + i, n - i, &bad);
+      if (k == 0) {
+        memcpy(d, "\xEF\xBF\xBD", 3);
+        d += 3;
+        i += bad;
+      } else if (c == 0xC2 && s[i + 1] < 0xA0) {
+        d = put_u00(d, s[i + 1]); /* a C1 control */
+        i += 2;
+      } else {
+        if (n - i >= 4)
+          memcpy(d, s + i, 4); /* one fixed-size move; see copy_plain */
+        else
+          memcpy(d, s + i, k);
+        d += k;
+        i += k;
+      }
     }
-    k = utf8_seq(s + i, n - i, &bad);
-    if (k == 0) {
-      memcpy(d, "\xEF\xBF\xBD", 3);
-      d += 3;
-      i += bad;
-    } else if (c == 0xC2 && s[i + 1] < 0xA0) {
-      d = put_u00(d, s[i + 1]); /* a C1 control */
-      i += 2;
-    } else {
-      memcpy(d, s + i, k);
-      d += k;
-      i += k;
-    }
+    if (i == n)
+      return d;
   }
-  return d;
 }
 
 /* The exact length of escape()'s output for the @p n bytes at @p s. */
@@ -178,30 +296,69 @@ static size_t escaped_len(const uint8_t *s, size_t n)
   return out;
 }
 
-static size_t digits(uint64_t v)
+static const uint64_t ten_pow[20] = {
+    UINT64_C(1),
+    UINT64_C(10),
+    UINT64_C(100),
+    UINT64_C(1000),
+    UINT64_C(10000),
+    UINT64_C(100000),
+    UINT64_C(1000000),
+    UINT64_C(10000000),
+    UINT64_C(100000000),
+    UINT64_C(1000000000),
+    UINT64_C(10000000000),
+    UINT64_C(100000000000),
+    UINT64_C(1000000000000),
+    UINT64_C(10000000000000),
+    UINT64_C(100000000000000),
+    UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000),
+};
+
+/* The number of decimal digits of @p v: log10 from the bit length
+ * (1233 / 4096 is just above log10(2)), corrected by one compare. Setting
+ * the low bit changes no count and gives 0 its one digit. */
+static inline size_t digits(uint64_t v)
 {
-  size_t n = 1;
-  while (v >= 10) {
-    v /= 10;
-    n++;
+  uint64_t w = v | 1;
+  size_t t = ((size_t)(64 - __builtin_clzll(w)) * 1233) >> 12;
+  return t + (w >= ten_pow[t]);
+}
+
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+/* Write @p v in decimal, two digits at a time from the end. */
+static inline char *put_u64(char *d, uint64_t v)
+{
+  size_t n = digits(v);
+  char *e = d + n;
+
+  while (v >= 100) {
+    e -= 2;
+    memcpy(e, digit_pairs + 2 * (v % 100), 2);
+    v /= 100;
   }
-  return n;
+  if (v >= 10)
+    memcpy(e - 2, digit_pairs + 2 * v, 2);
+  else
+    e[-1] = (char)('0' + v);
+  return d + n;
 }
 
-static char *put_u64(char *d, uint64_t v)
-{
-  char tmp[20];
-  size_t n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0)
-    *d++ = tmp[--n];
-  return d;
-}
-
-static char *put(char *d, const char *s, size_t n)
+static inline char *put(char *d, const char *s, size_t n)
 {
   memcpy(d, s, n);
   return d + n;
@@ -227,8 +384,12 @@ int ccci_logline_encode(struct ccci_buf *b, uint64_t pos, const char *text,
     if (need > room)
       return -ENOBUFS;
   }
-  if (ccci_buf_reserve(b, need) < 0)
-    return -ENOBUFS;
+  /* need <= room, so only growth can be left to do (the buffer keeps one
+   * byte past its length for the NUL). */
+  if (b->data == NULL || b->cap - b->len <= need) {
+    if (ccci_buf_reserve(b, need) < 0)
+      return -ENOBUFS;
+  }
   d = b->data + b->len;
   d = put(d, "{\"pos\":", 7);
   d = put_u64(d, pos);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "ccci/logline.h"
 #include "ccci/util.h"
+#include "logline_ref.h"
 
 #define STR(s) (s), (sizeof(s) - 1)
 
@@ -737,6 +739,248 @@ static void test_cut_random(void **state)
   }
 }
 
+/* ---- differential: the encoder against the reference encoder ---- */
+
+/* Numbers around every change in the count of decimal digits. */
+static uint64_t edge_number(uint64_t r)
+{
+  uint64_t p = 1;
+  unsigned k = (unsigned)(r % 20), i;
+  for (i = 0; i < k; i++)
+    p *= 10;
+  switch ((r >> 8) % 4) {
+  case 0:
+    return p - 1;
+  case 1:
+    return p;
+  case 2:
+    return p + (r >> 16) % 10;
+  default:
+    return (r >> 16) % 3 == 0 ? UINT64_MAX : next_rand() >> (r >> 24) % 64;
+  }
+}
+
+/* Encode @p n bytes at @p text with both encoders into buffers capped at
+ * @p max that already hold @p prefix bytes, and compare the results, the
+ * buffers' contents and their terminators. The text is copied to a heap
+ * block of exactly @p n bytes so that ASan sees any read past its end.
+ * Returns the encoder's result. */
+static int diff_encode(const uint8_t *text, size_t n, uint64_t pos, uint64_t t,
+                       size_t prefix, size_t max)
+{
+  struct ccci_buf got, want;
+  uint8_t *copy = malloc(n > 0 ? n : 1);
+  size_t i;
+  int rg, rw;
+  assert_non_null(copy);
+  if (n > 0)
+    memcpy(copy, text, n);
+  ccci_buf_init(&got, max);
+  ccci_buf_init(&want, max);
+  for (i = 0; i < prefix; i++) {
+    char c = (char)('a' + i % 26);
+    assert_int_equal(ccci_buf_append(&got, &c, 1), 0);
+    assert_int_equal(ccci_buf_append(&want, &c, 1), 0);
+  }
+  rw = ref_logline_encode(&want, pos, (char *)copy, n, t);
+  rg = ccci_logline_encode(&got, pos, (char *)copy, n, t);
+  assert_int_equal(rg, rw);
+  assert_int_equal(got.len, want.len);
+  if (want.len > 0) {
+    assert_memory_equal(got.data, want.data, want.len);
+    assert_int_equal(got.data[got.len], '\0');
+  }
+  ccci_buf_close(&got);
+  ccci_buf_close(&want);
+  free(copy);
+  return rg;
+}
+
+/* One input, uncapped and then with caps around the exact length of its
+ * line and around the worst case (66 + 6 bytes per input byte) where the
+ * encoder stops reserving for the worst and measures. */
+static void diff_caps(const uint8_t *text, size_t n, uint64_t pos, uint64_t t)
+{
+  struct ccci_buf b;
+  size_t prefix = (size_t)(next_rand() % 40), exact, worst, d;
+  assert_int_equal(diff_encode(text, n, pos, t, prefix, SIZE_MAX / 2), 0);
+  ccci_buf_init(&b, SIZE_MAX / 2);
+  assert_int_equal(ref_logline_encode(&b, pos, (char *)text, n, t), 0);
+  exact = prefix + b.len;
+  worst = prefix + 66 + 6 * n;
+  ccci_buf_close(&b);
+  for (d = 0; d < 3; d++) {
+    (void)diff_encode(text, n, pos, t, prefix, exact - d);
+    (void)diff_encode(text, n, pos, t, prefix, worst + d);
+    (void)diff_encode(text, n, pos, t, prefix, worst - 1 - d);
+  }
+  (void)diff_encode(text, n, pos, t, prefix, exact + 1);
+  (void)diff_encode(text, n, pos, t, prefix, prefix + n);
+  (void)diff_encode(text, n, pos, t, prefix, prefix + n - (n > 0));
+  (void)diff_encode(text, n, pos, t, prefix,
+                    prefix + next_rand() % (8 * n + 80));
+}
+
+/* Random valid UTF-8 of every length class, C1 controls and U+FFFD
+ * included, with now and then an ill-formed byte. */
+static size_t random_utf8(uint8_t *p, size_t max, bool valid)
+{
+  static const long ranges[][2] = {
+      {0x20, 0x7E},        {0x00, 0x7F},     {0x80, 0x9F},
+      {0xA0, 0x7FF},       {0x800, 0xD7FF},  {0xE000, 0xFFFF},
+      {0x10000, 0x10FFFF}, {0xFFFD, 0xFFFD}, {0x2028, 0x2029},
+  };
+  size_t n = (size_t)(next_rand() % (max + 1)), i = 0, k;
+  struct ccci_buf u;
+  while (i < n) {
+    uint64_t r = next_rand();
+    size_t g = (size_t)(r % CCCI_ARRAY_LEN(ranges));
+    long lo = ranges[g][0], hi = ranges[g][1];
+    if (!valid && (r >> 60) == 0) {
+      p[i++] = (uint8_t)(r >> 8);
+      continue;
+    }
+    ccci_buf_init(&u, 8);
+    put_utf8(&u, lo + (long)((r >> 8) % (uint64_t)(hi - lo + 1)));
+    for (k = 0; k < u.len && i < n; k++)
+      p[i++] = (uint8_t)u.data[k];
+    ccci_buf_close(&u);
+  }
+  return n;
+}
+
+static void test_encode_diff_random(void **state)
+{
+  uint8_t text[400];
+  size_t n, i;
+  int iter;
+  (void)state;
+  for (iter = 0; iter < 30000; iter++) {
+    uint64_t pos = edge_number(next_rand()), t = edge_number(next_rand());
+    switch (iter % 4) {
+    case 0: /* random bytes */
+      n = (size_t)(next_rand() % (sizeof(text) + 1));
+      for (i = 0; i < n; i++)
+        text[i] = (uint8_t)next_rand();
+      break;
+    case 1:
+      n = random_utf8(text, sizeof(text), true);
+      break;
+    case 2:
+      n = random_utf8(text, sizeof(text), false);
+      break;
+    default:
+      n = random_text(text, sizeof(text));
+    }
+    if (iter % 8 < 4)
+      assert_int_equal(diff_encode(text, n, pos, t, 0, SIZE_MAX / 2), 0);
+    else
+      diff_caps(text, n, pos, t);
+  }
+}
+
+/* Every length 0..300 of plain ASCII, and every position in it of one byte
+ * or sequence that needs work: each control byte, DEL, quote, backslash,
+ * C1 controls, well-formed and truncated sequences, stray bytes. */
+static void test_encode_diff_lengths(void **state)
+{
+  static const char *const specials[] = {
+      "\n",           "\"",           "\\",       "\x7f",
+      "\x1b",         "\t",           "\r",       "\x00",
+      "\x1f",         "\x80",         "\xc2\x85", "\xc2\xa0",
+      "\xc3\xa9",     "\xe2\x82\xac", "\xe2\x82", "\xf0\x9f\x98\x80",
+      "\xf0\x9f\x98", "\xed\xa0\x80", "\xff",     "\xc0\xaf",
+      "\xef\xbf\xbd", "\x20",         "\x7e",     "\x5b\x5d",
+  };
+  static const size_t special_len[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                                       2, 3, 2, 4, 3, 3, 1, 2, 3, 1, 1, 2};
+  uint8_t base[300], text[300];
+  size_t n, at, k = 0, sl;
+  (void)state;
+  assert_int_equal(CCCI_ARRAY_LEN(specials), CCCI_ARRAY_LEN(special_len));
+  for (at = 0; at < sizeof(base); at++) {
+    base[at] = (uint8_t)(0x20 + (at * 7) % 0x5F);
+    if (base[at] == '"' || base[at] == '\\')
+      base[at] = 'x';
+  }
+  for (n = 0; n <= 300; n++) {
+    assert_int_equal(diff_encode(base, n, n, n, 0, SIZE_MAX / 2), 0);
+    for (at = 0; at < n; at++) {
+      k = (k + 1) % CCCI_ARRAY_LEN(specials);
+      sl = special_len[k];
+      if (at + sl > n)
+        continue;
+      memcpy(text, base, n);
+      memcpy(text + at, specials[k], sl);
+      assert_int_equal(diff_encode(text, n, at, n, 0, SIZE_MAX / 2), 0);
+      /* And with the '\n' that ends most lines after it. */
+      if (at + sl < n) {
+        text[n - 1] = '\n';
+        assert_int_equal(diff_encode(text, n, at, n, 0, SIZE_MAX / 2), 0);
+      }
+    }
+  }
+}
+
+/* Every byte value, alone, doubled, and in runs of plain bytes at every
+ * offset within a 16-byte block. */
+static void test_encode_diff_bytes(void **state)
+{
+  uint8_t text[80];
+  size_t at;
+  int c;
+  (void)state;
+  for (c = 0; c < 256; c++) {
+    text[0] = (uint8_t)c;
+    text[1] = (uint8_t)c;
+    assert_int_equal(diff_encode(text, 1, 0, 0, 0, SIZE_MAX / 2), 0);
+    assert_int_equal(diff_encode(text, 2, 0, 0, 0, SIZE_MAX / 2), 0);
+    for (at = 0; at < 40; at++) {
+      memset(text, 'k', sizeof(text));
+      text[at] = (uint8_t)c;
+      text[at + 17] = (uint8_t)c;
+      assert_int_equal(diff_encode(text, at + 1, 0, 0, 0, SIZE_MAX / 2), 0);
+      assert_int_equal(diff_encode(text, at + 18, 0, 0, 0, SIZE_MAX / 2), 0);
+      assert_int_equal(diff_encode(text, sizeof(text), 0, 0, 0, SIZE_MAX / 2),
+                       0);
+    }
+  }
+}
+
+/* Lines around the 64 KiB cut: ASCII, mixed text and multi-byte runs,
+ * uncapped and at caps around their exact size. */
+static void test_encode_diff_long(void **state)
+{
+  const size_t cap = CCCI_LOGLINE_MAX + 64;
+  uint8_t *text = malloc(cap);
+  size_t n, i, m;
+  (void)state;
+  assert_non_null(text);
+  for (n = CCCI_LOGLINE_MAX - 20; n <= CCCI_LOGLINE_MAX + 20; n += 4) {
+    for (i = 0; i < n; i++)
+      text[i] = (uint8_t)(0x20 + i % 0x5F);
+    text[n - 1] = '\n';
+    diff_caps(text, n, n, 0);
+    for (i = 0; i < n; i++)
+      text[i] = (uint8_t)(i % 97 == 0 ? next_rand() : 0x21 + i % 0x5E);
+    diff_caps(text, n, n, 1);
+    /* Multi-byte text: Cyrillic, CJK and emoji runs. */
+    for (i = 0; i + 4 <= n; i += m) {
+      static const char *const seqs[] = {"\xd0\x96", "\xe4\xb8\xad",
+                                         "\xf0\x9f\x9a\x80", "a"};
+      size_t s = (i / 64) % 4;
+      m = strlen(seqs[s]);
+      memcpy(text + i, seqs[s], m);
+    }
+    for (; i < n; i++)
+      text[i] = 'z';
+    diff_caps(text, n, n, 2);
+    random_text(text, n); /* fills a random prefix */
+    diff_caps(text, n, n, 3);
+  }
+  free(text);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -756,6 +1000,10 @@ int main(void)
       cmocka_unit_test(test_encode_enobufs),
       cmocka_unit_test(test_encode_cap_exact),
       cmocka_unit_test(test_encode_random_json),
+      cmocka_unit_test(test_encode_diff_random),
+      cmocka_unit_test(test_encode_diff_lengths),
+      cmocka_unit_test(test_encode_diff_bytes),
+      cmocka_unit_test(test_encode_diff_long),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
