@@ -137,10 +137,10 @@ int main(int argc, char **argv)
 {
   const char *writer = argc > 1 ? argv[1] : "build/bench/fanin_writer";
   const char *mib = argc > 2 ? argv[2] : "4";
-  int n = argc > 3 ? atoi(argv[3]) : 64;
-  int grow = argc > 4 ? atoi(argv[4]) : 32;
+  int n = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 64;
+  int grow = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 32;
   const char *dir = argc > 5 ? argv[5] : "/tmp";
-  double gib = (double)n * atof(mib) / 1024.0, user, c;
+  double gib = (double)n * strtod(mib, NULL) / 1024.0, user, c;
   char tmpl[4096];
 
   snprintf(tmpl, sizeof(tmpl), "%s/fanin-floor-XXXXXX", dir);
