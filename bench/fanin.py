@@ -65,6 +65,10 @@ def one(build, n, k, mib):
             )
         sock = os.path.join(tmp, "s.sock")
         daemon = start_daemon(os.path.join(build, "ccci"), cfg, sock, os.path.join(tmp, "serve.log"))
+        # Measured once the daemon has read its secrets at start: the set is
+        # built once per daemon (and per change), not per run.
+        while request(sock, {"v": 1, "op": "status"})["counters"]["secrets_values"] < k:
+            time.sleep(0.01)
         u0, s0 = cpu_split(daemon.pid)
         flt0 = minor_faults(daemon.pid)
         t0 = time.monotonic()

@@ -1097,19 +1097,20 @@ static void refresh_done(uv_work_t *w, int status)
   rs->refresh_busy = false;
   rs->saving--;
   if (status == 0 && !rs->stopping) {
-    if (set == NULL) {
+    if (set == NULL)
       set_problem(rs, ccci_xasprintf("%s; no run starts until it is fixed",
                                      rs->refresh.err));
-    } else {
+    else
       set_problem(rs, NULL);
-      admit(rs);
-    }
   }
   ccci_redact_set_unref(set);
   secload_clear(&rs->refresh);
   if (rs->refresh_again && !rs->stopping) {
     rs->refresh_again = false;
     ccci_runs_secrets_refresh(rs);
+  } else if (!rs->stopping) {
+    /* Admission waited for the look: runs start on the set it found. */
+    admit(rs);
   }
   check_stopped(rs);
 }
@@ -1251,7 +1252,10 @@ static void admit(struct ccci_runs *rs)
   struct ccci_config *cfg = rs->config(rs->arg);
   uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
 
-  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
+  /* While the secrets are being looked at, runs wait for the set (a prep
+   * meanwhile would read and build the same set again). */
+  while (!rs->draining && !rs->stopping && !rs->refresh_busy &&
+         rs->active < cfg->capacity) {
     struct run *r;
     if (!disk_ok(rs, cfg)) {
       uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
@@ -2085,6 +2089,14 @@ json_t *ccci_runs_counters(struct ccci_runs *rs)
   json_object_set_new(c, "queue_depth", json_integer((json_int_t)depth));
   json_object_set_new(c, "runs_active", json_integer(rs->active));
   json_object_set_new(c, "draining", json_boolean(rs->draining));
+  json_object_set_new(
+      c, "secrets_values",
+      json_integer(rs->secrets ? (json_int_t)ccci_redact_set_values(rs->secrets)
+                               : 0));
+  json_object_set_new(
+      c, "secrets_patterns",
+      json_integer(
+          rs->secrets ? (json_int_t)ccci_redact_set_patterns(rs->secrets) : 0));
   return c;
 }
 
