@@ -2216,12 +2216,12 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   rs->retry.data = rs->grace.data = rs->lock_timer.data = rs->janitor.data =
       rs->td_timer.data = rs;
   *out = rs;
+  /* The secrets are read at once: status names an unreadable file before
+   * any run, and the first run finds the set built (admission waits). */
+  ccci_runs_secrets_refresh(rs);
   /* The first sweep comes before any admission: a run another instance
    * left is torn down, or its domain waits for its supervisor. */
   on_janitor(&rs->janitor);
-  /* The secrets are read at once: status names an unreadable file before
-   * any run, and the first run finds the set built. */
-  ccci_runs_secrets_refresh(rs);
   return 0;
 }
 
