@@ -18,14 +18,30 @@
 #include "build_info.h"
 #include "ccci/log.h"
 
-/* One curl socket watched on the loop. Found through curl_multi_assign(),
- * never by descriptor number: curl may hand us a new socket with the number
- * of one whose poll handle is still closing, and the two must not meet. */
+/* One curl socket on the loop. Two kinds:
+ *
+ * - Connection sockets, opened by open_socket() and closed by close_socket():
+ *   their poll lives as long as the descriptor, so a kept-alive connection
+ *   keeps its poll between transfers. When curl stops watching one (the
+ *   connection goes idle in its cache) the poll stays armed for reading: the
+ *   next transfer on it changes nothing in epoll. An idle connection that
+ *   turns readable (the server closed it) stops its poll at the first wakeup;
+ *   curl finds it dead when it next tries to reuse it.
+ * - Any other socket curl watches (its resolver's socketpair): watched from
+ *   its first event to CURL_POLL_REMOVE.
+ *
+ * Found through curl_multi_assign(), or for a connection socket by number
+ * among the live ones (valid from open to close, which we both see); never
+ * among closing ones: curl may hand us a new socket with the number of one
+ * whose poll handle is still closing, and the two must not meet. */
 struct sock {
   uv_poll_t poll;
   curl_socket_t fd;
   struct ccci_http *h;
   struct sock *prev, *next;
+  int events;  /* what the poll is started with; 0: stopped */
+  bool conn;   /* a connection socket: lives until close_socket() */
+  bool wanted; /* curl watches it (its last event was not a REMOVE) */
   bool closing;
 };
 
@@ -188,11 +204,22 @@ static void drive(struct ccci_http *h, curl_socket_t s, int flags)
   check_multi_info(h);
 }
 
+/* Start, change or stop a socket's poll; nothing when it already is so
+ * (uv_poll_start always takes the descriptor out of epoll and puts it back). */
+static void sock_watch(struct sock *k, int events);
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
   struct sock *k = ccci_container_of(p, struct sock, poll);
   int flags = 0;
 
+  if (!k->wanted) {
+    /* An idle kept-alive connection woke up: the server closed it or sent
+     * something unasked. Curl checks it before reusing it; until then it
+     * must not wake the loop again. */
+    sock_watch(k, 0);
+    return;
+  }
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
   } else {
@@ -201,9 +228,31 @@ static void on_poll(uv_poll_t *p, int status, int events)
     if (events & UV_WRITABLE)
       flags |= CURL_CSELECT_OUT;
   }
-  /* k may be freed by the time this returns (curl may remove the socket);
-   * its client may not. */
+  /* k may be closing by the time this returns (curl may close the socket);
+   * it is freed only in its close callback, and its client not at all. */
   drive(k->h, k->fd, flags);
+}
+
+static void sock_watch(struct sock *k, int events)
+{
+  int r;
+
+  if (k->closing || events == k->events)
+    return;
+  k->h->stats.watch_changes++;
+  if (events == 0) {
+    uv_poll_stop(&k->poll);
+    k->events = 0;
+    return;
+  }
+  r = uv_poll_start(&k->poll, events, on_poll);
+  if (r < 0) {
+    ccci_error("http", "cannot poll curl's socket %d: %s", (int)k->fd,
+               uv_strerror(r));
+    k->events = 0;
+    return;
+  }
+  k->events = events;
 }
 
 static void on_sock_close(uv_handle_t *hd)
@@ -222,19 +271,21 @@ static void on_sock_close(uv_handle_t *hd)
   maybe_done(h);
 }
 
-/* Stop watching at once, while the descriptor is still curl's: the poll is
- * taken out of epoll before curl closes (and may reuse) the number. */
+/* Stop watching at once, while the descriptor is still open: the poll is
+ * taken out of epoll before the number is closed (and maybe reused). */
 static void sock_close(struct sock *k)
 {
   if (k->closing)
     return;
+  if (k->events != 0)
+    k->h->stats.watch_changes++;
   k->closing = true;
   k->h->stats.sockets--;
   uv_poll_stop(&k->poll);
   uv_close((uv_handle_t *)&k->poll, on_sock_close);
 }
 
-static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
+static struct sock *sock_new(struct ccci_http *h, curl_socket_t s, bool conn)
 {
   struct sock *k = ccci_xcalloc(1, sizeof(*k));
   int r;
@@ -246,12 +297,13 @@ static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
     free(k);
     return NULL;
   }
-  /* Our sockets are SOCK_CLOEXEC already; curl's resolver socketpair is
-   * not, and this is the first time we see it. */
-  if (ccci_set_cloexec(s) < 0)
+  /* Connection sockets are SOCK_CLOEXEC already; curl's resolver
+   * socketpair is not, and this is the first time we see it. */
+  if (!conn && ccci_set_cloexec(s) < 0)
     ccci_warn("http", "cannot make curl's socket %d close-on-exec", (int)s);
   k->fd = s;
   k->h = h;
+  k->conn = conn;
   k->next = h->socks;
   if (h->socks != NULL)
     h->socks->prev = k;
@@ -259,6 +311,17 @@ static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
   h->handles++;
   h->stats.sockets++;
   return k;
+}
+
+/* The live connection socket numbered @p s, if any. */
+static struct sock *conn_sock(struct ccci_http *h, curl_socket_t s)
+{
+  struct sock *k;
+
+  for (k = h->socks; k != NULL; k = k->next)
+    if (k->conn && !k->closing && k->fd == s)
+      return k;
+  return NULL;
 }
 
 /* Never returns -1: that marks the whole multi handle dead for good. A
@@ -270,30 +333,38 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
   struct ccci_http *h = userp;
   struct sock *k = socketp;
   int events = 0;
-  int r;
 
   (void)easy;
+  if (k == NULL)
+    k = conn_sock(h, s);
   if (what == CURL_POLL_REMOVE) {
-    if (k != NULL)
+    if (k == NULL)
+      return 0;
+    if (!k->conn) {
       sock_close(k);
+      return 0;
+    }
+    /* Idle in curl's cache: stay armed for reading only (see struct sock). */
+    k->wanted = false;
+    if (k->events != UV_READABLE)
+      sock_watch(k, 0);
     return 0;
   }
   if (k == NULL) {
     if (h->closing)
       return 0;
-    k = sock_new(h, s);
+    k = sock_new(h, s, false);
     if (k == NULL)
       return 0;
-    curl_multi_assign(h->multi, s, k);
   }
+  if (socketp == NULL)
+    curl_multi_assign(h->multi, s, k);
+  k->wanted = true;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  r = uv_poll_start(&k->poll, events, on_poll);
-  if (r < 0)
-    ccci_error("http", "cannot poll curl's socket %d: %s", (int)s,
-               uv_strerror(r));
+  sock_watch(k, events);
   return 0;
 }
 
@@ -607,12 +678,43 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp)
   return len;
 }
 
+/* Every connection socket is made here, close-on-exec, and gets its poll
+ * handle for as long as it is open. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
                                  struct curl_sockaddr *a)
 {
-  (void)clientp;
+  struct ccci_http *h = clientp;
+  curl_socket_t s;
+  struct sock *k;
+
   (void)purpose;
-  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (h->closing)
+    return CURL_SOCKET_BAD;
+  s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (s < 0)
+    return CURL_SOCKET_BAD;
+  /* Curl closes every connection socket through close_socket(), so a live
+   * one with this number cannot exist; if it did, it must not stay. */
+  k = conn_sock(h, s);
+  if (k != NULL)
+    sock_close(k);
+  if (sock_new(h, s, true) == NULL) {
+    close(s);
+    return CURL_SOCKET_BAD;
+  }
+  return s;
+}
+
+/* Curl is done with a connection socket: stop its poll while the number is
+ * still ours, then close it. */
+static int close_socket(void *clientp, curl_socket_t s)
+{
+  struct ccci_http *h = clientp;
+  struct sock *k = conn_sock(h, s);
+
+  if (k != NULL)
+    sock_close(k);
+  return close(s) < 0 ? 1 : 0;
 }
 
 /* ---- request validation ---- */
@@ -733,6 +835,9 @@ static CURLcode easy_setup(struct ccci_http_xfer *x,
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  SET(CURLOPT_OPENSOCKETDATA, (void *)x->h);
+  SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)x->h);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, (void *)x);
   SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -925,7 +1030,8 @@ void ccci_http_close(struct ccci_http *h, void (*done)(void *arg), void *arg)
   h->done_arg = arg;
   while (h->xfers != NULL)
     xfer_drop(h->xfers);
-  /* Stop every poll before curl closes the sockets behind them. */
+  /* Stop every poll before curl closes the sockets behind them (through
+   * close_socket(), which then finds no live one). */
   for (k = h->socks; k != NULL; k = k->next)
     sock_close(k);
   curl_multi_cleanup(h->multi);

@@ -120,7 +120,10 @@ struct ccci_http_stats {
   uint64_t cancelled; /**< cancelled, or dropped by ccci_http_close() */
   uint64_t connects;  /**< connections opened (CURLINFO_NUM_CONNECTS summed) */
   uint64_t in_flight; /**< sent, neither completed nor cancelled */
-  uint64_t sockets;   /**< curl sockets watched on the loop now */
+  uint64_t sockets;   /**< curl sockets with a poll handle now (open
+                           connections, idle ones included) */
+  uint64_t watch_changes; /**< times a socket's poll was started, changed
+                               or stopped (each is epoll_ctl calls) */
 };
 
 /**

@@ -237,6 +237,10 @@ static void handle(struct conn *c, struct seen *r)
   } else if (strcmp(p, "/close") == 0) {
     c->close_after = true;
     respond(c, 200, "Connection: close\r\n", "bye", 3);
+  } else if (strcmp(p, "/then-close") == 0) {
+    /* Keep-alive as far as the client knows; closed once written. */
+    c->close_after = true;
+    respond(c, 200, NULL, "idle", 4);
   } else if (strcmp(p, "/hang") == 0) {
     /* never answer */
   } else {
@@ -704,6 +708,80 @@ static void test_keepalive(void **state)
   assert_int_equal(st.in_flight, 0);
 }
 
+/* Many transfers, one after another, on a kept-alive connection: one
+ * socket, watched from its first transfer to the end, its poll not touched
+ * again (each change is epoll_ctl calls). */
+static void test_keepalive_one_watch(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_http_stats st;
+  uint64_t changes;
+  unsigned i;
+
+  send_req(f, "GET", "/echo", NULL, NULL, &f->got[0], NULL);
+  run_until(f, &f->ncb, 1);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.sockets, 1);
+  changes = st.watch_changes;
+  assert_true(changes >= 1);
+  for (i = 1; i <= 50; i++) {
+    send_req(f, "GET", "/echo", NULL, NULL, &f->got[0], NULL);
+    run_until(f, &f->ncb, i + 1);
+    assert_int_equal(f->got[0].status, 200);
+    assert_string_equal(f->got[0].body, "GET ");
+    ccci_http_stats(f->h, &st);
+    assert_int_equal(st.sockets, 1);
+  }
+  assert_int_equal(f->srv.accepts, 1);
+  assert_int_equal(f->srv.nreqs, 51);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.connects, 1);
+  assert_true(st.watch_changes == changes);
+}
+
+static void count_iteration(uv_check_t *c)
+{
+  (*(unsigned *)c->data)++;
+}
+
+/* The server closes a connection that curl keeps idle: the poll left armed
+ * on it wakes once and stops (it must not spin on the end of file), and the
+ * next request gets a new connection. */
+static void test_idle_closed_by_server(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_http_stats st;
+  uv_check_t check;
+  unsigned iterations = 0;
+
+  send_req(f, "GET", "/then-close", NULL, NULL, &f->got[0], NULL);
+  run_until(f, &f->ncb, 1);
+  assert_int_equal(f->got[0].status, 200);
+  assert_string_equal(f->got[0].body, "idle");
+  run_until_server_idle(f);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.sockets, 1); /* curl has not looked at it yet */
+  uv_check_init(&f->loop, &check);
+  check.data = &iterations;
+  uv_check_start(&check, count_iteration);
+  f->fired = false;
+  uv_timer_start(&f->watchdog, on_watchdog, 200, 0);
+  while (!f->fired)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT); /* closed before anything can fail */
+  assert_true(iterations < 10);
+
+  send_req(f, "GET", "/echo", NULL, NULL, &f->got[1], NULL);
+  run_until(f, &f->ncb, 2);
+  assert_int_equal(f->got[1].error, 0);
+  assert_int_equal(f->got[1].status, 200);
+  assert_int_equal(f->srv.accepts, 2);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.connects, 2);
+  assert_int_equal(st.sockets, 1);
+}
+
 static void test_max_connections(void **state)
 {
   struct fx *f = *state;
@@ -1083,6 +1161,10 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_date_and_retry_after, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keepalive_one_watch, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idle_closed_by_server, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_close_reuses_fds, setup,
                                       teardown),
