@@ -51,6 +51,7 @@ struct ccci_http {
   uv_timer_t timer;
   struct ccci_http_opts opts;
   char *user_agent;
+  char *ok_origin; /* the last "scheme://authority" curl's parser took */
   struct ccci_http_xfer *xfers;
   struct sock *socks;
   struct ccci_http_stats stats;
@@ -189,6 +190,7 @@ static void maybe_done(struct ccci_http *h)
   done = h->done;
   arg = h->done_arg;
   free(h->user_agent);
+  free(h->ok_origin);
   free(h);
   if (done != NULL)
     done(arg);
@@ -612,11 +614,65 @@ static int64_t parse_count(const char *v, size_t n)
   return (int64_t)u;
 }
 
-static int64_t parse_date(const char *v, size_t n)
+static int two_digits(const char *p)
+{
+  if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+    return -1;
+  return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/* RFC 9110's preferred format, "Sun, 06 Nov 1994 08:49:37 GMT", the one
+ * servers send: parsed here in a few hundred instructions (curl_getdate
+ * takes some ten thousand, and every response has a Date). -1 for anything
+ * else. */
+static int64_t imf_fixdate(const char *v, size_t n)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  static const char wdays[] = "MonTueWedThuFriSatSun";
+  int d, y1, y2, hh, mm, ss, m, w;
+  int64_t y, days;
+
+  if (n != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' ||
+      v[16] != ' ' || v[19] != ':' || v[22] != ':' ||
+      memcmp(v + 25, " GMT", 4) != 0)
+    return -1;
+  for (w = 0; w < 7 && memcmp(v, wdays + 3 * w, 3) != 0; w++)
+    ;
+  for (m = 0; m < 12 && memcmp(v + 8, months + 3 * m, 3) != 0; m++)
+    ;
+  d = two_digits(v + 5);
+  y1 = two_digits(v + 12);
+  y2 = two_digits(v + 14);
+  hh = two_digits(v + 17);
+  mm = two_digits(v + 20);
+  ss = two_digits(v + 23);
+  if (w == 7 || m == 12 || d < 1 || d > 31 || y1 < 0 || y2 < 0 || hh < 0 ||
+      hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+    return -1;
+  /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+   * days_from_civil), March-based years. */
+  y = y1 * 100 + y2 - (m < 2);
+  {
+    int64_t era = y / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = (m + 10) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+  }
+  if (days < 0)
+    return -1;
+  return days * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+int64_t ccci_http_parse_date(const char *v, size_t n)
 {
   char tmp[64];
+  int64_t fast = imf_fixdate(v, n);
   time_t t;
 
+  if (fast >= 0)
+    return fast;
   if (!value_copy(v, n, tmp, sizeof(tmp)))
     return -1;
   t = curl_getdate(tmp, NULL);
@@ -653,10 +709,11 @@ static void header_line(struct ccci_http_xfer *x, const char *line, size_t len)
                      end[-1] == '\t'))
     end--;
   if (name_is(line, nlen, "date")) {
-    x->date = parse_date(v, (size_t)(end - v));
+    x->date = ccci_http_parse_date(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "retry-after")) {
     x->retry_delta = parse_count(v, (size_t)(end - v));
-    x->retry_at = x->retry_delta >= 0 ? -1 : parse_date(v, (size_t)(end - v));
+    x->retry_at =
+        x->retry_delta >= 0 ? -1 : ccci_http_parse_date(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "x-total-count")) {
     x->total_count = parse_count(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "link")) {
@@ -731,11 +788,26 @@ static bool method_ok(const char *m)
   return true;
 }
 
-static int url_check(const char *url)
+/* The length of @p url's "scheme://authority" part, or 0 when it has none. */
+static size_t origin_len(const char *url)
+{
+  const char *p = strstr(url, "://");
+
+  if (p == NULL)
+    return 0;
+  return (size_t)(p - url) + 3 + strcspn(p + 3, "/?#");
+}
+
+/* An absolute http or https URL without spaces or control characters.
+ * Whether curl's parser takes it depends on its scheme and authority only
+ * (the rest is passed on as it is): the last origin it took is remembered,
+ * so a client sending to one server parses it once. */
+static int url_check(struct ccci_http *h, const char *url)
 {
   CURLU *u;
   char *scheme = NULL;
   const char *p;
+  size_t olen;
   int r = -EINVAL;
 
   if (url == NULL)
@@ -743,6 +815,10 @@ static int url_check(const char *url)
   for (p = url; *p != '\0'; p++)
     if ((unsigned char)*p <= ' ' || *p == 0x7f)
       return -EINVAL;
+  olen = origin_len(url);
+  if (olen > 0 && h->ok_origin != NULL && strlen(h->ok_origin) == olen &&
+      memcmp(h->ok_origin, url, olen) == 0)
+    return 0;
   u = curl_url();
   if (u == NULL)
     return -ENOMEM;
@@ -750,6 +826,10 @@ static int url_check(const char *url)
       curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
       (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
     r = 0;
+  if (r == 0 && olen > 0) {
+    free(h->ok_origin);
+    h->ok_origin = ccci_xstrndup(url, olen);
+  }
   curl_free(scheme);
   curl_url_cleanup(u);
   return r;
@@ -883,7 +963,7 @@ int ccci_http_send(struct ccci_http *h, const struct ccci_http_request *r,
     return -ESHUTDOWN;
   if (!method_ok(r->method) || (r->body == NULL && r->body_len > 0))
     return -EINVAL;
-  ret = url_check(r->url);
+  ret = url_check(h, r->url);
   if (ret < 0)
     return ret;
   has_body = r->body_len > 0 || strcmp(r->method, "POST") == 0 ||

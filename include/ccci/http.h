@@ -134,6 +134,14 @@ struct ccci_http_stats {
  */
 int ccci_http_global_init(void) CCCI_WUR;
 
+/**
+ * An HTTP date (a `Date` or `Retry-After` value, @p n bytes, not
+ * terminated) as seconds since the epoch, or -1 when it is not one. The
+ * usual form ("Sun, 06 Nov 1994 08:49:37 GMT") is parsed directly, any
+ * other by curl_getdate(); both give the same answer for it.
+ */
+int64_t ccci_http_parse_date(const char *v, size_t n);
+
 /** Release libcurl's global state; after every client is closed. */
 void ccci_http_global_cleanup(void);
 
