@@ -45,6 +45,8 @@ struct sock {
   bool closing;
 };
 
+#define EASY_SPARE 16
+
 struct ccci_http {
   uv_loop_t *loop;
   CURLM *multi;
@@ -53,6 +55,10 @@ struct ccci_http {
   char *user_agent;
   char *ok_origin; /* the last "scheme://authority" curl's parser took */
   struct ccci_http_xfer *xfers;
+  /* Easy handles of finished transfers, reset, for the next ones: making
+   * one allocates and clears some 20 KiB (its receive buffer included). */
+  CURL *spare[EASY_SPARE];
+  unsigned nspare;
   struct sock *socks;
   struct ccci_http_stats stats;
   unsigned handles; /* the timer plus every sock, closing or not */
@@ -423,12 +429,33 @@ static void xfer_unlink(struct ccci_http_xfer *x)
   x->prev = x->next = NULL;
 }
 
+/* An easy handle with curl's defaults: a spare one, or a new one. */
+static CURL *easy_get(struct ccci_http *h)
+{
+  if (h->nspare > 0)
+    return h->spare[--h->nspare];
+  return curl_easy_init();
+}
+
+/* Done with @p e (out of the multi handle). curl_easy_reset() drops every
+ * option (our header list and request body with them) and keeps only the
+ * buffers. */
+static void easy_release(struct ccci_http *h, CURL *e)
+{
+  if (h->closing || h->nspare == EASY_SPARE) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  curl_easy_reset(e);
+  h->spare[h->nspare++] = e;
+}
+
 static void xfer_free(struct ccci_http_xfer *x)
 {
   struct curl_slist *l;
 
   if (x->easy != NULL)
-    curl_easy_cleanup(x->easy);
+    easy_release(x->h, x->easy);
   for (l = x->headers; l != NULL; l = l->next)
     explicit_bzero(l->data, strlen(l->data));
   curl_slist_free_all(x->headers);
@@ -991,7 +1018,7 @@ int ccci_http_send(struct ccci_http *h, const struct ccci_http_request *r,
     memcpy(x->req_body, r->body, r->body_len);
     x->req_body_len = r->body_len;
   }
-  x->easy = curl_easy_init();
+  x->easy = easy_get(h);
   if (x->easy == NULL) {
     ret = -ENOMEM;
     goto out;
@@ -1114,6 +1141,8 @@ void ccci_http_close(struct ccci_http *h, void (*done)(void *arg), void *arg)
    * close_socket(), which then finds no live one). */
   for (k = h->socks; k != NULL; k = k->next)
     sock_close(k);
+  while (h->nspare > 0)
+    curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
   uv_close((uv_handle_t *)&h->timer, on_timer_close);
