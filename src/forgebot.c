@@ -25,6 +25,11 @@
 #define BACKOFF_MAX_MS (5u * 60u * 1000u)
 #define OUTBOX_MIN_MS 1000u
 #define STATE_MAX (16u * 1024u * 1024u)
+/* Polls start on a grid of slots this long (at most a quarter of the poll
+ * interval), so the repos whose random phases fall in one slot poll in one
+ * loop iteration: on this kind of machine a wakeup from idle costs about as
+ * much CPU as a poll itself (docs/perf.md). */
+#define POLL_SLOT_MS 250u
 
 struct seen {
   int64_t id, created;
@@ -38,6 +43,8 @@ struct repo {
   struct ccci_forgebot *b;
   char *full, *owner, *state_path;
   uv_timer_t timer;
+  uint64_t due; /* when the poll is (or was last) due, loop time in ms;
+                   its timer starts at the next slot boundary */
   bool removed;
   /* persisted */
   bool enrolled;
@@ -1019,11 +1026,39 @@ static void catch_up(void *arg, const struct ccci_run_meta *m, const char *dir)
 
 static void on_repo_timer(uv_timer_t *t);
 
+/* Poll @p r in @p ms. */
 static void repo_next(struct repo *r, uint64_t ms)
 {
   if (r->removed || r->b->stopping)
     return;
+  r->due = uv_now(r->b->loop) + ms;
   uv_timer_start(&r->timer, on_repo_timer, ms, 0);
+}
+
+/* Poll @p r at @p at (loop time; now if that is past), started at the first
+ * slot boundary from there. */
+static void repo_at(struct repo *r, uint64_t at, uint64_t interval_ms)
+{
+  uint64_t slot = interval_ms / 4, now = uv_now(r->b->loop), start;
+  if (r->removed || r->b->stopping)
+    return;
+  if (at < now)
+    at = now;
+  if (slot > POLL_SLOT_MS)
+    slot = POLL_SLOT_MS;
+  start = slot > 1 ? (at + slot - 1) / slot * slot : at;
+  r->due = at;
+  uv_timer_start(&r->timer, on_repo_timer, start - now, 0);
+}
+
+/* The next regular poll: one interval after the last one was due (not
+ * after it ended), so the period is the interval on average, each one
+ * within a slot of it. */
+static void repo_again(struct repo *r)
+{
+  struct ccci_config *cfg = r->b->config(r->b->arg);
+  repo_at(r, r->due + cfg->forge.poll_interval_ms, cfg->forge.poll_interval_ms);
+  ccci_config_unref(cfg);
 }
 
 static void poll_failed(struct repo *r, const char *what,
@@ -1059,7 +1094,6 @@ static void poll_failed(struct repo *r, const char *what,
 
 static void poll_done(struct repo *r)
 {
-  struct ccci_config *cfg = r->b->config(r->b->arg);
   size_t i, k = 0;
   if (r->max_updated > r->watermark) {
     r->watermark = r->max_updated;
@@ -1077,8 +1111,7 @@ static void poll_done(struct repo *r)
   /* An idle repo's poll writes nothing. */
   if (r->dirty)
     state_save(r, NULL, NULL);
-  repo_next(r, cfg->forge.poll_interval_ms);
-  ccci_config_unref(cfg);
+  repo_again(r);
 }
 
 static void candidate_done(struct repo *r)
@@ -1375,11 +1408,7 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
     r->b->n.polls++;
     r->busy = false;
     state_save(r, NULL, NULL);
-    {
-      struct ccci_config *cfg = b->config(b->arg);
-      repo_next(r, cfg->forge.poll_interval_ms);
-      ccci_config_unref(cfg);
-    }
+    repo_again(r);
     return;
   }
   if (ccci_forge_parse_comments(resp->body, resp->body_len, &l, &err) < 0) {
@@ -1474,7 +1503,8 @@ static void on_repo_closed(uv_handle_t *h)
   maybe_freed(b);
 }
 
-static void repo_add(struct ccci_forgebot *b, const char *full, uint64_t phase)
+static void repo_add(struct ccci_forgebot *b, const char *full, uint64_t phase,
+                     uint64_t interval_ms)
 {
   struct repo *r = ccci_xcalloc(1, sizeof(*r));
   r->b = b;
@@ -1487,7 +1517,7 @@ static void repo_add(struct ccci_forgebot *b, const char *full, uint64_t phase)
   b->handles++;
   b->repos = ccci_xrealloc(b->repos, (b->nrepos + 1) * sizeof(*b->repos));
   b->repos[b->nrepos++] = r;
-  repo_next(r, phase);
+  repo_at(r, uv_now(b->loop) + phase, interval_ms);
 }
 
 /* Follow forge.repos: new repos start (random phase), removed ones stop. */
@@ -1512,7 +1542,8 @@ static void repos_sync(struct ccci_forgebot *b)
   for (k = 0; k < cfg->forge.repos.n; k++)
     if (repo_of(b, cfg->forge.repos.v[k]) == NULL)
       repo_add(b, cfg->forge.repos.v[k],
-               (uint64_t)rand() % (cfg->forge.poll_interval_ms + 1));
+               (uint64_t)rand() % (cfg->forge.poll_interval_ms + 1),
+               cfg->forge.poll_interval_ms);
   ccci_config_unref(cfg);
 }
 

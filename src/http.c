@@ -18,16 +18,34 @@
 #include "build_info.h"
 #include "ccci/log.h"
 
-/* One curl socket watched on the loop. Found through curl_multi_assign(),
- * never by descriptor number: curl may hand us a new socket with the number
- * of one whose poll handle is still closing, and the two must not meet. */
+/* One curl socket on the loop. Two kinds:
+ *
+ * - Connection sockets, opened by open_socket() and closed by close_socket():
+ *   their poll lives as long as the descriptor, so a kept-alive connection
+ *   keeps its poll between transfers. When curl stops watching one (the
+ *   connection goes idle in its cache) the poll stays armed for reading: the
+ *   next transfer on it changes nothing in epoll. An idle connection that
+ *   turns readable (the server closed it) stops its poll at the first wakeup;
+ *   curl finds it dead when it next tries to reuse it.
+ * - Any other socket curl watches (its resolver's socketpair): watched from
+ *   its first event to CURL_POLL_REMOVE.
+ *
+ * Found through curl_multi_assign(), or for a connection socket by number
+ * among the live ones (valid from open to close, which we both see); never
+ * among closing ones: curl may hand us a new socket with the number of one
+ * whose poll handle is still closing, and the two must not meet. */
 struct sock {
   uv_poll_t poll;
   curl_socket_t fd;
   struct ccci_http *h;
   struct sock *prev, *next;
+  int events;  /* what the poll is started with; 0: stopped */
+  bool conn;   /* a connection socket: lives until close_socket() */
+  bool wanted; /* curl watches it (its last event was not a REMOVE) */
   bool closing;
 };
+
+#define EASY_SPARE 16
 
 struct ccci_http {
   uv_loop_t *loop;
@@ -35,7 +53,12 @@ struct ccci_http {
   uv_timer_t timer;
   struct ccci_http_opts opts;
   char *user_agent;
+  char *ok_origin; /* the last "scheme://authority" curl's parser took */
   struct ccci_http_xfer *xfers;
+  /* Easy handles of finished transfers, reset, for the next ones: making
+   * one allocates and clears some 20 KiB (its receive buffer included). */
+  CURL *spare[EASY_SPARE];
+  unsigned nspare;
   struct sock *socks;
   struct ccci_http_stats stats;
   unsigned handles; /* the timer plus every sock, closing or not */
@@ -173,6 +196,7 @@ static void maybe_done(struct ccci_http *h)
   done = h->done;
   arg = h->done_arg;
   free(h->user_agent);
+  free(h->ok_origin);
   free(h);
   if (done != NULL)
     done(arg);
@@ -188,11 +212,22 @@ static void drive(struct ccci_http *h, curl_socket_t s, int flags)
   check_multi_info(h);
 }
 
+/* Start, change or stop a socket's poll; nothing when it already is so
+ * (uv_poll_start always takes the descriptor out of epoll and puts it back). */
+static void sock_watch(struct sock *k, int events);
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
   struct sock *k = ccci_container_of(p, struct sock, poll);
   int flags = 0;
 
+  if (!k->wanted) {
+    /* An idle kept-alive connection woke up: the server closed it or sent
+     * something unasked. Curl checks it before reusing it; until then it
+     * must not wake the loop again. */
+    sock_watch(k, 0);
+    return;
+  }
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
   } else {
@@ -201,9 +236,31 @@ static void on_poll(uv_poll_t *p, int status, int events)
     if (events & UV_WRITABLE)
       flags |= CURL_CSELECT_OUT;
   }
-  /* k may be freed by the time this returns (curl may remove the socket);
-   * its client may not. */
+  /* k may be closing by the time this returns (curl may close the socket);
+   * it is freed only in its close callback, and its client not at all. */
   drive(k->h, k->fd, flags);
+}
+
+static void sock_watch(struct sock *k, int events)
+{
+  int r;
+
+  if (k->closing || events == k->events)
+    return;
+  k->h->stats.watch_changes++;
+  if (events == 0) {
+    uv_poll_stop(&k->poll);
+    k->events = 0;
+    return;
+  }
+  r = uv_poll_start(&k->poll, events, on_poll);
+  if (r < 0) {
+    ccci_error("http", "cannot poll curl's socket %d: %s", (int)k->fd,
+               uv_strerror(r));
+    k->events = 0;
+    return;
+  }
+  k->events = events;
 }
 
 static void on_sock_close(uv_handle_t *hd)
@@ -222,19 +279,21 @@ static void on_sock_close(uv_handle_t *hd)
   maybe_done(h);
 }
 
-/* Stop watching at once, while the descriptor is still curl's: the poll is
- * taken out of epoll before curl closes (and may reuse) the number. */
+/* Stop watching at once, while the descriptor is still open: the poll is
+ * taken out of epoll before the number is closed (and maybe reused). */
 static void sock_close(struct sock *k)
 {
   if (k->closing)
     return;
+  if (k->events != 0)
+    k->h->stats.watch_changes++;
   k->closing = true;
   k->h->stats.sockets--;
   uv_poll_stop(&k->poll);
   uv_close((uv_handle_t *)&k->poll, on_sock_close);
 }
 
-static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
+static struct sock *sock_new(struct ccci_http *h, curl_socket_t s, bool conn)
 {
   struct sock *k = ccci_xcalloc(1, sizeof(*k));
   int r;
@@ -246,12 +305,13 @@ static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
     free(k);
     return NULL;
   }
-  /* Our sockets are SOCK_CLOEXEC already; curl's resolver socketpair is
-   * not, and this is the first time we see it. */
-  if (ccci_set_cloexec(s) < 0)
+  /* Connection sockets are SOCK_CLOEXEC already; curl's resolver
+   * socketpair is not, and this is the first time we see it. */
+  if (!conn && ccci_set_cloexec(s) < 0)
     ccci_warn("http", "cannot make curl's socket %d close-on-exec", (int)s);
   k->fd = s;
   k->h = h;
+  k->conn = conn;
   k->next = h->socks;
   if (h->socks != NULL)
     h->socks->prev = k;
@@ -259,6 +319,17 @@ static struct sock *sock_new(struct ccci_http *h, curl_socket_t s)
   h->handles++;
   h->stats.sockets++;
   return k;
+}
+
+/* The live connection socket numbered @p s, if any. */
+static struct sock *conn_sock(struct ccci_http *h, curl_socket_t s)
+{
+  struct sock *k;
+
+  for (k = h->socks; k != NULL; k = k->next)
+    if (k->conn && !k->closing && k->fd == s)
+      return k;
+  return NULL;
 }
 
 /* Never returns -1: that marks the whole multi handle dead for good. A
@@ -270,30 +341,38 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
   struct ccci_http *h = userp;
   struct sock *k = socketp;
   int events = 0;
-  int r;
 
   (void)easy;
+  if (k == NULL)
+    k = conn_sock(h, s);
   if (what == CURL_POLL_REMOVE) {
-    if (k != NULL)
+    if (k == NULL)
+      return 0;
+    if (!k->conn) {
       sock_close(k);
+      return 0;
+    }
+    /* Idle in curl's cache: stay armed for reading only (see struct sock). */
+    k->wanted = false;
+    if (k->events != UV_READABLE)
+      sock_watch(k, 0);
     return 0;
   }
   if (k == NULL) {
     if (h->closing)
       return 0;
-    k = sock_new(h, s);
+    k = sock_new(h, s, false);
     if (k == NULL)
       return 0;
-    curl_multi_assign(h->multi, s, k);
   }
+  if (socketp == NULL)
+    curl_multi_assign(h->multi, s, k);
+  k->wanted = true;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  r = uv_poll_start(&k->poll, events, on_poll);
-  if (r < 0)
-    ccci_error("http", "cannot poll curl's socket %d: %s", (int)s,
-               uv_strerror(r));
+  sock_watch(k, events);
   return 0;
 }
 
@@ -350,12 +429,33 @@ static void xfer_unlink(struct ccci_http_xfer *x)
   x->prev = x->next = NULL;
 }
 
+/* An easy handle with curl's defaults: a spare one, or a new one. */
+static CURL *easy_get(struct ccci_http *h)
+{
+  if (h->nspare > 0)
+    return h->spare[--h->nspare];
+  return curl_easy_init();
+}
+
+/* Done with @p e (out of the multi handle). curl_easy_reset() drops every
+ * option (our header list and request body with them) and keeps only the
+ * buffers. */
+static void easy_release(struct ccci_http *h, CURL *e)
+{
+  if (h->closing || h->nspare == EASY_SPARE) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  curl_easy_reset(e);
+  h->spare[h->nspare++] = e;
+}
+
 static void xfer_free(struct ccci_http_xfer *x)
 {
   struct curl_slist *l;
 
   if (x->easy != NULL)
-    curl_easy_cleanup(x->easy);
+    easy_release(x->h, x->easy);
   for (l = x->headers; l != NULL; l = l->next)
     explicit_bzero(l->data, strlen(l->data));
   curl_slist_free_all(x->headers);
@@ -541,11 +641,65 @@ static int64_t parse_count(const char *v, size_t n)
   return (int64_t)u;
 }
 
-static int64_t parse_date(const char *v, size_t n)
+static int two_digits(const char *p)
+{
+  if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+    return -1;
+  return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/* RFC 9110's preferred format, "Sun, 06 Nov 1994 08:49:37 GMT", the one
+ * servers send: parsed here in a few hundred instructions (curl_getdate
+ * takes some ten thousand, and every response has a Date). -1 for anything
+ * else. */
+static int64_t imf_fixdate(const char *v, size_t n)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  static const char wdays[] = "MonTueWedThuFriSatSun";
+  int d, y1, y2, hh, mm, ss, m, w;
+  int64_t y, days;
+
+  if (n != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' ||
+      v[16] != ' ' || v[19] != ':' || v[22] != ':' ||
+      memcmp(v + 25, " GMT", 4) != 0)
+    return -1;
+  for (w = 0; w < 7 && memcmp(v, wdays + 3 * w, 3) != 0; w++)
+    ;
+  for (m = 0; m < 12 && memcmp(v + 8, months + 3 * m, 3) != 0; m++)
+    ;
+  d = two_digits(v + 5);
+  y1 = two_digits(v + 12);
+  y2 = two_digits(v + 14);
+  hh = two_digits(v + 17);
+  mm = two_digits(v + 20);
+  ss = two_digits(v + 23);
+  if (w == 7 || m == 12 || d < 1 || d > 31 || y1 < 0 || y2 < 0 || hh < 0 ||
+      hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+    return -1;
+  /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+   * days_from_civil), March-based years. */
+  y = y1 * 100 + y2 - (m < 2);
+  {
+    int64_t era = y / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = (m + 10) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+  }
+  if (days < 0)
+    return -1;
+  return days * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+int64_t ccci_http_parse_date(const char *v, size_t n)
 {
   char tmp[64];
+  int64_t fast = imf_fixdate(v, n);
   time_t t;
 
+  if (fast >= 0)
+    return fast;
   if (!value_copy(v, n, tmp, sizeof(tmp)))
     return -1;
   t = curl_getdate(tmp, NULL);
@@ -582,10 +736,11 @@ static void header_line(struct ccci_http_xfer *x, const char *line, size_t len)
                      end[-1] == '\t'))
     end--;
   if (name_is(line, nlen, "date")) {
-    x->date = parse_date(v, (size_t)(end - v));
+    x->date = ccci_http_parse_date(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "retry-after")) {
     x->retry_delta = parse_count(v, (size_t)(end - v));
-    x->retry_at = x->retry_delta >= 0 ? -1 : parse_date(v, (size_t)(end - v));
+    x->retry_at =
+        x->retry_delta >= 0 ? -1 : ccci_http_parse_date(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "x-total-count")) {
     x->total_count = parse_count(v, (size_t)(end - v));
   } else if (name_is(line, nlen, "link")) {
@@ -607,12 +762,43 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp)
   return len;
 }
 
+/* Every connection socket is made here, close-on-exec, and gets its poll
+ * handle for as long as it is open. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
                                  struct curl_sockaddr *a)
 {
-  (void)clientp;
+  struct ccci_http *h = clientp;
+  curl_socket_t s;
+  struct sock *k;
+
   (void)purpose;
-  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (h->closing)
+    return CURL_SOCKET_BAD;
+  s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (s < 0)
+    return CURL_SOCKET_BAD;
+  /* Curl closes every connection socket through close_socket(), so a live
+   * one with this number cannot exist; if it did, it must not stay. */
+  k = conn_sock(h, s);
+  if (k != NULL)
+    sock_close(k);
+  if (sock_new(h, s, true) == NULL) {
+    close(s);
+    return CURL_SOCKET_BAD;
+  }
+  return s;
+}
+
+/* Curl is done with a connection socket: stop its poll while the number is
+ * still ours, then close it. */
+static int close_socket(void *clientp, curl_socket_t s)
+{
+  struct ccci_http *h = clientp;
+  struct sock *k = conn_sock(h, s);
+
+  if (k != NULL)
+    sock_close(k);
+  return close(s) < 0 ? 1 : 0;
 }
 
 /* ---- request validation ---- */
@@ -629,11 +815,26 @@ static bool method_ok(const char *m)
   return true;
 }
 
-static int url_check(const char *url)
+/* The length of @p url's "scheme://authority" part, or 0 when it has none. */
+static size_t origin_len(const char *url)
+{
+  const char *p = strstr(url, "://");
+
+  if (p == NULL)
+    return 0;
+  return (size_t)(p - url) + 3 + strcspn(p + 3, "/?#");
+}
+
+/* An absolute http or https URL without spaces or control characters.
+ * Whether curl's parser takes it depends on its scheme and authority only
+ * (the rest is passed on as it is): the last origin it took is remembered,
+ * so a client sending to one server parses it once. */
+static int url_check(struct ccci_http *h, const char *url)
 {
   CURLU *u;
   char *scheme = NULL;
   const char *p;
+  size_t olen;
   int r = -EINVAL;
 
   if (url == NULL)
@@ -641,6 +842,10 @@ static int url_check(const char *url)
   for (p = url; *p != '\0'; p++)
     if ((unsigned char)*p <= ' ' || *p == 0x7f)
       return -EINVAL;
+  olen = origin_len(url);
+  if (olen > 0 && h->ok_origin != NULL && strlen(h->ok_origin) == olen &&
+      memcmp(h->ok_origin, url, olen) == 0)
+    return 0;
   u = curl_url();
   if (u == NULL)
     return -ENOMEM;
@@ -648,6 +853,10 @@ static int url_check(const char *url)
       curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
       (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
     r = 0;
+  if (r == 0 && olen > 0) {
+    free(h->ok_origin);
+    h->ok_origin = ccci_xstrndup(url, olen);
+  }
   curl_free(scheme);
   curl_url_cleanup(u);
   return r;
@@ -733,6 +942,9 @@ static CURLcode easy_setup(struct ccci_http_xfer *x,
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  SET(CURLOPT_OPENSOCKETDATA, (void *)x->h);
+  SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)x->h);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, (void *)x);
   SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -778,7 +990,7 @@ int ccci_http_send(struct ccci_http *h, const struct ccci_http_request *r,
     return -ESHUTDOWN;
   if (!method_ok(r->method) || (r->body == NULL && r->body_len > 0))
     return -EINVAL;
-  ret = url_check(r->url);
+  ret = url_check(h, r->url);
   if (ret < 0)
     return ret;
   has_body = r->body_len > 0 || strcmp(r->method, "POST") == 0 ||
@@ -806,7 +1018,7 @@ int ccci_http_send(struct ccci_http *h, const struct ccci_http_request *r,
     memcpy(x->req_body, r->body, r->body_len);
     x->req_body_len = r->body_len;
   }
-  x->easy = curl_easy_init();
+  x->easy = easy_get(h);
   if (x->easy == NULL) {
     ret = -ENOMEM;
     goto out;
@@ -925,9 +1137,12 @@ void ccci_http_close(struct ccci_http *h, void (*done)(void *arg), void *arg)
   h->done_arg = arg;
   while (h->xfers != NULL)
     xfer_drop(h->xfers);
-  /* Stop every poll before curl closes the sockets behind them. */
+  /* Stop every poll before curl closes the sockets behind them (through
+   * close_socket(), which then finds no live one). */
   for (k = h->socks; k != NULL; k = k->next)
     sock_close(k);
+  while (h->nspare > 0)
+    curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
   uv_close((uv_handle_t *)&h->timer, on_timer_close);

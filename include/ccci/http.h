@@ -120,7 +120,10 @@ struct ccci_http_stats {
   uint64_t cancelled; /**< cancelled, or dropped by ccci_http_close() */
   uint64_t connects;  /**< connections opened (CURLINFO_NUM_CONNECTS summed) */
   uint64_t in_flight; /**< sent, neither completed nor cancelled */
-  uint64_t sockets;   /**< curl sockets watched on the loop now */
+  uint64_t sockets;   /**< curl sockets with a poll handle now (open
+                           connections, idle ones included) */
+  uint64_t watch_changes; /**< times a socket's poll was started, changed
+                               or stopped (each is epoll_ctl calls) */
 };
 
 /**
@@ -130,6 +133,14 @@ struct ccci_http_stats {
  * than 7.85 or lacks http/https.
  */
 int ccci_http_global_init(void) CCCI_WUR;
+
+/**
+ * An HTTP date (a `Date` or `Retry-After` value, @p n bytes, not
+ * terminated) as seconds since the epoch, or -1 when it is not one. The
+ * usual form ("Sun, 06 Nov 1994 08:49:37 GMT") is parsed directly, any
+ * other by curl_getdate(); both give the same answer for it.
+ */
+int64_t ccci_http_parse_date(const char *v, size_t n);
 
 /** Release libcurl's global state; after every client is closed. */
 void ccci_http_global_cleanup(void);

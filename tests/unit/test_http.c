@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "ccci/http.h"
 
@@ -237,6 +238,10 @@ static void handle(struct conn *c, struct seen *r)
   } else if (strcmp(p, "/close") == 0) {
     c->close_after = true;
     respond(c, 200, "Connection: close\r\n", "bye", 3);
+  } else if (strcmp(p, "/then-close") == 0) {
+    /* Keep-alive as far as the client knows; closed once written. */
+    c->close_after = true;
+    respond(c, 200, NULL, "idle", 4);
   } else if (strcmp(p, "/hang") == 0) {
     /* never answer */
   } else {
@@ -677,6 +682,51 @@ static void chain_next(void *arg, const struct ccci_http_response *r)
   }
 }
 
+/* The direct parse of the usual date form agrees with curl_getdate(), the
+ * parser for every other form, wherever either accepts the text. */
+static void test_parse_date(void **state)
+{
+  static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed",
+                                   "Thu", "Fri", "Sat"};
+  static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static const int years[] = {1970, 1999, 2000, 2024, 2038, 2100, 2400, 9999};
+  static const char *const odd[] = {"Sunday, 06-Nov-94 08:49:37 GMT",
+                                    "Sun Nov  6 08:49:37 1994",
+                                    "Sun, 06 Nov 1994 08:49:37 UTC",
+                                    "Sun, 06 Nov 1994 24:00:00 GMT",
+                                    "Sun, 6 Nov 1994 08:49:37 GMT",
+                                    "Xyz, 06 Nov 1994 08:49:37 GMT",
+                                    "Sun, 06 Nox 1994 08:49:37 GMT",
+                                    "Sun, 00 Nov 1994 08:49:37 GMT",
+                                    "Wed, 31 Dec 1969 23:59:59 GMT",
+                                    "Sun, 06 Nov 1994 08:49:37 GMTx",
+                                    "",
+                                    "120"};
+  char buf[64];
+  size_t i, y, m, d;
+
+  (void)state;
+  assert_int_equal(ccci_http_parse_date("Sun, 06 Nov 1994 08:49:37 GMT", 29),
+                   784111777);
+  for (y = 0; y < CCCI_ARRAY_LEN(years); y++)
+    for (m = 0; m < 12; m++)
+      for (d = 1; d <= 31; d++) {
+        int n =
+            snprintf(buf, sizeof(buf), "%s, %02zu %s %d %02zu:%02zu:%02zu GMT",
+                     wd[(d + m) % 7], d, mon[m], years[y], (d * 7) % 24,
+                     (d * 13) % 60, (m * 5) % 60);
+        time_t want = curl_getdate(buf, NULL);
+        assert_int_equal(ccci_http_parse_date(buf, (size_t)n),
+                         want < 0 ? -1 : (int64_t)want);
+      }
+  for (i = 0; i < CCCI_ARRAY_LEN(odd); i++) {
+    time_t want = curl_getdate(odd[i], NULL);
+    assert_int_equal(ccci_http_parse_date(odd[i], strlen(odd[i])),
+                     want < 0 ? -1 : (int64_t)want);
+  }
+}
+
 static void test_keepalive(void **state)
 {
   struct fx *f = *state;
@@ -702,6 +752,80 @@ static void test_keepalive(void **state)
   assert_int_equal(st.errors, 0);
   assert_int_equal(st.connects, 1);
   assert_int_equal(st.in_flight, 0);
+}
+
+/* Many transfers, one after another, on a kept-alive connection: one
+ * socket, watched from its first transfer to the end, its poll not touched
+ * again (each change is epoll_ctl calls). */
+static void test_keepalive_one_watch(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_http_stats st;
+  uint64_t changes;
+  unsigned i;
+
+  send_req(f, "GET", "/echo", NULL, NULL, &f->got[0], NULL);
+  run_until(f, &f->ncb, 1);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.sockets, 1);
+  changes = st.watch_changes;
+  assert_true(changes >= 1);
+  for (i = 1; i <= 50; i++) {
+    send_req(f, "GET", "/echo", NULL, NULL, &f->got[0], NULL);
+    run_until(f, &f->ncb, i + 1);
+    assert_int_equal(f->got[0].status, 200);
+    assert_string_equal(f->got[0].body, "GET ");
+    ccci_http_stats(f->h, &st);
+    assert_int_equal(st.sockets, 1);
+  }
+  assert_int_equal(f->srv.accepts, 1);
+  assert_int_equal(f->srv.nreqs, 51);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.connects, 1);
+  assert_true(st.watch_changes == changes);
+}
+
+static void count_iteration(uv_check_t *c)
+{
+  (*(unsigned *)c->data)++;
+}
+
+/* The server closes a connection that curl keeps idle: the poll left armed
+ * on it wakes once and stops (it must not spin on the end of file), and the
+ * next request gets a new connection. */
+static void test_idle_closed_by_server(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_http_stats st;
+  uv_check_t check;
+  unsigned iterations = 0;
+
+  send_req(f, "GET", "/then-close", NULL, NULL, &f->got[0], NULL);
+  run_until(f, &f->ncb, 1);
+  assert_int_equal(f->got[0].status, 200);
+  assert_string_equal(f->got[0].body, "idle");
+  run_until_server_idle(f);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.sockets, 1); /* curl has not looked at it yet */
+  uv_check_init(&f->loop, &check);
+  check.data = &iterations;
+  uv_check_start(&check, count_iteration);
+  f->fired = false;
+  uv_timer_start(&f->watchdog, on_watchdog, 200, 0);
+  while (!f->fired)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT); /* closed before anything can fail */
+  assert_true(iterations < 10);
+
+  send_req(f, "GET", "/echo", NULL, NULL, &f->got[1], NULL);
+  run_until(f, &f->ncb, 2);
+  assert_int_equal(f->got[1].error, 0);
+  assert_int_equal(f->got[1].status, 200);
+  assert_int_equal(f->srv.accepts, 2);
+  ccci_http_stats(f->h, &st);
+  assert_int_equal(st.connects, 2);
+  assert_int_equal(st.sockets, 1);
 }
 
 static void test_max_connections(void **state)
@@ -1024,6 +1148,35 @@ static void test_bad_requests(void **state)
   free(url);
 }
 
+/* After a request to one server (its origin then passes unparsed), URLs
+ * that differ from it in the port or in characters are still refused. */
+static void test_bad_url_after_good(void **state)
+{
+  struct fx *f = *state;
+  char *url;
+
+  send_req(f, "GET", "/echo", NULL, NULL, &f->got[0], NULL);
+  run_until(f, &f->ncb, 1);
+  assert_int_equal(f->got[0].status, 200);
+  url = ccci_xasprintf("http://127.0.0.1:%d0000000/echo", f->srv.port);
+  assert_int_equal(send_full(f, "GET", url, NULL, NULL, &f->got[1], NULL),
+                   -EINVAL);
+  free(url);
+  url = ccci_xasprintf("http://127.0.0.1:%d/a b", f->srv.port);
+  assert_int_equal(send_full(f, "GET", url, NULL, NULL, &f->got[1], NULL),
+                   -EINVAL);
+  free(url);
+  url = ccci_xasprintf("ftp://127.0.0.1:%d/echo", f->srv.port);
+  assert_int_equal(send_full(f, "GET", url, NULL, NULL, &f->got[1], NULL),
+                   -EINVAL);
+  free(url);
+  /* The server knows no such path, but the request went out. */
+  send_req(f, "GET", "/echo?x=1#y", NULL, NULL, &f->got[1], NULL);
+  run_until(f, &f->ncb, 2);
+  assert_int_equal(f->got[1].error, 0);
+  assert_int_equal(f->got[1].status, 404);
+}
+
 static void test_bad_options(void **state)
 {
   struct fx *f = *state;
@@ -1082,7 +1235,12 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_date_and_retry_after, setup,
                                       teardown),
+      cmocka_unit_test(test_parse_date),
       cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keepalive_one_watch, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idle_closed_by_server, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_close_reuses_fds, setup,
                                       teardown),
@@ -1096,6 +1254,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_close_from_callback, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_url_after_good, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
   };
