@@ -15,6 +15,9 @@ Daemon peak RSS (VmHWM) over both phases.
 
 Targets: requests/min within 10 % of N x 60 / interval; CPU <= 50 ms per
 1000 polls; comment-to-run-start p99 <= interval + 2 s.
+Last, the floor (bench/poll_floor.c): libcurl alone doing the same GET with
+one blocking easy handle, paced like the daemon's polls and back to back,
+and the ratio of the daemon's CPU per poll to the paced figure.
 
     bench/poll.py BUILD_DIR [--repos 1000] [--seconds 60] [--interval 30]
                   [--comments 20] [--max-connections 16] [--keep]
@@ -281,6 +284,16 @@ def main():
         row("daemon log error lines", "%d" % len(errors), "0", not errors)
         for ln in errors[:5]:
             print("  " + ln.rstrip())
+        # The floor: libcurl alone, one blocking GET per poll at the daemon's
+        # spacing of polls (bench/poll_floor.c), against the same fake.
+        gap_ms = max(1, int(a.interval * 1000 / a.repos))
+        fl = subprocess.run([os.path.join(a.build, "bench", "poll_floor"), url, token_file, "300", str(gap_ms)],
+                            capture_output=True, text=True)
+        for line in fl.stdout.splitlines():
+            us = float(line.split()[-5])
+            label = "paced" if line.startswith("paced") else "back to back"
+            row("floor: libcurl alone, %s" % label, "%.1f ms per 1000" % us,
+                "" if label != "paced" else "daemon / floor %.2f" % (per_k / us))
         return 1 if failed else 0
     finally:
         for p in reversed(procs):
