@@ -8,8 +8,11 @@ cmake --build "$build" -j "$(nproc)" >/dev/null
 tmp=$(mktemp -d /tmp/ccci-bench-XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$tmp"' EXIT
+"$build"/bench/machine
 "$build"/bench/bench_config
 "$build"/bench/bench_redact 256
+"$build"/bench/bench_logpath 256 10
+"$build"/bench/bench_logpath 256 1000
 printf 'state_dir: %s/state\nsocket: %s/ccci.sock\n' "$tmp" "$tmp" >"$tmp/ccci.yml"
 "$build"/ccci serve -c "$tmp/ccci.yml" 2>"$tmp/serve.log" &
 pid=$!
