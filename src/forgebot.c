@@ -1057,7 +1057,12 @@ static void repo_at(struct repo *r, uint64_t at, uint64_t interval_ms)
 static void repo_again(struct repo *r)
 {
   struct ccci_config *cfg = r->b->config(r->b->arg);
-  repo_at(r, r->due + cfg->forge.poll_interval_ms, cfg->forge.poll_interval_ms);
+  uint64_t iv = cfg->forge.poll_interval_ms, at = r->due + iv;
+  /* A poll that took longer than the interval (many pages, a slow forge)
+   * is followed a whole interval later, never back to back. */
+  if (at < uv_now(r->b->loop))
+    at = uv_now(r->b->loop) + iv;
+  repo_at(r, at, iv);
   ccci_config_unref(cfg);
 }
 

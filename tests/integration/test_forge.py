@@ -653,6 +653,30 @@ class ForgeTest(CcciTestCase):
         self.assert_token_kept_secret(d, tokens=[old, new])
         self.assert_fake_clean()
 
+    def test_each_repo_polls_on_its_own_period_with_a_random_phase(self):
+        """Every enrolled repo is polled once per poll_interval (1 s here), on
+        its own phase: consecutive polls of a repo are never back to back nor
+        much later than the interval plus a slot (250 ms), and the repos'
+        first polls are spread over the interval, not all at once."""
+        repos = ["%s/p%d" % (ORG, i) for i in range(12)]
+        for r in repos:
+            self.forge.add_repo(r)
+        d = self.serve(repos=repos)
+        t0 = time.time()
+        wait_for(lambda: all(len(self.polls(repo=r)) >= 5 for r in repos), what="5 polls of every repo")
+        firsts = []
+        for r in repos:
+            times = [p["real_time"] for p in self.polls(repo=r)]
+            firsts.append(times[0])
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            self.assertGreaterEqual(min(gaps), 0.7, (r, gaps))
+            # Generous above: a loaded CI machine delays timers.
+            self.assertLessEqual(max(gaps), 2.5, (r, gaps))
+        self.assertGreater(max(firsts) - min(firsts), 0.25, "every repo polled in the same slot")
+        self.assertLess(min(firsts) - t0, 1.5)
+        self.assertEqual(self.counters(d).get("forge_poll_errors", 0), 0)
+        self.assert_fake_clean()
+
     def test_self_check_reports_a_bot_outside_the_org(self):
         f = self.forge
         f.remove_member(ORG, BOT)
