@@ -75,7 +75,8 @@ struct run {
   uint64_t td_next_ms;        /* PH_TD_WAIT: when to try again */
   struct ccci_config *cfg;
   struct ccci_redact_set *secrets;
-  struct secload sl; /* prep's look at the secret files */
+  bool sec_wait;     /* admitted, waiting for the look at the secrets */
+  uint64_t sec_need; /* the look it waits for (rs->looks_started + 1) */
   struct ccci_logstore *logs;
   struct ccci_logstore *closing_logs; /* being closed: still readable */
   struct ccci_runner *runner;
@@ -140,6 +141,7 @@ struct ccci_runs {
   uv_work_t refresh_work;
   struct secload refresh;
   bool refresh_busy, refresh_again;
+  uint64_t looks_started; /* looks queued so far; the one in flight is this */
   void (*stop_done)(void *);
   void *stop_arg;
 };
@@ -384,7 +386,7 @@ static void drop_attempt(struct run *r)
   r->env = NULL;
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
-  secload_clear(&r->sl);
+  r->sec_wait = false;
   ccci_config_unref(r->cfg);
   r->cfg = NULL;
 }
@@ -935,9 +937,6 @@ static void prep_work(uv_work_t *w)
   char *p;
   int rc;
 
-  secload_run(&r->sl);
-  if (r->sl.err != NULL)
-    return;
   p = run_path(r, "state");
   rc = ccci_mkdir_p(p, 0750);
   free(p);
@@ -1048,12 +1047,6 @@ static void prep_done(uv_work_t *w, int status)
   struct run *r = ccci_container_of(w, struct run, work);
   struct ccci_runs *rs = r->rs;
 
-  r->secrets = secrets_seen(rs, &r->sl);
-  if (r->sl.err != NULL && r->prep_err == NULL) {
-    r->prep_err = r->sl.err;
-    r->sl.err = NULL;
-  }
-  secload_clear(&r->sl);
   if (status == UV_ECANCELED || r->daemon_stop) {
     /* The daemon stops before the run started: it stays queued (an
      * orphan stays for the next daemon's janitor). */
@@ -1089,28 +1082,53 @@ static void refresh_work(uv_work_t *w)
   secload_run(&rs->refresh);
 }
 
+/* A look at the secrets ended: the runs admitted before it began go on
+ * with its set, or back to the queue when a file cannot be read (fail
+ * closed; admission is tried again in RETRY_MS). */
 static void refresh_done(uv_work_t *w, int status)
 {
   struct ccci_runs *rs = ccci_container_of(w, struct ccci_runs, refresh_work);
   struct ccci_redact_set *set = secrets_seen(rs, &rs->refresh);
+  bool waiting = false, failed = false;
+  size_t i;
 
+  (void)status;
   rs->refresh_busy = false;
   rs->saving--;
-  if (status == 0 && !rs->stopping) {
-    if (set == NULL)
-      set_problem(rs, ccci_xasprintf("%s; no run starts until it is fixed",
-                                     rs->refresh.err));
-    else
-      set_problem(rs, NULL);
+  if (!rs->stopping)
+    set_problem(rs, set != NULL ? NULL
+                                : ccci_xasprintf("%s; no run starts until it "
+                                                 "is fixed",
+                                                 rs->refresh.err));
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (!r->sec_wait)
+      continue;
+    if (r->sec_need > rs->looks_started) {
+      waiting = true; /* admitted after this look began */
+      continue;
+    }
+    r->sec_wait = false;
+    if (set == NULL || rs->stopping) {
+      failed = failed || set == NULL;
+      requeue(r);
+      continue;
+    }
+    r->secrets = ccci_redact_set_ref(set);
+    /* uv_queue_work fails only without a work callback. */
+    (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
   }
   ccci_redact_set_unref(set);
   secload_clear(&rs->refresh);
-  if (rs->refresh_again && !rs->stopping) {
-    rs->refresh_again = false;
-    ccci_runs_secrets_refresh(rs);
-  } else if (!rs->stopping) {
-    /* Admission waited for the look: runs start on the set it found. */
-    admit(rs);
+  if (!rs->stopping) {
+    if (rs->refresh_again || waiting) {
+      rs->refresh_again = false;
+      ccci_runs_secrets_refresh(rs);
+    } else if (failed) {
+      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+    } else {
+      admit(rs);
+    }
   }
   check_stopped(rs);
 }
@@ -1128,9 +1146,20 @@ void ccci_runs_secrets_refresh(struct ccci_runs *rs)
   secload_begin(&rs->refresh, rs, cfg);
   ccci_config_unref(cfg);
   rs->refresh_busy = true;
+  rs->looks_started++;
   rs->saving++;
   /* uv_queue_work fails only without a work callback. */
   (void)uv_queue_work(rs->loop, &rs->refresh_work, refresh_work, refresh_done);
+}
+
+/* @p r holds a slot (and its domain): it is prepared once a look at the
+ * secrets that begins from now on has ended (SPEC section 7: before every
+ * run starts). The runs admitted together share that one look. */
+static void wait_secrets(struct run *r)
+{
+  r->phase = PH_PREP;
+  r->sec_wait = true;
+  r->sec_need = r->rs->looks_started + 1;
 }
 
 static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
@@ -1252,10 +1281,9 @@ static void admit(struct ccci_runs *rs)
   struct ccci_config *cfg = rs->config(rs->arg);
   uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
 
-  /* While the secrets are being looked at, runs wait for the set (a prep
-   * meanwhile would read and build the same set again). */
-  while (!rs->draining && !rs->stopping && !rs->refresh_busy &&
-         rs->active < cfg->capacity) {
+  bool admitted = false;
+
+  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
     struct run *r;
     if (!disk_ok(rs, cfg)) {
       uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
@@ -1266,14 +1294,13 @@ static void admit(struct ccci_runs *rs)
       break;
     dequeue(r);
     rs->active++;
-    r->phase = PH_PREP;
     r->cfg = ccci_config_ref(cfg);
-    secload_clear(&r->sl);
-    secload_begin(&r->sl, rs, cfg);
-    /* uv_queue_work fails only without a work callback. */
-    (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
+    wait_secrets(r);
+    admitted = true;
   }
   ccci_config_unref(cfg);
+  if (admitted)
+    ccci_runs_secrets_refresh(rs);
   if (earliest != 0)
     uv_timer_start(&rs->lock_timer, on_lock_timer,
                    earliest > now ? earliest - now : 0, 0);
@@ -1297,11 +1324,9 @@ static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
              : failed                 ? CCCI_REASON_FAILURE
                                       : CCCI_REASON_SUCCESS;
   rs->active++;
-  r->phase = PH_PREP;
   r->cfg = cfg;
-  secload_clear(&r->sl);
-  secload_begin(&r->sl, rs, cfg);
-  (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
+  wait_secrets(r);
+  ccci_runs_secrets_refresh(rs);
 }
 
 /* Decide for one run another instance left running, and act unless @p dry.
@@ -2236,12 +2261,16 @@ static void stop_now(struct ccci_runs *rs)
     if (r->phase == PH_MAIN && !r->cancel_req) {
       ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancelling: the daemon stops");
       ccci_runner_stop(r->runner, true);
+    } else if (r->phase == PH_PREP && r->sec_wait) {
+      r->sec_wait = false;
+      requeue(r); /* not started: queued for the next daemon */
     } else if (r->phase == PH_PREP) {
       uv_cancel((uv_req_t *)&r->work);
     } else if (r->phase == PH_TD_WAIT) {
       finish(r); /* the next daemon's janitor tries again */
     }
   }
+  check_stopped(rs);
 }
 
 static void on_grace(uv_timer_t *t)
