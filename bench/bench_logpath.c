@@ -14,6 +14,7 @@
 #include "ccci/logline.h"
 #include "ccci/redact.h"
 #include "ccci/util.h"
+#include "fanin_lines.h"
 
 #define READ_SIZE 65536
 
@@ -24,7 +25,7 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The same lines as bench/fanin_writer.c. */
+/* The lines bench/fanin_writer.c prints. */
 static char *make_input(size_t target, const char *secret, size_t *len,
                         size_t *lines)
 {
@@ -32,17 +33,7 @@ static char *make_input(size_t target, const char *secret, size_t *len,
   size_t used = 0;
   unsigned long i = 0;
   while (used < target) {
-    int n;
-    if (i % 100 == 0)
-      n = snprintf(buf + used, 512,
-                   "2026-11-24T05:00:%02lu.%03luZ step %lu: token=%s ok\n",
-                   i % 60, i % 1000, i, secret);
-    else
-      n = snprintf(buf + used, 512,
-                   "2026-11-24T05:00:%02lu.%03luZ abra: deploying service "
-                   "app_%lu (replicas 1/1) sha256:%08lx%08lx\n",
-                   i % 60, i % 1000, i % 97, i * 2654435761u, ~i);
-    used += (size_t)n;
+    used += (size_t)fanin_line(buf + used, 512, i, secret);
     i++;
   }
   *len = used;

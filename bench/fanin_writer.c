@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fanin_lines.h"
+
 int main(int argc, char **argv)
 {
   unsigned long mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 4;
@@ -15,16 +17,7 @@ int main(int argc, char **argv)
 
   while (written < target) {
     char line[512];
-    int n;
-    if (secret != NULL && i % 100 == 0)
-      n = snprintf(line, sizeof(line),
-                   "2026-11-24T05:00:%02lu.%03luZ step %lu: token=%s ok\n",
-                   i % 60, i % 1000, i, secret);
-    else
-      n = snprintf(line, sizeof(line),
-                   "2026-11-24T05:00:%02lu.%03luZ abra: deploying service "
-                   "app_%lu (replicas 1/1) sha256:%08lx%08lx\n",
-                   i % 60, i % 1000, i % 97, i * 2654435761u, ~i);
+    int n = fanin_line(line, sizeof(line), i, secret);
     i++;
     if (used + (size_t)n > sizeof(buf)) {
       if (write(1, buf, used) != (ssize_t)used)

@@ -1035,15 +1035,13 @@ static void repo_next(struct repo *r, uint64_t ms)
   uv_timer_start(&r->timer, on_repo_timer, ms, 0);
 }
 
-/* Poll @p r at @p at (loop time; now if that is past), started at the first
+/* Poll @p r at @p at (loop time, not in the past), started at the first
  * slot boundary from there. */
 static void repo_at(struct repo *r, uint64_t at, uint64_t interval_ms)
 {
   uint64_t slot = interval_ms / 4, now = uv_now(r->b->loop), start;
   if (r->removed || r->b->stopping)
     return;
-  if (at < now)
-    at = now;
   if (slot > POLL_SLOT_MS)
     slot = POLL_SLOT_MS;
   start = slot > 1 ? (at + slot - 1) / slot * slot : at;
@@ -1058,10 +1056,11 @@ static void repo_again(struct repo *r)
 {
   struct ccci_config *cfg = r->b->config(r->b->arg);
   uint64_t iv = cfg->forge.poll_interval_ms, at = r->due + iv;
+  uint64_t now = uv_now(r->b->loop);
   /* A poll that took longer than the interval (many pages, a slow forge)
    * is followed a whole interval later, never back to back. */
-  if (at < uv_now(r->b->loop))
-    at = uv_now(r->b->loop) + iv;
+  if (at < now)
+    at = now + iv;
   repo_at(r, at, iv);
   ccci_config_unref(cfg);
 }

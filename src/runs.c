@@ -41,12 +41,12 @@
 /* PH_TD_WAIT: a teardown failed and waits for its next try. */
 enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN, PH_TD_WAIT };
 
-/* One look at the secret files (SPEC section 7), on the thread pool: the
+/* A look at the secret files (SPEC section 7), on the thread pool: the
  * daemon's set is kept when the files' fingerprint (path, inode, mtime,
  * size) is unchanged, else they are read again and a set is built when the
  * values changed. */
 struct secload {
-  /* in: the daemon's set when the look was queued, and its fingerprint */
+  /* in: the daemon's set when the look began, and its fingerprint */
   struct ccci_config *cfg;
   struct ccci_redact_set *known;
   char *known_fp;
@@ -136,8 +136,8 @@ struct ccci_runs {
   char *problem;                   /* what blocks admission, for status */
   struct ccci_redact_set *secrets; /* the newest secrets seen */
   char *secrets_fp;                /* the fingerprint of their files */
-  /* A look at the secrets of the daemon's own (at start and on SIGHUP),
-   * one at a time; a request meanwhile queues one more. */
+  /* The look at the secret files (at start, on SIGHUP, and for the runs
+   * admitted), one at a time; a request meanwhile queues one more. */
   uv_work_t refresh_work;
   struct secload refresh;
   bool refresh_busy, refresh_again;
@@ -1010,9 +1010,9 @@ static void requeue(struct run *r)
 }
 
 /* What a look at the secrets found, on the loop: short values reported
- * once, a new set taken by the daemon and switched into the open streams
- * (runs prepared together share the first set built). Returns the set to
- * use (a reference), or NULL when a file cannot be read. */
+ * once, a new set taken by the daemon and switched into the open streams.
+ * Returns the set to use (a reference), or NULL when a file cannot be
+ * read. */
 static struct ccci_redact_set *secrets_seen(struct ccci_runs *rs,
                                             struct secload *l)
 {
@@ -1026,12 +1026,6 @@ static struct ccci_redact_set *secrets_seen(struct ccci_runs *rs,
                 l->shorts[i], (unsigned long long)l->cfg->min_secret_len);
   if (l->err != NULL || l->set == NULL)
     return NULL;
-  if (l->new_set && rs->secrets != NULL && l->fp != NULL &&
-      rs->secrets_fp != NULL && strcmp(l->fp, rs->secrets_fp) == 0) {
-    ccci_redact_set_unref(l->set);
-    l->set = ccci_redact_set_ref(rs->secrets);
-    l->new_set = false;
-  }
   if (l->new_set)
     secrets_changed(rs, l->set);
   if (l->fp != NULL) {
@@ -1060,7 +1054,7 @@ static void prep_done(uv_work_t *w, int status)
     return;
   }
   if (r->prep_err != NULL) {
-    /* Fail closed: no run starts while a secret cannot be read. */
+    /* The run dir cannot be prepared: the run waits in the queue. */
     set_problem(
         rs, ccci_xasprintf("%s; no run starts until it is fixed", r->prep_err));
     free(r->prep_err);
@@ -1280,7 +1274,6 @@ static void admit(struct ccci_runs *rs)
 {
   struct ccci_config *cfg = rs->config(rs->arg);
   uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
-
   bool admitted = false;
 
   while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
@@ -2242,7 +2235,7 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
       rs->td_timer.data = rs;
   *out = rs;
   /* The secrets are read at once: status names an unreadable file before
-   * any run, and the first run finds the set built (admission waits). */
+   * any run, and the first run finds the set built. */
   ccci_runs_secrets_refresh(rs);
   /* The first sweep comes before any admission: a run another instance
    * left is torn down, or its domain waits for its supervisor. */
