@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ccci/config.h"
+#include "ccci/core/config.h"
 
 static const char full[] =
     "state_dir: /var/lib/ccci\n"

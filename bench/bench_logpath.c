@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "ccci/logline.h"
-#include "ccci/redact.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/logline.h"
+#include "ccci/logs/redact.h"
 #include "fanin_lines.h"
 
 #define READ_SIZE 65536

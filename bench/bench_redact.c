@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ccci/redact.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/redact.h"
 
 #define KIB ((size_t)1024)
 #define MIB (1024 * KIB)

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ccci/util.h"
+#include "ccci/core/util.h"
 
 static const char req[] = "{\"v\":1,\"op\":\"status\"}\n";
 

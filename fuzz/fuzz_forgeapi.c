@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ccci/forgeapi.h"
+#include "ccci/forge/forgeapi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "ccci/janitor.h"
+#include "ccci/runs/janitor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "ccci/logline.h"
+#include "ccci/logs/logline.h"
 #include "logline_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

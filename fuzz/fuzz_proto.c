@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ccci/proto.h"
+#include "ccci/ctl/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

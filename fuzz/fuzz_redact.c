@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ccci/redact.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/redact.h"
 
 /* Input layout: [count % 5] [min_len - 1 (% 16)] [mask choice, and bit 7:
  * swap], then count times [length % 65] [that many bytes], then the text.

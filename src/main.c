@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ccci/cli.h"
-#include "ccci/supervise.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/ctl/cli.h"
+#include "ccci/serve/daemon.h"
 
 struct command {
   const char *name;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ccci/util.h"
+#include "ccci/core/util.h"
 
 /**
  * ccci_logline_encode() as it was before it was made fast (a byte loop with

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/config.h"
+#include "ccci/core/config.h"
 
 #define NAME "t.yml"
 #define BASE "/base"

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/domlock.h"
+#include "ccci/runs/domlock.h"
 
 #define DOMAIN "hello-pr7.ci.test"
 

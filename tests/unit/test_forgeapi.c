@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "ccci/forgeapi.h"
+#include "ccci/forge/forgeapi.h"
 
 #ifndef CCCI_FIXTURES
 #error "CCCI_FIXTURES must name tests/fixtures"

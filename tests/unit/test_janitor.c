@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/janitor.h"
+#include "ccci/runs/janitor.h"
 
 #define T0 INT64_C(1795000000) /* a started_at */
 #define BUDGET UINT64_C(4230)  /* 60m + 30s + 10m */

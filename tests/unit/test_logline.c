@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "ccci/logline.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/logline.h"
 #include "logline_ref.h"
 
 #define STR(s) (s), (sizeof(s) - 1)

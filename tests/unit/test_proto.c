@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/proto.h"
+#include "ccci/ctl/proto.h"
 
 #define LINE(s) (s), (sizeof(s) - 1)
 

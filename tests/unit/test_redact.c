@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "ccci/redact.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/redact.h"
 
 #define MASK CCCI_REDACT_MASK
 #define MIB (1024u * 1024u)

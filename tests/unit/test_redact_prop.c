@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "ccci/redact.h"
-#include "ccci/util.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/redact.h"
 
 struct pats {
   unsigned char *p[512];

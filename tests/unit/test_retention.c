@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/retention.h"
+#include "ccci/runs/retention.h"
 
 #define DAY 86400
 #define NOW ((int64_t)1800000000)

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/run.h"
+#include "ccci/runs/run.h"
 
 static const char good[] =
     "{\"version\":1,\"id\":\"20261124-054848-357\",\"number\":3,"

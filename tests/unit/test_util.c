@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "ccci/util.h"
+#include "ccci/core/util.h"
 
 /* ---- fixtures: one private temporary directory per test ---- */
 

@@ -1,0 +1,159 @@
+/* The service configuration: one YAML file read into an immutable struct. */
+#ifndef CCCI_CONFIG_H
+#define CCCI_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ccci/core/util.h"
+
+/** Largest configuration file accepted. */
+#define CCCI_CONFIG_MAX_BYTES (1024 * 1024)
+/** At most this many errors are reported for one file. */
+#define CCCI_CONFIG_MAX_ERRORS 50
+
+/** When a changed key takes effect after SIGHUP. */
+enum ccci_reload {
+  CCCI_RELOAD_LIVE,     /**< at once */
+  CCCI_RELOAD_NEXT_RUN, /**< for runs that start after the reload */
+  CCCI_RELOAD_RESTART,  /**< only after the daemon restarts */
+};
+
+/** A list of strings; `v` is NULL-terminated when not NULL itself. */
+struct ccci_strlist {
+  char **v;
+  size_t n;
+};
+
+/** A map of string to string, in file order. */
+struct ccci_strmap {
+  char **keys;
+  char **vals;
+  size_t n;
+};
+
+/**
+ * The effective configuration. Immutable once loaded and shared by reference
+ * count: a reload builds a new one and swaps the pointer, so whoever holds
+ * the old one keeps a consistent view. Durations are milliseconds.
+ */
+struct ccci_config {
+  unsigned refs;
+  char *source;   /**< the file it came from, or "<embedded>" */
+  char *base_dir; /**< relative paths were resolved against this */
+
+  char *state_dir;
+  char *socket;
+  char *secrets_dir;
+  struct ccci_strlist secret_files;
+  uint64_t min_secret_len;
+  uint64_t capacity;
+  uint64_t deadline_ms;
+  uint64_t kill_grace_ms;
+  uint64_t teardown_grace_ms;
+  uint64_t drain_timeout_ms;
+  uint64_t shutdown_grace_ms;
+  uint64_t log_max_bytes;
+  uint64_t min_free_bytes;
+  struct {
+    uint64_t max_age_ms;
+    uint64_t max_bytes;
+  } retention;
+  struct {
+    struct ccci_strlist command;
+    struct ccci_strlist teardown_command;
+    char *domain_suffix;
+    char *user;
+    struct ccci_strmap env;
+  } harness;
+  struct {
+    uint64_t interval_ms;
+  } janitor;
+  struct {
+    char *url;
+    char *token_file;
+    struct ccci_strlist repos;
+    uint64_t poll_interval_ms;
+    uint64_t max_connections;
+    struct ccci_strlist allowlist;
+    uint64_t auth_cache_ms;
+    char *status_context;
+    char *webhook_secret_file;
+  } forge;
+  struct {
+    char *listen;
+    char *public_url;
+  } http;
+};
+
+/**
+ * Parse YAML @p text (of @p len bytes) named @p name in messages; relative
+ * paths resolve against @p base_dir (NULL: the working directory). On success
+ * returns 0 and a config with one reference in @p out. On failure returns
+ * -EINVAL and, in @p errors, an allocated text of one error per line, each
+ * `name:line:column: message` (1-based, at the offending key's first byte).
+ * Keys not in the file take their defaults; nothing is required.
+ */
+int ccci_config_parse(const char *name, const char *base_dir, const char *text,
+                      size_t len, struct ccci_config **out,
+                      char **errors) CCCI_WUR;
+
+/**
+ * Read and parse the file @p path (see ccci_config_parse). A file that cannot
+ * be read, or is over CCCI_CONFIG_MAX_BYTES, is an error naming the file.
+ */
+int ccci_config_load_file(const char *path, struct ccci_config **out,
+                          char **errors) CCCI_WUR;
+
+/**
+ * The embedded default configuration: every key at its default. This is what
+ * `ccci serve` runs on when no file is given and none is at the default place.
+ */
+struct ccci_config *ccci_config_default(void);
+
+/**
+ * The file a command uses when none is given: `$CCCI_CONFIG`, else
+ * `$XDG_CONFIG_HOME/ccci/ccci.yml` (else `~/.config/ccci/ccci.yml`) when that
+ * exists; NULL means the embedded default. The caller frees the result.
+ */
+char *ccci_config_default_path(void);
+
+/** Take another reference. */
+struct ccci_config *ccci_config_ref(struct ccci_config *cfg);
+/** Drop a reference; the last one frees. NULL is allowed. */
+void ccci_config_unref(struct ccci_config *cfg);
+
+/**
+ * The effective configuration as YAML that parses back to the same values.
+ * Secret files appear as their paths, never their contents.
+ */
+char *ccci_config_dump(const struct ccci_config *cfg);
+/** The effective configuration as a JSON object (new reference). */
+json_t *ccci_config_to_json(const struct ccci_config *cfg);
+
+/**
+ * Call @p cb for every key whose value differs between @p a and @p b, with
+ * the key's dotted name, its reload behaviour and whether this version acts
+ * on it yet. Returns how many differ.
+ */
+size_t ccci_config_diff(const struct ccci_config *a,
+                        const struct ccci_config *b,
+                        void (*cb)(const char *key, enum ccci_reload reload,
+                                   bool active, void *arg),
+                        void *arg);
+
+/** docs/config.md, generated from the key table. The caller frees it. */
+char *ccci_config_docs(void);
+
+/** Parse a duration (`0`, `90s`, `10m`, `1h30m`, `2d`, `250ms`) to ms. */
+int ccci_config_parse_duration(const char *s, uint64_t *ms) CCCI_WUR;
+/** Parse a size (`4096`, `64KiB`, `256MiB`, `1GiB`, `10MB`) to bytes. */
+int ccci_config_parse_size(const char *s, uint64_t *bytes) CCCI_WUR;
+/** Format @p ms in the largest exact unit into @p out. */
+void ccci_config_format_duration(uint64_t ms, char out[32]);
+/** Format @p bytes in the largest exact binary unit into @p out. */
+void ccci_config_format_size(uint64_t bytes, char out[32]);
+
+#endif

@@ -1,0 +1,57 @@
+/* The forge bot: polls the enrolled repos for `!testme`, authorises,
+ * accepts runs durably, and reports back through a persisted outbox
+ * (docs/forge.md). Policy only: HTTP goes through ccci_httpc, responses
+ * through forgeapi. */
+#ifndef CCCI_FORGEBOT_H
+#define CCCI_FORGEBOT_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ccci/core/config.h"
+#include "ccci/core/util.h"
+#include "ccci/runs/runs.h"
+
+struct ccci_forgebot;
+
+/** What the daemon lends the bot. */
+struct ccci_forgebot_env {
+  uv_loop_t *loop;
+  const char *state_dir;
+  struct ccci_runs *runs;
+  /** The current configuration (a new reference). */
+  struct ccci_config *(*config)(void *arg);
+  void *arg;
+};
+
+/**
+ * Start the bot for a configuration with `forge.url` set: read the token
+ * (an unreadable token file is an error naming it), start the self-check,
+ * the pollers (each repo with a random phase) and the outbox left by an
+ * earlier daemon. Returns 0, or a negative errno with a message in @p err.
+ */
+int ccci_forgebot_new(const struct ccci_forgebot_env *env,
+                      struct ccci_forgebot **out, char **err) CCCI_WUR;
+
+/**
+ * SIGHUP: read the token again (the old one is wiped), follow changes of
+ * `forge.repos`, run the self-check again.
+ */
+void ccci_forgebot_reload(struct ccci_forgebot *b);
+
+/** `status`'s `forge` object (a new reference). */
+json_t *ccci_forgebot_status(struct ccci_forgebot *b);
+/** Counters for `status` (a new reference; merged into its counters). */
+json_t *ccci_forgebot_counters(struct ccci_forgebot *b);
+/** Problems for `status` (appended to @p problems). */
+void ccci_forgebot_problems(struct ccci_forgebot *b, json_t *problems);
+
+/**
+ * Stop: timers and requests end (unsent outbox entries stay on disk for
+ * the next start); @p done is called once nothing is in flight, and the bot
+ * is freed after it returns.
+ */
+void ccci_forgebot_free(struct ccci_forgebot *b, void (*done)(void *arg),
+                        void *arg);
+
+#endif

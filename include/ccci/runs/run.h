@@ -1,0 +1,133 @@
+/* A run's record: meta.json (versioned, closed sets of states and
+ * reasons), its id, and its encoding. No I/O beyond the atomic write. */
+#ifndef CCCI_RUN_H
+#define CCCI_RUN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ccci/core/util.h"
+
+/** meta.json's schema version. */
+#define CCCI_META_VERSION 1
+/** Longest run id. */
+#define CCCI_RUN_ID_MAX 40
+
+/** A run's state (SPEC section 4). */
+enum ccci_run_state {
+  CCCI_RUN_QUEUED,
+  CCCI_RUN_WAITING_LOCK,
+  CCCI_RUN_RUNNING,
+  CCCI_RUN_CANCELLING,
+  CCCI_RUN_FINISHED,
+};
+
+/** Why a run finished; NONE until it has. */
+enum ccci_run_reason {
+  CCCI_REASON_NONE,
+  CCCI_REASON_SUCCESS,
+  CCCI_REASON_FAILURE,
+  CCCI_REASON_DEPLOY_BUDGET,
+  CCCI_REASON_TIMEOUT,
+  CCCI_REASON_CANCELLED,
+  CCCI_REASON_ORPHANED,
+  CCCI_REASON_SUPERSEDED,
+  CCCI_REASON_ERROR,
+};
+
+/** What happened to the run's deployment after a stop. */
+enum ccci_teardown {
+  CCCI_TEARDOWN_NONE,
+  CCCI_TEARDOWN_CLEAN,
+  CCCI_TEARDOWN_FORCED,
+  CCCI_TEARDOWN_FAILED,
+};
+
+/** The fields of meta.json. Strings are owned; NULL is JSON null. */
+struct ccci_run_meta {
+  char id[CCCI_RUN_ID_MAX + 1];
+  uint64_t number;
+  char *repo;   /**< owner/name, or local/<recipe> */
+  char *recipe; /**< the repo's name, or the directory's base name */
+  char *ref;
+  char *sha;
+  int64_t pr; /**< 0: none */
+  char *domain;
+  bool quick;
+  enum ccci_run_state state;
+  enum ccci_run_reason reason;
+  json_t *trigger;          /**< object; who and what started the run */
+  int64_t submitted_by_uid; /**< -1: none */
+  char *daemon_instance;
+  time_t created_at, started_at, finished_at; /**< 0: null */
+  int exit_code;                              /**< -1: null */
+  int signal;                                 /**< 0: null */
+  enum ccci_teardown teardown;
+  unsigned attempt; /**< 1 for the first start; a re-queued run counts on */
+};
+
+/** The name of @p s in meta.json (e.g. "waiting-lock"). */
+const char *ccci_run_state_name(enum ccci_run_state s);
+/** The name of @p r ("success", ...; NULL for NONE). */
+const char *ccci_run_reason_name(enum ccci_run_reason r);
+/** The name of @p t. */
+const char *ccci_teardown_name(enum ccci_teardown t);
+/** Parse a state name; -EINVAL when unknown. */
+int ccci_run_state_parse(const char *s, enum ccci_run_state *out) CCCI_WUR;
+/** Parse a reason name; -EINVAL when unknown. */
+int ccci_run_reason_parse(const char *s, enum ccci_run_reason *out) CCCI_WUR;
+
+/**
+ * The exit code of `ccci tail`/`ccci show` for a finished run's reason
+ * (SPEC section 10): 0 success; 1 failure, deploy-budget; 2 the others.
+ */
+int ccci_run_reason_exit(enum ccci_run_reason r);
+
+/** Free the strings and the trigger; the struct itself is the caller's. */
+void ccci_run_meta_clear(struct ccci_run_meta *m);
+
+/** meta.json as a JSON object (new reference). */
+json_t *ccci_run_meta_to_json(const struct ccci_run_meta *m);
+
+/**
+ * Read a meta object. Every field is checked: a missing or mistyped field,
+ * an unknown state or reason, or `reason` set while not finished, is an
+ * error naming the field (allocated in @p err). Returns 0 or -EINVAL.
+ */
+int ccci_run_meta_from_json(const json_t *j, struct ccci_run_meta *m,
+                            char **err) CCCI_WUR;
+
+/**
+ * The text of meta.json for @p m (indented JSON and a newline), allocated,
+ * with its length in @p len; NULL when out of memory.
+ */
+char *ccci_run_meta_text(const struct ccci_run_meta *m, size_t *len);
+
+/**
+ * Write @p m to @p path atomically (temp file, fsync, rename, fsync of the
+ * directory). Returns 0 or a negative errno.
+ */
+int ccci_run_meta_write(const char *path,
+                        const struct ccci_run_meta *m) CCCI_WUR;
+
+/** Read meta.json at @p path (capped at 1 MiB); see ccci_run_meta_from_json. */
+int ccci_run_meta_read(const char *path, struct ccci_run_meta *m,
+                       char **err) CCCI_WUR;
+
+/**
+ * The next run id: `YYYYMMDD-HHMMSS-mmm` (UTC) of max(now, last + 1 ms),
+ * so ids sort lexically in creation order even when the clock steps back.
+ * @p last_ms holds the previous id's time and is updated.
+ */
+void ccci_run_id_next(uint64_t *last_ms, char out[CCCI_RUN_ID_MAX + 1]);
+
+/** The time in ms of a run id made by ccci_run_id_next; 0 if not one. */
+uint64_t ccci_run_id_ms(const char *id);
+
+/** Is @p id a valid run id (`[0-9A-Za-z-]{1,40}`)? */
+bool ccci_run_id_valid(const char *id);
+
+#endif

@@ -1,0 +1,171 @@
+/* The daemon's runs: their directories under <state_dir>/runs, the queue,
+ * admission, the run lifecycle from start to a finished meta.json, cancel,
+ * and the daemon's stop. */
+#ifndef CCCI_RUNS_H
+#define CCCI_RUNS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ccci/core/config.h"
+#include "ccci/core/util.h"
+#include "ccci/logs/redact.h"
+#include "ccci/runs/run.h"
+
+struct ccci_runs;
+
+/** What the daemon lends the runs. */
+struct ccci_runs_env {
+  uv_loop_t *loop;
+  const char *state_dir;
+  const char *instance; /**< this daemon's random id */
+  const char *self_exe; /**< the ccci binary (for `ccci supervise`) */
+  /** The current configuration (a new reference). */
+  struct ccci_config *(*config)(void *arg);
+  void *arg;
+};
+
+/** A local submission. */
+struct ccci_runs_submit {
+  const char *dir; /**< absolute path of the recipe directory */
+  const char *ref; /**< or NULL */
+  int64_t pr;      /**< 0: none */
+  bool quick;
+  uid_t uid; /**< the submitter (SO_PEERCRED) */
+};
+
+/**
+ * Open the runs of @p env->state_dir: every run dir is read; queued runs
+ * wait for admission again, runs a stopping daemon cancelled are re-queued
+ * as a new attempt. Admission starts at once. Returns 0 or a negative errno
+ * with a message in @p err.
+ */
+int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
+                   char **err) CCCI_WUR;
+
+/**
+ * Accept a local run: the directory is copied into the run dir on the
+ * thread pool, then meta.json is written (state queued) and @p cb gets the
+ * new run's id, or NULL and a message naming what to fix. A request refused
+ * at once returns a negative errno with a message in @p err, and @p cb is
+ * never called; 0 means @p cb will be.
+ */
+int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **err) CCCI_WUR;
+
+/** A run accepted from the forge. */
+struct ccci_runs_forge {
+  const char *id;   /**< derived from the comment (idempotent) */
+  const char *repo; /**< owner/name */
+  int64_t pr;
+  const char *sha; /**< the PR head, pinned */
+  const char *ref; /**< the head branch, or NULL */
+  bool quick;
+  json_t *trigger; /**< copied into meta.json */
+};
+
+/**
+ * Accept a forge run durably: its dir, then meta.json (state queued) fsync'ed
+ * on the thread pool, then @p cb with the id (or NULL and a message).
+ * Returns 0 (cb follows), -EEXIST when run @p t->id exists already (a
+ * comment read again), or another negative errno; with a message in @p err
+ * and no call of @p cb.
+ */
+int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **err) CCCI_WUR;
+
+/** Call @p fn for every run that finishes from now on. One hook. */
+void ccci_runs_on_finish(struct ccci_runs *rs,
+                         void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                    const char *dir),
+                         void *arg);
+
+/** Call @p fn for every run known now. */
+void ccci_runs_foreach(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                  const char *dir),
+                       void *arg);
+
+/** The secrets the runs mask now (a new reference), or NULL before any. */
+struct ccci_redact_set *ccci_runs_secrets(struct ccci_runs *rs);
+
+/**
+ * Cancel run @p id through the stop funnel (a queued run finishes at once).
+ * Returns 0; -ENOENT for no such run; -EALREADY when it has finished.
+ */
+int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by) CCCI_WUR;
+
+/** The run's meta.json plus its steps (new reference), or NULL. */
+json_t *ccci_runs_show(struct ccci_runs *rs, const char *id);
+
+/** Runs, newest first, optionally only of one state and/or recipe. */
+json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
+                       const char *recipe);
+
+struct ccci_logstore;
+
+/** What a log reader needs to know of a run now. */
+struct ccci_runs_view {
+  enum ccci_run_state state;
+  enum ccci_run_reason reason;
+  int exit_code;              /**< -1: none */
+  const char *dir;            /**< the run dir; valid while @p rs lives */
+  struct ccci_logstore *logs; /**< the live log store, or NULL */
+};
+
+/** Describe run @p id into @p out: 0, or -ENOENT. */
+int ccci_runs_view(struct ccci_runs *rs, const char *id,
+                   struct ccci_runs_view *out) CCCI_WUR;
+
+/**
+ * Call @p fn(@p arg, id) on the loop after every change of a run's state
+ * (and when its log store opens or closes). One observer; NULL removes it.
+ */
+void ccci_runs_observe(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const char *id), void *arg);
+
+/**
+ * Sweep now (`ccci janitor`): runs another daemon instance left running and
+ * lock files nobody uses, as docs/concurrency.md says. With @p dry_run
+ * nothing is done or taken (locks are only probed). Returns the decisions:
+ * `[{kind: "run", id, domain, verdict} | {kind: "lock", domain, verdict}]`.
+ */
+json_t *ccci_runs_janitor(struct ccci_runs *rs, bool dry_run);
+
+/** Stop admitting runs (`ccci drain`); runs in progress go on. */
+void ccci_runs_drain(struct ccci_runs *rs);
+
+/** Admit again after a configuration change (capacity, ...). */
+void ccci_runs_kick(struct ccci_runs *rs);
+
+/**
+ * Look at the secret files again (on the thread pool; at open and on
+ * SIGHUP): changed values are switched into the streams already open (old
+ * plus new, SPEC section 7) and used by later runs; an unreadable file is a
+ * problem (`status`) and no run starts until a look succeeds.
+ */
+void ccci_runs_secrets_refresh(struct ccci_runs *rs);
+
+/** Counters for `status`: runs by state and reason, queue depth, ... */
+json_t *ccci_runs_counters(struct ccci_runs *rs);
+
+/** Problems an operator must fix (e.g. an unreadable secret), as strings. */
+json_t *ccci_runs_problems(struct ccci_runs *rs);
+
+/**
+ * The daemon stops: no more admission; after @p grace_ms the runs still
+ * going are cancelled through the funnel and re-queued for the next start.
+ * @p done is called when none is left; then ccci_runs_close frees.
+ */
+void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
+                    void (*done)(void *arg), void *arg);
+
+/** Free everything (after ccci_runs_stop's done). */
+void ccci_runs_close(struct ccci_runs *rs);
+
+#endif

@@ -1,0 +1,2340 @@
+/* The daemon's runs: their directories under <state_dir>/runs, the queue,
+ * admission, the run lifecycle from start to a finished meta.json, cancel,
+ * and the daemon's stop. */
+#include "ccci/runs/runs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccci/core/log.h"
+#include "ccci/logs/logstore.h"
+#include "ccci/logs/redact.h"
+#include "ccci/logs/secrets.h"
+#include "ccci/runs/domlock.h"
+#include "ccci/runs/janitor.h"
+#include "ccci/runs/retention.h"
+#include "ccci/runs/run.h"
+#include "ccci/runs/runner.h"
+#include "ccci/runs/supervise.h"
+
+/* Limits of a submitted recipe directory. */
+#define COPY_MAX_BYTES (256u * 1024u * 1024u)
+#define COPY_MAX_ENTRIES 50000
+/* Admission is retried this often while something blocks it. */
+#define RETRY_MS 5000
+/* Probing a domain lock held outside the daemon: 10 ms growing to 1 s. */
+#define PROBE_MIN_MS 10
+#define PROBE_MAX_MS 1000
+/* A failed teardown is tried again this many times, 10 s, 20 s, ... apart. */
+#define TEARDOWN_TRIES 5
+#define TEARDOWN_RETRY_MS 10000
+
+/* PH_TD_WAIT: a teardown failed and waits for its next try. */
+enum phase { PH_IDLE, PH_PREP, PH_MAIN, PH_TEARDOWN, PH_TD_WAIT };
+
+/* A look at the secret files (SPEC section 7), on the thread pool: the
+ * daemon's set is kept when the files' fingerprint (path, inode, mtime,
+ * size) is unchanged, else they are read again and a set is built when the
+ * values changed. */
+struct secload {
+  /* in: the daemon's set when the look began, and its fingerprint */
+  struct ccci_config *cfg;
+  struct ccci_redact_set *known;
+  char *known_fp;
+  /* out */
+  struct ccci_redact_set *set;
+  char *fp;      /* the fingerprint seen (NULL: unchanged) */
+  bool new_set;  /* a set was built: the values changed */
+  char *err;     /* a file cannot be read: fail closed */
+  char **shorts; /* files whose value is shorter than min_secret_len */
+  size_t nshorts;
+};
+
+struct run {
+  struct ccci_runs *rs;
+  struct ccci_run_meta m;
+  char *dir;
+  bool queued; /* waiting for admission (queued or waiting-lock) */
+  enum phase phase;
+  bool cancel_req, daemon_stop;
+  int lock_fd;   /* the domain lock while the daemon holds it, or -1 */
+  bool detached; /* another instance's run whose supervisor holds the lock */
+  bool stuck;    /* ... past its whole budget */
+  bool orphan;   /* taken over by the janitor (teardown, then finished) */
+  enum ccci_run_reason adopt; /* the reason an orphan finishes with */
+  unsigned td_tries;          /* teardowns tried */
+  uint64_t td_next_ms;        /* PH_TD_WAIT: when to try again */
+  struct ccci_config *cfg;
+  struct ccci_redact_set *secrets;
+  bool sec_wait;     /* admitted, waiting for the look at the secrets */
+  uint64_t sec_need; /* the look it waits for (rs->looks_started + 1) */
+  struct ccci_logstore *logs;
+  struct ccci_logstore *closing_logs; /* being closed: still readable */
+  struct ccci_runner *runner;
+  struct ccci_runner_result res;
+  enum ccci_run_reason reason;
+  uv_work_t work;
+  /* meta.json: written on the thread pool, one write at a time, the newest
+   * record wins. */
+  uv_work_t save_work;
+  char *save_next, *save_flight;
+  size_t next_len, flight_len;
+  int save_rc;
+  char *prep_err;
+  char **env;
+};
+
+struct dom {
+  char *name;
+  struct run *owner; /* running, tearing down or detached on it */
+  unsigned pass;
+  uint64_t backoff_ms, next_probe_ms; /* for a lock held outside */
+};
+
+struct number {
+  char *repo;
+  uint64_t n;
+};
+
+struct ccci_runs {
+  uv_loop_t *loop;
+  char *state_dir, *runs_dir, *instance, *self_exe;
+  struct ccci_config *(*config)(void *arg);
+  void *arg;
+  struct run **all;
+  size_t nall;
+  /* Domains with a run in the daemon (holding or waiting for it). */
+  struct dom **doms;
+  size_t ndoms;
+  unsigned pass; /* admission passes, to see each domain once per pass */
+  char *locks_dir;
+  char *rr_repo;   /* the repo the last admission served (round-robin) */
+  unsigned active; /* runs holding a slot (until their logs are closed) */
+  unsigned saving; /* meta.json writes (and a retention job) in flight */
+  bool retention_busy;
+  void (*observer)(void *arg, const char *id);
+  void *observer_arg;
+  void (*on_finish)(void *arg, const struct ccci_run_meta *m, const char *dir);
+  void *on_finish_arg;
+  bool draining, stopping;
+  uint64_t last_id_ms;
+  struct number *numbers;
+  size_t nnumbers;
+  char **reported; /* short secrets already reported, by file */
+  size_t nreported;
+  uv_timer_t retry, grace, lock_timer, janitor, td_timer;
+  unsigned timers_open;
+  char *problem;                   /* what blocks admission, for status */
+  struct ccci_redact_set *secrets; /* the newest secrets seen */
+  char *secrets_fp;                /* the fingerprint of their files */
+  /* The look at the secret files (at start, on SIGHUP, and for the runs
+   * admitted), one at a time; a request meanwhile queues one more. */
+  uv_work_t refresh_work;
+  struct secload refresh;
+  bool refresh_busy, refresh_again;
+  uint64_t looks_started; /* looks queued so far; the one in flight is this */
+  void (*stop_done)(void *);
+  void *stop_arg;
+};
+
+static void admit(struct ccci_runs *rs);
+static void finish(struct run *r);
+
+/* ---- helpers ---- */
+
+static struct run *find(struct ccci_runs *rs, const char *id)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++)
+    if (strcmp(rs->all[i]->m.id, id) == 0)
+      return rs->all[i];
+  return NULL;
+}
+
+static void add_run(struct ccci_runs *rs, struct run *r)
+{
+  rs->all = ccci_xrealloc(rs->all, (rs->nall + 1) * sizeof(*rs->all));
+  rs->all[rs->nall++] = r;
+}
+
+static uint64_t next_number(struct ccci_runs *rs, const char *repo,
+                            uint64_t seen)
+{
+  size_t i;
+  for (i = 0; i < rs->nnumbers; i++) {
+    if (strcmp(rs->numbers[i].repo, repo) == 0) {
+      if (seen != 0) {
+        if (seen > rs->numbers[i].n)
+          rs->numbers[i].n = seen;
+        return seen;
+      }
+      return ++rs->numbers[i].n;
+    }
+  }
+  rs->numbers =
+      ccci_xrealloc(rs->numbers, (rs->nnumbers + 1) * sizeof(*rs->numbers));
+  rs->numbers[rs->nnumbers].repo = ccci_xstrdup(repo);
+  rs->numbers[rs->nnumbers].n = seen != 0 ? seen : 1;
+  return rs->numbers[rs->nnumbers++].n;
+}
+
+/* The queue is the runs in id (creation) order with `queued` set. */
+static void enqueue(struct run *r)
+{
+  r->queued = true;
+}
+
+static void dequeue(struct run *r)
+{
+  r->queued = false;
+}
+
+static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+{
+  size_t i;
+  for (i = 0; i < rs->ndoms; i++)
+    if (strcmp(rs->doms[i]->name, name) == 0)
+      return rs->doms[i];
+  rs->doms = ccci_xrealloc(rs->doms, (rs->ndoms + 1) * sizeof(*rs->doms));
+  rs->doms[rs->ndoms] = ccci_xcalloc(1, sizeof(struct dom));
+  rs->doms[rs->ndoms]->name = ccci_xstrdup(name);
+  return rs->doms[rs->ndoms++];
+}
+
+static char *run_path(const struct run *r, const char *rel)
+{
+  return ccci_xasprintf("%s/%s", r->dir, rel);
+}
+
+static void save_start(struct run *r);
+static void check_stopped(struct ccci_runs *rs);
+
+static void save_work(uv_work_t *w)
+{
+  struct run *r = ccci_container_of(w, struct run, save_work);
+  char *path = run_path(r, "meta.json");
+  r->save_rc =
+      ccci_write_file_atomic(path, r->save_flight, r->flight_len, 0640);
+  free(path);
+}
+
+static void save_done(uv_work_t *w, int status)
+{
+  struct run *r = ccci_container_of(w, struct run, save_work);
+  (void)status;
+  if (r->save_rc < 0)
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s/meta.json: %s",
+             r->dir, strerror(-r->save_rc));
+  free(r->save_flight);
+  r->save_flight = NULL;
+  r->rs->saving--;
+  if (r->save_next != NULL)
+    save_start(r);
+  check_stopped(r->rs);
+}
+
+static void save_start(struct run *r)
+{
+  r->save_flight = r->save_next;
+  r->flight_len = r->next_len;
+  r->save_next = NULL;
+  r->rs->saving++;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(r->rs->loop, &r->save_work, save_work, save_done);
+}
+
+/* Record the run's meta.json (durably, off the loop). */
+static void save(struct run *r)
+{
+  size_t len;
+  char *t = ccci_run_meta_text(&r->m, &len);
+  if (t == NULL) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot encode meta.json");
+    return;
+  }
+  free(r->save_next);
+  r->save_next = t;
+  r->next_len = len;
+  if (r->save_flight == NULL)
+    save_start(r);
+  if (r->rs->observer != NULL)
+    r->rs->observer(r->rs->observer_arg, r->m.id);
+}
+
+static void set_problem(struct ccci_runs *rs, char *p)
+{
+  if (p != NULL && (rs->problem == NULL || strcmp(p, rs->problem) != 0))
+    ccci_error("runs", "%s", p);
+  free(rs->problem);
+  rs->problem = p;
+}
+
+static void free_strv(char **v, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+/* Prepare a look at the secrets: the daemon's set and fingerprint now. */
+static void secload_begin(struct secload *l, struct ccci_runs *rs,
+                          struct ccci_config *cfg)
+{
+  l->cfg = ccci_config_ref(cfg);
+  l->known = rs->secrets != NULL ? ccci_redact_set_ref(rs->secrets) : NULL;
+  l->known_fp = rs->secrets_fp != NULL ? ccci_xstrdup(rs->secrets_fp) : NULL;
+}
+
+static void secload_clear(struct secload *l)
+{
+  ccci_config_unref(l->cfg);
+  ccci_redact_set_unref(l->known);
+  ccci_redact_set_unref(l->set);
+  free(l->known_fp);
+  free(l->fp);
+  free(l->err);
+  free_strv(l->shorts, l->nshorts);
+  memset(l, 0, sizeof(*l));
+}
+
+/* The look itself, on the thread pool. */
+static void secload_run(struct secload *l)
+{
+  const struct ccci_config *cfg = l->cfg;
+  struct ccci_secrets sec;
+  struct ccci_redact_value *vals;
+  char *err = NULL, *fp = NULL;
+  bool optional = strcmp(cfg->secrets_dir, "/run/secrets") == 0;
+  size_t i;
+  int rc;
+
+  /* Unchanged files are not read again. */
+  if (l->known != NULL && l->known_fp != NULL &&
+      ccci_secrets_fingerprint(cfg->secrets_dir, optional,
+                               (const char *const *)cfg->secret_files.v,
+                               cfg->secret_files.n, &fp, &err) == 0 &&
+      strcmp(fp, l->known_fp) == 0) {
+    free(fp);
+    l->set = ccci_redact_set_ref(l->known);
+    return;
+  }
+  free(fp);
+  free(err);
+  err = NULL;
+  rc = ccci_secrets_load(cfg->secrets_dir, optional,
+                         (const char *const *)cfg->secret_files.v,
+                         cfg->secret_files.n, &sec, &err);
+  if (rc < 0) {
+    l->err = err;
+    return;
+  }
+  l->fp = sec.fingerprint;
+  sec.fingerprint = NULL;
+  vals = ccci_xcalloc(sec.n ? sec.n : 1, sizeof(*vals));
+  for (i = 0; i < sec.n; i++) {
+    vals[i].data = sec.v[i].value;
+    vals[i].len = sec.v[i].len;
+    if (sec.v[i].len < cfg->min_secret_len) {
+      l->shorts = ccci_xrealloc(l->shorts, (l->nshorts + 1) * sizeof(char *));
+      l->shorts[l->nshorts++] = ccci_xstrdup(sec.v[i].path);
+    }
+  }
+  for (i = 0; i < sec.nwarnings; i++)
+    ccci_warn("secrets", "%s", sec.warnings[i]);
+  /* The set is rebuilt only when the values changed. */
+  if (l->known != NULL &&
+      ccci_redact_set_same(l->known, vals, sec.n, cfg->min_secret_len)) {
+    l->set = ccci_redact_set_ref(l->known);
+  } else {
+    rc = ccci_redact_set_new(vals, sec.n, cfg->min_secret_len, &l->set);
+    l->new_set = rc == 0;
+    if (rc < 0)
+      l->err =
+          ccci_xasprintf("cannot build the secret patterns: %s", strerror(-rc));
+  }
+  free(vals);
+  ccci_secrets_free(&sec);
+}
+
+static void free_env(char **env)
+{
+  size_t i;
+  if (env == NULL)
+    return;
+  for (i = 0; env[i] != NULL; i++)
+    free(env[i]);
+  free(env);
+}
+
+/* What one attempt holds: freed when it ends, and with the run. */
+static void drop_attempt(struct run *r)
+{
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  free_env(r->env);
+  r->env = NULL;
+  ccci_redact_set_unref(r->secrets);
+  r->secrets = NULL;
+  r->sec_wait = false;
+  ccci_config_unref(r->cfg);
+  r->cfg = NULL;
+}
+
+static void run_free(struct run *r)
+{
+  drop_attempt(r);
+  ccci_run_meta_clear(&r->m);
+  free(r->save_next);
+  free(r->dir);
+  free(r->prep_err);
+  free(r);
+}
+
+/* ---- domains and the environment contract (SPEC section 8) ---- */
+
+/* `<recipe>-pr<N>.<suffix>` for a PR's runs (they share the domain, and
+ * so wait for each other); a run without a PR gets `-l<number>`. */
+static char *make_domain(const struct ccci_config *cfg, const char *recipe,
+                         int64_t pr, uint64_t number)
+{
+  char label[64], suffix[32];
+  size_t i, k = 0, max;
+  if (pr > 0)
+    snprintf(suffix, sizeof(suffix), "-pr%lld", (long long)pr);
+  else
+    snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
+  max = 63 - strlen(suffix);
+  for (i = 0; recipe[i] != '\0' && k < max; i++) {
+    char c = recipe[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+      c = '-';
+    if (c == '-' && (k == 0 || label[k - 1] == '-'))
+      continue;
+    label[k++] = c;
+  }
+  while (k > 0 && label[k - 1] == '-')
+    k--;
+  if (k == 0)
+    label[k++] = 'r';
+  label[k] = '\0';
+  return ccci_xasprintf("%s%s.%s", label, suffix, cfg->harness.domain_suffix);
+}
+
+static void env_add(char ***env, size_t *n, char *kv)
+{
+  *env = ccci_xrealloc(*env, (*n + 2) * sizeof(char *));
+  (*env)[(*n)++] = kv;
+  (*env)[*n] = NULL;
+}
+
+/* Variables of the daemon's own environment a harness may need. */
+static const char *const passed_env[] = {"PATH",   "HOME",        "LANG",
+                                         "LC_ALL", "TZ",          "TMPDIR",
+                                         "USER",   "DOCKER_HOST", NULL};
+
+static char **build_env(struct run *r, const struct ccci_config *cfg,
+                        uint64_t deadline_s)
+{
+  char **env = NULL;
+  size_t n = 0, i;
+  time_t now = time(NULL);
+  const char *const files[][2] = {{"CCCI_DEPLOYS_FILE", "state/deploys"},
+                                  {"CCCI_OPSTATE_FILE", "state/opstate"},
+                                  {"CCCI_DEPS_FILE", "state/deps"},
+                                  {"CCCI_DEPSKIP_FILE", "state/depskip"},
+                                  {"CCCI_RESULTS_FILE", "results.json"},
+                                  {"CCCI_RECIPE_DIR", "recipe"},
+                                  {"ABRA_DIR", "abra"}};
+
+  for (i = 0; passed_env[i] != NULL; i++) {
+    const char *v = getenv(passed_env[i]);
+    if (v != NULL)
+      env_add(&env, &n, ccci_xasprintf("%s=%s", passed_env[i], v));
+  }
+  for (i = 0; i < cfg->harness.env.n; i++)
+    env_add(&env, &n,
+            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
+                           cfg->harness.env.vals[i]));
+  env_add(&env, &n, ccci_xasprintf("CCCI_RUN_ID=%s", r->m.id));
+  env_add(&env, &n, ccci_xasprintf("CCCI_RECIPE=%s", r->m.recipe));
+  env_add(&env, &n, ccci_xasprintf("CCCI_REF=%s", r->m.ref ? r->m.ref : ""));
+  env_add(&env, &n, ccci_xasprintf("CCCI_SHA=%s", r->m.sha ? r->m.sha : ""));
+  env_add(&env, &n,
+          r->m.pr > 0 ? ccci_xasprintf("CCCI_PR=%lld", (long long)r->m.pr)
+                      : ccci_xstrdup("CCCI_PR="));
+  env_add(&env, &n, ccci_xasprintf("CCCI_DOMAIN=%s", r->m.domain));
+  env_add(&env, &n, ccci_xasprintf("CCCI_QUICK=%d", r->m.quick ? 1 : 0));
+  env_add(&env, &n,
+          ccci_xasprintf("CCCI_DEADLINE=%lld",
+                         (long long)now + (long long)deadline_s));
+  env_add(
+      &env, &n,
+      ccci_xasprintf("CCCI_DEADLINE_IN=%llu", (unsigned long long)deadline_s));
+  for (i = 0; i < CCCI_ARRAY_LEN(files); i++)
+    env_add(&env, &n,
+            ccci_xasprintf("%s=%s/%s", files[i][0], r->dir, files[i][1]));
+  env_add(&env, &n, ccci_xasprintf("CCCI_DAEMON_PID=%ld", (long)getpid()));
+  return env;
+}
+
+/* ---- run lifecycle ---- */
+
+static bool opstate_deployed(const struct run *r)
+{
+  char *path = run_path(r, "state/opstate"), *text = NULL;
+  bool deployed = false;
+  if (ccci_read_file(path, 4096, &text, NULL) == 0)
+    deployed = strncmp(text + strspn(text, " \t\r\n"), "deployed", 8) == 0;
+  free(text);
+  free(path);
+  return deployed;
+}
+
+/* The exit detail the supervisor wrote: the harness's code or signal. */
+static void read_exit(struct run *r)
+{
+  struct ccci_supervise_exit e;
+  char *state = run_path(r, "state");
+  if (ccci_supervise_exit_read(state, &e) == 0) {
+    r->m.exit_code = e.exit_code;
+    r->m.signal = e.signal;
+  } else if (r->res.exit_status >= 0) {
+    r->m.exit_code = (int)r->res.exit_status;
+  }
+  free(state);
+}
+
+static enum ccci_run_reason decide(const struct run *r)
+{
+  if (r->res.cancelled || r->cancel_req)
+    return CCCI_REASON_CANCELLED;
+  if (r->res.timed_out)
+    return CCCI_REASON_TIMEOUT;
+  if (r->res.term_signal != 0 || r->res.backstop)
+    return CCCI_REASON_ERROR; /* the supervisor itself died */
+  if (r->m.signal != 0)
+    return CCCI_REASON_ERROR; /* the harness crashed */
+  if (r->m.exit_code == 0)
+    return CCCI_REASON_SUCCESS;
+  if (r->m.exit_code == 126 || r->m.exit_code == 127 || r->m.exit_code < 0)
+    return CCCI_REASON_ERROR; /* the harness could not be run */
+  return CCCI_REASON_FAILURE;
+}
+
+static void note(struct run *r, const char *fmt, ...) CCCI_PRINTF(2, 3);
+
+/* A line of the daemon's own in the run's log (never a secret). */
+static void note(struct run *r, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg, *line;
+  if (r->logs == NULL)
+    return;
+  va_start(ap, fmt);
+  msg = ccci_xvasprintf(fmt, ap);
+  va_end(ap);
+  line = ccci_xasprintf("[ccci] %s\n", msg);
+  ccci_logstore_line(r->logs, line, strlen(line), false);
+  ccci_logstore_flush(r->logs);
+  free(line);
+  free(msg);
+}
+
+/* A stopping daemon is told once no run holds a slot (a slot is held until
+ * the run's logs are closed). */
+static void check_stopped(struct ccci_runs *rs)
+{
+  if (rs->stopping && rs->active == 0 && rs->saving == 0 &&
+      rs->stop_done != NULL) {
+    void (*done)(void *) = rs->stop_done;
+    rs->stop_done = NULL;
+    done(rs->stop_arg);
+  }
+}
+
+/* Let go of the run's slot and domain (its lock, if the daemon holds it:
+ * a janitor's orphan unlinks the lock file while still holding it). */
+static void release(struct run *r)
+{
+  struct ccci_runs *rs = r->rs;
+  struct dom *d = dom_get(rs, r->m.domain);
+  if (r->lock_fd >= 0)
+    ccci_domlock_release(rs->locks_dir, r->m.domain, r->lock_fd, r->orphan);
+  r->lock_fd = -1;
+  if (d->owner == r)
+    d->owner = NULL;
+  drop_attempt(r);
+  r->phase = PH_IDLE;
+  rs->active--;
+}
+
+/* The record changes only once the run's logs are all on disk, so a client
+ * that sees `finished` can read complete logs and a closed index. */
+static void finish_saved(void *arg)
+{
+  struct run *r = arg;
+  struct ccci_runs *rs = r->rs;
+
+  r->closing_logs = NULL;
+  if (r->daemon_stop && (r->orphan || r->m.teardown == CCCI_TEARDOWN_FAILED ||
+                         r->m.teardown == CCCI_TEARDOWN_FORCED)) {
+    /* A deployment may be left: the state stays (cancelling, of this
+     * instance), so the next daemon's janitor tears it down. */
+  } else if (r->daemon_stop) {
+    r->m.state = CCCI_RUN_QUEUED;
+    r->m.reason = CCCI_REASON_NONE;
+  } else {
+    r->m.state = CCCI_RUN_FINISHED;
+    r->m.reason = r->reason;
+    r->m.finished_at = time(NULL);
+  }
+  save(r);
+  if (r->m.state == CCCI_RUN_FINISHED && rs->on_finish != NULL)
+    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+  release(r);
+  check_stopped(rs);
+  admit(rs);
+}
+
+static void finish(struct run *r)
+{
+  struct ccci_logstore *ls = r->logs;
+
+  if (r->daemon_stop) {
+    /* Stopped with the daemon: queued again for a new attempt. */
+    note(r, "stopped with the daemon; queued again for the next start");
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+             "stopped with the daemon; queued again");
+  } else {
+    note(r, "finished: %s", ccci_run_reason_name(r->reason));
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "finished: %s (exit %d)",
+             ccci_run_reason_name(r->reason), r->m.exit_code);
+  }
+  if (ls == NULL) {
+    finish_saved(r);
+    return;
+  }
+  /* The runner lets go of the log store first. */
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  r->logs = NULL;
+  r->closing_logs = ls;
+  ccci_logstore_close(ls, finish_saved, r);
+}
+
+/* What the harness and the teardown share: the run's environment, user,
+ * secrets, logs and timings. */
+static void runner_spec(struct run *r, struct ccci_runner_spec *sp,
+                        const char *state, char *const *argv,
+                        uint64_t deadline_ms)
+{
+  memset(sp, 0, sizeof(*sp));
+  sp->run_id = r->m.id;
+  sp->self_exe = r->rs->self_exe;
+  sp->state_dir = state;
+  sp->argv = argv;
+  sp->env = r->env;
+  sp->user = r->cfg->harness.user;
+  sp->lock_fd = -1;
+  sp->deadline_ms = deadline_ms;
+  sp->kill_grace_ms = r->cfg->kill_grace_ms;
+  sp->drain_timeout_ms = r->cfg->drain_timeout_ms;
+  sp->secrets = r->secrets;
+  sp->logs = r->logs;
+}
+
+static void run_teardown(struct run *r);
+
+static void on_td_timer(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  uint64_t now = uv_now(rs->loop), next = 0;
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase != PH_TD_WAIT)
+      continue;
+    if (r->td_next_ms <= now)
+      run_teardown(r);
+    else if (next == 0 || r->td_next_ms < next)
+      next = r->td_next_ms;
+  }
+  if (next != 0)
+    uv_timer_start(&rs->td_timer, on_td_timer, next - now, 0);
+}
+
+/* The end of a teardown try: done, or tried again later (the run keeps
+ * its domain meanwhile), or given up after TEARDOWN_TRIES. */
+static void teardown_ended(struct run *r, enum ccci_teardown outcome)
+{
+  struct ccci_runs *rs = r->rs;
+  r->m.teardown = outcome;
+  note(r, "teardown: %s", ccci_teardown_name(outcome));
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "teardown: %s (try %u)",
+           ccci_teardown_name(outcome), r->td_tries);
+  if (outcome != CCCI_TEARDOWN_CLEAN && r->td_tries < TEARDOWN_TRIES &&
+      !r->daemon_stop) {
+    uint64_t wait = (uint64_t)TEARDOWN_RETRY_MS << (r->td_tries - 1);
+    r->phase = PH_TD_WAIT;
+    r->td_next_ms = uv_now(rs->loop) + wait;
+    note(r, "teardown %s; trying again in %llu s (try %u of %u)",
+         ccci_teardown_name(outcome), (unsigned long long)wait / 1000,
+         r->td_tries + 1, TEARDOWN_TRIES);
+    save(r);
+    on_td_timer(&rs->td_timer);
+    return;
+  }
+  if (outcome != CCCI_TEARDOWN_CLEAN && !r->daemon_stop)
+    set_problem(
+        rs, ccci_xasprintf("the teardown of %s (run %s) failed %u times; its "
+                           "deployment may be left: remove it by hand",
+                           r->m.domain, r->m.id, r->td_tries));
+  if (r->orphan)
+    r->reason = r->adopt;
+  finish(r);
+}
+
+static void on_teardown_done(struct ccci_runner *runner,
+                             const struct ccci_runner_result *res, void *arg)
+{
+  struct run *r = arg;
+  (void)runner;
+  teardown_ended(r, res->timed_out || res->backstop ? CCCI_TEARDOWN_FORCED
+                    : res->exit_status == 0         ? CCCI_TEARDOWN_CLEAN
+                                                    : CCCI_TEARDOWN_FAILED);
+}
+
+/* Run harness.teardown_command for the run's domain under teardown_grace,
+ * holding the domain lock (taken again if the supervisor had it), its
+ * output in a new step `teardown`. */
+static void run_teardown(struct run *r)
+{
+  struct ccci_runner_spec sp;
+  char *state = run_path(r, "state"), *err = NULL;
+  int rc;
+
+  if (r->runner != NULL)
+    ccci_runner_free(r->runner);
+  r->runner = NULL;
+  r->td_tries++;
+  r->phase = PH_TEARDOWN;
+  ccci_logstore_step(r->logs, "teardown");
+  if (r->lock_fd < 0) {
+    rc = ccci_domlock_try(r->rs->locks_dir, r->m.domain);
+    if (rc < 0) {
+      note(r, "cannot take the lock of %s for the teardown: %s", r->m.domain,
+           rc == -EWOULDBLOCK ? "another process holds it" : strerror(-rc));
+      free(state);
+      teardown_ended(r, CCCI_TEARDOWN_FAILED);
+      return;
+    }
+    r->lock_fd = rc;
+  }
+  runner_spec(r, &sp, state, r->cfg->harness.teardown_command.v,
+              r->cfg->teardown_grace_ms);
+  sp.lock_fd = r->lock_fd;
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "running the teardown of %s",
+           r->m.domain);
+  rc = ccci_runner_start(r->rs->loop, &sp, on_teardown_done, r, &r->runner,
+                         &err);
+  free(state);
+  if (rc < 0) {
+    note(r, "cannot start the teardown: %s", err);
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start the teardown: %s",
+             err);
+    free(err);
+    teardown_ended(r, CCCI_TEARDOWN_FAILED);
+  }
+}
+
+/* A number from a harness state file, or -1 (missing: -2). */
+static long long state_number(const struct run *r, const char *name)
+{
+  char *path = run_path(r, name), *text = NULL, *end;
+  long long v = -2;
+  int rc = ccci_read_file(path, 4096, &text, NULL);
+  free(path);
+  if (rc == 0) {
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (end == text || errno != 0 || v < 0 ||
+        end[strspn(end, " \t\r\n")] != '\0')
+      v = -1;
+  }
+  free(text);
+  return v;
+}
+
+/* Cold dependencies in the deps file: lines `<name> cold` (`<name> warm`
+ * is one that was already running and was not deployed). */
+static long long cold_deps(const struct run *r)
+{
+  char *path = run_path(r, "state/deps"), *text = NULL, *line, *save_ptr;
+  long long n = 0;
+  if (ccci_read_file(path, 1 << 20, &text, NULL) == 0) {
+    for (line = strtok_r(text, "\n", &save_ptr); line != NULL;
+         line = strtok_r(NULL, "\n", &save_ptr)) {
+      char name[256], kind[16];
+      if (sscanf(line, "%255s %15s", name, kind) == 2 &&
+          strcmp(kind, "cold") == 0)
+        n++;
+    }
+  }
+  free(text);
+  free(path);
+  return n;
+}
+
+/* DG4.1: a run that deployed must have deployed exactly its app and its
+ * cold dependencies, once each. */
+static void check_deploy_budget(struct run *r)
+{
+  long long deploys = state_number(r, "state/deploys"), cold;
+  if (deploys == -2)
+    return; /* never written: the harness did not deploy */
+  cold = cold_deps(r);
+  if (deploys == 1 + cold)
+    return;
+  if (deploys < 0)
+    note(r, "deploy budget: state/deploys is not a count");
+  else
+    note(r,
+         "deploy budget: %lld deploys, expected 1 + %lld cold "
+         "dependencies",
+         deploys, cold);
+  r->reason = CCCI_REASON_DEPLOY_BUDGET;
+}
+
+static void on_main_done(struct ccci_runner *runner,
+                         const struct ccci_runner_result *res, void *arg)
+{
+  struct run *r = arg;
+  (void)runner;
+  r->res = *res;
+  read_exit(r);
+  r->reason = decide(r);
+  if (res->drain_timeout)
+    note(r,
+         "output pipes were still open %llu ms after the harness ended; "
+         "closed",
+         (unsigned long long)r->cfg->drain_timeout_ms);
+  if (r->reason == CCCI_REASON_SUCCESS || r->reason == CCCI_REASON_FAILURE)
+    check_deploy_budget(r);
+  if ((r->reason == CCCI_REASON_CANCELLED ||
+       r->reason == CCCI_REASON_TIMEOUT) &&
+      opstate_deployed(r)) {
+    run_teardown(r);
+    return;
+  }
+  finish(r);
+}
+
+static void start_main(struct run *r)
+{
+  struct ccci_runner_spec sp;
+  char *state = run_path(r, "state"), *logs = run_path(r, "logs");
+  char *err = NULL;
+  int rc;
+
+  rc = ccci_logstore_open(r->rs->loop, logs, r->m.id, r->cfg->log_max_bytes,
+                          &r->logs, &err);
+  free(logs);
+  if (rc < 0) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "%s", err);
+    free(err);
+    free(state);
+    r->reason = CCCI_REASON_ERROR;
+    finish(r);
+    return;
+  }
+  r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
+  runner_spec(r, &sp, state, r->cfg->harness.command.v, r->cfg->deadline_ms);
+  sp.lock_fd = r->lock_fd;
+  r->m.state = CCCI_RUN_RUNNING;
+  if (r->m.started_at != 0)
+    r->m.attempt++;
+  r->m.started_at = time(NULL);
+  free(r->m.daemon_instance);
+  r->m.daemon_instance = ccci_xstrdup(r->rs->instance);
+  rc = ccci_runner_start(r->rs->loop, &sp, on_main_done, r, &r->runner, &err);
+  free(state);
+  /* The supervisor holds the lock now, until every process of the run is
+   * gone; the daemon's copy goes. */
+  close(r->lock_fd);
+  r->lock_fd = -1;
+  if (rc < 0) {
+    note(r, "cannot start: %s", err);
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot start: %s", err);
+    free(err);
+    r->reason = CCCI_REASON_ERROR;
+    finish(r);
+    return;
+  }
+  r->phase = PH_MAIN;
+  save(r);
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id,
+           "started %s (attempt %u, supervisor pid %d, domain %s)", r->m.recipe,
+           r->m.attempt, ccci_runner_pid(r->runner), r->m.domain);
+}
+
+/* The janitor took over a run another daemon instance left: its log goes
+ * on after the steps already there, then its domain is torn down. */
+static void start_orphan(struct run *r)
+{
+  char *logs = run_path(r, "logs"), *err = NULL;
+  int rc =
+      ccci_logstore_reopen(r->rs->loop, logs, r->m.id, r->cfg->log_max_bytes,
+                           "janitor", &r->logs, &err);
+  free(logs);
+  if (rc < 0) {
+    ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "janitor: %s", err);
+    free(err);
+    r->m.teardown = CCCI_TEARDOWN_FAILED;
+    r->reason = r->adopt;
+    set_problem(r->rs,
+                ccci_xasprintf("cannot tear down %s (run %s): its log cannot "
+                               "be written",
+                               r->m.domain, r->m.id));
+    finish(r);
+    return;
+  }
+  r->env = build_env(r, r->cfg, r->cfg->teardown_grace_ms / 1000u);
+  note(r,
+       "janitor: daemon instance %s that ran this is gone and the lock of %s "
+       "is free; %s",
+       r->m.daemon_instance ? r->m.daemon_instance : "?", r->m.domain,
+       r->adopt == CCCI_REASON_ORPHANED
+           ? "no complete results.json: orphaned"
+           : "its results.json is complete: its result is adopted");
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "janitor: %s; tearing down %s",
+           ccci_run_reason_name(r->adopt), r->m.domain);
+  r->m.state = CCCI_RUN_CANCELLING;
+  free(r->m.daemon_instance);
+  r->m.daemon_instance = ccci_xstrdup(r->rs->instance);
+  save(r);
+  run_teardown(r);
+}
+
+/* On the thread pool: read the secrets, build the patterns, prepare the
+ * run's directories (an earlier attempt's logs are kept aside). */
+static void prep_work(uv_work_t *w)
+{
+  struct run *r = ccci_container_of(w, struct run, work);
+  char *p;
+  int rc;
+
+  p = run_path(r, "state");
+  rc = ccci_mkdir_p(p, 0750);
+  free(p);
+  if (rc == 0 && r->m.started_at != 0 && !r->orphan) {
+    /* An earlier attempt's logs stay, under its number. */
+    char *from = run_path(r, "logs");
+    char *to = ccci_xasprintf("%s/logs.attempt-%u", r->dir, r->m.attempt);
+    if (rename(from, to) < 0 && errno != ENOENT)
+      rc = -errno;
+    free(from);
+    free(to);
+  }
+  if (rc < 0)
+    r->prep_err =
+        ccci_xasprintf("cannot prepare %s: %s", r->dir, strerror(-rc));
+}
+
+/* The secrets changed: later runs use the new set, and the streams already
+ * open switch to old plus new values (removed ones stay masked until their
+ * stream ends). The union is built once for all streams of the old set. */
+static void secrets_changed(struct ccci_runs *rs, struct ccci_redact_set *set)
+{
+  struct ccci_redact_set *old = rs->secrets, *u = NULL;
+  size_t i;
+
+  ccci_info("secrets", "%zu secret value%s (%zu patterns)",
+            ccci_redact_set_values(set),
+            ccci_redact_set_values(set) == 1 ? "" : "s",
+            ccci_redact_set_patterns(set));
+  if (old != NULL && ccci_redact_set_union(old, set, &u) < 0)
+    u = NULL;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *o = rs->all[i];
+    if (o->runner == NULL || old == NULL)
+      continue;
+    if (ccci_runner_swap_secrets(o->runner, u != NULL ? u : set) < 0)
+      ccci_log(CCCI_LOG_ERROR, "secrets", o->m.id,
+               "cannot add the new secrets to the open streams");
+  }
+  ccci_redact_set_unref(u);
+  rs->secrets = ccci_redact_set_ref(set);
+  ccci_redact_set_unref(old);
+}
+
+static bool reported(struct ccci_runs *rs, const char *name)
+{
+  size_t i;
+  for (i = 0; i < rs->nreported; i++)
+    if (strcmp(rs->reported[i], name) == 0)
+      return true;
+  rs->reported =
+      ccci_xrealloc(rs->reported, (rs->nreported + 1) * sizeof(char *));
+  rs->reported[rs->nreported++] = ccci_xstrdup(name);
+  return false;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+  admit(t->data);
+}
+
+/* Back to the queue before it started; an orphan goes back to the
+ * janitor's care (found again at its next sweep). */
+static void requeue(struct run *r)
+{
+  bool orphan = r->orphan;
+  r->orphan = false; /* keep the lock file */
+  release(r);
+  if (!orphan)
+    enqueue(r);
+}
+
+/* What a look at the secrets found, on the loop: short values reported
+ * once, a new set taken by the daemon and switched into the open streams.
+ * Returns the set to use (a reference), or NULL when a file cannot be
+ * read. */
+static struct ccci_redact_set *secrets_seen(struct ccci_runs *rs,
+                                            struct secload *l)
+{
+  size_t i;
+
+  for (i = 0; i < l->nshorts; i++)
+    if (!reported(rs, l->shorts[i]))
+      ccci_warn("secrets",
+                "the secret in %s is shorter than min_secret_len (%llu); it "
+                "is not masked",
+                l->shorts[i], (unsigned long long)l->cfg->min_secret_len);
+  if (l->err != NULL || l->set == NULL)
+    return NULL;
+  if (l->new_set)
+    secrets_changed(rs, l->set);
+  if (l->fp != NULL) {
+    free(rs->secrets_fp);
+    rs->secrets_fp = l->fp;
+    l->fp = NULL;
+  }
+  return ccci_redact_set_ref(l->set);
+}
+
+static void prep_done(uv_work_t *w, int status)
+{
+  struct run *r = ccci_container_of(w, struct run, work);
+  struct ccci_runs *rs = r->rs;
+
+  if (status == UV_ECANCELED || r->daemon_stop) {
+    /* The daemon stops before the run started: it stays queued (an
+     * orphan stays for the next daemon's janitor). */
+    requeue(r);
+    check_stopped(rs);
+    return;
+  }
+  if (r->cancel_req) {
+    r->reason = CCCI_REASON_CANCELLED;
+    finish(r);
+    return;
+  }
+  if (r->prep_err != NULL) {
+    /* The run dir cannot be prepared: the run waits in the queue. */
+    set_problem(
+        rs, ccci_xasprintf("%s; no run starts until it is fixed", r->prep_err));
+    free(r->prep_err);
+    r->prep_err = NULL;
+    requeue(r);
+    uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+    return;
+  }
+  set_problem(rs, NULL);
+  if (r->orphan)
+    start_orphan(r);
+  else
+    start_main(r);
+}
+
+static void refresh_work(uv_work_t *w)
+{
+  struct ccci_runs *rs = ccci_container_of(w, struct ccci_runs, refresh_work);
+  secload_run(&rs->refresh);
+}
+
+/* A look at the secrets ended: the runs admitted before it began go on
+ * with its set, or back to the queue when a file cannot be read (fail
+ * closed; admission is tried again in RETRY_MS). */
+static void refresh_done(uv_work_t *w, int status)
+{
+  struct ccci_runs *rs = ccci_container_of(w, struct ccci_runs, refresh_work);
+  struct ccci_redact_set *set = secrets_seen(rs, &rs->refresh);
+  bool waiting = false, failed = false;
+  size_t i;
+
+  (void)status;
+  rs->refresh_busy = false;
+  rs->saving--;
+  if (!rs->stopping)
+    set_problem(rs, set != NULL ? NULL
+                                : ccci_xasprintf("%s; no run starts until it "
+                                                 "is fixed",
+                                                 rs->refresh.err));
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (!r->sec_wait)
+      continue;
+    if (r->sec_need > rs->looks_started) {
+      waiting = true; /* admitted after this look began */
+      continue;
+    }
+    r->sec_wait = false;
+    if (set == NULL || rs->stopping) {
+      failed = failed || set == NULL;
+      requeue(r);
+      continue;
+    }
+    r->secrets = ccci_redact_set_ref(set);
+    /* uv_queue_work fails only without a work callback. */
+    (void)uv_queue_work(rs->loop, &r->work, prep_work, prep_done);
+  }
+  ccci_redact_set_unref(set);
+  secload_clear(&rs->refresh);
+  if (!rs->stopping) {
+    if (rs->refresh_again || waiting) {
+      rs->refresh_again = false;
+      ccci_runs_secrets_refresh(rs);
+    } else if (failed) {
+      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+    } else {
+      admit(rs);
+    }
+  }
+  check_stopped(rs);
+}
+
+void ccci_runs_secrets_refresh(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg;
+  if (rs->stopping)
+    return;
+  if (rs->refresh_busy) {
+    rs->refresh_again = true;
+    return;
+  }
+  cfg = rs->config(rs->arg);
+  secload_begin(&rs->refresh, rs, cfg);
+  ccci_config_unref(cfg);
+  rs->refresh_busy = true;
+  rs->looks_started++;
+  rs->saving++;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(rs->loop, &rs->refresh_work, refresh_work, refresh_done);
+}
+
+/* @p r holds a slot (and its domain): it is prepared once a look at the
+ * secrets that begins from now on has ended (SPEC section 7: before every
+ * run starts). The runs admitted together share that one look. */
+static void wait_secrets(struct run *r)
+{
+  r->phase = PH_PREP;
+  r->sec_wait = true;
+  r->sec_need = r->rs->looks_started + 1;
+}
+
+static bool disk_ok(struct ccci_runs *rs, const struct ccci_config *cfg)
+{
+  struct statvfs sv;
+  uint64_t avail;
+  if (cfg->min_free_bytes == 0 || statvfs(rs->state_dir, &sv) < 0)
+    return true;
+  avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  if (avail >= cfg->min_free_bytes)
+    return true;
+  set_problem(rs, ccci_xasprintf("only %llu bytes free on %s (min_free_bytes "
+                                 "is %llu); no run starts",
+                                 (unsigned long long)avail, rs->state_dir,
+                                 (unsigned long long)cfg->min_free_bytes));
+  return false;
+}
+
+/* Mark a run that cannot have its domain yet. */
+static void set_waiting(struct run *r)
+{
+  if (r->m.state == CCCI_RUN_WAITING_LOCK)
+    return;
+  r->m.state = CCCI_RUN_WAITING_LOCK;
+  save(r);
+}
+
+static void probe_backoff(struct dom *d, uint64_t now)
+{
+  uint64_t b = d->backoff_ms == 0 ? PROBE_MIN_MS : d->backoff_ms * 2;
+  if (b > PROBE_MAX_MS)
+    b = PROBE_MAX_MS;
+  d->backoff_ms = b;
+  /* Jitter of +-25%, so waiters on many domains do not probe in step. */
+  d->next_probe_ms = now + b * 3 / 4 + (uint64_t)rand() % (b / 2 + 1);
+}
+
+static int repo_cmp(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The next run to admit: round-robin over the repos with queued runs (the
+ * repo after the one served last), in each repo the oldest run whose
+ * domain is free in the daemon, first in its domain's line, and whose lock
+ * could be taken. Sets @p earliest to the next probe time of a domain held
+ * outside the daemon (0: none). */
+static struct run *pick(struct ccci_runs *rs, uint64_t now, uint64_t *earliest)
+{
+  const char **repos = NULL;
+  size_t nrepos = 0, i, k, start = 0;
+  struct run *found = NULL;
+
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (!r->queued)
+      continue;
+    for (k = 0; k < nrepos && strcmp(repos[k], r->m.repo) != 0; k++)
+      ;
+    if (k == nrepos) {
+      repos = ccci_xrealloc(repos, (nrepos + 1) * sizeof(*repos));
+      repos[nrepos++] = r->m.repo;
+    }
+  }
+  if (nrepos > 1)
+    qsort(repos, nrepos, sizeof(*repos), repo_cmp);
+  while (start < nrepos && rs->rr_repo != NULL &&
+         strcmp(repos[start], rs->rr_repo) <= 0)
+    start++;
+  rs->pass++;
+  for (k = 0; k < nrepos && found == NULL; k++) {
+    const char *repo = repos[(start + k) % nrepos];
+    for (i = 0; i < rs->nall && found == NULL; i++) {
+      struct run *r = rs->all[i];
+      struct dom *d;
+      int fd;
+      if (!r->queued || strcmp(r->m.repo, repo) != 0)
+        continue;
+      d = dom_get(rs, r->m.domain);
+      if (d->owner != NULL || d->pass == rs->pass) {
+        set_waiting(r); /* behind a run of the daemon, or of its line */
+        d->pass = rs->pass;
+        continue;
+      }
+      d->pass = rs->pass;
+      if (now < d->next_probe_ms) {
+        set_waiting(r);
+      } else if ((fd = ccci_domlock_try(rs->locks_dir, d->name)) >= 0) {
+        d->backoff_ms = d->next_probe_ms = 0;
+        d->owner = r;
+        r->lock_fd = fd;
+        free(rs->rr_repo);
+        rs->rr_repo = ccci_xstrdup(repo);
+        found = r;
+        break;
+      } else {
+        if (fd != -EWOULDBLOCK && fd != -EAGAIN)
+          ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
+                   "cannot take the lock of %s in %s: %s", d->name,
+                   rs->locks_dir, strerror(-fd));
+        probe_backoff(d, now);
+        set_waiting(r);
+      }
+      if (found == NULL && d->next_probe_ms > now &&
+          (*earliest == 0 || d->next_probe_ms < *earliest))
+        *earliest = d->next_probe_ms;
+    }
+  }
+  free(repos);
+  return found;
+}
+
+static void on_lock_timer(uv_timer_t *t);
+
+static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now);
+
+static void admit(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
+  bool admitted = false;
+
+  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
+    struct run *r;
+    if (!disk_ok(rs, cfg)) {
+      uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+      break;
+    }
+    r = pick(rs, now, &earliest);
+    if (r == NULL)
+      break;
+    dequeue(r);
+    rs->active++;
+    r->cfg = ccci_config_ref(cfg);
+    wait_secrets(r);
+    admitted = true;
+  }
+  ccci_config_unref(cfg);
+  if (admitted)
+    ccci_runs_secrets_refresh(rs);
+  if (earliest != 0)
+    uv_timer_start(&rs->lock_timer, on_lock_timer,
+                   earliest > now ? earliest - now : 0, 0);
+}
+
+/* ---- the janitor (SPEC section 4, docs/concurrency.md) ---- */
+
+/* Take over an orphan: the daemon keeps the lock it just took, loads the
+ * secrets (prep) and tears the domain down (start_orphan). */
+static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
+                         bool failed)
+{
+  struct ccci_runs *rs = r->rs;
+  struct ccci_config *cfg = rs->config(rs->arg);
+  dom_get(rs, r->m.domain)->owner = r;
+  r->lock_fd = fd;
+  r->orphan = true;
+  r->detached = r->stuck = false;
+  r->td_tries = 0;
+  r->adopt = v == CCCI_JANITOR_ORPHAN ? CCCI_REASON_ORPHANED
+             : failed                 ? CCCI_REASON_FAILURE
+                                      : CCCI_REASON_SUCCESS;
+  rs->active++;
+  r->cfg = cfg;
+  wait_secrets(r);
+  ccci_runs_secrets_refresh(rs);
+}
+
+/* Decide for one run another instance left running, and act unless @p dry.
+ * Appends the decision to @p report when not NULL. */
+static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
+                        json_t *report)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  struct ccci_janitor_case c;
+  enum ccci_janitor_verdict v;
+  bool failed = false;
+  int fd = -1;
+
+  memset(&c, 0, sizeof(c));
+  c.state = r->m.state;
+  c.ours = r->phase != PH_IDLE;
+  c.now = time(NULL);
+  c.started_at = r->m.started_at;
+  c.budget_s =
+      (cfg->deadline_ms + cfg->kill_grace_ms + cfg->teardown_grace_ms) / 1000u;
+  ccci_config_unref(cfg);
+  if (!c.ours &&
+      (c.state == CCCI_RUN_RUNNING || c.state == CCCI_RUN_CANCELLING)) {
+    if (dry) {
+      int h = ccci_domlock_held(rs->locks_dir, r->m.domain);
+      c.lock_held = h != 0;
+    } else {
+      fd = ccci_domlock_try(rs->locks_dir, r->m.domain);
+      c.lock_held = fd < 0;
+      if (fd < 0 && fd != -EWOULDBLOCK && fd != -EAGAIN)
+        ccci_log(CCCI_LOG_ERROR, "janitor", r->m.id,
+                 "cannot probe the lock of %s: %s", r->m.domain, strerror(-fd));
+    }
+    if (!c.lock_held) {
+      char *path = run_path(r, "results.json"), *text = NULL;
+      size_t len = 0;
+      if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
+        c.results_complete = ccci_janitor_results_complete(text, len, &failed);
+      free(text);
+      free(path);
+    }
+  }
+  v = ccci_janitor_decide(&c);
+  if (report != NULL && v != CCCI_JANITOR_LEAVE && v != CCCI_JANITOR_REQUEUE)
+    json_array_append_new(report,
+                          json_pack("{s:s,s:s,s:s,s:s}", "kind", "run", "id",
+                                    r->m.id, "domain", r->m.domain, "verdict",
+                                    ccci_janitor_verdict_name(v)));
+  if (dry)
+    return;
+  switch (v) {
+  case CCCI_JANITOR_DETACHED:
+  case CCCI_JANITOR_STUCK: {
+    struct dom *d = dom_get(rs, r->m.domain);
+    if (!r->detached)
+      ccci_log(CCCI_LOG_INFO, "janitor", r->m.id,
+               "detached: the supervisor of daemon instance %s still holds "
+               "the lock of %s; left alone",
+               r->m.daemon_instance ? r->m.daemon_instance : "?", r->m.domain);
+    if (v == CCCI_JANITOR_STUCK && !r->stuck)
+      ccci_log(CCCI_LOG_WARN, "janitor", r->m.id,
+               "stuck: still running past started_at + deadline + "
+               "kill_grace + teardown_grace; look at its processes");
+    r->detached = true;
+    r->stuck = v == CCCI_JANITOR_STUCK;
+    if (d->owner == NULL)
+      d->owner = r;
+    probe_backoff(d, uv_now(rs->loop));
+    break;
+  }
+  case CCCI_JANITOR_ADOPT:
+  case CCCI_JANITOR_ORPHAN:
+    janitor_take(r, fd, v, failed);
+    fd = -1;
+    break;
+  default:
+    break;
+  }
+  if (fd >= 0)
+    close(fd);
+}
+
+/* Lock files nobody in the daemon uses: free ones are removed while held;
+ * held ones are left (never unlink a lock you do not hold). */
+static void janitor_locks(struct ccci_runs *rs, bool dry, json_t *report)
+{
+  DIR *d = opendir(rs->locks_dir);
+  struct dirent *de;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    size_t l = strlen(de->d_name), i;
+    char *domain;
+    bool used = false;
+    int fd;
+    if (l <= 5 || strcmp(de->d_name + l - 5, ".lock") != 0)
+      continue;
+    domain = ccci_xstrndup(de->d_name, l - 5);
+    for (i = 0; i < rs->ndoms && !used; i++)
+      used =
+          rs->doms[i]->owner != NULL && strcmp(rs->doms[i]->name, domain) == 0;
+    if (!used) {
+      bool held;
+      if (dry) {
+        held = ccci_domlock_held(rs->locks_dir, domain) != 0;
+      } else {
+        fd = ccci_domlock_try(rs->locks_dir, domain);
+        held = fd < 0;
+        if (fd >= 0)
+          ccci_domlock_release(rs->locks_dir, domain, fd, true);
+      }
+      if (report != NULL)
+        json_array_append_new(report, json_pack("{s:s,s:s,s:s}", "kind", "lock",
+                                                "domain", domain, "verdict",
+                                                held ? "leave" : "unlink"));
+    }
+    free(domain);
+  }
+  if (d != NULL)
+    closedir(d);
+}
+
+static json_t *sweep(struct ccci_runs *rs, bool dry)
+{
+  json_t *report = json_array();
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase == PH_IDLE && !r->queued &&
+        (r->m.state == CCCI_RUN_RUNNING || r->m.state == CCCI_RUN_CANCELLING))
+      janitor_run(rs, r, dry, report);
+  }
+  janitor_locks(rs, dry, report);
+  return report;
+}
+
+/* Retention (docs/retention.md) on the thread pool, one job at a time. */
+struct retention_job {
+  struct ccci_runs *rs;
+  uv_work_t work;
+  struct ccci_retention_run *runs;
+  size_t n;
+  int64_t now;
+  uint64_t max_age_s, max_bytes;
+  struct ccci_retention_action *acts;
+  size_t nacts;
+  bool *done;
+  char *err;
+};
+
+static void retention_work(uv_work_t *w)
+{
+  struct retention_job *j = ccci_container_of(w, struct retention_job, work);
+  const char *runs_dir = j->rs->runs_dir;
+  size_t i;
+  if (ccci_retention_plan(runs_dir, j->runs, j->n, j->now, j->max_age_s,
+                          j->max_bytes, &j->acts, &j->nacts, &j->err) < 0)
+    return;
+  j->done = ccci_xcalloc(j->nacts ? j->nacts : 1, sizeof(bool));
+  for (i = 0; i < j->nacts; i++) {
+    char *err = NULL;
+    j->done[i] = ccci_retention_apply(runs_dir, &j->acts[i], j->now, &err) == 0;
+    if (err != NULL)
+      ccci_log(CCCI_LOG_WARN, "janitor", j->acts[i].id, "retention: %s", err);
+    free(err);
+  }
+}
+
+static void retention_done(uv_work_t *w, int status)
+{
+  struct retention_job *j = ccci_container_of(w, struct retention_job, work);
+  struct ccci_runs *rs = j->rs;
+  size_t i, k;
+  (void)status;
+  if (j->err != NULL)
+    ccci_warn("janitor", "retention: %s", j->err);
+  for (i = 0; i < j->nacts; i++) {
+    if (!j->done[i])
+      continue;
+    ccci_log(CCCI_LOG_INFO, "janitor", j->acts[i].id,
+             "retention (%s): %s, %llu bytes freed", j->acts[i].why,
+             ccci_retention_act_name(j->acts[i].act),
+             (unsigned long long)j->acts[i].bytes_freed);
+    if (j->acts[i].act != CCCI_RETENTION_REMOVE)
+      continue;
+    for (k = 0; k < rs->nall; k++) {
+      if (strcmp(rs->all[k]->m.id, j->acts[i].id) == 0) {
+        run_free(rs->all[k]);
+        memmove(&rs->all[k], &rs->all[k + 1],
+                (rs->nall - k - 1) * sizeof(*rs->all));
+        rs->nall--;
+        break;
+      }
+    }
+  }
+  for (i = 0; i < j->n; i++)
+    free((char *)j->runs[i].id);
+  free(j->runs);
+  free(j->acts);
+  free(j->done);
+  free(j->err);
+  free(j);
+  rs->retention_busy = false;
+  rs->saving--; /* a stopping daemon waits for it like for meta writes */
+  check_stopped(rs);
+}
+
+static void retention_start(struct ccci_runs *rs, const struct ccci_config *cfg)
+{
+  struct retention_job *j;
+  size_t i;
+  if (rs->retention_busy ||
+      (cfg->retention.max_age_ms == 0 && cfg->retention.max_bytes == 0))
+    return;
+  j = ccci_xcalloc(1, sizeof(*j));
+  j->rs = rs;
+  j->now = time(NULL);
+  j->max_age_s = cfg->retention.max_age_ms / 1000u;
+  j->max_bytes = cfg->retention.max_bytes;
+  j->runs = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*j->runs));
+  for (i = 0; i < rs->nall; i++) {
+    const struct run *r = rs->all[i];
+    j->runs[i].id = ccci_xstrdup(r->m.id);
+    /* Only a finished run at rest: nothing of the daemon's still uses it. */
+    j->runs[i].finished = r->m.state == CCCI_RUN_FINISHED &&
+                          r->phase == PH_IDLE && r->save_flight == NULL;
+    j->runs[i].finished_at = r->m.finished_at;
+  }
+  j->n = rs->nall;
+  rs->retention_busy = true;
+  rs->saving++;
+  (void)uv_queue_work(rs->loop, &j->work, retention_work, retention_done);
+}
+
+static void on_janitor(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  struct ccci_config *cfg = rs->config(rs->arg);
+  json_decref(sweep(rs, false));
+  retention_start(rs, cfg);
+  uv_timer_start(&rs->janitor, on_janitor, cfg->janitor.interval_ms, 0);
+  ccci_config_unref(cfg);
+  admit(rs);
+}
+
+/* Probe the domains of detached runs whose time came; returns the next
+ * probe time of those still held (0: none). */
+static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now)
+{
+  uint64_t earliest = 0;
+  size_t i;
+  if (rs->stopping)
+    return 0;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    struct dom *d;
+    if (!r->detached || r->phase != PH_IDLE)
+      continue;
+    d = dom_get(rs, r->m.domain);
+    if (d->next_probe_ms <= now)
+      janitor_run(rs, r, false, NULL);
+    if (r->detached && (earliest == 0 || d->next_probe_ms < earliest))
+      earliest = d->next_probe_ms;
+  }
+  return earliest;
+}
+
+static void on_lock_timer(uv_timer_t *t)
+{
+  struct ccci_runs *rs = t->data;
+  admit(rs);
+}
+
+json_t *ccci_runs_janitor(struct ccci_runs *rs, bool dry_run)
+{
+  json_t *report = sweep(rs, dry_run);
+  if (!dry_run)
+    admit(rs);
+  return report;
+}
+
+/* ---- submit ---- */
+
+struct submit {
+  struct ccci_runs *rs;
+  struct run *r;
+  char *src;
+  char *err;
+  uint64_t bytes, entries;
+  void (*cb)(const char *id, const char *err, void *arg);
+  void *arg;
+  uv_work_t work;
+};
+
+static int copy_file(struct submit *s, const char *from, const char *to,
+                     mode_t mode)
+{
+  int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out, rc = 0;
+  char buf[65536];
+  if (in < 0)
+    return -errno;
+  out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
+  if (out < 0) {
+    rc = -errno;
+    close(in);
+    return rc;
+  }
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      rc = n < 0 ? -errno : 0;
+      break;
+    }
+    s->bytes += (uint64_t)n;
+    if (s->bytes > COPY_MAX_BYTES) {
+      rc = -EFBIG;
+      break;
+    }
+    while (w < n) {
+      ssize_t k = write(out, buf + w, (size_t)(n - w));
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k < 0) {
+        rc = -errno;
+        break;
+      }
+      w += k;
+    }
+    if (rc < 0)
+      break;
+  }
+  close(in);
+  if (close(out) < 0 && rc == 0)
+    rc = -errno;
+  return rc;
+}
+
+static int copy_tree(struct submit *s, const char *from, const char *to)
+{
+  DIR *d;
+  struct dirent *de;
+  int rc = 0;
+
+  if (mkdir(to, 0750) < 0)
+    return -errno;
+  d = opendir(from);
+  if (d == NULL)
+    return -errno;
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    char *f, *t;
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (++s->entries > COPY_MAX_ENTRIES) {
+      rc = -E2BIG;
+      break;
+    }
+    f = ccci_xasprintf("%s/%s", from, de->d_name);
+    t = ccci_xasprintf("%s/%s", to, de->d_name);
+    if (lstat(f, &st) < 0) {
+      rc = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = copy_tree(s, f, t);
+    } else if (S_ISREG(st.st_mode)) {
+      rc = copy_file(s, f, t, st.st_mode);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(f, target, sizeof(target) - 1);
+      if (n < 0) {
+        rc = -errno;
+      } else {
+        target[n] = '\0';
+        if (symlink(target, t) < 0)
+          rc = -errno;
+      }
+    }
+    if (rc < 0 && s->err == NULL)
+      s->err =
+          ccci_xasprintf("cannot copy %s: %s", f,
+                         rc == -EFBIG   ? "the directory is over 256 MiB"
+                         : rc == -E2BIG ? "the directory has over 50000 entries"
+                                        : strerror(-rc));
+    free(f);
+    free(t);
+  }
+  closedir(d);
+  return rc;
+}
+
+static void remove_tree(const char *path)
+{
+  DIR *d = opendir(path);
+  struct dirent *de;
+  if (d != NULL) {
+    while ((de = readdir(d)) != NULL) {
+      char *p;
+      struct stat st;
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        continue;
+      p = ccci_xasprintf("%s/%s", path, de->d_name);
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        remove_tree(p);
+      else
+        unlink(p);
+      free(p);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+static void submit_work(uv_work_t *w)
+{
+  struct submit *s = ccci_container_of(w, struct submit, work);
+  struct run *r = s->r;
+  char *recipe = run_path(r, "recipe");
+  int rc = s->src != NULL ? copy_tree(s, s->src, recipe) : 0;
+
+  if (rc < 0 && s->err == NULL)
+    s->err = ccci_xasprintf("cannot copy %s: %s", s->src, strerror(-rc));
+  if (rc == 0) {
+    char *meta = run_path(r, "meta.json");
+    rc = ccci_run_meta_write(meta, &r->m);
+    if (rc < 0)
+      s->err = ccci_xasprintf("cannot write %s: %s", meta, strerror(-rc));
+    free(meta);
+  }
+  if (rc < 0)
+    remove_tree(r->dir);
+  free(recipe);
+}
+
+/* A run that never started finishes at once (cancelled, superseded). */
+static void finish_unstarted(struct run *r, enum ccci_run_reason reason)
+{
+  struct ccci_runs *rs = r->rs;
+  r->m.state = CCCI_RUN_FINISHED;
+  r->m.reason = reason;
+  r->m.finished_at = time(NULL);
+  save(r);
+  if (rs->on_finish != NULL)
+    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+}
+
+/* Per PR at most one running and one pending run: the newer request
+ * replaces the runs of its PR that have not started. */
+static void supersede(struct ccci_runs *rs, struct run *newer)
+{
+  size_t i;
+  if (newer->m.pr <= 0)
+    return;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r == newer || !r->queued || r->m.pr != newer->m.pr ||
+        strcmp(r->m.repo, newer->m.repo) != 0)
+      continue;
+    dequeue(r);
+    if (r->m.trigger != NULL)
+      json_object_set_new(r->m.trigger, "superseded_by",
+                          json_string(newer->m.id));
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "superseded by %s", newer->m.id);
+    finish_unstarted(r, CCCI_REASON_SUPERSEDED);
+  }
+}
+
+static void submit_done(uv_work_t *w, int status)
+{
+  struct submit *s = ccci_container_of(w, struct submit, work);
+  struct ccci_runs *rs = s->rs;
+  (void)status;
+  if (s->err != NULL) {
+    s->cb(NULL, s->err, s->arg);
+    run_free(s->r);
+  } else {
+    add_run(rs, s->r);
+    enqueue(s->r);
+    supersede(rs, s->r);
+    ccci_log(CCCI_LOG_INFO, "runs", s->r->m.id,
+             "queued %s from %s (number %llu)", s->r->m.recipe,
+             s->src != NULL ? s->src : s->r->m.repo,
+             (unsigned long long)s->r->m.number);
+    s->cb(s->r->m.id, NULL, s->arg);
+    admit(rs);
+  }
+  free(s->src);
+  free(s->err);
+  free(s);
+}
+
+/* Create the run dir, then (on the pool) copy the recipe from @p src (or
+ * none) and write meta.json durably; @p cb follows. */
+static int accept_run(struct ccci_runs *rs, struct run *r, const char *src,
+                      void (*cb)(const char *id, const char *err, void *arg),
+                      void *arg, char **errp)
+{
+  struct submit *s;
+  r->dir = ccci_xasprintf("%s/%s", rs->runs_dir, r->m.id);
+  if (mkdir(r->dir, 0750) < 0) {
+    int e = errno;
+    *errp = ccci_xasprintf("cannot create %s: %s", r->dir, strerror(e));
+    run_free(r);
+    return e == EEXIST ? -EEXIST : -EIO;
+  }
+  s = ccci_xcalloc(1, sizeof(*s));
+  s->rs = rs;
+  s->r = r;
+  s->src = ccci_xstrdup(src);
+  s->cb = cb;
+  s->arg = arg;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(rs->loop, &s->work, submit_work, submit_done);
+  return 0;
+}
+
+int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **errp)
+{
+  struct ccci_config *cfg;
+  struct run *r;
+  const char *name = strchr(t->repo, '/');
+
+  *errp = NULL;
+  if (!ccci_run_id_valid(t->id) || name == NULL) {
+    *errp = ccci_xasprintf("invalid run id '%s' or repo '%s'", t->id, t->repo);
+    return -EINVAL;
+  }
+  if (find(rs, t->id) != NULL) {
+    *errp = ccci_xasprintf("run %s exists already", t->id);
+    return -EEXIST;
+  }
+  if (rs->stopping) {
+    *errp = ccci_xstrdup("the daemon is stopping");
+    return -ESHUTDOWN;
+  }
+  name++;
+  cfg = rs->config(rs->arg);
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
+  r->rs = rs;
+  snprintf(r->m.id, sizeof(r->m.id), "%s", t->id);
+  r->m.number = next_number(rs, t->repo, 0);
+  r->m.repo = ccci_xstrdup(t->repo);
+  r->m.recipe = ccci_xstrdup(name);
+  r->m.ref = t->ref ? ccci_xstrdup(t->ref) : NULL;
+  r->m.sha = ccci_xstrdup(t->sha);
+  r->m.pr = t->pr;
+  r->m.quick = t->quick;
+  r->m.domain = make_domain(cfg, name, t->pr, r->m.number);
+  r->m.state = CCCI_RUN_QUEUED;
+  r->m.trigger = json_deep_copy(t->trigger);
+  r->m.submitted_by_uid = -1;
+  r->m.created_at = time(NULL);
+  r->m.exit_code = -1;
+  r->m.attempt = 1;
+  ccci_config_unref(cfg);
+  return accept_run(rs, r, NULL, cb, arg, errp);
+}
+
+void ccci_runs_on_finish(struct ccci_runs *rs,
+                         void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                    const char *dir),
+                         void *arg)
+{
+  rs->on_finish = fn;
+  rs->on_finish_arg = arg;
+}
+
+void ccci_runs_foreach(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const struct ccci_run_meta *m,
+                                  const char *dir),
+                       void *arg)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++)
+    fn(arg, &rs->all[i]->m, rs->all[i]->dir);
+}
+
+struct ccci_redact_set *ccci_runs_secrets(struct ccci_runs *rs)
+{
+  return rs->secrets != NULL ? ccci_redact_set_ref(rs->secrets) : NULL;
+}
+
+int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
+                     void (*cb)(const char *id, const char *err, void *arg),
+                     void *arg, char **errp)
+{
+  struct ccci_config *cfg;
+  struct run *r;
+  struct stat st;
+  const char *base;
+  char *err = NULL, *repo;
+
+  *errp = NULL;
+  if (req->dir == NULL || req->dir[0] != '/')
+    err = ccci_xstrdup("the recipe directory must be an absolute path");
+  else if (stat(req->dir, &st) < 0)
+    err = ccci_xasprintf("cannot use %s: %s", req->dir, strerror(errno));
+  else if (!S_ISDIR(st.st_mode))
+    err = ccci_xasprintf("%s is not a directory", req->dir);
+  else if (access(req->dir, R_OK | X_OK) < 0)
+    err = ccci_xasprintf("the daemon cannot read %s: %s", req->dir,
+                         strerror(errno));
+  else if (rs->stopping)
+    err = ccci_xstrdup("the daemon is stopping");
+  if (err == NULL && *(strrchr(req->dir, '/') + 1) == '\0')
+    err = ccci_xstrdup("the recipe directory must not end in '/'");
+  if (err != NULL) {
+    *errp = err;
+    return -EINVAL;
+  }
+  base = strrchr(req->dir, '/') + 1;
+  cfg = rs->config(rs->arg);
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
+  r->rs = rs;
+  ccci_run_id_next(&rs->last_id_ms, r->m.id);
+  repo = ccci_xasprintf("local/%s", base);
+  r->m.number = next_number(rs, repo, 0);
+  r->m.repo = repo;
+  r->m.recipe = ccci_xstrdup(base);
+  r->m.ref = req->ref ? ccci_xstrdup(req->ref) : NULL;
+  r->m.pr = req->pr;
+  r->m.quick = req->quick;
+  r->m.domain = make_domain(cfg, base, req->pr, r->m.number);
+  r->m.state = CCCI_RUN_QUEUED;
+  r->m.trigger = json_pack("{s:s,s:s}", "kind", "local", "dir", req->dir);
+  r->m.submitted_by_uid = (int64_t)req->uid;
+  r->m.created_at = time(NULL);
+  r->m.exit_code = -1;
+  r->m.attempt = 1;
+  ccci_config_unref(cfg);
+  return accept_run(rs, r, req->dir, cb, arg, errp);
+}
+
+/* ---- cancel, show, list ---- */
+
+int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by)
+{
+  struct run *r = find(rs, id);
+  if (r == NULL)
+    return -ENOENT;
+  if (r->m.state == CCCI_RUN_FINISHED)
+    return -EALREADY;
+  if (r->m.trigger != NULL)
+    json_object_set_new(r->m.trigger, "cancelled_by_uid",
+                        json_integer((json_int_t)by));
+  ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancel requested by uid %ld",
+           (long)by);
+  if (r->queued) {
+    dequeue(r);
+    finish_unstarted(r, CCCI_REASON_CANCELLED);
+    return 0;
+  }
+  if (r->cancel_req)
+    return 0;
+  r->cancel_req = true;
+  if (r->phase == PH_MAIN) {
+    r->m.state = CCCI_RUN_CANCELLING;
+    save(r);
+    ccci_runner_stop(r->runner, true);
+  }
+  return 0;
+}
+
+static json_t *steps_of(const struct run *r)
+{
+  char *path = run_path(r, "logs/index.json"), *text = NULL;
+  json_t *j = NULL;
+  if (ccci_read_file(path, 1024 * 1024, &text, NULL) == 0)
+    j = json_loads(text, 0, NULL);
+  free(text);
+  free(path);
+  return json_is_array(j) ? j : (json_decref(j), json_array());
+}
+
+int ccci_runs_view(struct ccci_runs *rs, const char *id,
+                   struct ccci_runs_view *out)
+{
+  struct run *r = find(rs, id);
+  if (r == NULL)
+    return -ENOENT;
+  out->state = r->m.state;
+  out->reason = r->m.reason;
+  out->exit_code = r->m.exit_code;
+  out->dir = r->dir;
+  out->logs = r->logs != NULL ? r->logs : r->closing_logs;
+  return 0;
+}
+
+void ccci_runs_observe(struct ccci_runs *rs,
+                       void (*fn)(void *arg, const char *id), void *arg)
+{
+  rs->observer = fn;
+  rs->observer_arg = arg;
+}
+
+json_t *ccci_runs_show(struct ccci_runs *rs, const char *id)
+{
+  struct run *r = find(rs, id);
+  json_t *j;
+  if (r == NULL)
+    return NULL;
+  j = ccci_run_meta_to_json(&r->m);
+  json_object_set_new(j, "dir", json_string(r->dir));
+  json_object_set_new(j, "steps", steps_of(r));
+  return j;
+}
+
+/* A run's meta, with what ps should say beyond it (`note`). */
+static json_t *with_note(const struct run *r)
+{
+  json_t *j = ccci_run_meta_to_json(&r->m);
+  char *note = NULL;
+  if (r->stuck)
+    note = ccci_xstrdup("stuck: detached past its budget");
+  else if (r->detached)
+    note = ccci_xstrdup("detached: its supervisor holds the lock");
+  else if (r->phase == PH_TD_WAIT)
+    note = ccci_xasprintf(
+        "teardown failed; try %u of %u in %llu s", r->td_tries + 1,
+        TEARDOWN_TRIES,
+        (unsigned long long)(r->td_next_ms - uv_now(r->rs->loop)) / 1000);
+  else if (r->orphan)
+    note = ccci_xstrdup("janitor: tearing down");
+  if (note != NULL)
+    json_object_set_new(j, "note", json_string(note));
+  free(note);
+  return j;
+}
+
+json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
+                       const char *recipe)
+{
+  json_t *a = json_array();
+  size_t i = rs->nall;
+  while (i-- > 0) {
+    const struct ccci_run_meta *m = &rs->all[i]->m;
+    if (state != NULL && strcmp(ccci_run_state_name(m->state), state) != 0)
+      continue;
+    if (recipe != NULL && strcmp(m->recipe, recipe) != 0)
+      continue;
+    json_array_append_new(a, with_note(rs->all[i]));
+  }
+  return a;
+}
+
+void ccci_runs_drain(struct ccci_runs *rs)
+{
+  if (!rs->draining)
+    ccci_info("runs", "draining: no new run starts");
+  rs->draining = true;
+}
+
+void ccci_runs_kick(struct ccci_runs *rs)
+{
+  admit(rs);
+}
+
+json_t *ccci_runs_counters(struct ccci_runs *rs)
+{
+  json_t *states = json_object(), *reasons = json_object(), *c;
+  size_t i, depth = 0;
+
+  for (i = 0; i < 5; i++)
+    json_object_set_new(states, ccci_run_state_name((enum ccci_run_state)i),
+                        json_integer(0));
+  for (i = 1; i <= CCCI_REASON_ERROR; i++)
+    json_object_set_new(reasons, ccci_run_reason_name((enum ccci_run_reason)i),
+                        json_integer(0));
+  for (i = 0; i < rs->nall; i++) {
+    const struct ccci_run_meta *m = &rs->all[i]->m;
+    json_t *v = json_object_get(states, ccci_run_state_name(m->state));
+    json_integer_set(v, json_integer_value(v) + 1);
+    if (m->reason != CCCI_REASON_NONE) {
+      v = json_object_get(reasons, ccci_run_reason_name(m->reason));
+      json_integer_set(v, json_integer_value(v) + 1);
+    }
+  }
+  for (i = 0; i < rs->nall; i++)
+    depth += rs->all[i]->queued;
+  c = json_object();
+  json_object_set_new(c, "runs_by_state", states);
+  json_object_set_new(c, "runs_by_reason", reasons);
+  json_object_set_new(c, "queue_depth", json_integer((json_int_t)depth));
+  json_object_set_new(c, "runs_active", json_integer(rs->active));
+  json_object_set_new(c, "draining", json_boolean(rs->draining));
+  json_object_set_new(
+      c, "secrets_values",
+      json_integer(rs->secrets ? (json_int_t)ccci_redact_set_values(rs->secrets)
+                               : 0));
+  json_object_set_new(
+      c, "secrets_patterns",
+      json_integer(
+          rs->secrets ? (json_int_t)ccci_redact_set_patterns(rs->secrets) : 0));
+  return c;
+}
+
+json_t *ccci_runs_problems(struct ccci_runs *rs)
+{
+  json_t *a = json_array();
+  size_t i;
+  if (rs->problem != NULL)
+    json_array_append_new(a, json_string(rs->problem));
+  for (i = 0; i < rs->nall; i++)
+    if (rs->all[i]->stuck)
+      json_array_append_new(
+          a, json_sprintf("run %s on %s is stuck: the supervisor of daemon "
+                          "instance %s still holds the lock past its budget",
+                          rs->all[i]->m.id, rs->all[i]->m.domain,
+                          rs->all[i]->m.daemon_instance
+                              ? rs->all[i]->m.daemon_instance
+                              : "?"));
+  return a;
+}
+
+/* ---- open, stop, close ---- */
+
+static int load_run(struct ccci_runs *rs, const char *name)
+{
+  struct run *r;
+  char *dir = ccci_xasprintf("%s/%s", rs->runs_dir, name);
+  char *meta = ccci_xasprintf("%s/meta.json", dir), *err = NULL;
+  uint64_t ms;
+
+  r = ccci_xcalloc(1, sizeof(*r));
+  r->lock_fd = -1;
+  r->rs = rs;
+  r->dir = dir;
+  if (ccci_run_meta_read(meta, &r->m, &err) < 0) {
+    ccci_warn("runs", "%s: %s; the run dir is left alone", meta, err);
+    free(err);
+    free(meta);
+    free(r->dir);
+    free(r);
+    return 0;
+  }
+  free(meta);
+  next_number(rs, r->m.repo, r->m.number);
+  ms = ccci_run_id_ms(r->m.id);
+  if (ms > rs->last_id_ms)
+    rs->last_id_ms = ms;
+  add_run(rs, r);
+  if (r->m.state == CCCI_RUN_QUEUED || r->m.state == CCCI_RUN_WAITING_LOCK) {
+    r->m.state = CCCI_RUN_QUEUED;
+    enqueue(r);
+  }
+  /* Runs left running by another instance are the janitor's. */
+  return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
+                   char **err)
+{
+  struct ccci_runs *rs;
+  DIR *d;
+  struct dirent *de;
+  char **names = NULL;
+  size_t n = 0, i;
+  int rc;
+
+  *out = NULL;
+  *err = NULL;
+  rs = ccci_xcalloc(1, sizeof(*rs));
+  rs->loop = env->loop;
+  rs->state_dir = ccci_xstrdup(env->state_dir);
+  rs->runs_dir = ccci_xasprintf("%s/runs", env->state_dir);
+  rs->instance = ccci_xstrdup(env->instance);
+  rs->self_exe = ccci_xstrdup(env->self_exe);
+  rs->config = env->config;
+  rs->arg = env->arg;
+  rs->locks_dir = ccci_xasprintf("%s/locks", env->state_dir);
+  rc = ccci_mkdir_p(rs->runs_dir, 0750);
+  if (rc < 0) {
+    *err = ccci_xasprintf("cannot create %s: %s", rs->runs_dir, strerror(-rc));
+    ccci_runs_close(rs);
+    return rc;
+  }
+  d = opendir(rs->runs_dir);
+  if (d == NULL) {
+    rc = -errno;
+    *err = ccci_xasprintf("cannot read %s: %s", rs->runs_dir, strerror(errno));
+    ccci_runs_close(rs);
+    return rc;
+  }
+  while ((de = readdir(d)) != NULL) {
+    if (!ccci_run_id_valid(de->d_name))
+      continue;
+    names = ccci_xrealloc(names, (n + 1) * sizeof(char *));
+    names[n++] = ccci_xstrdup(de->d_name);
+  }
+  closedir(d);
+  /* Ids sort in creation order: the queue keeps it. */
+  if (n > 0)
+    qsort(names, n, sizeof(char *), id_cmp);
+  for (i = 0; i < n; i++) {
+    (void)load_run(rs, names[i]);
+    free(names[i]);
+  }
+  free(names);
+  uv_timer_init(rs->loop, &rs->retry);
+  uv_timer_init(rs->loop, &rs->grace);
+  uv_timer_init(rs->loop, &rs->lock_timer);
+  uv_timer_init(rs->loop, &rs->janitor);
+  uv_timer_init(rs->loop, &rs->td_timer);
+  rs->timers_open = 5;
+  rs->retry.data = rs->grace.data = rs->lock_timer.data = rs->janitor.data =
+      rs->td_timer.data = rs;
+  *out = rs;
+  /* The secrets are read at once: status names an unreadable file before
+   * any run, and the first run finds the set built. */
+  ccci_runs_secrets_refresh(rs);
+  /* The first sweep comes before any admission: a run another instance
+   * left is torn down, or its domain waits for its supervisor. */
+  on_janitor(&rs->janitor);
+  return 0;
+}
+
+static void stop_now(struct ccci_runs *rs)
+{
+  size_t i;
+  for (i = 0; i < rs->nall; i++) {
+    struct run *r = rs->all[i];
+    if (r->phase == PH_IDLE)
+      continue;
+    r->daemon_stop = true;
+    if (r->phase == PH_MAIN && !r->cancel_req) {
+      ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "cancelling: the daemon stops");
+      ccci_runner_stop(r->runner, true);
+    } else if (r->phase == PH_PREP && r->sec_wait) {
+      r->sec_wait = false;
+      requeue(r); /* not started: queued for the next daemon */
+    } else if (r->phase == PH_PREP) {
+      uv_cancel((uv_req_t *)&r->work);
+    } else if (r->phase == PH_TD_WAIT) {
+      finish(r); /* the next daemon's janitor tries again */
+    }
+  }
+  check_stopped(rs);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+  stop_now(t->data);
+}
+
+void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
+                    void (*done)(void *arg), void *arg)
+{
+  rs->stopping = true;
+  rs->stop_done = done;
+  rs->stop_arg = arg;
+  uv_timer_stop(&rs->retry);
+  uv_timer_stop(&rs->lock_timer);
+  uv_timer_stop(&rs->janitor);
+  uv_timer_stop(&rs->td_timer);
+  if (rs->active == 0) {
+    check_stopped(rs);
+    return;
+  }
+  if (rs->active > 0)
+    ccci_info("runs", "stopping: %u run%s in progress; waiting %llu ms",
+              rs->active, rs->active == 1 ? "" : "s",
+              (unsigned long long)grace_ms);
+  if (grace_ms == 0)
+    stop_now(rs);
+  else
+    uv_timer_start(&rs->grace, on_grace, grace_ms, 0);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  struct ccci_runs *rs = h->data;
+  size_t i;
+  if (rs->timers_open > 0 && --rs->timers_open > 0)
+    return; /* freed with the last timer */
+  for (i = 0; i < rs->nall; i++)
+    run_free(rs->all[i]);
+  free(rs->all);
+  for (i = 0; i < rs->nnumbers; i++)
+    free(rs->numbers[i].repo);
+  free(rs->numbers);
+  free_strv(rs->reported, rs->nreported);
+  for (i = 0; i < rs->ndoms; i++) {
+    free(rs->doms[i]->name);
+    free(rs->doms[i]);
+  }
+  free(rs->doms);
+  free(rs->locks_dir);
+  free(rs->rr_repo);
+  ccci_redact_set_unref(rs->secrets);
+  free(rs->secrets_fp);
+  free(rs->problem);
+  free(rs->state_dir);
+  free(rs->runs_dir);
+  free(rs->instance);
+  free(rs->self_exe);
+  free(rs);
+}
+
+void ccci_runs_close(struct ccci_runs *rs)
+{
+  if (rs->timers_open > 0) {
+    uv_close((uv_handle_t *)&rs->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->grace, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->lock_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->janitor, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->td_timer, on_timer_closed);
+    return;
+  }
+  rs->grace.data = rs;
+  on_timer_closed((uv_handle_t *)&rs->grace);
+}

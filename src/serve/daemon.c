@@ -1,0 +1,721 @@
+/* `ccci serve`: the daemon on one libuv loop. */
+#include "ccci/serve/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "build_info.h"
+#include "ccci/core/config.h"
+#include "ccci/core/log.h"
+#include "ccci/core/notify.h"
+#include "ccci/ctl/ctl.h"
+#include "ccci/ctl/proto.h"
+#include "ccci/forge/forgebot.h"
+#include "ccci/forge/httpc.h"
+#include "ccci/runs/runs.h"
+#include "ccci/serve/tail.h"
+
+struct daemon {
+  uv_loop_t loop;
+  uv_signal_t sig_int, sig_term, sig_hup;
+  struct ccci_ctl *ctl;
+  struct ccci_config *cfg;
+  char *config_path; /* NULL: the embedded default */
+  /* What this process runs on; a reload changes these only at restart. */
+  char *state_dir;
+  char *socket;
+  int lock_fd;
+  char instance[33];
+  time_t started_wall;
+  uint64_t started_ms;
+  time_t config_loaded_at;
+  uint64_t reloads;
+  uint64_t reload_errors;
+  bool stopping;
+  /* A reload parses on the thread pool, then swaps on the loop. */
+  uv_work_t reload_work;
+  bool reload_busy;
+  bool reload_again;
+  struct ccci_config *reload_cfg;
+  char *reload_errors_text;
+  struct ccci_runs *runs;
+  struct ccci_tail *tail;
+  struct ccci_forgebot *forge;
+  char self_exe[4096];
+};
+
+static void make_instance_id(char out[33])
+{
+  unsigned char raw[16];
+  size_t i;
+  if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    /* getrandom cannot fail for 16 bytes once the pool is ready; fall back
+     * to something unique per process anyway. */
+    uint64_t t = ccci_now_ms() ^ ((uint64_t)getpid() << 32);
+    memcpy(raw, &t, sizeof(t));
+    memcpy(raw + 8, &t, sizeof(t));
+  }
+  for (i = 0; i < sizeof(raw); i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void raise_nofile(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+    return;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+    ccci_warn("serve", "cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+}
+
+/* Take the single-instance lock on the state dir; the file holds our pid. */
+static int take_lock(struct daemon *d)
+{
+  char *path = ccci_xasprintf("%s/daemon.lock", d->state_dir);
+  char pid[32];
+  int fd, r = -1;
+
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    ccci_error("serve", "cannot open the lock file %s: %s", path,
+               strerror(errno));
+    goto out;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    ssize_t n = errno == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+    if (n > 0) {
+      pid[n] = '\0';
+      pid[strcspn(pid, "\n")] = '\0';
+      ccci_error("serve",
+                 "another ccci serve (pid %s) is running on the state dir %s",
+                 pid, d->state_dir);
+    } else {
+      ccci_error("serve", "cannot lock %s: %s", path,
+                 errno == EWOULDBLOCK ? "held by another ccci serve"
+                                      : strerror(errno));
+    }
+    close(fd);
+    goto out;
+  }
+  snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+    ccci_warn("serve", "cannot write the pid to %s: %s", path, strerror(errno));
+  d->lock_fd = fd;
+  r = 0;
+out:
+  free(path);
+  return r;
+}
+
+/* ---- ops ---- */
+
+static json_t *op_status(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
+                         void *arg)
+{
+  struct daemon *d = arg;
+  struct ccci_ctl_counters cc;
+  char started[32], loaded[32];
+  json_t *reply = ccci_proto_ok();
+  (void)call;
+  (void)peer;
+  (void)req;
+
+  ccci_ctl_counters(d->ctl, &cc);
+  ccci_rfc3339(d->started_wall, started);
+  ccci_rfc3339(d->config_loaded_at, loaded);
+  json_object_set_new(reply, "version", json_string(CCCI_VERSION));
+  json_object_set_new(reply, "pid", json_integer(getpid()));
+  json_object_set_new(reply, "instance", json_string(d->instance));
+  json_object_set_new(reply, "started_at", json_string(started));
+  json_object_set_new(
+      reply, "uptime_s",
+      json_integer((json_int_t)((ccci_now_ms() - d->started_ms) / 1000)));
+  json_object_set_new(reply, "state",
+                      json_string(d->stopping ? "stopping" : "serving"));
+  json_object_set_new(reply, "state_dir", json_string(d->state_dir));
+  json_object_set_new(reply, "socket", json_string(d->socket));
+  json_object_set_new(reply, "config", json_string(d->cfg->source));
+  json_object_set_new(reply, "config_loaded_at", json_string(loaded));
+  json_object_set_new(reply, "problems",
+                      d->runs ? ccci_runs_problems(d->runs) : json_array());
+  if (d->forge != NULL) {
+    ccci_forgebot_problems(d->forge, json_object_get(reply, "problems"));
+    json_object_set_new(reply, "forge", ccci_forgebot_status(d->forge));
+  }
+  json_object_set_new(reply, "counters",
+                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ctl_clients",
+                                (json_int_t)cc.clients, "ctl_accepted",
+                                (json_int_t)cc.accepted, "ctl_requests",
+                                (json_int_t)cc.requests, "ctl_errors",
+                                (json_int_t)cc.errors, "ctl_too_large",
+                                (json_int_t)cc.too_large, "config_reloads",
+                                (json_int_t)d->reloads, "config_reload_errors",
+                                (json_int_t)d->reload_errors));
+  if (d->runs != NULL) {
+    json_t *rc = ccci_runs_counters(d->runs);
+    json_object_update(json_object_get(reply, "counters"), rc);
+    json_decref(rc);
+  }
+  if (d->forge != NULL)
+    json_object_update_new(json_object_get(reply, "counters"),
+                           ccci_forgebot_counters(d->forge));
+  if (d->tail != NULL) {
+    struct ccci_tail_counters tc;
+    ccci_tail_counters(d->tail, &tc);
+    json_object_update_new(
+        json_object_get(reply, "counters"),
+        json_pack("{s:I,s:I,s:I,s:I}", "tail_clients", (json_int_t)tc.clients,
+                  "tail_started", (json_int_t)tc.started, "tail_lines",
+                  (json_int_t)tc.lines, "tail_bytes_from_disk",
+                  (json_int_t)tc.from_disk));
+  }
+  return reply;
+}
+
+/* A request field of the given type; NULL (and @p err set) when it has
+ * another type, or is missing and required. */
+static json_t *req_field(json_t *req, const char *key, json_type type,
+                         bool required, json_t **err)
+{
+  static const char *const names[] = {"an object",  "an array", "a string",
+                                      "an integer", "a number", "a boolean",
+                                      "a boolean",  "null"};
+  json_t *v = json_object_get(req, key);
+  if (v == NULL || json_is_null(v)) {
+    if (required)
+      *err =
+          ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' is required", key);
+    return NULL;
+  }
+  if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v))) {
+    *err = ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' must be %s", key,
+                            names[type]);
+    return NULL;
+  }
+  return v;
+}
+
+static void submit_done(const char *id, const char *err, void *arg)
+{
+  struct ccci_ctl_call *call = arg;
+  if (id == NULL)
+    ccci_ctl_reply(call, ccci_proto_error("refused", "%s", err));
+  else
+    ccci_ctl_reply(call, json_pack("{s:b,s:s}", "ok", 1, "id", id));
+}
+
+static json_t *op_submit(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
+                         void *arg)
+{
+  struct daemon *d = arg;
+  struct ccci_runs_submit sub;
+  json_t *err = NULL, *dir, *ref, *pr, *quick;
+  char *msg = NULL;
+
+  dir = req_field(req, "dir", JSON_STRING, true, &err);
+  ref = req_field(req, "ref", JSON_STRING, false, &err);
+  pr = req_field(req, "pr", JSON_INTEGER, false, &err);
+  quick = req_field(req, "quick", JSON_TRUE, false, &err);
+  if (err != NULL)
+    return err;
+  if (pr != NULL && json_integer_value(pr) <= 0)
+    return ccci_proto_error(CCCI_E_BAD_REQUEST,
+                            "field 'pr' must be a positive integer");
+  if (d->stopping)
+    return ccci_proto_error("refused", "the daemon is stopping");
+  sub.dir = json_string_value(dir);
+  sub.ref = ref ? json_string_value(ref) : NULL;
+  sub.pr = pr ? (int64_t)json_integer_value(pr) : 0;
+  sub.quick = quick != NULL && json_is_true(quick);
+  sub.uid = peer->uid;
+  if (ccci_runs_submit(d->runs, &sub, submit_done, call, &msg) < 0) {
+    err = ccci_proto_error("refused", "%s", msg);
+    free(msg);
+    return err;
+  }
+  return CCCI_CTL_LATER;
+}
+
+static json_t *op_show(struct ccci_ctl_call *call,
+                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
+  json_t *run, *reply;
+  (void)call;
+  (void)peer;
+  if (err != NULL)
+    return err;
+  run = ccci_runs_show(d->runs, json_string_value(id));
+  if (run == NULL)
+    return ccci_proto_error("no-such-run", "no run '%.40s'",
+                            json_string_value(id));
+  reply = ccci_proto_ok();
+  json_object_set_new(reply, "run", run);
+  return reply;
+}
+
+static json_t *op_cancel(struct ccci_ctl_call *call,
+                         const struct ccci_ctl_peer *peer, json_t *req,
+                         void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
+  int rc;
+  (void)call;
+  if (err != NULL)
+    return err;
+  rc = ccci_runs_cancel(d->runs, json_string_value(id), peer->uid);
+  if (rc == -ENOENT)
+    return ccci_proto_error("no-such-run", "no run '%.40s'",
+                            json_string_value(id));
+  if (rc == -EALREADY)
+    return ccci_proto_error("finished", "run '%.40s' has finished already",
+                            json_string_value(id));
+  return ccci_proto_ok();
+}
+
+static json_t *op_ps(struct ccci_ctl_call *call,
+                     const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *state, *recipe, *reply;
+  (void)call;
+  (void)peer;
+  state = req_field(req, "state", JSON_STRING, false, &err);
+  recipe = req_field(req, "recipe", JSON_STRING, false, &err);
+  if (err != NULL)
+    return err;
+  reply = ccci_proto_ok();
+  json_object_set_new(
+      reply, "runs",
+      ccci_runs_list(d->runs, state ? json_string_value(state) : NULL,
+                     recipe ? json_string_value(recipe) : NULL));
+  return reply;
+}
+
+static json_t *op_drain(struct ccci_ctl_call *call,
+                        const struct ccci_ctl_peer *peer, json_t *req,
+                        void *arg)
+{
+  struct daemon *d = arg;
+  json_t *reply = ccci_proto_ok();
+  (void)call;
+  (void)req;
+  ccci_info("serve", "drain requested by uid %ld", (long)peer->uid);
+  ccci_runs_drain(d->runs);
+  json_object_set_new(reply, "running",
+                      ccci_runs_list(d->runs, "running", NULL));
+  return reply;
+}
+
+static json_t *op_janitor(struct ccci_ctl_call *call,
+                          const struct ccci_ctl_peer *peer, json_t *req,
+                          void *arg)
+{
+  struct daemon *d = arg;
+  json_t *err = NULL, *dry = req_field(req, "dry_run", JSON_TRUE, false, &err);
+  json_t *reply;
+  (void)call;
+  if (err != NULL)
+    return err;
+  ccci_info("serve", "janitor%s requested by uid %ld",
+            json_is_true(dry) ? " --dry-run" : "", (long)peer->uid);
+  reply = ccci_proto_ok();
+  json_object_set_new(reply, "decisions",
+                      ccci_runs_janitor(d->runs, json_is_true(dry)));
+  return reply;
+}
+
+static json_t *op_tail(struct ccci_ctl_call *call,
+                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+{
+  struct daemon *d = arg;
+  (void)peer;
+  return ccci_tail_op(d->tail, call, req);
+}
+
+static const struct ccci_ctl_op ops[] = {
+    {"status", op_status}, {"submit", op_submit},   {"show", op_show},
+    {"cancel", op_cancel}, {"ps", op_ps},           {"drain", op_drain},
+    {"tail", op_tail},     {"janitor", op_janitor}, {NULL, NULL},
+};
+
+/* ---- reload ---- */
+
+static void log_errors(const char *text)
+{
+  const char *p = text;
+  while (p != NULL && *p != '\0') {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    ccci_error("config", "%.*s", (int)n, p);
+    p = nl ? nl + 1 : NULL;
+  }
+}
+
+static void warn_restart_key(const char *key, enum ccci_reload reload,
+                             bool active, void *arg)
+{
+  (void)active;
+  (void)arg;
+  if (reload == CCCI_RELOAD_RESTART)
+    ccci_warn("config", "%s changed; it applies after a restart", key);
+}
+
+static void warn_inactive_key(const char *key, enum ccci_reload reload,
+                              bool active, void *arg)
+{
+  (void)reload;
+  (void)arg;
+  if (!active)
+    ccci_warn("config",
+              "%s is set, but this version of ccci does not act on it yet",
+              key);
+}
+
+static void warn_inactive(const struct ccci_config *cfg)
+{
+  struct ccci_config *def = ccci_config_default();
+  ccci_config_diff(def, cfg, warn_inactive_key, NULL);
+  ccci_config_unref(def);
+}
+
+static void reload_work(uv_work_t *w)
+{
+  struct daemon *d = ccci_container_of(w, struct daemon, reload_work);
+  if (ccci_config_load_file(d->config_path, &d->reload_cfg,
+                            &d->reload_errors_text) < 0)
+    d->reload_cfg = NULL;
+}
+
+static void reload_start(struct daemon *d);
+
+static void reload_done(uv_work_t *w, int status)
+{
+  struct daemon *d = ccci_container_of(w, struct daemon, reload_work);
+  int r;
+
+  d->reload_busy = false;
+  if (status == UV_ECANCELED || d->stopping) {
+    ccci_config_unref(d->reload_cfg);
+    free(d->reload_errors_text);
+  } else if (d->reload_cfg == NULL) {
+    d->reload_errors++;
+    log_errors(d->reload_errors_text);
+    ccci_error("config",
+               "reload of %s failed; keeping the previous "
+               "configuration",
+               d->config_path);
+    free(d->reload_errors_text);
+  } else {
+    size_t changed =
+        ccci_config_diff(d->cfg, d->reload_cfg, warn_restart_key, NULL);
+    ccci_config_unref(d->cfg);
+    d->cfg = d->reload_cfg;
+    d->config_loaded_at = time(NULL);
+    d->reloads++;
+    ccci_info("config", "reloaded %s (%zu key%s changed)", d->config_path,
+              changed, changed == 1 ? "" : "s");
+    warn_inactive(d->cfg);
+    if (d->runs != NULL)
+      ccci_runs_kick(d->runs);
+    if (d->forge != NULL)
+      ccci_forgebot_reload(d->forge);
+  }
+  d->reload_cfg = NULL;
+  d->reload_errors_text = NULL;
+  if (!d->stopping && status != UV_ECANCELED && d->runs != NULL)
+    ccci_runs_secrets_refresh(d->runs);
+  if (!d->stopping) {
+    r = ccci_notify("READY=1");
+    (void)r;
+  }
+  if (d->reload_again && !d->stopping) {
+    d->reload_again = false;
+    reload_start(d);
+  }
+}
+
+static void reload_start(struct daemon *d)
+{
+  int r;
+  if (d->config_path == NULL) {
+    ccci_info("config", "running on the embedded default configuration; "
+                        "nothing to reload");
+    return;
+  }
+  if (d->reload_busy) {
+    d->reload_again = true;
+    return;
+  }
+  r = ccci_notify("RELOADING=1");
+  (void)r;
+  ccci_info("config", "reloading %s", d->config_path);
+  r = uv_queue_work(&d->loop, &d->reload_work, reload_work, reload_done);
+  if (r < 0) {
+    ccci_error("config", "cannot start the reload: %s", uv_strerror(r));
+    return;
+  }
+  d->reload_busy = true;
+}
+
+/* ---- signals and stop ---- */
+
+/* Once no run is left: close the socket, the signals and the runs. */
+static void stop_finish(void *arg)
+{
+  struct daemon *d = arg;
+  uv_close((uv_handle_t *)&d->sig_int, NULL);
+  uv_close((uv_handle_t *)&d->sig_term, NULL);
+  uv_close((uv_handle_t *)&d->sig_hup, NULL);
+  if (d->tail != NULL)
+    ccci_tail_free(d->tail);
+  d->tail = NULL;
+  if (d->ctl != NULL)
+    ccci_ctl_stop(d->ctl);
+  d->ctl = NULL;
+  if (d->runs != NULL)
+    ccci_runs_close(d->runs);
+  d->runs = NULL;
+}
+
+/* Stop admitting, give runs shutdown_grace, cancel the rest through the
+ * funnel (they are queued again for the next start), then stop. */
+static void stop(struct daemon *d, const char *why)
+{
+  int r;
+  if (d->stopping) {
+    ccci_info("serve", "already stopping (%s ignored)", why);
+    return;
+  }
+  d->stopping = true;
+  ccci_info("serve", "stopping (%s)", why);
+  r = ccci_notify("STOPPING=1");
+  (void)r;
+  if (d->reload_busy)
+    uv_cancel((uv_req_t *)&d->reload_work);
+  /* The bot stops first: what it has not sent stays in the outbox, runs
+   * finishing meanwhile are reported at the next start. */
+  if (d->forge != NULL)
+    ccci_forgebot_free(d->forge, NULL, NULL);
+  d->forge = NULL;
+  if (d->runs != NULL)
+    ccci_runs_stop(d->runs, d->cfg->shutdown_grace_ms, stop_finish, d);
+  else
+    stop_finish(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct daemon *d = h->data;
+  if (signum == SIGHUP) {
+    /* The secrets are looked at again after the configuration (which
+     * names them) is reloaded, or at once without a file to reload. */
+    if (d->config_path == NULL && d->runs != NULL)
+      ccci_runs_secrets_refresh(d->runs);
+    reload_start(d);
+  } else
+    stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- start ---- */
+
+static int load_config(struct daemon *d, const char *path)
+{
+  char *errors = NULL;
+  d->config_path =
+      path != NULL ? ccci_xstrdup(path) : ccci_config_default_path();
+  if (d->config_path == NULL) {
+    d->cfg = ccci_config_default();
+    return 0;
+  }
+  if (ccci_config_load_file(d->config_path, &d->cfg, &errors) < 0) {
+    log_errors(errors);
+    free(errors);
+    return -1;
+  }
+  return 0;
+}
+
+static struct ccci_config *current_config(void *arg)
+{
+  struct daemon *d = arg;
+  return ccci_config_ref(d->cfg);
+}
+
+static int start_runs(struct daemon *d)
+{
+  struct ccci_runs_env env;
+  size_t len = sizeof(d->self_exe);
+  char *err = NULL;
+  int r = uv_exepath(d->self_exe, &len);
+
+  if (r < 0) {
+    ccci_error("serve", "cannot find the ccci binary: %s", uv_strerror(r));
+    return r;
+  }
+  env.loop = &d->loop;
+  env.state_dir = d->state_dir;
+  env.instance = d->instance;
+  env.self_exe = d->self_exe;
+  env.config = current_config;
+  env.arg = d;
+  r = ccci_runs_open(&env, &d->runs, &err);
+  if (r < 0) {
+    ccci_error("serve", "%s", err);
+    free(err);
+    return r;
+  }
+  d->tail = ccci_tail_new(&d->loop, d->runs);
+  if (d->cfg->forge.url != NULL) {
+    struct ccci_forgebot_env fe;
+    fe.loop = &d->loop;
+    fe.state_dir = d->state_dir;
+    fe.runs = d->runs;
+    fe.config = current_config;
+    fe.arg = d;
+    r = ccci_forgebot_new(&fe, &d->forge, &err);
+    if (r < 0) {
+      ccci_error("serve", "%s", err);
+      free(err);
+      return r;
+    }
+  }
+  return 0;
+}
+
+static int start(struct daemon *d)
+{
+  char *err = NULL;
+  int r;
+
+  r = ccci_mkdir_p(d->state_dir, 0750);
+  if (r < 0) {
+    ccci_error("serve", "cannot create the state dir %s: %s", d->state_dir,
+               strerror(-r));
+    return -1;
+  }
+  if (take_lock(d) < 0)
+    return -1;
+  r = uv_loop_init(&d->loop);
+  if (r < 0) {
+    ccci_error("serve", "cannot start the event loop: %s", uv_strerror(r));
+    return -1;
+  }
+  uv_signal_init(&d->loop, &d->sig_int);
+  uv_signal_init(&d->loop, &d->sig_term);
+  uv_signal_init(&d->loop, &d->sig_hup);
+  d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
+  r = ccci_ctl_start(&d->loop, d->socket, ops, d, &d->ctl, &err);
+  if (r < 0) {
+    ccci_error("serve", "%s", err);
+    free(err);
+    d->stopping = true;
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    return -2;
+  }
+  uv_signal_start(&d->sig_int, on_signal, SIGINT);
+  uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+  r = start_runs(d);
+  if (r < 0) {
+    d->stopping = true;
+    stop_finish(d);
+    return -2;
+  }
+  return 0;
+}
+
+int ccci_daemon_serve(const char *config_path)
+{
+  struct daemon d;
+  int r, code = 1;
+
+  memset(&d, 0, sizeof(d));
+  d.lock_fd = -1;
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile();
+  /* Before any thread: curl's global state is not thread-safe to set up. */
+  r = ccci_httpc_global_init();
+  if (r < 0) {
+    ccci_error("serve", "cannot initialise libcurl: %s", strerror(-r));
+    return 1;
+  }
+  if (load_config(&d, config_path) < 0)
+    goto out;
+  d.state_dir = ccci_xstrdup(d.cfg->state_dir);
+  d.socket = ccci_xstrdup(d.cfg->socket);
+  make_instance_id(d.instance);
+  /* Phases and jitter (poll timers, lock probes) differ between starts. */
+  srand((unsigned)strtoul(d.instance + 24, NULL, 16));
+  d.started_wall = time(NULL);
+  d.config_loaded_at = d.started_wall;
+  d.started_ms = ccci_now_ms();
+
+  r = start(&d);
+  if (r == -1)
+    goto out;
+  if (r == 0) {
+    char *ready = ccci_xasprintf("READY=1\nMAINPID=%ld", (long)getpid());
+    int nr;
+    ccci_info("serve",
+              "ccci %s serving: pid=%ld instance=%s state_dir=%s socket=%s "
+              "config=%s",
+              CCCI_VERSION, (long)getpid(), d.instance, d.state_dir, d.socket,
+              d.cfg->source);
+    warn_inactive(d.cfg);
+    nr = ccci_notify(ready);
+    if (nr < 0)
+      ccci_warn("serve", "cannot notify $NOTIFY_SOCKET: %s", strerror(-nr));
+    free(ready);
+  }
+  /* After a failed start the loop runs only to close what was opened. */
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&d.loop) < 0) {
+    ccci_error("serve", "the loop still had open handles at exit");
+    r = -1;
+  }
+  if (r == 0) {
+    ccci_info("serve", "stopped");
+    code = 0;
+  }
+out:
+  if (d.lock_fd >= 0)
+    close(d.lock_fd);
+  ccci_config_unref(d.cfg);
+  free(d.config_path);
+  free(d.state_dir);
+  free(d.socket);
+  ccci_httpc_global_cleanup();
+  return code;
+}
+
+int ccci_cmd_serve(const struct ccci_cli *cli, int argc, char **argv)
+{
+  int r = ccci_cli_no_args("serve", argc, argv);
+  if (r != 0)
+    return r;
+  if (cli->json)
+    return ccci_cli_usage_error("'serve' has no --json output");
+  if (cli->socket != NULL)
+    return ccci_cli_usage_error("'serve' takes its socket from the config "
+                                "(key 'socket'), not -s");
+  return ccci_daemon_serve(cli->config);
+}
