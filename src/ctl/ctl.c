@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ccci/core/list.h"
 #include "ccci/core/log.h"
 #include "ccci/ctl/proto.h"
 
@@ -26,7 +27,7 @@ struct client {
   uv_pipe_t pipe;
   struct ccci_ctl_call *call; /* a deferred request, or NULL */
   struct ccci_ctl *ctl;
-  struct client *prev, *next;
+  struct ccci_list node; /* in ctl->clients */
   struct ccci_ctl_peer peer;
   struct ccci_buf in;
   char rbuf[16384];
@@ -49,7 +50,7 @@ struct ccci_ctl {
   char *path;
   const struct ccci_ctl_op *ops;
   void *arg;
-  struct client *clients;
+  struct ccci_list clients;
   struct ccci_ctl_counters counters;
   unsigned handles; /* the listener plus open clients */
   bool stopping;
@@ -74,12 +75,7 @@ static void client_on_close(uv_handle_t *h)
     if (call->watch != NULL)
       call->watch(call->watch_arg, true);
   }
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    ctl->clients = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
+  ccci_list_remove(&c->node);
   ccci_buf_close(&c->in);
   free(c);
   ctl->counters.clients--;
@@ -353,10 +349,7 @@ static void on_connection(uv_stream_t *server, int status)
   c->ctl = ctl;
   ccci_buf_init(&c->in, CCCI_PROTO_MAX_REQUEST + sizeof(c->rbuf) + 1);
   uv_pipe_init(server->loop, &c->pipe, 0);
-  c->next = ctl->clients;
-  if (ctl->clients != NULL)
-    ctl->clients->prev = c;
-  ctl->clients = c;
+  ccci_list_add_head(&ctl->clients, &c->node);
   ctl->handles++;
   ctl->counters.clients++;
   if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
@@ -520,6 +513,7 @@ int ccci_ctl_start(uv_loop_t *loop, const char *path,
   if (r < 0)
     return r;
   ctl = ccci_xcalloc(1, sizeof(*ctl));
+  ccci_list_init(&ctl->clients);
   ctl->path = ccci_xstrdup(path);
   ctl->ops = ops;
   ctl->arg = arg;
@@ -556,14 +550,14 @@ static void listener_on_close(uv_handle_t *h)
 
 void ccci_ctl_stop(struct ccci_ctl *ctl)
 {
-  struct client *c, *next;
+  struct ccci_list *it, *nx;
 
   ctl->stopping = true;
   if (ctl->path[0] != '\0')
     unlink(ctl->path);
-  for (c = ctl->clients; c != NULL; c = next) {
-    next = c->next;
-    client_close(c);
+  ccci_list_foreach_safe(it, nx, &ctl->clients)
+  {
+    client_close(ccci_container_of(it, struct client, node));
   }
   uv_close((uv_handle_t *)&ctl->listener, listener_on_close);
 }

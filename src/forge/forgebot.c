@@ -15,6 +15,7 @@
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/logs/redact.h"
+#include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 
 #define PAGE 50
@@ -870,31 +871,22 @@ static bool plain_word(const char *s)
 }
 
 /* What results.json says that may be posted: the level (-1: none) and a
- * table of tiers. */
+ * table of the tiers whose name and status are plain words. */
 static int read_results(const char *dir, struct ccci_buf *tiers)
 {
-  char *path = ccci_xasprintf("%s/results.json", dir), *text = NULL;
-  size_t len = 0;
-  json_t *j = NULL, *t, *v;
-  const char *name;
-  int level = -1, rc = 0;
-  if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
-    j = json_loadb(text, len, 0, NULL);
-  free(text);
+  char *path = ccci_xasprintf("%s/results.json", dir);
+  struct ccci_results res;
+  size_t i;
+  int level, rc = 0;
+
+  (void)ccci_results_read(path, &res); /* none or unreadable: no table */
   free(path);
-  v = json_object_get(j, "level");
-  if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-      json_integer_value(v) <= 9)
-    level = (int)json_integer_value(v);
-  t = json_object_get(j, "tiers");
-  json_object_foreach(json_is_object(t) ? t : NULL, name, v)
-  {
-    const char *st = json_string_value(json_object_get(v, "status"));
-    if (plain_word(name) && plain_word(st))
-      rc = rc ? rc : ccci_buf_printf(tiers, "| %s | %s |\n", name, st);
-  }
-  json_decref(j);
-  (void)rc;
+  for (i = 0; i < res.ntiers && rc == 0; i++)
+    if (plain_word(res.tiers[i].name) && plain_word(res.tiers[i].status))
+      rc = ccci_buf_printf(tiers, "| %s | %s |\n", res.tiers[i].name,
+                           res.tiers[i].status);
+  level = res.level;
+  ccci_results_clear(&res);
   return level;
 }
 

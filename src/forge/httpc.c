@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "ccci/core/list.h"
 #include "ccci/core/log.h"
 
 /* One curl socket on the loop. Two kinds:
@@ -38,10 +39,10 @@ struct sock {
   uv_poll_t poll;
   curl_socket_t fd;
   struct ccci_httpc *h;
-  struct sock *prev, *next;
-  int events;  /* what the poll is started with; 0: stopped */
-  bool conn;   /* a connection socket: lives until close_socket() */
-  bool wanted; /* curl watches it (its last event was not a REMOVE) */
+  struct ccci_list node; /* in h->socks */
+  int events;            /* what the poll is started with; 0: stopped */
+  bool conn;             /* a connection socket: lives until close_socket() */
+  bool wanted;           /* curl watches it (its last event was not a REMOVE) */
   bool closing;
 };
 
@@ -53,13 +54,13 @@ struct ccci_httpc {
   uv_timer_t timer;
   struct ccci_httpc_opts opts;
   char *user_agent;
-  char *ok_origin; /* the last "scheme://authority" curl's parser took */
-  struct ccci_httpc_xfer *xfers;
+  char *ok_origin;        /* the last "scheme://authority" curl's parser took */
+  struct ccci_list xfers; /* in flight */
   /* Easy handles of finished transfers, reset, for the next ones: making
    * one allocates and clears some 20 KiB (its receive buffer included). */
   CURL *spare[EASY_SPARE];
   unsigned nspare;
-  struct sock *socks;
+  struct ccci_list socks; /* open and closing */
   struct ccci_httpc_stats stats;
   unsigned handles; /* the timer plus every sock, closing or not */
   bool closing;
@@ -69,7 +70,7 @@ struct ccci_httpc {
 
 struct ccci_httpc_xfer {
   struct ccci_httpc *h;
-  struct ccci_httpc_xfer *prev, *next;
+  struct ccci_list node; /* in h->xfers */
   CURL *easy;
   struct curl_slist *headers; /* ours: wiped when freed */
   char *req_body;
@@ -268,12 +269,7 @@ static void on_sock_close(uv_handle_t *hd)
   struct sock *k = ccci_container_of(hd, struct sock, poll);
   struct ccci_httpc *h = k->h;
 
-  if (k->prev != NULL)
-    k->prev->next = k->next;
-  else
-    h->socks = k->next;
-  if (k->next != NULL)
-    k->next->prev = k->prev;
+  ccci_list_remove(&k->node);
   free(k);
   h->handles--;
   maybe_done(h);
@@ -312,10 +308,7 @@ static struct sock *sock_new(struct ccci_httpc *h, curl_socket_t s, bool conn)
   k->fd = s;
   k->h = h;
   k->conn = conn;
-  k->next = h->socks;
-  if (h->socks != NULL)
-    h->socks->prev = k;
-  h->socks = k;
+  ccci_list_add_head(&h->socks, &k->node);
   h->handles++;
   h->stats.sockets++;
   return k;
@@ -324,11 +317,14 @@ static struct sock *sock_new(struct ccci_httpc *h, curl_socket_t s, bool conn)
 /* The live connection socket numbered @p s, if any. */
 static struct sock *conn_sock(struct ccci_httpc *h, curl_socket_t s)
 {
-  struct sock *k;
+  struct ccci_list *it, *nx;
 
-  for (k = h->socks; k != NULL; k = k->next)
+  ccci_list_foreach_safe(it, nx, &h->socks)
+  {
+    struct sock *k = ccci_container_of(it, struct sock, node);
     if (k->conn && !k->closing && k->fd == s)
       return k;
+  }
   return NULL;
 }
 
@@ -409,25 +405,6 @@ static void on_timer_close(uv_handle_t *hd)
 }
 
 /* ---- transfers ---- */
-
-static void xfer_link(struct ccci_httpc *h, struct ccci_httpc_xfer *x)
-{
-  x->next = h->xfers;
-  if (h->xfers != NULL)
-    h->xfers->prev = x;
-  h->xfers = x;
-}
-
-static void xfer_unlink(struct ccci_httpc_xfer *x)
-{
-  if (x->prev != NULL)
-    x->prev->next = x->next;
-  else
-    x->h->xfers = x->next;
-  if (x->next != NULL)
-    x->next->prev = x->prev;
-  x->prev = x->next = NULL;
-}
 
 /* An easy handle with curl's defaults: a spare one, or a new one. */
 static CURL *easy_get(struct ccci_httpc *h)
@@ -574,7 +551,7 @@ static void finish(struct ccci_httpc_xfer *x, CURLcode rc)
   resp.elapsed_ms = ccci_now_ms() - x->started_ms;
 
   curl_multi_remove_handle(h->multi, x->easy);
-  xfer_unlink(x);
+  ccci_list_remove(&x->node);
   h->stats.in_flight--;
   h->stats.completed++;
   h->stats.connects += connects > 0 ? (uint64_t)connects : 0;
@@ -1036,7 +1013,7 @@ int ccci_httpc_send(struct ccci_httpc *h, const struct ccci_httpc_request *r,
     ret = mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
     goto out;
   }
-  xfer_link(h, x);
+  ccci_list_add_head(&h->xfers, &x->node);
   h->stats.requests++;
   h->stats.in_flight++;
   if (xfer_out != NULL)
@@ -1057,7 +1034,7 @@ static void xfer_drop(struct ccci_httpc_xfer *x)
   curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
   h->stats.connects += connects > 0 ? (uint64_t)connects : 0;
   curl_multi_remove_handle(h->multi, x->easy);
-  xfer_unlink(x);
+  ccci_list_remove(&x->node);
   h->stats.in_flight--;
   h->stats.cancelled++;
   xfer_free(x);
@@ -1084,6 +1061,8 @@ int ccci_httpc_new(uv_loop_t *loop, const struct ccci_httpc_opts *o,
       o->max_response_bytes == 0)
     return -EINVAL;
   h = ccci_xcalloc(1, sizeof(*h));
+  ccci_list_init(&h->xfers);
+  ccci_list_init(&h->socks);
   h->loop = loop;
   h->opts = *o;
   h->user_agent = ccci_xstrdup(o->user_agent != NULL ? o->user_agent
@@ -1129,19 +1108,22 @@ out:
 
 void ccci_httpc_close(struct ccci_httpc *h, void (*done)(void *arg), void *arg)
 {
-  struct sock *k;
+  struct ccci_list *it, *nx;
 
   if (h == NULL || h->closing)
     return;
   h->closing = true;
   h->done = done;
   h->done_arg = arg;
-  while (h->xfers != NULL)
-    xfer_drop(h->xfers);
+  while (!ccci_list_empty(&h->xfers))
+    xfer_drop(ccci_container_of(ccci_list_first(&h->xfers),
+                                struct ccci_httpc_xfer, node));
   /* Stop every poll before curl closes the sockets behind them (through
    * close_socket(), which then finds no live one). */
-  for (k = h->socks; k != NULL; k = k->next)
-    sock_close(k);
+  ccci_list_foreach_safe(it, nx, &h->socks)
+  {
+    sock_close(ccci_container_of(it, struct sock, node));
+  }
   while (h->nspare > 0)
     curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi);

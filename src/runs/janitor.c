@@ -2,8 +2,7 @@
  * with a run another daemon instance left, and with a lock file. */
 #include "ccci/runs/janitor.h"
 
-#include <jansson.h>
-#include <string.h>
+#include <stddef.h>
 
 enum ccci_janitor_verdict ccci_janitor_decide(const struct ccci_janitor_case *c)
 {
@@ -31,34 +30,4 @@ const char *ccci_janitor_verdict_name(enum ccci_janitor_verdict v)
   static const char *const names[] = {"leave", "requeue", "detached",
                                       "stuck", "adopt",   "orphan"};
   return (size_t)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
-}
-
-bool ccci_janitor_results_complete(const char *text, size_t len, bool *failed)
-{
-  static const char *const ok[] = {"pass", "fail", "skip", "error"};
-  json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-  json_t *tiers = json_object_get(j, "tiers"), *t;
-  const char *name;
-  bool complete = json_is_object(j) && json_object_get(j, "level") != NULL &&
-                  json_is_object(tiers) && json_object_size(tiers) > 0;
-
-  *failed = false;
-  json_object_foreach(complete ? tiers : NULL, name, t)
-  {
-    const char *s = json_string_value(json_object_get(t, "status"));
-    size_t i;
-    bool known = false;
-    for (i = 0; s != NULL && i < sizeof(ok) / sizeof(ok[0]); i++)
-      known = known || strcmp(s, ok[i]) == 0;
-    if (!known) {
-      complete = false;
-      break;
-    }
-    if (strcmp(s, "fail") == 0 || strcmp(s, "error") == 0)
-      *failed = true;
-  }
-  json_decref(j);
-  if (!complete)
-    *failed = false;
-  return complete;
 }

@@ -21,6 +21,7 @@
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/domlock.h"
 #include "ccci/runs/janitor.h"
+#include "ccci/runs/results.h"
 #include "ccci/runs/retention.h"
 #include "ccci/runs/run.h"
 #include "ccci/runs/runner.h"
@@ -1354,11 +1355,12 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
                  "cannot probe the lock of %s: %s", r->m.domain, strerror(-fd));
     }
     if (!c.lock_held) {
-      char *path = run_path(r, "results.json"), *text = NULL;
-      size_t len = 0;
-      if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
-        c.results_complete = ccci_janitor_results_complete(text, len, &failed);
-      free(text);
+      char *path = run_path(r, "results.json");
+      struct ccci_results res;
+      (void)ccci_results_read(path, &res); /* any error: not complete */
+      c.results_complete = res.complete;
+      failed = res.failed;
+      ccci_results_clear(&res);
       free(path);
     }
   }

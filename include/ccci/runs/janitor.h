@@ -25,7 +25,7 @@ struct ccci_janitor_case {
   enum ccci_run_state state;
   bool ours;             /**< started by this daemon instance */
   bool lock_held;        /**< its domain lock is held by another process */
-  bool results_complete; /**< its results.json is complete */
+  bool results_complete; /**< its results.json is complete (results.h) */
   int64_t now;           /**< wall clock, epoch seconds */
   int64_t started_at;
   uint64_t budget_s; /**< deadline + kill_grace + teardown_grace */
@@ -37,13 +37,5 @@ ccci_janitor_decide(const struct ccci_janitor_case *c);
 
 /** The verdict's name for logs and `ccci janitor` ("orphan", ...). */
 const char *ccci_janitor_verdict_name(enum ccci_janitor_verdict v);
-
-/**
- * Whether @p text (results.json) is complete: a JSON object with a `level`
- * and a `tiers` object whose members are objects with a `status` of pass,
- * fail, skip or error. On true, @p failed tells whether a tier failed or
- * errored (the adopted reason is then `failure`, else `success`).
- */
-bool ccci_janitor_results_complete(const char *text, size_t len, bool *failed);
 
 #endif
