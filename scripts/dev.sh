@@ -49,11 +49,18 @@ test)
   echo "== source checks"
   scripts/checksrc.sh
   scripts/format.sh --check
+  scripts/layers.sh
   for f in flake.nix nix/*.nix; do
     nix-instantiate --parse "$f" >/dev/null
   done
   echo "== build (gcc, -Werror)"
   build build -DCCCI_WERROR=ON
+  # Optimised builds (-O3), where gcc and clang warn about more: built, not
+  # tested again (the -O2 builds above and below run the tests).
+  echo "== build (gcc and clang, Release, -Werror)"
+  build build-release -DCMAKE_BUILD_TYPE=Release -DCCCI_WERROR=ON
+  build build-release-clang -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang -DCCCI_WERROR=ON
   echo "== build (clang, AddressSanitizer + UndefinedBehaviorSanitizer, fuzzers)"
   build build-asan -DCMAKE_C_COMPILER=clang -DCCCI_WERROR=ON \
     -DCCCI_SANITIZE=ON -DCCCI_FUZZ=ON

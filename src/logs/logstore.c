@@ -271,7 +271,7 @@ static void step_add_closed(struct ccci_logstore *ls, const char *name,
   struct step *st = ccci_xcalloc(1, sizeof(*st));
   st->ls = ls;
   st->n = ls->nsteps;
-  snprintf(st->name, sizeof(st->name), "%s", name);
+  memcpy(st->name, name, strlen(name) + 1); /* callers check it fits */
   st->fd = -1;
   st->lines = lines;
   st->bytes = st->written = bytes;
@@ -302,7 +302,9 @@ static void load_steps(struct ccci_logstore *ls)
     json_int_t n = json_integer_value(json_object_get(e, "n"));
     char *f;
     bool ok;
-    if (name == NULL || n != (json_int_t)i || i >= MAX_FILES - 1)
+    /* A name we could not have written ends the list like a gap. */
+    if (name == NULL || strlen(name) >= sizeof(((struct step *)0)->name) ||
+        n != (json_int_t)i || i >= MAX_FILES - 1)
       break;
     f = ccci_xasprintf("%s/%u-%s.jsonl", ls->dir, (unsigned)i, name);
     ok = stat(f, &sb) == 0;
