@@ -599,16 +599,14 @@ static int set_from(struct value *vals, size_t n, size_t min_len,
   return 0;
 }
 
-int ccci_redact_set_new(const struct ccci_redact_value *values, size_t n,
-                        size_t min_len, struct ccci_redact_set **out)
+/* Copies of the @p values that are at least @p min_len long once their
+ * trailing line ends are stripped, in *@p out; returns how many. */
+static size_t kept_values(const struct ccci_redact_value *values, size_t n,
+                          size_t min_len, struct value **out)
 {
-  struct value *v;
+  struct value *v = ccci_xcalloc(n ? n : 1, sizeof(*v));
   size_t i, k = 0;
 
-  *out = NULL;
-  if (min_len == 0)
-    return -EINVAL;
-  v = ccci_xcalloc(n ? n : 1, sizeof(*v));
   for (i = 0; i < n; i++) {
     size_t len = strip_len(values[i].data, values[i].len);
     if (len < min_len)
@@ -617,6 +615,20 @@ int ccci_redact_set_new(const struct ccci_redact_value *values, size_t n,
     memcpy(v[k].p, values[i].data, len);
     v[k++].len = len;
   }
+  *out = v;
+  return k;
+}
+
+int ccci_redact_set_new(const struct ccci_redact_value *values, size_t n,
+                        size_t min_len, struct ccci_redact_set **out)
+{
+  struct value *v;
+  size_t k;
+
+  *out = NULL;
+  if (min_len == 0)
+    return -EINVAL;
+  k = kept_values(values, n, min_len, &v);
   return set_from(v, k, min_len, out);
 }
 
@@ -669,20 +681,12 @@ bool ccci_redact_set_same(const struct ccci_redact_set *set,
                           size_t min_len)
 {
   struct value *v;
-  size_t i, k = 0;
+  size_t i, k;
   bool same;
 
   if (set->min_len != min_len)
     return false;
-  v = ccci_xcalloc(n ? n : 1, sizeof(*v));
-  for (i = 0; i < n; i++) {
-    size_t len = strip_len(values[i].data, values[i].len);
-    if (len < min_len)
-      continue;
-    v[k].p = ccci_xmalloc(len);
-    memcpy(v[k].p, values[i].data, len);
-    v[k++].len = len;
-  }
+  k = kept_values(values, n, min_len, &v);
   k = sort_unique(v, k);
   same = k == set->nvals;
   for (i = 0; i < k; i++) {
