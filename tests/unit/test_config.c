@@ -1,6 +1,5 @@
 /* Unit tests of config: YAML parsing, defaults, errors, dump and docs. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ccci/core/config.h"
+#include "tmpdir.h"
 
 #define NAME "t.yml"
 #define BASE "/base"
@@ -153,20 +153,9 @@ static void put_env(const char *name, const char *value)
     assert_int_equal(unsetenv(name), 0);
 }
 
-/* Remove one entry of a tree (an nftw() callback, children first). */
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static int setup_fixture(void **state)
 {
   struct fixture *f = ccci_xcalloc(1, sizeof(*f));
-  char tmpl[] = "/tmp/ccci-test-config-XXXXXX";
 
   f->xdg_state = dup_env("XDG_STATE_HOME");
   f->home = dup_env("HOME");
@@ -174,8 +163,7 @@ static int setup_fixture(void **state)
   f->ccci_config = dup_env("CCCI_CONFIG");
   *state = f;
   /* The loader resolves the file's directory with realpath(). */
-  if (mkdtemp(tmpl) != NULL)
-    f->dir = realpath(tmpl, NULL);
+  f->dir = tmpdir_make("config");
   if (f->dir == NULL) {
     free(f->xdg_state);
     free(f->home);
@@ -190,7 +178,7 @@ static int setup_fixture(void **state)
 static int teardown_fixture(void **state)
 {
   struct fixture *f = *state;
-  int r = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int r = tmpdir_remove(f->dir);
 
   put_env("XDG_STATE_HOME", f->xdg_state);
   put_env("HOME", f->home);

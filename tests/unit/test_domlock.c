@@ -2,7 +2,6 @@
  * directory, a second process as the other holder, and the inode check. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <cmocka.h>
 
 #include "ccci/runs/domlock.h"
+#include "tmpdir.h"
 
 #define DOMAIN "hello-pr7.ci.test"
 
@@ -208,25 +208,16 @@ static void peer_stop(struct peer *p)
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static int setup(void **state)
 {
-  char tmpl[] = "/tmp/ccci-test-domlock-XXXXXX";
+  char *dir = tmpdir_make("domlock");
   struct fixture *f;
 
-  if (mkdtemp(tmpl) == NULL)
+  if (dir == NULL)
     return -1;
   f = ccci_xcalloc(1, sizeof(*f));
-  f->dir = ccci_xstrdup(tmpl);
-  f->locks = ccci_xasprintf("%s/state/locks", tmpl);
+  f->dir = dir;
+  f->locks = ccci_xasprintf("%s/state/locks", dir);
   f->path = ccci_domlock_path(f->locks, DOMAIN);
   f->umask_was = umask(022);
   f->holder_fd = -1;
@@ -252,7 +243,7 @@ static int teardown(void **state)
   if (f->holder_fd >= 0)
     close(f->holder_fd);
   umask(f->umask_was);
-  r = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  r = tmpdir_remove(f->dir);
   free(f->path);
   free(f->locks);
   free(f->dir);

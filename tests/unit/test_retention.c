@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "ccci/runs/retention.h"
+#include "tmpdir.h"
 
 #define DAY 86400
 #define NOW ((int64_t)1800000000)
@@ -27,24 +28,15 @@ struct fx {
   char *runs;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static int setup(void **state)
 {
-  char tmpl[] = "/tmp/ccci-test-retention-XXXXXX";
+  char *dir = tmpdir_make("retention");
   struct fx *f;
-  if (mkdtemp(tmpl) == NULL)
+  if (dir == NULL)
     return -1;
   f = ccci_xcalloc(1, sizeof(*f));
-  f->tmp = ccci_xstrdup(tmpl);
-  f->runs = ccci_xasprintf("%s/runs", tmpl);
+  f->tmp = dir;
+  f->runs = ccci_xasprintf("%s/runs", dir);
   if (mkdir(f->runs, 0755) < 0)
     return -1;
   *state = f;
@@ -54,7 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct fx *f = *state;
-  int r = nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int r = tmpdir_remove(f->tmp);
   free(f->tmp);
   free(f->runs);
   free(f);

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,32 +16,23 @@
 #include <cmocka.h>
 
 #include "ccci/core/util.h"
+#include "tmpdir.h"
 
 /* ---- fixtures: one private temporary directory per test ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static int setup_tmpdir(void **state)
 {
-  char tmpl[] = "/tmp/ccci-test-util-XXXXXX";
-  char *dir = mkdtemp(tmpl);
+  char *dir = tmpdir_make("util");
   if (dir == NULL)
     return -1;
-  *state = ccci_xstrdup(dir);
+  *state = dir;
   return 0;
 }
 
 static int teardown_tmpdir(void **state)
 {
   char *dir = *state;
-  int r = nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int r = tmpdir_remove(dir);
   free(dir);
   return r;
 }
