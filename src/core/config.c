@@ -183,14 +183,6 @@ static const struct ccci_keytab_type t_envmap = {
 };
 
 #define OFF(field) offsetof(struct ccci_config, field)
-#define SEC(n) ((uint64_t)(n)*1000u)
-#define MIN(n) SEC((uint64_t)(n)*60u)
-#define HOUR(n) MIN((uint64_t)(n)*60u)
-#define DAY(n) HOUR((uint64_t)(n)*24u)
-#define KiB(n) ((uint64_t)(n)*1024u)
-#define MiB(n) KiB((uint64_t)(n)*1024u)
-#define GiB(n) MiB((uint64_t)(n)*1024u)
-#define TiB(n) GiB((uint64_t)(n)*1024u)
 
 #define EXAMPLE_HARNESS CCCI_EXAMPLES_DIR "/example-harness"
 
@@ -223,45 +215,46 @@ static const struct key keys[] = {
       "Runs at once (running or cancelling)."},
      CCCI_RELOAD_LIVE,
      true},
-    {{"deadline", &ccci_keytab_duration, OFF(deadline_ms), "60m", NULL, SEC(1),
-      DAY(7), "Time limit of one run."},
+    {{"deadline", &ccci_keytab_duration, OFF(deadline_ms), "60m", NULL,
+      CCCI_SEC(1), CCCI_DAY(7), "Time limit of one run."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"kill_grace", &ccci_keytab_duration, OFF(kill_grace_ms), "30s", NULL, 0,
-      HOUR(1), "From SIGTERM to SIGKILL when a run is stopped."},
+      CCCI_HOUR(1), "From SIGTERM to SIGKILL when a run is stopped."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"teardown_grace", &ccci_keytab_duration, OFF(teardown_grace_ms), "10m",
-      NULL, 0, DAY(1),
+      NULL, 0, CCCI_DAY(1),
       "Time for a teardown after cancel, deadline or orphaning."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"drain_timeout", &ccci_keytab_duration, OFF(drain_timeout_ms), "5s", NULL,
-      0, MIN(10),
+      0, CCCI_MIN(10),
       "How long a run's pipes may stay open after its supervisor exits."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"shutdown_grace", &ccci_keytab_duration, OFF(shutdown_grace_ms), "0s",
-      NULL, 0, DAY(1),
+      NULL, 0, CCCI_DAY(1),
       "On daemon stop, wait this long for runs before cancelling them."},
      CCCI_RELOAD_LIVE,
      true},
     {{"log_max_bytes", &ccci_keytab_size, OFF(log_max_bytes), "256MiB", NULL,
-      KiB(64), TiB(1), "Cap of one run's log; past it the head is kept."},
+      CCCI_KiB(64), CCCI_TiB(1),
+      "Cap of one run's log; past it the head is kept."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"min_free_bytes", &ccci_keytab_size, OFF(min_free_bytes), "1GiB", NULL, 0,
-      TiB(1024),
+      CCCI_TiB(1024),
       "Below this much free space on the state dir no run is admitted."},
      CCCI_RELOAD_LIVE,
      true},
     {{"retention.max_age", &ccci_keytab_duration, OFF(retention.max_age_ms),
-      "30d", NULL, HOUR(1), DAY(36500),
+      "30d", NULL, CCCI_HOUR(1), CCCI_DAY(36500),
       "Finished runs older than this lose their logs, later their meta."},
      CCCI_RELOAD_LIVE,
      true},
     {{"retention.max_bytes", &ccci_keytab_size, OFF(retention.max_bytes),
-      "20GiB", NULL, MiB(1), TiB(1024),
+      "20GiB", NULL, CCCI_MiB(1), CCCI_TiB(1024),
       "Cap of the total size of finished runs."},
      CCCI_RELOAD_LIVE,
      true},
@@ -293,7 +286,7 @@ static const struct key keys[] = {
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"janitor.interval", &ccci_keytab_duration, OFF(janitor.interval_ms), "5m",
-      NULL, SEC(1), DAY(1), "Period of the janitor sweep."},
+      NULL, CCCI_SEC(1), CCCI_DAY(1), "Period of the janitor sweep."},
      CCCI_RELOAD_LIVE,
      true},
     {{"forge.url", &t_url, OFF(forge.url), NULL, "none (no forge: local runs)",
@@ -309,7 +302,7 @@ static const struct key keys[] = {
      CCCI_RELOAD_LIVE,
      true},
     {{"forge.poll_interval", &ccci_keytab_duration, OFF(forge.poll_interval_ms),
-      "30s", NULL, SEC(1), DAY(1), "Poll period per repo."},
+      "30s", NULL, CCCI_SEC(1), CCCI_DAY(1), "Poll period per repo."},
      CCCI_RELOAD_LIVE,
      true},
     {{"forge.max_connections", &ccci_keytab_int, OFF(forge.max_connections),
@@ -321,7 +314,7 @@ static const struct key keys[] = {
      CCCI_RELOAD_LIVE,
      true},
     {{"forge.auth_cache", &ccci_keytab_duration, OFF(forge.auth_cache_ms),
-      "10m", NULL, 0, DAY(1), "How long membership answers are cached."},
+      "10m", NULL, 0, CCCI_DAY(1), "How long membership answers are cached."},
      CCCI_RELOAD_LIVE,
      true},
     {{"forge.status_context", &ccci_keytab_string, OFF(forge.status_context),

@@ -9,15 +9,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#define SEC(n) ((uint64_t)(n)*1000u)
-#define MIN(n) SEC((uint64_t)(n)*60u)
-#define HOUR(n) MIN((uint64_t)(n)*60u)
-#define DAY(n) HOUR((uint64_t)(n)*24u)
-#define KiB(n) ((uint64_t)(n)*1024u)
-#define MiB(n) KiB((uint64_t)(n)*1024u)
-#define GiB(n) MiB((uint64_t)(n)*1024u)
-#define TiB(n) GiB((uint64_t)(n)*1024u)
-
 const struct ccci_keytab_key *ccci_keytab_at(const struct ccci_keytab *t,
                                              size_t i)
 {
@@ -67,8 +58,11 @@ static int digits(const char **s, uint64_t *n)
 
 int ccci_keytab_parse_duration(const char *s, uint64_t *ms)
 {
-  static const struct unit units[] = {
-      {"ms", 1}, {"s", SEC(1)}, {"m", MIN(1)}, {"h", HOUR(1)}, {"d", DAY(1)}};
+  static const struct unit units[] = {{"ms", 1},
+                                      {"s", CCCI_SEC(1)},
+                                      {"m", CCCI_MIN(1)},
+                                      {"h", CCCI_HOUR(1)},
+                                      {"d", CCCI_DAY(1)}};
   uint64_t total = 0;
 
   if (s == NULL || *s == '\0')
@@ -105,10 +99,10 @@ int ccci_keytab_parse_size(const char *s, uint64_t *bytes)
 {
   static const struct unit units[] = {{"", 1},
                                       {"B", 1},
-                                      {"KiB", KiB(1)},
-                                      {"MiB", MiB(1)},
-                                      {"GiB", GiB(1)},
-                                      {"TiB", TiB(1)},
+                                      {"KiB", CCCI_KiB(1)},
+                                      {"MiB", CCCI_MiB(1)},
+                                      {"GiB", CCCI_GiB(1)},
+                                      {"TiB", CCCI_TiB(1)},
                                       {"KB", 1000u},
                                       {"kB", 1000u},
                                       {"MB", 1000000u},
@@ -149,8 +143,10 @@ static bool format_exact(uint64_t v, const struct unit *units, size_t n,
 
 void ccci_keytab_format_duration(uint64_t ms, char out[32])
 {
-  static const struct unit units[] = {
-      {"d", DAY(1)}, {"h", HOUR(1)}, {"m", MIN(1)}, {"s", SEC(1)}};
+  static const struct unit units[] = {{"d", CCCI_DAY(1)},
+                                      {"h", CCCI_HOUR(1)},
+                                      {"m", CCCI_MIN(1)},
+                                      {"s", CCCI_SEC(1)}};
   if (ms == 0)
     snprintf(out, 32, "0s");
   else if (!format_exact(ms, units, CCCI_ARRAY_LEN(units), out))
@@ -159,8 +155,10 @@ void ccci_keytab_format_duration(uint64_t ms, char out[32])
 
 void ccci_keytab_format_size(uint64_t bytes, char out[32])
 {
-  static const struct unit units[] = {
-      {"TiB", TiB(1)}, {"GiB", GiB(1)}, {"MiB", MiB(1)}, {"KiB", KiB(1)}};
+  static const struct unit units[] = {{"TiB", CCCI_TiB(1)},
+                                      {"GiB", CCCI_GiB(1)},
+                                      {"MiB", CCCI_MiB(1)},
+                                      {"KiB", CCCI_KiB(1)}};
   if (!format_exact(bytes, units, CCCI_ARRAY_LEN(units), out))
     snprintf(out, 32, "%llu", (unsigned long long)bytes);
 }

@@ -47,7 +47,7 @@ static const struct ccci_keytab_key keys[] = {
     {"source.branch", &ccci_keytab_string, OFF(source.branch), "main", NULL, 0,
      0, "Branch."},
     {"source.timeout", &ccci_keytab_duration, OFF(source.timeout_ms), "10m",
-     NULL, 1000, 3600000, "Clone time limit."},
+     NULL, CCCI_SEC(1), CCCI_HOUR(1), "Clone time limit."},
     {"health.check.path", &ccci_keytab_string, OFF(health_check.path), "/",
      NULL, 0, 0, "Probe path."},
     {"health.check.tries", &ccci_keytab_int, OFF(health_check.tries), "3", NULL,

@@ -9,6 +9,16 @@
 
 #include "ccci/core/util.h"
 
+/** Milliseconds and bytes, for the ranges and defaults of tables. */
+#define CCCI_SEC(n) ((uint64_t)(n)*1000u)
+#define CCCI_MIN(n) CCCI_SEC((uint64_t)(n)*60u)
+#define CCCI_HOUR(n) CCCI_MIN((uint64_t)(n)*60u)
+#define CCCI_DAY(n) CCCI_HOUR((uint64_t)(n)*24u)
+#define CCCI_KiB(n) ((uint64_t)(n)*1024u)
+#define CCCI_MiB(n) CCCI_KiB((uint64_t)(n)*1024u)
+#define CCCI_GiB(n) CCCI_MiB((uint64_t)(n)*1024u)
+#define CCCI_TiB(n) CCCI_GiB((uint64_t)(n)*1024u)
+
 /** At most this many errors are reported for one file. */
 #define CCCI_KEYTAB_MAX_ERRORS 50
 
