@@ -114,7 +114,8 @@ static char *resolve_path(const char *v, const char *base_dir)
   return ccci_path_join(base_dir, v);
 }
 
-/* Links are built by appending to the URL, so it keeps no trailing slash. */
+/* URLs are kept without trailing slashes, so `<url>/api/v1` and the links
+ * built on them join with exactly one. */
 static char *strip_slashes(const char *v, const char *base_dir)
 {
   char *u = ccci_xstrdup(v);
