@@ -1530,25 +1530,25 @@ static void test_parse_duration(void **state)
 
   for (i = 0; i < CCCI_ARRAY_LEN(good); i++) {
     v = 77;
-    assert_int_equal(ccci_config_parse_duration(good[i].s, &v), 0);
+    assert_int_equal(ccci_keytab_parse_duration(good[i].s, &v), 0);
     assert_true(v == good[i].ms);
   }
   for (i = 0; i < CCCI_ARRAY_LEN(bad); i++) {
     v = 77;
-    if (ccci_config_parse_duration(bad[i], &v) != -EINVAL)
+    if (ccci_keytab_parse_duration(bad[i], &v) != -EINVAL)
       print_error("accepted: '%s'\n", bad[i]);
-    assert_int_equal(ccci_config_parse_duration(bad[i], &v), -EINVAL);
+    assert_int_equal(ccci_keytab_parse_duration(bad[i], &v), -EINVAL);
     assert_int_equal(v, 77);
   }
-  assert_int_equal(ccci_config_parse_duration(NULL, &v), -EINVAL);
-  assert_int_equal(ccci_config_parse_duration("99999999999999999999999s", &v),
+  assert_int_equal(ccci_keytab_parse_duration(NULL, &v), -EINVAL);
+  assert_int_equal(ccci_keytab_parse_duration("99999999999999999999999s", &v),
                    -ERANGE);
-  assert_int_equal(ccci_config_parse_duration("213503982335d", &v), -ERANGE);
+  assert_int_equal(ccci_keytab_parse_duration("213503982335d", &v), -ERANGE);
   assert_int_equal(
-      ccci_config_parse_duration("18446744073709551s18446744073709551s", &v),
+      ccci_keytab_parse_duration("18446744073709551s18446744073709551s", &v),
       -ERANGE);
   assert_int_equal(v, 77);
-  assert_int_equal(ccci_config_parse_duration("213503982334d", &v), 0);
+  assert_int_equal(ccci_keytab_parse_duration("213503982334d", &v), 0);
   assert_true(v == 213503982334ull * 86400000);
 }
 
@@ -1580,21 +1580,21 @@ static void test_parse_size(void **state)
 
   for (i = 0; i < CCCI_ARRAY_LEN(good); i++) {
     v = 77;
-    assert_int_equal(ccci_config_parse_size(good[i].s, &v), 0);
+    assert_int_equal(ccci_keytab_parse_size(good[i].s, &v), 0);
     assert_true(v == good[i].n);
   }
   for (i = 0; i < CCCI_ARRAY_LEN(bad); i++) {
     v = 77;
-    if (ccci_config_parse_size(bad[i], &v) != -EINVAL)
+    if (ccci_keytab_parse_size(bad[i], &v) != -EINVAL)
       print_error("accepted: '%s'\n", bad[i]);
-    assert_int_equal(ccci_config_parse_size(bad[i], &v), -EINVAL);
+    assert_int_equal(ccci_keytab_parse_size(bad[i], &v), -EINVAL);
     assert_int_equal(v, 77);
   }
-  assert_int_equal(ccci_config_parse_size(NULL, &v), -EINVAL);
-  assert_int_equal(ccci_config_parse_size("99999999999999999999", &v), -ERANGE);
-  assert_int_equal(ccci_config_parse_size("16777216TiB", &v), -ERANGE);
+  assert_int_equal(ccci_keytab_parse_size(NULL, &v), -EINVAL);
+  assert_int_equal(ccci_keytab_parse_size("99999999999999999999", &v), -ERANGE);
+  assert_int_equal(ccci_keytab_parse_size("16777216TiB", &v), -ERANGE);
   assert_int_equal(v, 77);
-  assert_int_equal(ccci_config_parse_size("16777215TiB", &v), 0);
+  assert_int_equal(ccci_keytab_parse_size("16777215TiB", &v), 0);
   assert_true(v == 16777215ull * 1024 * 1024 * 1024 * 1024);
 }
 
@@ -1633,15 +1633,15 @@ static void test_format_roundtrip(void **state)
   (void)state;
 
   for (i = 0; i < CCCI_ARRAY_LEN(durations); i++) {
-    ccci_config_format_duration(durations[i].ms, out);
+    ccci_keytab_format_duration(durations[i].ms, out);
     assert_string_equal(out, durations[i].text);
-    assert_int_equal(ccci_config_parse_duration(out, &v), 0);
+    assert_int_equal(ccci_keytab_parse_duration(out, &v), 0);
     assert_true(v == durations[i].ms);
   }
   for (i = 0; i < CCCI_ARRAY_LEN(sizes); i++) {
-    ccci_config_format_size(sizes[i].n, out);
+    ccci_keytab_format_size(sizes[i].n, out);
     assert_string_equal(out, sizes[i].text);
-    assert_int_equal(ccci_config_parse_size(out, &v), 0);
+    assert_int_equal(ccci_keytab_parse_size(out, &v), 0);
     assert_true(v == sizes[i].n);
   }
 }
@@ -1654,13 +1654,13 @@ static void test_format_roundtrip_extremes(void **state)
   uint64_t v = 0;
   (void)state;
 
-  ccci_config_format_size(UINT64_MAX, out);
+  ccci_keytab_format_size(UINT64_MAX, out);
   assert_string_equal(out, "18446744073709551615");
-  assert_int_equal(ccci_config_parse_size(out, &v), 0);
+  assert_int_equal(ccci_keytab_parse_size(out, &v), 0);
   assert_true(v == UINT64_MAX);
-  ccci_config_format_duration(UINT64_MAX, out);
+  ccci_keytab_format_duration(UINT64_MAX, out);
   assert_string_equal(out, "18446744073709551615ms");
-  assert_int_equal(ccci_config_parse_duration(out, &v), 0);
+  assert_int_equal(ccci_keytab_parse_duration(out, &v), 0);
   assert_true(v == UINT64_MAX);
 }
 

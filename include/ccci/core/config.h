@@ -7,31 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ccci/core/keytab.h"
 #include "ccci/core/util.h"
 
 /** Largest configuration file accepted. */
 #define CCCI_CONFIG_MAX_BYTES (1024 * 1024)
 /** At most this many errors are reported for one file. */
-#define CCCI_CONFIG_MAX_ERRORS 50
+#define CCCI_CONFIG_MAX_ERRORS CCCI_KEYTAB_MAX_ERRORS
 
 /** When a changed key takes effect after SIGHUP. */
 enum ccci_reload {
   CCCI_RELOAD_LIVE,     /**< at once */
   CCCI_RELOAD_NEXT_RUN, /**< for runs that start after the reload */
   CCCI_RELOAD_RESTART,  /**< only after the daemon restarts */
-};
-
-/** A list of strings; `v` is NULL-terminated when not NULL itself. */
-struct ccci_strlist {
-  char **v;
-  size_t n;
-};
-
-/** A map of string to string, in file order. */
-struct ccci_strmap {
-  char **keys;
-  char **vals;
-  size_t n;
 };
 
 /**
@@ -146,14 +134,5 @@ size_t ccci_config_diff(const struct ccci_config *a,
 
 /** docs/config.md, generated from the key table. The caller frees it. */
 char *ccci_config_docs(void);
-
-/** Parse a duration (`0`, `90s`, `10m`, `1h30m`, `2d`, `250ms`) to ms. */
-int ccci_config_parse_duration(const char *s, uint64_t *ms) CCCI_WUR;
-/** Parse a size (`4096`, `64KiB`, `256MiB`, `1GiB`, `10MB`) to bytes. */
-int ccci_config_parse_size(const char *s, uint64_t *bytes) CCCI_WUR;
-/** Format @p ms in the largest exact unit into @p out. */
-void ccci_config_format_duration(uint64_t ms, char out[32]);
-/** Format @p bytes in the largest exact binary unit into @p out. */
-void ccci_config_format_size(uint64_t bytes, char out[32]);
 
 #endif
