@@ -24,6 +24,7 @@
 #include "ccci/forge/forgebot.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/runs/runs.h"
+#include "ccci/serve/counters.h"
 #include "ccci/serve/tail.h"
 
 struct daemon {
@@ -126,14 +127,14 @@ static json_t *op_status(struct ccci_ctl_call *call,
                          void *arg)
 {
   struct daemon *d = arg;
-  struct ccci_ctl_counters cc;
+  struct ccci_serve_counters cc;
   char started[32], loaded[32];
   json_t *reply = ccci_proto_ok();
   (void)call;
   (void)peer;
   (void)req;
 
-  ccci_ctl_counters(d->ctl, &cc);
+  ccci_ctl_counters(d->ctl, &cc.ctl);
   ccci_rfc3339(d->started_wall, started);
   ccci_rfc3339(d->config_loaded_at, loaded);
   json_object_set_new(reply, "version", json_string(CCCI_VERSION));
@@ -155,33 +156,10 @@ static json_t *op_status(struct ccci_ctl_call *call,
     ccci_forgebot_problems(d->forge, json_object_get(reply, "problems"));
     json_object_set_new(reply, "forge", ccci_forgebot_status(d->forge));
   }
-  json_object_set_new(reply, "counters",
-                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ctl_clients",
-                                (json_int_t)cc.clients, "ctl_accepted",
-                                (json_int_t)cc.accepted, "ctl_requests",
-                                (json_int_t)cc.requests, "ctl_errors",
-                                (json_int_t)cc.errors, "ctl_too_large",
-                                (json_int_t)cc.too_large, "config_reloads",
-                                (json_int_t)d->reloads, "config_reload_errors",
-                                (json_int_t)d->reload_errors));
-  if (d->runs != NULL) {
-    json_t *rc = ccci_runs_counters(d->runs);
-    json_object_update(json_object_get(reply, "counters"), rc);
-    json_decref(rc);
-  }
-  if (d->forge != NULL)
-    json_object_update_new(json_object_get(reply, "counters"),
-                           ccci_forgebot_counters(d->forge));
-  if (d->tail != NULL) {
-    struct ccci_tail_counters tc;
-    ccci_tail_counters(d->tail, &tc);
-    json_object_update_new(
-        json_object_get(reply, "counters"),
-        json_pack("{s:I,s:I,s:I,s:I}", "tail_clients", (json_int_t)tc.clients,
-                  "tail_started", (json_int_t)tc.started, "tail_lines",
-                  (json_int_t)tc.lines, "tail_bytes_from_disk",
-                  (json_int_t)tc.from_disk));
-  }
+  cc.config_reloads = d->reloads;
+  cc.config_reload_errors = d->reload_errors;
+  ccci_serve_counters_read(&cc, d->runs, d->forge, d->tail);
+  json_object_set_new(reply, "counters", ccci_serve_counters_json(&cc));
   return reply;
 }
 
