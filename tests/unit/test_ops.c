@@ -19,6 +19,10 @@
 #include "tmpdir.h"
 
 #define RUN_ID "20261124-054848-357"
+/* The reply to any op on the run "nope". */
+#define NO_SUCH_NOPE                                                           \
+  "{\"ok\":false,\"error\":{\"code\":\"no-such-run\","                         \
+  "\"message\":\"no run 'nope'\"}}"
 
 struct fixture {
   uv_loop_t loop;
@@ -232,18 +236,14 @@ static void test_ps_show(void **state)
                       "success");
   assert_true(json_is_array(json_object_get(run, "steps")));
   json_decref(r);
-  expect(call(f, "{\"v\":1,\"op\":\"show\",\"id\":\"nope\"}"),
-         "{\"ok\":false,\"error\":{\"code\":\"no-such-run\","
-         "\"message\":\"no run 'nope'\"}}");
+  expect(call(f, "{\"v\":1,\"op\":\"show\",\"id\":\"nope\"}"), NO_SUCH_NOPE);
 }
 
 static void test_cancel_drain(void **state)
 {
   struct fixture *f = *state;
 
-  expect(call(f, "{\"v\":1,\"op\":\"cancel\",\"id\":\"nope\"}"),
-         "{\"ok\":false,\"error\":{\"code\":\"no-such-run\","
-         "\"message\":\"no run 'nope'\"}}");
+  expect(call(f, "{\"v\":1,\"op\":\"cancel\",\"id\":\"nope\"}"), NO_SUCH_NOPE);
   expect(call(f, "{\"v\":1,\"op\":\"cancel\",\"id\":\"" RUN_ID "\"}"),
          "{\"ok\":false,\"error\":{\"code\":\"finished\","
          "\"message\":\"run '" RUN_ID "' has finished already\"}}");
@@ -337,9 +337,7 @@ static void test_bad_requests(void **state)
     expect(call(f, cases[i][0]), want);
     free(want);
   }
-  expect(call(f, "{\"v\":1,\"op\":\"tail\",\"id\":\"nope\"}"),
-         "{\"ok\":false,\"error\":{\"code\":\"no-such-run\","
-         "\"message\":\"no run 'nope'\"}}");
+  expect(call(f, "{\"v\":1,\"op\":\"tail\",\"id\":\"nope\"}"), NO_SUCH_NOPE);
 }
 
 int main(void)
