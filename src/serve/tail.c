@@ -26,7 +26,6 @@
 /* The longest encoded line: 64 KiB of text, each byte escaped to at most
  * six, plus the frame; a longer one means a damaged file. */
 #define LINE_MAX_BYTES (6u * CCCI_LOGLINE_MAX + 128u)
-#define MAX_STEPS CCCI_TAIL_MAX_STEPS
 
 struct ccci_tail_session {
   struct ccci_tail *t;
@@ -174,8 +173,8 @@ static void snap_scan(struct ccci_tail_session *s, const char *dir)
 {
   char *logs = ccci_xasprintf("%s/logs", dir);
   free(s->snap);
-  s->snap = ccci_xcalloc(MAX_STEPS, sizeof(*s->snap));
-  s->nsnap = ccci_logstore_scan(logs, s->snap, MAX_STEPS);
+  s->snap = ccci_xcalloc(CCCI_TAIL_MAX_STEPS, sizeof(*s->snap));
+  s->nsnap = ccci_logstore_scan(logs, s->snap, CCCI_TAIL_MAX_STEPS);
   s->snap_valid = true;
   free(logs);
 }
