@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ccci/core/opt.h"
 #include "ccci/core/util.h"
 #include "ccci/ctl/cli.h"
 #include "ccci/serve/daemon.h"
@@ -64,23 +65,18 @@ static void usage(FILE *f)
         f);
 }
 
-/* Take the value of an option given as "-x V", "--long V" or "--long=V". */
+/* Take the value of -s or -c: 1 taken, 0 not this option, CCCI_EXIT_USAGE
+ * (printed) when the value is missing. */
 static int option_value(int argc, char **argv, int *i, const char *shrt,
                         const char *lng, const char **out)
 {
-  const char *a = argv[*i];
-  size_t l = strlen(lng);
-  if (strcmp(a, shrt) == 0 || strcmp(a, lng) == 0) {
-    if (*i + 1 >= argc)
-      return ccci_cli_usage_error("option %s needs a value", a);
-    *out = argv[++*i];
-    return 1;
+  char *cause = NULL;
+  int r = ccci_opt_value(argc, argv, i, shrt, lng, out, &cause);
+  if (r < 0) {
+    r = ccci_cli_usage_error("%s", cause);
+    free(cause);
   }
-  if (strncmp(a, lng, l) == 0 && a[l] == '=') {
-    *out = a + l + 1;
-    return 1;
-  }
-  return 0;
+  return r;
 }
 
 int main(int argc, char **argv)

@@ -1,5 +1,5 @@
 /* The control socket: a Unix stream listener on the loop, one JSON request
- * per line, replies through an op table. */
+ * per line, each answered by one handler. */
 #include "ccci/ctl/ctl.h"
 
 #include <errno.h>
@@ -48,7 +48,7 @@ struct wreq {
 struct ccci_ctl {
   uv_pipe_t listener;
   char *path;
-  const struct ccci_ctl_op *ops;
+  ccci_ctl_handler fn;
   void *arg;
   struct ccci_list clients;
   struct ccci_ctl_counters counters;
@@ -175,38 +175,19 @@ static void client_send(struct client *c, json_t *msg)
 static json_t *dispatch(struct client *c, const char *line, size_t len)
 {
   struct ccci_ctl *ctl = c->ctl;
-  const struct ccci_ctl_op *op;
   const char *name;
   json_t *req, *err, *reply;
 
   if (ccci_proto_parse_request(line, len, &req, &name, &err) < 0)
     return err;
-  for (op = ctl->ops; op->name != NULL; op++)
-    if (strcmp(op->name, name) == 0)
-      break;
-  if (op->name == NULL) {
-    struct ccci_buf known;
-    const struct ccci_ctl_op *o;
-    int r = 0;
-    ccci_buf_init(&known, SIZE_MAX);
-    for (o = ctl->ops; o->name != NULL && r == 0; o++)
-      r = ccci_buf_printf(&known, "%s%s", o == ctl->ops ? "" : ", ", o->name);
-    reply = ccci_proto_error(CCCI_E_UNKNOWN_OP, "unknown op '%.64s'; known: %s",
-                             name, known.data ? known.data : "");
-    ccci_buf_close(&known);
-    json_decref(req);
-    return reply;
-  }
   c->call = ccci_xcalloc(1, sizeof(*c->call));
   c->call->client = c;
-  reply = op->fn(c->call, &c->peer, req, ctl->arg);
+  reply = ctl->fn(c->call, &c->peer, req, ctl->arg);
   json_decref(req);
   if (reply == CCCI_CTL_LATER)
     return reply;
   free(c->call);
   c->call = NULL;
-  if (reply == NULL)
-    reply = ccci_proto_error(CCCI_E_INTERNAL, "op '%s' failed", op->name);
   return reply;
 }
 
@@ -501,9 +482,8 @@ int ccci_ctl_prepare_path(const char *path, char **err)
   return 0;
 }
 
-int ccci_ctl_start(uv_loop_t *loop, const char *path,
-                   const struct ccci_ctl_op *ops, void *arg,
-                   struct ccci_ctl **out, char **err)
+int ccci_ctl_start(uv_loop_t *loop, const char *path, ccci_ctl_handler fn,
+                   void *arg, struct ccci_ctl **out, char **err)
 {
   struct ccci_ctl *ctl;
   int r;
@@ -515,7 +495,7 @@ int ccci_ctl_start(uv_loop_t *loop, const char *path,
   ctl = ccci_xcalloc(1, sizeof(*ctl));
   ccci_list_init(&ctl->clients);
   ctl->path = ccci_xstrdup(path);
-  ctl->ops = ops;
+  ctl->fn = fn;
   ctl->arg = arg;
   uv_pipe_init(loop, &ctl->listener, 0);
   ctl->handles = 1;

@@ -121,10 +121,7 @@ struct ccci_forgebot {
   bool stopping, warned_no_url;
   void (*done)(void *);
   void *done_arg;
-  struct {
-    uint64_t polls, poll_errors, requests, triggers, unauthorised, sent,
-        send_errors;
-  } n;
+  struct ccci_forgebot_counters n; /* outbox_backlog counted when read */
 };
 
 static void poll_next_candidate(struct repo *r);
@@ -1729,20 +1726,14 @@ json_t *ccci_forgebot_status(struct ccci_forgebot *b)
   return j;
 }
 
-json_t *ccci_forgebot_counters(struct ccci_forgebot *b)
+void ccci_forgebot_counters(struct ccci_forgebot *b,
+                            struct ccci_forgebot_counters *out)
 {
-  size_t backlog = 0;
   struct obx *o;
+  *out = b->n;
+  out->outbox_backlog = 0;
   for (o = b->ob_head; o != NULL; o = o->next)
-    backlog++;
-  return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "forge_polls",
-                   (json_int_t)b->n.polls, "forge_poll_errors",
-                   (json_int_t)b->n.poll_errors, "forge_requests",
-                   (json_int_t)b->n.requests, "forge_triggers",
-                   (json_int_t)b->n.triggers, "forge_unauthorised",
-                   (json_int_t)b->n.unauthorised, "outbox_backlog",
-                   (json_int_t)backlog, "outbox_sent", (json_int_t)b->n.sent,
-                   "outbox_errors", (json_int_t)b->n.send_errors);
+    out->outbox_backlog++;
 }
 
 void ccci_forgebot_problems(struct ccci_forgebot *b, json_t *problems)

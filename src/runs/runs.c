@@ -2081,43 +2081,24 @@ void ccci_runs_kick(struct ccci_runs *rs)
   admit(rs);
 }
 
-json_t *ccci_runs_counters(struct ccci_runs *rs)
+void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out)
 {
-  json_t *states = json_object(), *reasons = json_object(), *c;
-  size_t i, depth = 0;
+  size_t i;
 
-  for (i = 0; i < 5; i++)
-    json_object_set_new(states, ccci_run_state_name((enum ccci_run_state)i),
-                        json_integer(0));
-  for (i = 1; i <= CCCI_REASON_ERROR; i++)
-    json_object_set_new(reasons, ccci_run_reason_name((enum ccci_run_reason)i),
-                        json_integer(0));
+  memset(out, 0, sizeof(*out));
   for (i = 0; i < rs->nall; i++) {
-    const struct ccci_run_meta *m = &rs->all[i]->m;
-    json_t *v = json_object_get(states, ccci_run_state_name(m->state));
-    json_integer_set(v, json_integer_value(v) + 1);
-    if (m->reason != CCCI_REASON_NONE) {
-      v = json_object_get(reasons, ccci_run_reason_name(m->reason));
-      json_integer_set(v, json_integer_value(v) + 1);
-    }
+    const struct run *r = rs->all[i];
+    out->by_state[r->m.state]++;
+    if (r->m.reason != CCCI_REASON_NONE)
+      out->by_reason[r->m.reason]++;
+    out->queue_depth += r->queued;
   }
-  for (i = 0; i < rs->nall; i++)
-    depth += rs->all[i]->queued;
-  c = json_object();
-  json_object_set_new(c, "runs_by_state", states);
-  json_object_set_new(c, "runs_by_reason", reasons);
-  json_object_set_new(c, "queue_depth", json_integer((json_int_t)depth));
-  json_object_set_new(c, "runs_active", json_integer(rs->active));
-  json_object_set_new(c, "draining", json_boolean(rs->draining));
-  json_object_set_new(
-      c, "secrets_values",
-      json_integer(rs->secrets ? (json_int_t)ccci_redact_set_values(rs->secrets)
-                               : 0));
-  json_object_set_new(
-      c, "secrets_patterns",
-      json_integer(
-          rs->secrets ? (json_int_t)ccci_redact_set_patterns(rs->secrets) : 0));
-  return c;
+  out->active = rs->active;
+  out->draining = rs->draining;
+  if (rs->secrets != NULL) {
+    out->secrets_values = ccci_redact_set_values(rs->secrets);
+    out->secrets_patterns = ccci_redact_set_patterns(rs->secrets);
+  }
 }
 
 json_t *ccci_runs_problems(struct ccci_runs *rs)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ccci/core/log.h"
+#include "ccci/core/opt.h"
 
 #define MOD "supervise"
 /* The largest exit detail ccci_supervise_exit_read accepts. */
@@ -174,27 +175,6 @@ int ccci_supervise_exit_read(const char *state_dir,
 
 /* ---- the command line ---- */
 
-/* Take the value of "--name V" or "--name=V": 1 taken, 0 not this option,
- * CCCI_EXIT_USAGE when the value is missing. */
-static int opt_value(int argc, char **argv, int *i, const char *name,
-                     const char **out)
-{
-  const char *a = argv[*i];
-  size_t l = strlen(name);
-
-  if (strcmp(a, name) == 0) {
-    if (*i + 1 >= argc)
-      return usage_error("option %s needs a value", name);
-    *out = argv[++*i];
-    return 1;
-  }
-  if (strncmp(a, name, l) == 0 && a[l] == '=') {
-    *out = a + l + 1;
-    return 1;
-  }
-  return 0;
-}
-
 /* A descriptor handed over by the daemon: above 2 and open. */
 static int parse_fd(const char *opt, const char *v, int *fd)
 {
@@ -218,16 +198,21 @@ static const char *const opt_names[] = {"--state", "--user", "--kill-grace",
 static int parse_option(struct sup *s, int argc, char **argv, int *i)
 {
   const char *v = NULL;
+  char *cause = NULL;
   uint64_t n;
   size_t k;
   int r = 0;
 
+  /* "--name V" or "--name=V". */
   for (k = 0; r == 0 && k < CCCI_ARRAY_LEN(opt_names); k++)
-    r = opt_value(argc, argv, i, opt_names[k], &v);
+    r = ccci_opt_value(argc, argv, i, NULL, opt_names[k], &v, &cause);
   if (r == 0)
     return usage_error("unknown option '%s'", argv[*i]);
-  if (r != 1)
+  if (r < 0) {
+    r = usage_error("%s", cause);
+    free(cause);
     return r;
+  }
   switch ((enum opt)(k - 1)) {
   case OPT_STATE:
     s->state_dir = v;

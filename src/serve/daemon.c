@@ -20,10 +20,11 @@
 #include "ccci/core/log.h"
 #include "ccci/core/notify.h"
 #include "ccci/ctl/ctl.h"
-#include "ccci/ctl/proto.h"
 #include "ccci/forge/forgebot.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/runs/runs.h"
+#include "ccci/serve/ctlops.h"
+#include "ccci/serve/ops.h"
 #include "ccci/serve/tail.h"
 
 struct daemon {
@@ -49,9 +50,8 @@ struct daemon {
   bool reload_again;
   struct ccci_config *reload_cfg;
   char *reload_errors_text;
-  struct ccci_runs *runs;
-  struct ccci_tail *tail;
-  struct ccci_forgebot *forge;
+  /* The runs, the tail engine and the forge bot, as the ops see them. */
+  struct ccci_ops_env ops;
   char self_exe[4096];
 };
 
@@ -119,241 +119,36 @@ out:
   return r;
 }
 
-/* ---- ops ---- */
+/* ---- what the ops and the tail engine see ---- */
 
-static json_t *op_status(struct ccci_ctl_call *call,
-                         const struct ccci_ctl_peer *peer, json_t *req,
-                         void *arg)
+static void daemon_facts(void *arg, struct ccci_ops_daemon *out)
 {
   struct daemon *d = arg;
-  struct ccci_ctl_counters cc;
-  char started[32], loaded[32];
-  json_t *reply = ccci_proto_ok();
-  (void)call;
-  (void)peer;
-  (void)req;
-
-  ccci_ctl_counters(d->ctl, &cc);
-  ccci_rfc3339(d->started_wall, started);
-  ccci_rfc3339(d->config_loaded_at, loaded);
-  json_object_set_new(reply, "version", json_string(CCCI_VERSION));
-  json_object_set_new(reply, "pid", json_integer(getpid()));
-  json_object_set_new(reply, "instance", json_string(d->instance));
-  json_object_set_new(reply, "started_at", json_string(started));
-  json_object_set_new(
-      reply, "uptime_s",
-      json_integer((json_int_t)((ccci_now_ms() - d->started_ms) / 1000)));
-  json_object_set_new(reply, "state",
-                      json_string(d->stopping ? "stopping" : "serving"));
-  json_object_set_new(reply, "state_dir", json_string(d->state_dir));
-  json_object_set_new(reply, "socket", json_string(d->socket));
-  json_object_set_new(reply, "config", json_string(d->cfg->source));
-  json_object_set_new(reply, "config_loaded_at", json_string(loaded));
-  json_object_set_new(reply, "problems",
-                      d->runs ? ccci_runs_problems(d->runs) : json_array());
-  if (d->forge != NULL) {
-    ccci_forgebot_problems(d->forge, json_object_get(reply, "problems"));
-    json_object_set_new(reply, "forge", ccci_forgebot_status(d->forge));
-  }
-  json_object_set_new(reply, "counters",
-                      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ctl_clients",
-                                (json_int_t)cc.clients, "ctl_accepted",
-                                (json_int_t)cc.accepted, "ctl_requests",
-                                (json_int_t)cc.requests, "ctl_errors",
-                                (json_int_t)cc.errors, "ctl_too_large",
-                                (json_int_t)cc.too_large, "config_reloads",
-                                (json_int_t)d->reloads, "config_reload_errors",
-                                (json_int_t)d->reload_errors));
-  if (d->runs != NULL) {
-    json_t *rc = ccci_runs_counters(d->runs);
-    json_object_update(json_object_get(reply, "counters"), rc);
-    json_decref(rc);
-  }
-  if (d->forge != NULL)
-    json_object_update_new(json_object_get(reply, "counters"),
-                           ccci_forgebot_counters(d->forge));
-  if (d->tail != NULL) {
-    struct ccci_tail_counters tc;
-    ccci_tail_counters(d->tail, &tc);
-    json_object_update_new(
-        json_object_get(reply, "counters"),
-        json_pack("{s:I,s:I,s:I,s:I}", "tail_clients", (json_int_t)tc.clients,
-                  "tail_started", (json_int_t)tc.started, "tail_lines",
-                  (json_int_t)tc.lines, "tail_bytes_from_disk",
-                  (json_int_t)tc.from_disk));
-  }
-  return reply;
+  out->instance = d->instance;
+  out->state_dir = d->state_dir;
+  out->socket = d->socket;
+  out->config = d->cfg->source;
+  out->started_at = d->started_wall;
+  out->config_loaded_at = d->config_loaded_at;
+  out->uptime_s = (ccci_now_ms() - d->started_ms) / 1000;
+  out->stopping = d->stopping;
+  if (d->ctl != NULL)
+    ccci_ctl_counters(d->ctl, &out->counters.ctl);
+  out->counters.config_reloads = d->reloads;
+  out->counters.config_reload_errors = d->reload_errors;
 }
 
-/* A request field of the given type; NULL (and @p err set) when it has
- * another type, or is missing and required. */
-static json_t *req_field(json_t *req, const char *key, json_type type,
-                         bool required, json_t **err)
-{
-  static const char *const names[] = {"an object",  "an array", "a string",
-                                      "an integer", "a number", "a boolean",
-                                      "a boolean",  "null"};
-  json_t *v = json_object_get(req, key);
-  if (v == NULL || json_is_null(v)) {
-    if (required)
-      *err =
-          ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' is required", key);
-    return NULL;
-  }
-  if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v))) {
-    *err = ccci_proto_error(CCCI_E_BAD_REQUEST, "field '%s' must be %s", key,
-                            names[type]);
-    return NULL;
-  }
-  return v;
-}
-
-static void submit_done(const char *id, const char *err, void *arg)
-{
-  struct ccci_ctl_call *call = arg;
-  if (id == NULL)
-    ccci_ctl_reply(call, ccci_proto_error("refused", "%s", err));
-  else
-    ccci_ctl_reply(call, json_pack("{s:b,s:s}", "ok", 1, "id", id));
-}
-
-static json_t *op_submit(struct ccci_ctl_call *call,
-                         const struct ccci_ctl_peer *peer, json_t *req,
-                         void *arg)
+static int run_view(void *arg, const char *id, struct ccci_runs_view *out)
 {
   struct daemon *d = arg;
-  struct ccci_runs_submit sub;
-  json_t *err = NULL, *dir, *ref, *pr, *quick;
-  char *msg = NULL;
-
-  dir = req_field(req, "dir", JSON_STRING, true, &err);
-  ref = req_field(req, "ref", JSON_STRING, false, &err);
-  pr = req_field(req, "pr", JSON_INTEGER, false, &err);
-  quick = req_field(req, "quick", JSON_TRUE, false, &err);
-  if (err != NULL)
-    return err;
-  if (pr != NULL && json_integer_value(pr) <= 0)
-    return ccci_proto_error(CCCI_E_BAD_REQUEST,
-                            "field 'pr' must be a positive integer");
-  if (d->stopping)
-    return ccci_proto_error("refused", "the daemon is stopping");
-  sub.dir = json_string_value(dir);
-  sub.ref = ref ? json_string_value(ref) : NULL;
-  sub.pr = pr ? (int64_t)json_integer_value(pr) : 0;
-  sub.quick = quick != NULL && json_is_true(quick);
-  sub.uid = peer->uid;
-  if (ccci_runs_submit(d->runs, &sub, submit_done, call, &msg) < 0) {
-    err = ccci_proto_error("refused", "%s", msg);
-    free(msg);
-    return err;
-  }
-  return CCCI_CTL_LATER;
+  return ccci_runs_view(d->ops.runs, id, out);
 }
 
-static json_t *op_show(struct ccci_ctl_call *call,
-                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
+static void on_run_change(void *arg, const char *id)
 {
   struct daemon *d = arg;
-  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
-  json_t *run, *reply;
-  (void)call;
-  (void)peer;
-  if (err != NULL)
-    return err;
-  run = ccci_runs_show(d->runs, json_string_value(id));
-  if (run == NULL)
-    return ccci_proto_error("no-such-run", "no run '%.40s'",
-                            json_string_value(id));
-  reply = ccci_proto_ok();
-  json_object_set_new(reply, "run", run);
-  return reply;
+  ccci_tail_run_changed(d->ops.tail, id);
 }
-
-static json_t *op_cancel(struct ccci_ctl_call *call,
-                         const struct ccci_ctl_peer *peer, json_t *req,
-                         void *arg)
-{
-  struct daemon *d = arg;
-  json_t *err = NULL, *id = req_field(req, "id", JSON_STRING, true, &err);
-  int rc;
-  (void)call;
-  if (err != NULL)
-    return err;
-  rc = ccci_runs_cancel(d->runs, json_string_value(id), peer->uid);
-  if (rc == -ENOENT)
-    return ccci_proto_error("no-such-run", "no run '%.40s'",
-                            json_string_value(id));
-  if (rc == -EALREADY)
-    return ccci_proto_error("finished", "run '%.40s' has finished already",
-                            json_string_value(id));
-  return ccci_proto_ok();
-}
-
-static json_t *op_ps(struct ccci_ctl_call *call,
-                     const struct ccci_ctl_peer *peer, json_t *req, void *arg)
-{
-  struct daemon *d = arg;
-  json_t *err = NULL, *state, *recipe, *reply;
-  (void)call;
-  (void)peer;
-  state = req_field(req, "state", JSON_STRING, false, &err);
-  recipe = req_field(req, "recipe", JSON_STRING, false, &err);
-  if (err != NULL)
-    return err;
-  reply = ccci_proto_ok();
-  json_object_set_new(
-      reply, "runs",
-      ccci_runs_list(d->runs, state ? json_string_value(state) : NULL,
-                     recipe ? json_string_value(recipe) : NULL));
-  return reply;
-}
-
-static json_t *op_drain(struct ccci_ctl_call *call,
-                        const struct ccci_ctl_peer *peer, json_t *req,
-                        void *arg)
-{
-  struct daemon *d = arg;
-  json_t *reply = ccci_proto_ok();
-  (void)call;
-  (void)req;
-  ccci_info("serve", "drain requested by uid %ld", (long)peer->uid);
-  ccci_runs_drain(d->runs);
-  json_object_set_new(reply, "running",
-                      ccci_runs_list(d->runs, "running", NULL));
-  return reply;
-}
-
-static json_t *op_janitor(struct ccci_ctl_call *call,
-                          const struct ccci_ctl_peer *peer, json_t *req,
-                          void *arg)
-{
-  struct daemon *d = arg;
-  json_t *err = NULL, *dry = req_field(req, "dry_run", JSON_TRUE, false, &err);
-  json_t *reply;
-  (void)call;
-  if (err != NULL)
-    return err;
-  ccci_info("serve", "janitor%s requested by uid %ld",
-            json_is_true(dry) ? " --dry-run" : "", (long)peer->uid);
-  reply = ccci_proto_ok();
-  json_object_set_new(reply, "decisions",
-                      ccci_runs_janitor(d->runs, json_is_true(dry)));
-  return reply;
-}
-
-static json_t *op_tail(struct ccci_ctl_call *call,
-                       const struct ccci_ctl_peer *peer, json_t *req, void *arg)
-{
-  struct daemon *d = arg;
-  (void)peer;
-  return ccci_tail_op(d->tail, call, req);
-}
-
-static const struct ccci_ctl_op ops[] = {
-    {"status", op_status}, {"submit", op_submit},   {"show", op_show},
-    {"cancel", op_cancel}, {"ps", op_ps},           {"drain", op_drain},
-    {"tail", op_tail},     {"janitor", op_janitor}, {NULL, NULL},
-};
 
 /* ---- reload ---- */
 
@@ -432,15 +227,15 @@ static void reload_done(uv_work_t *w, int status)
     ccci_info("config", "reloaded %s (%zu key%s changed)", d->config_path,
               changed, changed == 1 ? "" : "s");
     warn_inactive(d->cfg);
-    if (d->runs != NULL)
-      ccci_runs_kick(d->runs);
-    if (d->forge != NULL)
-      ccci_forgebot_reload(d->forge);
+    if (d->ops.runs != NULL)
+      ccci_runs_kick(d->ops.runs);
+    if (d->ops.forge != NULL)
+      ccci_forgebot_reload(d->ops.forge);
   }
   d->reload_cfg = NULL;
   d->reload_errors_text = NULL;
-  if (!d->stopping && status != UV_ECANCELED && d->runs != NULL)
-    ccci_runs_secrets_refresh(d->runs);
+  if (!d->stopping && status != UV_ECANCELED && d->ops.runs != NULL)
+    ccci_runs_secrets_refresh(d->ops.runs);
   if (!d->stopping) {
     r = ccci_notify("READY=1");
     (void)r;
@@ -483,15 +278,17 @@ static void stop_finish(void *arg)
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
-  if (d->tail != NULL)
-    ccci_tail_free(d->tail);
-  d->tail = NULL;
+  if (d->ops.tail != NULL) {
+    ccci_runs_observe(d->ops.runs, NULL, NULL);
+    ccci_tail_free(d->ops.tail);
+  }
+  d->ops.tail = NULL;
   if (d->ctl != NULL)
     ccci_ctl_stop(d->ctl);
   d->ctl = NULL;
-  if (d->runs != NULL)
-    ccci_runs_close(d->runs);
-  d->runs = NULL;
+  if (d->ops.runs != NULL)
+    ccci_runs_close(d->ops.runs);
+  d->ops.runs = NULL;
 }
 
 /* Stop admitting, give runs shutdown_grace, cancel the rest through the
@@ -511,11 +308,11 @@ static void stop(struct daemon *d, const char *why)
     uv_cancel((uv_req_t *)&d->reload_work);
   /* The bot stops first: what it has not sent stays in the outbox, runs
    * finishing meanwhile are reported at the next start. */
-  if (d->forge != NULL)
-    ccci_forgebot_free(d->forge, NULL, NULL);
-  d->forge = NULL;
-  if (d->runs != NULL)
-    ccci_runs_stop(d->runs, d->cfg->shutdown_grace_ms, stop_finish, d);
+  if (d->ops.forge != NULL)
+    ccci_forgebot_free(d->ops.forge, NULL, NULL);
+  d->ops.forge = NULL;
+  if (d->ops.runs != NULL)
+    ccci_runs_stop(d->ops.runs, d->cfg->shutdown_grace_ms, stop_finish, d);
   else
     stop_finish(d);
 }
@@ -526,8 +323,8 @@ static void on_signal(uv_signal_t *h, int signum)
   if (signum == SIGHUP) {
     /* The secrets are looked at again after the configuration (which
      * names them) is reloaded, or at once without a file to reload. */
-    if (d->config_path == NULL && d->runs != NULL)
-      ccci_runs_secrets_refresh(d->runs);
+    if (d->config_path == NULL && d->ops.runs != NULL)
+      ccci_runs_secrets_refresh(d->ops.runs);
     reload_start(d);
   } else
     stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -560,6 +357,7 @@ static struct ccci_config *current_config(void *arg)
 
 static int start_runs(struct daemon *d)
 {
+  struct ccci_tail_env te;
   struct ccci_runs_env env;
   size_t len = sizeof(d->self_exe);
   char *err = NULL;
@@ -575,21 +373,25 @@ static int start_runs(struct daemon *d)
   env.self_exe = d->self_exe;
   env.config = current_config;
   env.arg = d;
-  r = ccci_runs_open(&env, &d->runs, &err);
+  r = ccci_runs_open(&env, &d->ops.runs, &err);
   if (r < 0) {
     ccci_error("serve", "%s", err);
     free(err);
     return r;
   }
-  d->tail = ccci_tail_new(&d->loop, d->runs);
+  te.loop = &d->loop;
+  te.view = run_view;
+  te.arg = d;
+  d->ops.tail = ccci_tail_new(&te);
+  ccci_runs_observe(d->ops.runs, on_run_change, d);
   if (d->cfg->forge.url != NULL) {
     struct ccci_forgebot_env fe;
     fe.loop = &d->loop;
     fe.state_dir = d->state_dir;
-    fe.runs = d->runs;
+    fe.runs = d->ops.runs;
     fe.config = current_config;
     fe.arg = d;
-    r = ccci_forgebot_new(&fe, &d->forge, &err);
+    r = ccci_forgebot_new(&fe, &d->ops.forge, &err);
     if (r < 0) {
       ccci_error("serve", "%s", err);
       free(err);
@@ -621,7 +423,10 @@ static int start(struct daemon *d)
   uv_signal_init(&d->loop, &d->sig_term);
   uv_signal_init(&d->loop, &d->sig_hup);
   d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
-  r = ccci_ctl_start(&d->loop, d->socket, ops, d, &d->ctl, &err);
+  d->ops.daemon = daemon_facts;
+  d->ops.arg = d;
+  r = ccci_ctl_start(&d->loop, d->socket, ccci_ctlops_handle, &d->ops, &d->ctl,
+                     &err);
   if (r < 0) {
     ccci_error("serve", "%s", err);
     free(err);

@@ -1,5 +1,5 @@
 /* The control socket: a Unix stream listener on the loop, one JSON request
- * per line, replies through an op table. */
+ * per line, each answered by one handler. */
 #ifndef CCCI_CTL_H
 #define CCCI_CTL_H
 
@@ -33,11 +33,11 @@ extern json_t ccci_ctl_later;
 #define CCCI_CTL_LATER (&ccci_ctl_later)
 
 /**
- * An op handler: returns the reply (new reference; `{"ok":...}`) to the
- * request @p req from @p peer, or CCCI_CTL_LATER and then calls
- * ccci_ctl_reply(@p call, ...) exactly once (later requests of the same
- * client wait, so replies stay in order). @p arg is the one given to
- * ccci_ctl_start.
+ * The handler: returns the reply (new reference; `{"ok":...}`) to the
+ * request @p req from @p peer, an envelope ccci_proto_parse_request
+ * accepted, or CCCI_CTL_LATER and then calls ccci_ctl_reply(@p call, ...)
+ * exactly once (later requests of the same client wait, so replies stay in
+ * order). @p arg is the one given to ccci_ctl_start.
  */
 typedef json_t *(*ccci_ctl_handler)(struct ccci_ctl_call *call,
                                     const struct ccci_ctl_peer *peer,
@@ -79,12 +79,6 @@ void ccci_ctl_stream_watch(struct ccci_ctl_call *call,
 /** End the stream and free @p call; the client is closed after its writes. */
 void ccci_ctl_stream_end(struct ccci_ctl_call *call);
 
-/** One entry of the op table; the table ends with a NULL name. */
-struct ccci_ctl_op {
-  const char *name;
-  ccci_ctl_handler fn;
-};
-
 /** Counters of the control socket. */
 struct ccci_ctl_counters {
   uint64_t clients;   /**< connected now */
@@ -104,13 +98,12 @@ struct ccci_ctl_counters {
 int ccci_ctl_prepare_path(const char *path, char **err) CCCI_WUR;
 
 /**
- * Listen on @p path (see ccci_ctl_prepare_path) with mode 0660 and serve the
- * ops of @p ops (kept by reference) on @p loop. Returns 0 and the server in
- * @p out, or a negative errno with a message in @p err.
+ * Listen on @p path (see ccci_ctl_prepare_path) with mode 0660 and answer
+ * every request with @p fn on @p loop. Returns 0 and the server in @p out,
+ * or a negative errno with a message in @p err.
  */
-int ccci_ctl_start(uv_loop_t *loop, const char *path,
-                   const struct ccci_ctl_op *ops, void *arg,
-                   struct ccci_ctl **out, char **err) CCCI_WUR;
+int ccci_ctl_start(uv_loop_t *loop, const char *path, ccci_ctl_handler fn,
+                   void *arg, struct ccci_ctl **out, char **err) CCCI_WUR;
 
 /** Read the counters. */
 void ccci_ctl_counters(const struct ccci_ctl *ctl,

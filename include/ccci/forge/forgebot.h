@@ -41,8 +41,21 @@ void ccci_forgebot_reload(struct ccci_forgebot *b);
 
 /** `status`'s `forge` object (a new reference). */
 json_t *ccci_forgebot_status(struct ccci_forgebot *b);
-/** Counters for `status` (a new reference; merged into its counters). */
-json_t *ccci_forgebot_counters(struct ccci_forgebot *b);
+/** The bot's counters for `status`, since the daemon started. */
+struct ccci_forgebot_counters {
+  uint64_t polls;          /**< polls of a repo's comments done */
+  uint64_t poll_errors;    /**< of which failed */
+  uint64_t requests;       /**< HTTP requests sent to the forge */
+  uint64_t triggers;       /**< runs accepted from comments */
+  uint64_t unauthorised;   /**< triggers refused: not a member */
+  uint64_t outbox_backlog; /**< outbox entries waiting now */
+  uint64_t sent;           /**< outbox entries delivered */
+  uint64_t send_errors;    /**< failed deliveries (retried) */
+};
+
+/** Fill @p out with the bot's counters now. */
+void ccci_forgebot_counters(struct ccci_forgebot *b,
+                            struct ccci_forgebot_counters *out);
 /** Problems for `status` (appended to @p problems). */
 void ccci_forgebot_problems(struct ccci_forgebot *b, json_t *problems);
 

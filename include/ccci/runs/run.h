@@ -24,6 +24,8 @@ enum ccci_run_state {
   CCCI_RUN_CANCELLING,
   CCCI_RUN_FINISHED,
 };
+/** How many states there are. */
+#define CCCI_RUN_STATE_COUNT (CCCI_RUN_FINISHED + 1)
 
 /** Why a run finished; NONE until it has. */
 enum ccci_run_reason {
@@ -37,6 +39,8 @@ enum ccci_run_reason {
   CCCI_REASON_SUPERSEDED,
   CCCI_REASON_ERROR,
 };
+/** How many reasons there are, NONE included. */
+#define CCCI_REASON_COUNT (CCCI_REASON_ERROR + 1)
 
 /** What happened to the run's deployment after a stop. */
 enum ccci_teardown {

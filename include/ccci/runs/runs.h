@@ -151,8 +151,19 @@ void ccci_runs_kick(struct ccci_runs *rs);
  */
 void ccci_runs_secrets_refresh(struct ccci_runs *rs);
 
-/** Counters for `status`: runs by state and reason, queue depth, ... */
-json_t *ccci_runs_counters(struct ccci_runs *rs);
+/** The runs' counters for `status` (plain numbers; a front renders them). */
+struct ccci_runs_counters {
+  uint64_t by_state[CCCI_RUN_STATE_COUNT];
+  uint64_t by_reason[CCCI_REASON_COUNT]; /**< [CCCI_REASON_NONE] stays 0 */
+  uint64_t queue_depth;                  /**< queued or waiting for a lock */
+  uint64_t active;                       /**< runs holding a slot */
+  bool draining;
+  uint64_t secrets_values;   /**< values the runs mask now */
+  uint64_t secrets_patterns; /**< of which patterns */
+};
+
+/** Fill @p out with the runs' counters now. */
+void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out);
 
 /** Problems an operator must fix (e.g. an unreadable secret), as strings. */
 json_t *ccci_runs_problems(struct ccci_runs *rs);
