@@ -934,11 +934,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   struct newer newer = {m, false};
   struct ccci_buf tiers, body;
   const char *reason = ccci_run_reason_name(m->reason);
-  const char *state = m->reason == CCCI_REASON_SUCCESS ? "success"
-                      : m->reason == CCCI_REASON_FAILURE ||
-                              m->reason == CCCI_REASON_DEPLOY_BUDGET
-                          ? "failure"
-                          : "error";
+  const char *state = ccci_run_reason_commit_status(m->reason);
   char desc[64], lvl[24] = "", *url = link_of(b, m->id), *deploys = NULL, *text;
   long long secs = m->finished_at > m->started_at && m->started_at > 0
                        ? (long long)(m->finished_at - m->started_at)
