@@ -124,8 +124,7 @@ struct ccci_runs {
   bool retention_busy;
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
-  void (*on_finish)(void *arg, const struct ccci_run_meta *m, const char *dir);
-  void *on_finish_arg;
+  struct ccci_list finish_observers; /* ccci_runs_finish_observer.link */
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -149,6 +148,19 @@ struct ccci_runs {
 
 static void admit(struct ccci_runs *rs);
 static void finish(struct run *r);
+
+/* Tell the finish observers, in the order they came; one may leave from
+ * its own call. */
+static void tell_finished(struct ccci_runs *rs, const struct run *r)
+{
+  struct ccci_list *it, *nx;
+  ccci_list_foreach_safe(it, nx, &rs->finish_observers)
+  {
+    struct ccci_runs_finish_observer *o =
+        ccci_container_of(it, struct ccci_runs_finish_observer, link);
+    o->fn(o->arg, &r->m, r->dir);
+  }
+}
 
 /* ---- helpers ---- */
 
@@ -603,8 +615,8 @@ static void finish_saved(void *arg)
     r->m.finished_at = time(NULL);
   }
   save(r);
-  if (r->m.state == CCCI_RUN_FINISHED && rs->on_finish != NULL)
-    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+  if (r->m.state == CCCI_RUN_FINISHED)
+    tell_finished(rs, r);
   release(r);
   check_stopped(rs);
   admit(rs);
@@ -1762,8 +1774,7 @@ static void finish_unstarted(struct run *r, enum ccci_run_reason reason)
   r->m.reason = reason;
   r->m.finished_at = time(NULL);
   save(r);
-  if (rs->on_finish != NULL)
-    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+  tell_finished(rs, r);
 }
 
 /* Per PR at most one running and one pending run: the newer request
@@ -1881,13 +1892,17 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   return accept_run(rs, r, NULL, cb, arg, errp);
 }
 
-void ccci_runs_on_finish(struct ccci_runs *rs,
-                         void (*fn)(void *arg, const struct ccci_run_meta *m,
-                                    const char *dir),
-                         void *arg)
+void ccci_runs_finish_observe(struct ccci_runs *rs,
+                              struct ccci_runs_finish_observer *o)
 {
-  rs->on_finish = fn;
-  rs->on_finish_arg = arg;
+  ccci_list_add_tail(&rs->finish_observers, &o->link);
+}
+
+void ccci_runs_finish_unobserve(struct ccci_runs *rs,
+                                struct ccci_runs_finish_observer *o)
+{
+  (void)rs;
+  ccci_list_remove(&o->link);
 }
 
 void ccci_runs_foreach(struct ccci_runs *rs,
@@ -2191,6 +2206,7 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   *out = NULL;
   *err = NULL;
   rs = ccci_xcalloc(1, sizeof(*rs));
+  ccci_list_init(&rs->finish_observers);
   rs->loop = env->loop;
   rs->state_dir = ccci_xstrdup(env->state_dir);
   rs->runs_dir = ccci_xasprintf("%s/runs", env->state_dir);
