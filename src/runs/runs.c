@@ -21,6 +21,7 @@
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/domlock.h"
 #include "ccci/runs/janitor.h"
+#include "ccci/runs/outcome.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/retention.h"
 #include "ccci/runs/run.h"
@@ -530,23 +531,6 @@ static void read_exit(struct run *r)
   free(state);
 }
 
-static enum ccci_run_reason decide(const struct run *r)
-{
-  if (r->res.cancelled || r->cancel_req)
-    return CCCI_REASON_CANCELLED;
-  if (r->res.timed_out)
-    return CCCI_REASON_TIMEOUT;
-  if (r->res.term_signal != 0 || r->res.backstop)
-    return CCCI_REASON_ERROR; /* the supervisor itself died */
-  if (r->m.signal != 0)
-    return CCCI_REASON_ERROR; /* the harness crashed */
-  if (r->m.exit_code == 0)
-    return CCCI_REASON_SUCCESS;
-  if (r->m.exit_code == 126 || r->m.exit_code == 127 || r->m.exit_code < 0)
-    return CCCI_REASON_ERROR; /* the harness could not be run */
-  return CCCI_REASON_FAILURE;
-}
-
 static void note(struct run *r, const char *fmt, ...) CCCI_PRINTF(2, 3);
 
 /* A line of the daemon's own in the run's log (never a secret). */
@@ -726,9 +710,8 @@ static void on_teardown_done(struct ccci_runner *runner,
 {
   struct run *r = arg;
   (void)runner;
-  teardown_ended(r, res->timed_out || res->backstop ? CCCI_TEARDOWN_FORCED
-                    : res->exit_status == 0         ? CCCI_TEARDOWN_CLEAN
-                                                    : CCCI_TEARDOWN_FAILED);
+  teardown_ended(r, ccci_outcome_teardown(res->timed_out || res->backstop,
+                                          (long long)res->exit_status));
 }
 
 /* Run harness.teardown_command for the run's domain under teardown_grace,
@@ -774,11 +757,12 @@ static void run_teardown(struct run *r)
   }
 }
 
-/* A number from a harness state file, or -1 (missing: -2). */
+/* A number from a harness state file, or -1 (missing:
+ * CCCI_OUTCOME_NO_FILE). */
 static long long state_number(const struct run *r, const char *name)
 {
   char *path = run_path(r, name), *text = NULL, *end;
-  long long v = -2;
+  long long v = CCCI_OUTCOME_NO_FILE;
   int rc = ccci_read_file(path, 4096, &text, NULL);
   free(path);
   if (rc == 0) {
@@ -812,44 +796,53 @@ static long long cold_deps(const struct run *r)
   return n;
 }
 
-/* DG4.1: a run that deployed must have deployed exactly its app and its
- * cold dependencies, once each. */
-static void check_deploy_budget(struct run *r)
+/* The facts of the run's end for the outcome: the runner's result, the
+ * exit detail, the state files and results.json (in @p res, to clear). */
+static void main_case(const struct run *r, struct ccci_outcome_case *c,
+                      struct ccci_results *res)
 {
-  long long deploys = state_number(r, "state/deploys"), cold;
-  if (deploys == -2)
-    return; /* never written: the harness did not deploy */
-  cold = cold_deps(r);
-  if (deploys == 1 + cold)
-    return;
-  if (deploys < 0)
-    note(r, "deploy budget: state/deploys is not a count");
-  else
-    note(r,
-         "deploy budget: %lld deploys, expected 1 + %lld cold "
-         "dependencies",
-         deploys, cold);
-  r->reason = CCCI_REASON_DEPLOY_BUDGET;
+  char *path = run_path(r, "results.json");
+  memset(c, 0, sizeof(*c));
+  c->cancelled = r->res.cancelled || r->cancel_req;
+  c->timed_out = r->res.timed_out;
+  c->supervisor_died = r->res.term_signal != 0 || r->res.backstop;
+  c->exit_code = r->m.exit_code;
+  c->signal = r->m.signal;
+  c->deploys = state_number(r, "state/deploys");
+  c->cold_deps = cold_deps(r);
+  c->opstate_deployed = opstate_deployed(r);
+  (void)ccci_results_read(path, res); /* any error: not complete */
+  c->results = res;
+  free(path);
 }
 
 static void on_main_done(struct ccci_runner *runner,
                          const struct ccci_runner_result *res, void *arg)
 {
   struct run *r = arg;
+  struct ccci_outcome_case c;
+  struct ccci_results results;
+  struct ccci_outcome o;
   (void)runner;
   r->res = *res;
   read_exit(r);
-  r->reason = decide(r);
+  main_case(r, &c, &results);
+  o = ccci_outcome_decide(&c);
+  ccci_results_clear(&results);
+  r->reason = o.reason;
   if (res->drain_timeout)
     note(r,
          "output pipes were still open %llu ms after the harness ended; "
          "closed",
          (unsigned long long)r->cfg->drain_timeout_ms);
-  if (r->reason == CCCI_REASON_SUCCESS || r->reason == CCCI_REASON_FAILURE)
-    check_deploy_budget(r);
-  if ((r->reason == CCCI_REASON_CANCELLED ||
-       r->reason == CCCI_REASON_TIMEOUT) &&
-      opstate_deployed(r)) {
+  if (o.budget == CCCI_BUDGET_NOT_COUNT)
+    note(r, "deploy budget: state/deploys is not a count");
+  else if (o.budget == CCCI_BUDGET_OVER)
+    note(r,
+         "deploy budget: %lld deploys, expected 1 + %lld cold "
+         "dependencies",
+         c.deploys, c.cold_deps);
+  if (o.teardown) {
     run_teardown(r);
     return;
   }
@@ -1316,8 +1309,7 @@ static void admit(struct ccci_runs *rs)
 
 /* Take over an orphan: the daemon keeps the lock it just took, loads the
  * secrets (prep) and tears the domain down (start_orphan). */
-static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
-                         bool failed)
+static void janitor_take(struct run *r, int fd, enum ccci_run_reason adopt)
 {
   struct ccci_runs *rs = r->rs;
   struct ccci_config *cfg = rs->config(rs->arg);
@@ -1326,9 +1318,7 @@ static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
   r->orphan = true;
   r->detached = r->stuck = false;
   r->td_tries = 0;
-  r->adopt = v == CCCI_JANITOR_ORPHAN ? CCCI_REASON_ORPHANED
-             : failed                 ? CCCI_REASON_FAILURE
-                                      : CCCI_REASON_SUCCESS;
+  r->adopt = adopt;
   rs->active++;
   r->cfg = cfg;
   wait_secrets(r);
@@ -1343,7 +1333,7 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
   struct ccci_config *cfg = rs->config(rs->arg);
   struct ccci_janitor_case c;
   enum ccci_janitor_verdict v;
-  bool failed = false;
+  enum ccci_run_reason adopt = CCCI_REASON_NONE;
   int fd = -1;
 
   memset(&c, 0, sizeof(c));
@@ -1369,9 +1359,14 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
     if (!c.lock_held) {
       char *path = run_path(r, "results.json");
       struct ccci_results res;
+      struct ccci_outcome_case oc;
       (void)ccci_results_read(path, &res); /* any error: not complete */
       c.results_complete = res.complete;
-      failed = res.failed;
+      /* The reason the run finishes with if the janitor takes it over. */
+      memset(&oc, 0, sizeof(oc));
+      oc.adopted = true;
+      oc.results = &res;
+      adopt = ccci_outcome_decide(&oc).reason;
       ccci_results_clear(&res);
       free(path);
     }
@@ -1406,7 +1401,7 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
   }
   case CCCI_JANITOR_ADOPT:
   case CCCI_JANITOR_ORPHAN:
-    janitor_take(r, fd, v, failed);
+    janitor_take(r, fd, adopt);
     fd = -1;
     break;
   default:
