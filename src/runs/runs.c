@@ -26,6 +26,7 @@
 #include "ccci/runs/retention.h"
 #include "ccci/runs/run.h"
 #include "ccci/runs/runner.h"
+#include "ccci/runs/sched.h"
 #include "ccci/runs/supervise.h"
 
 /* Limits of a submitted recipe directory. */
@@ -98,7 +99,6 @@ struct run {
 struct dom {
   char *name;
   struct run *owner; /* running, tearing down or detached on it */
-  unsigned pass;
   uint64_t backoff_ms, next_probe_ms; /* for a lock held outside */
 };
 
@@ -117,7 +117,6 @@ struct ccci_runs {
   /* Domains with a run in the daemon (holding or waiting for it). */
   struct dom **doms;
   size_t ndoms;
-  unsigned pass; /* admission passes, to see each domain once per pass */
   char *locks_dir;
   char *rr_repo;   /* the repo the last admission served (round-robin) */
   unsigned active; /* runs holding a slot (until their logs are closed) */
@@ -212,16 +211,23 @@ static void dequeue(struct run *r)
   r->queued = false;
 }
 
-static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+/* The index of domain @p name in rs->doms (added when new). */
+static size_t dom_index(struct ccci_runs *rs, const char *name)
 {
   size_t i;
   for (i = 0; i < rs->ndoms; i++)
     if (strcmp(rs->doms[i]->name, name) == 0)
-      return rs->doms[i];
+      return i;
   rs->doms = ccci_xrealloc(rs->doms, (rs->ndoms + 1) * sizeof(*rs->doms));
   rs->doms[rs->ndoms] = ccci_xcalloc(1, sizeof(struct dom));
   rs->doms[rs->ndoms]->name = ccci_xstrdup(name);
-  return rs->doms[rs->ndoms++];
+  return rs->ndoms++;
+}
+
+static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+{
+  size_t i = dom_index(rs, name); /* before rs->doms is read: it may move */
+  return rs->doms[i];
 }
 
 static char *run_path(const struct run *r, const char *rel)
@@ -1197,98 +1203,126 @@ static void probe_backoff(struct dom *d, uint64_t now)
   d->next_probe_ms = now + b * 3 / 4 + (uint64_t)rand() % (b / 2 + 1);
 }
 
-static int repo_cmp(const void *a, const void *b)
-{
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/* The queued runs as the scheduler sees them, and the runs they stand
+ * for (in->runs[i] is runs[i]). */
+struct sched_pass {
+  struct ccci_sched_input in;
+  struct ccci_sched_run *sruns;
+  struct ccci_sched_domain *sdoms;
+  struct run **runs;
+  bool *waiting;
+};
 
-/* The next run to admit: round-robin over the repos with queued runs (the
- * repo after the one served last), in each repo the oldest run whose
- * domain is free in the daemon, first in its domain's line, and whose lock
- * could be taken. Sets @p earliest to the next probe time of a domain held
- * outside the daemon (0: none). */
-static struct run *pick(struct ccci_runs *rs, uint64_t now, uint64_t *earliest)
+static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
+                            const struct ccci_config *cfg, uint64_t now)
 {
-  const char **repos = NULL;
-  size_t nrepos = 0, i, k, start = 0;
-  struct run *found = NULL;
+  size_t i, n = 0;
 
+  memset(p, 0, sizeof(*p));
+  p->sruns = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->sruns));
+  p->runs = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->runs));
+  p->waiting = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->waiting));
   for (i = 0; i < rs->nall; i++) {
     struct run *r = rs->all[i];
     if (!r->queued)
       continue;
-    for (k = 0; k < nrepos && strcmp(repos[k], r->m.repo) != 0; k++)
-      ;
-    if (k == nrepos) {
-      repos = ccci_xrealloc(repos, (nrepos + 1) * sizeof(*repos));
-      repos[nrepos++] = r->m.repo;
-    }
+    p->runs[n] = r;
+    p->sruns[n].repo = r->m.repo;
+    p->sruns[n].domain = dom_index(rs, r->m.domain);
+    n++;
   }
-  if (nrepos > 1)
-    qsort(repos, nrepos, sizeof(*repos), repo_cmp);
-  while (start < nrepos && rs->rr_repo != NULL &&
-         strcmp(repos[start], rs->rr_repo) <= 0)
-    start++;
-  rs->pass++;
-  for (k = 0; k < nrepos && found == NULL; k++) {
-    const char *repo = repos[(start + k) % nrepos];
-    for (i = 0; i < rs->nall && found == NULL; i++) {
-      struct run *r = rs->all[i];
-      struct dom *d;
-      int fd;
-      if (!r->queued || strcmp(r->m.repo, repo) != 0)
-        continue;
-      d = dom_get(rs, r->m.domain);
-      if (d->owner != NULL || d->pass == rs->pass) {
-        set_waiting(r); /* behind a run of the daemon, or of its line */
-        d->pass = rs->pass;
-        continue;
-      }
-      d->pass = rs->pass;
-      if (now < d->next_probe_ms) {
-        set_waiting(r);
-      } else if ((fd = ccci_domlock_try(rs->locks_dir, d->name)) >= 0) {
-        d->backoff_ms = d->next_probe_ms = 0;
-        d->owner = r;
-        r->lock_fd = fd;
-        free(rs->rr_repo);
-        rs->rr_repo = ccci_xstrdup(repo);
-        found = r;
-        break;
-      } else {
-        if (fd != -EWOULDBLOCK && fd != -EAGAIN)
-          ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
-                   "cannot take the lock of %s in %s: %s", d->name,
-                   rs->locks_dir, strerror(-fd));
-        probe_backoff(d, now);
-        set_waiting(r);
-      }
-      if (found == NULL && d->next_probe_ms > now &&
-          (*earliest == 0 || d->next_probe_ms < *earliest))
-        *earliest = d->next_probe_ms;
-    }
+  p->sdoms = ccci_xcalloc(rs->ndoms ? rs->ndoms : 1, sizeof(*p->sdoms));
+  for (i = 0; i < rs->ndoms; i++) {
+    p->sdoms[i].busy = rs->doms[i]->owner != NULL;
+    p->sdoms[i].next_probe_ms = rs->doms[i]->next_probe_ms;
   }
-  free(repos);
-  return found;
+  p->in.runs = p->sruns;
+  p->in.nruns = n;
+  p->in.domains = p->sdoms;
+  p->in.ndomains = rs->ndoms;
+  p->in.last_repo = rs->rr_repo;
+  p->in.capacity = cfg->capacity;
+  p->in.running = rs->active;
+  p->in.draining = rs->draining;
+  p->in.stopping = rs->stopping;
+  p->in.disk_ok = true;
+  p->in.now = now;
+  p->in.waiting = p->waiting;
+}
+
+static void sched_pass_clear(struct sched_pass *p)
+{
+  free(p->sruns);
+  free(p->sdoms);
+  free(p->runs);
+  free(p->waiting);
+}
+
+/* The run the scheduler chose holds its domain once its lock is taken; a
+ * lock held outside the daemon backs the domain off, and the scheduler
+ * decides again. Returns the run admitted, or NULL with the verdict that
+ * ended the pass in @p v. */
+static struct run *pick(struct ccci_runs *rs, struct sched_pass *p,
+                        struct ccci_sched_verdict *v, uint64_t *earliest)
+{
+  size_t i;
+  for (;;) {
+    struct run *r;
+    struct dom *d;
+    int fd;
+
+    *v = ccci_sched_decide(&p->in);
+    for (i = 0; i < p->in.nruns; i++)
+      if (p->waiting[i])
+        set_waiting(p->runs[i]);
+    if (v->wake_ms != 0 && (*earliest == 0 || v->wake_ms < *earliest))
+      *earliest = v->wake_ms;
+    if (v->kind != CCCI_SCHED_START)
+      return NULL;
+    r = p->runs[v->run];
+    d = dom_get(rs, r->m.domain);
+    fd = ccci_domlock_try(rs->locks_dir, d->name);
+    if (fd >= 0) {
+      d->backoff_ms = d->next_probe_ms = 0;
+      d->owner = r;
+      r->lock_fd = fd;
+      free(rs->rr_repo);
+      rs->rr_repo = ccci_xstrdup(r->m.repo);
+      return r;
+    }
+    if (fd != -EWOULDBLOCK && fd != -EAGAIN)
+      ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
+               "cannot take the lock of %s in %s: %s", d->name, rs->locks_dir,
+               strerror(-fd));
+    probe_backoff(d, p->in.now);
+    p->sdoms[p->sruns[v->run].domain].next_probe_ms = d->next_probe_ms;
+  }
 }
 
 static void on_lock_timer(uv_timer_t *t);
 
 static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now);
 
+/* Start queued runs while the scheduler finds one (each waits for a look
+ * at the secrets first); then wake up for the earliest lock probe. */
 static void admit(struct ccci_runs *rs)
 {
   struct ccci_config *cfg = rs->config(rs->arg);
   uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
   bool admitted = false;
 
-  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
+  for (;;) {
+    struct sched_pass p;
+    struct ccci_sched_verdict v;
     struct run *r;
-    if (!disk_ok(rs, cfg)) {
+
+    sched_pass_init(&p, rs, cfg, now);
+    if (ccci_sched_has_slot(&p.in))
+      p.in.disk_ok = disk_ok(rs, cfg);
+    r = pick(rs, &p, &v, &earliest);
+    sched_pass_clear(&p);
+    if (v.kind == CCCI_SCHED_DISK_LOW)
       uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
-      break;
-    }
-    r = pick(rs, now, &earliest);
     if (r == NULL)
       break;
     dequeue(r);
