@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +19,10 @@
 #include "ccci/logs/redact.h"
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/domlock.h"
+#include "ccci/runs/env.h"
 #include "ccci/runs/janitor.h"
 #include "ccci/runs/outcome.h"
+#include "ccci/runs/recipe.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/retention.h"
 #include "ccci/runs/run.h"
@@ -29,9 +30,6 @@
 #include "ccci/runs/sched.h"
 #include "ccci/runs/supervise.h"
 
-/* Limits of a submitted recipe directory. */
-#define COPY_MAX_BYTES (256u * 1024u * 1024u)
-#define COPY_MAX_ENTRIES 50000
 /* Admission is retried this often while something blocks it. */
 #define RETRY_MS 5000
 /* Probing a domain lock held outside the daemon: 10 ms growing to 1 s. */
@@ -386,23 +384,13 @@ static void secload_run(struct secload *l)
   ccci_secrets_free(&sec);
 }
 
-static void free_env(char **env)
-{
-  size_t i;
-  if (env == NULL)
-    return;
-  for (i = 0; env[i] != NULL; i++)
-    free(env[i]);
-  free(env);
-}
-
 /* What one attempt holds: freed when it ends, and with the run. */
 static void drop_attempt(struct run *r)
 {
   if (r->runner != NULL)
     ccci_runner_free(r->runner);
   r->runner = NULL;
-  free_env(r->env);
+  ccci_env_free(r->env);
   r->env = NULL;
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
@@ -419,95 +407,6 @@ static void run_free(struct run *r)
   free(r->dir);
   free(r->prep_err);
   free(r);
-}
-
-/* ---- domains and the environment contract (SPEC section 8) ---- */
-
-/* `<recipe>-pr<N>.<suffix>` for a PR's runs (they share the domain, and
- * so wait for each other); a run without a PR gets `-l<number>`. */
-static char *make_domain(const struct ccci_config *cfg, const char *recipe,
-                         int64_t pr, uint64_t number)
-{
-  char label[64], suffix[32];
-  size_t i, k = 0, max;
-  if (pr > 0)
-    snprintf(suffix, sizeof(suffix), "-pr%lld", (long long)pr);
-  else
-    snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
-  max = 63 - strlen(suffix);
-  for (i = 0; recipe[i] != '\0' && k < max; i++) {
-    char c = recipe[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-      c = '-';
-    if (c == '-' && (k == 0 || label[k - 1] == '-'))
-      continue;
-    label[k++] = c;
-  }
-  while (k > 0 && label[k - 1] == '-')
-    k--;
-  if (k == 0)
-    label[k++] = 'r';
-  label[k] = '\0';
-  return ccci_xasprintf("%s%s.%s", label, suffix, cfg->harness.domain_suffix);
-}
-
-static void env_add(char ***env, size_t *n, char *kv)
-{
-  *env = ccci_xrealloc(*env, (*n + 2) * sizeof(char *));
-  (*env)[(*n)++] = kv;
-  (*env)[*n] = NULL;
-}
-
-/* Variables of the daemon's own environment a harness may need. */
-static const char *const passed_env[] = {"PATH",   "HOME",        "LANG",
-                                         "LC_ALL", "TZ",          "TMPDIR",
-                                         "USER",   "DOCKER_HOST", NULL};
-
-static char **build_env(struct run *r, const struct ccci_config *cfg,
-                        uint64_t deadline_s)
-{
-  char **env = NULL;
-  size_t n = 0, i;
-  time_t now = time(NULL);
-  const char *const files[][2] = {{"CCCI_DEPLOYS_FILE", "state/deploys"},
-                                  {"CCCI_OPSTATE_FILE", "state/opstate"},
-                                  {"CCCI_DEPS_FILE", "state/deps"},
-                                  {"CCCI_DEPSKIP_FILE", "state/depskip"},
-                                  {"CCCI_RESULTS_FILE", "results.json"},
-                                  {"CCCI_RECIPE_DIR", "recipe"},
-                                  {"ABRA_DIR", "abra"}};
-
-  for (i = 0; passed_env[i] != NULL; i++) {
-    const char *v = getenv(passed_env[i]);
-    if (v != NULL)
-      env_add(&env, &n, ccci_xasprintf("%s=%s", passed_env[i], v));
-  }
-  for (i = 0; i < cfg->harness.env.n; i++)
-    env_add(&env, &n,
-            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
-                           cfg->harness.env.vals[i]));
-  env_add(&env, &n, ccci_xasprintf("CCCI_RUN_ID=%s", r->m.id));
-  env_add(&env, &n, ccci_xasprintf("CCCI_RECIPE=%s", r->m.recipe));
-  env_add(&env, &n, ccci_xasprintf("CCCI_REF=%s", r->m.ref ? r->m.ref : ""));
-  env_add(&env, &n, ccci_xasprintf("CCCI_SHA=%s", r->m.sha ? r->m.sha : ""));
-  env_add(&env, &n,
-          r->m.pr > 0 ? ccci_xasprintf("CCCI_PR=%lld", (long long)r->m.pr)
-                      : ccci_xstrdup("CCCI_PR="));
-  env_add(&env, &n, ccci_xasprintf("CCCI_DOMAIN=%s", r->m.domain));
-  env_add(&env, &n, ccci_xasprintf("CCCI_QUICK=%d", r->m.quick ? 1 : 0));
-  env_add(&env, &n,
-          ccci_xasprintf("CCCI_DEADLINE=%lld",
-                         (long long)now + (long long)deadline_s));
-  env_add(
-      &env, &n,
-      ccci_xasprintf("CCCI_DEADLINE_IN=%llu", (unsigned long long)deadline_s));
-  for (i = 0; i < CCCI_ARRAY_LEN(files); i++)
-    env_add(&env, &n,
-            ccci_xasprintf("%s=%s/%s", files[i][0], r->dir, files[i][1]));
-  env_add(&env, &n, ccci_xasprintf("CCCI_DAEMON_PID=%ld", (long)getpid()));
-  return env;
 }
 
 /* ---- run lifecycle ---- */
@@ -873,7 +772,7 @@ static void start_main(struct run *r)
     finish(r);
     return;
   }
-  r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
+  r->env = ccci_env_build(&r->m, r->dir, r->cfg, r->cfg->deadline_ms / 1000u);
   runner_spec(r, &sp, state, r->cfg->harness.command.v, r->cfg->deadline_ms);
   sp.lock_fd = r->lock_fd;
   r->m.state = CCCI_RUN_RUNNING;
@@ -924,7 +823,8 @@ static void start_orphan(struct run *r)
     finish(r);
     return;
   }
-  r->env = build_env(r, r->cfg, r->cfg->teardown_grace_ms / 1000u);
+  r->env =
+      ccci_env_build(&r->m, r->dir, r->cfg, r->cfg->teardown_grace_ms / 1000u);
   note(r,
        "janitor: daemon instance %s that ran this is gone and the lock of %s "
        "is free; %s",
@@ -941,8 +841,9 @@ static void start_orphan(struct run *r)
   run_teardown(r);
 }
 
-/* On the thread pool: read the secrets, build the patterns, prepare the
- * run's directories (an earlier attempt's logs are kept aside). */
+/* On the thread pool: prepare the run's directories (state/, and an
+ * earlier attempt's logs kept aside). The secrets were looked at before,
+ * by the look the run waited for (refresh_work). */
 static void prep_work(uv_work_t *w)
 {
   struct run *r = ccci_container_of(w, struct run, work);
@@ -1341,8 +1242,9 @@ static void admit(struct ccci_runs *rs)
 
 /* ---- the janitor (SPEC section 4, docs/concurrency.md) ---- */
 
-/* Take over an orphan: the daemon keeps the lock it just took, loads the
- * secrets (prep) and tears the domain down (start_orphan). */
+/* Take over an orphan: the daemon keeps the lock it just took; the run
+ * waits for a look at the secrets, is prepared (prep_work) and tears its
+ * domain down (start_orphan). */
 static void janitor_take(struct run *r, int fd, enum ccci_run_reason adopt)
 {
   struct ccci_runs *rs = r->rs;
@@ -1649,150 +1551,16 @@ struct submit {
   struct run *r;
   char *src;
   char *err;
-  uint64_t bytes, entries;
+  int rc;
   void (*cb)(const char *id, const char *err, void *arg);
   void *arg;
   uv_work_t work;
 };
 
-static int copy_file(struct submit *s, const char *from, const char *to,
-                     mode_t mode)
-{
-  int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out, rc = 0;
-  char buf[65536];
-  if (in < 0)
-    return -errno;
-  out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
-  if (out < 0) {
-    rc = -errno;
-    close(in);
-    return rc;
-  }
-  for (;;) {
-    ssize_t n = read(in, buf, sizeof(buf)), w = 0;
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      rc = n < 0 ? -errno : 0;
-      break;
-    }
-    s->bytes += (uint64_t)n;
-    if (s->bytes > COPY_MAX_BYTES) {
-      rc = -EFBIG;
-      break;
-    }
-    while (w < n) {
-      ssize_t k = write(out, buf + w, (size_t)(n - w));
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k < 0) {
-        rc = -errno;
-        break;
-      }
-      w += k;
-    }
-    if (rc < 0)
-      break;
-  }
-  close(in);
-  if (close(out) < 0 && rc == 0)
-    rc = -errno;
-  return rc;
-}
-
-static int copy_tree(struct submit *s, const char *from, const char *to)
-{
-  DIR *d;
-  struct dirent *de;
-  int rc = 0;
-
-  if (mkdir(to, 0750) < 0)
-    return -errno;
-  d = opendir(from);
-  if (d == NULL)
-    return -errno;
-  while (rc == 0 && (de = readdir(d)) != NULL) {
-    char *f, *t;
-    struct stat st;
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    if (++s->entries > COPY_MAX_ENTRIES) {
-      rc = -E2BIG;
-      break;
-    }
-    f = ccci_xasprintf("%s/%s", from, de->d_name);
-    t = ccci_xasprintf("%s/%s", to, de->d_name);
-    if (lstat(f, &st) < 0) {
-      rc = -errno;
-    } else if (S_ISDIR(st.st_mode)) {
-      rc = copy_tree(s, f, t);
-    } else if (S_ISREG(st.st_mode)) {
-      rc = copy_file(s, f, t, st.st_mode);
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = readlink(f, target, sizeof(target) - 1);
-      if (n < 0) {
-        rc = -errno;
-      } else {
-        target[n] = '\0';
-        if (symlink(target, t) < 0)
-          rc = -errno;
-      }
-    }
-    if (rc < 0 && s->err == NULL)
-      s->err =
-          ccci_xasprintf("cannot copy %s: %s", f,
-                         rc == -EFBIG   ? "the directory is over 256 MiB"
-                         : rc == -E2BIG ? "the directory has over 50000 entries"
-                                        : strerror(-rc));
-    free(f);
-    free(t);
-  }
-  closedir(d);
-  return rc;
-}
-
-static void remove_tree(const char *path)
-{
-  DIR *d = opendir(path);
-  struct dirent *de;
-  if (d != NULL) {
-    while ((de = readdir(d)) != NULL) {
-      char *p;
-      struct stat st;
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-        continue;
-      p = ccci_xasprintf("%s/%s", path, de->d_name);
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
-      else
-        unlink(p);
-      free(p);
-    }
-    closedir(d);
-  }
-  rmdir(path);
-}
-
 static void submit_work(uv_work_t *w)
 {
   struct submit *s = ccci_container_of(w, struct submit, work);
-  struct run *r = s->r;
-  char *recipe = run_path(r, "recipe");
-  int rc = s->src != NULL ? copy_tree(s, s->src, recipe) : 0;
-
-  if (rc < 0 && s->err == NULL)
-    s->err = ccci_xasprintf("cannot copy %s: %s", s->src, strerror(-rc));
-  if (rc == 0) {
-    char *meta = run_path(r, "meta.json");
-    rc = ccci_run_meta_write(meta, &r->m);
-    if (rc < 0)
-      s->err = ccci_xasprintf("cannot write %s: %s", meta, strerror(-rc));
-    free(meta);
-  }
-  if (rc < 0)
-    remove_tree(r->dir);
-  free(recipe);
+  s->rc = ccci_recipe_accept(s->r->dir, s->src, &s->r->m, &s->err);
 }
 
 /* A run that never started finishes at once (cancelled, superseded). */
@@ -1832,7 +1600,7 @@ static void submit_done(uv_work_t *w, int status)
   struct submit *s = ccci_container_of(w, struct submit, work);
   struct ccci_runs *rs = s->rs;
   (void)status;
-  if (s->err != NULL) {
+  if (s->rc < 0) {
     s->cb(NULL, s->err, s->arg);
     run_free(s->r);
   } else {
@@ -1910,7 +1678,7 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   r->m.sha = ccci_xstrdup(t->sha);
   r->m.pr = t->pr;
   r->m.quick = t->quick;
-  r->m.domain = make_domain(cfg, name, t->pr, r->m.number);
+  r->m.domain = ccci_env_domain(cfg, name, t->pr, r->m.number);
   r->m.state = CCCI_RUN_QUEUED;
   r->m.trigger = json_deep_copy(t->trigger);
   r->m.submitted_by_uid = -1;
@@ -1990,7 +1758,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   r->m.ref = req->ref ? ccci_xstrdup(req->ref) : NULL;
   r->m.pr = req->pr;
   r->m.quick = req->quick;
-  r->m.domain = make_domain(cfg, base, req->pr, r->m.number);
+  r->m.domain = ccci_env_domain(cfg, base, req->pr, r->m.number);
   r->m.state = CCCI_RUN_QUEUED;
   r->m.trigger = json_pack("{s:s,s:s}", "kind", "local", "dir", req->dir);
   r->m.submitted_by_uid = (int64_t)req->uid;
