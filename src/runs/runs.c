@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccci/core/fileq.h"
 #include "ccci/core/log.h"
 #include "ccci/logs/logstore.h"
 #include "ccci/logs/redact.h"
@@ -85,11 +86,9 @@ struct run {
   enum ccci_run_reason reason;
   uv_work_t work;
   /* meta.json: written on the thread pool, one write at a time, the newest
-   * record wins. */
-  uv_work_t save_work;
-  char *save_next, *save_flight;
-  size_t next_len, flight_len;
-  int save_rc;
+   * record replacing one still waiting. */
+  struct ccci_fileq meta_q;
+  uint64_t meta_failed; /* the write whose failure was logged (meta_q.done) */
   char *prep_err;
   char **env;
 };
@@ -118,7 +117,8 @@ struct ccci_runs {
   char *locks_dir;
   char *rr_repo;   /* the repo the last admission served (round-robin) */
   unsigned active; /* runs holding a slot (until their logs are closed) */
-  unsigned saving; /* meta.json writes (and a retention job) in flight */
+  unsigned saving; /* meta.json records not on disk yet, a look at the
+                    * secrets, a retention job: a stop waits for them */
   bool retention_busy;
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
@@ -233,41 +233,20 @@ static char *run_path(const struct run *r, const char *rel)
   return ccci_xasprintf("%s/%s", r->dir, rel);
 }
 
-static void save_start(struct run *r);
 static void check_stopped(struct ccci_runs *rs);
 
-static void save_work(uv_work_t *w)
+/* A meta.json write is done; a stopping daemon waits for the last. */
+static void saved(void *arg, int rc)
 {
-  struct run *r = ccci_container_of(w, struct run, save_work);
-  char *path = run_path(r, "meta.json");
-  r->save_rc =
-      ccci_write_file_atomic(path, r->save_flight, r->flight_len, 0640);
-  free(path);
-}
-
-static void save_done(uv_work_t *w, int status)
-{
-  struct run *r = ccci_container_of(w, struct run, save_work);
-  (void)status;
-  if (r->save_rc < 0)
+  struct run *r = arg;
+  /* Records merged into one write hear of it each: it is logged once. */
+  if (rc < 0 && r->meta_failed != r->meta_q.done) {
+    r->meta_failed = r->meta_q.done;
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s/meta.json: %s",
-             r->dir, strerror(-r->save_rc));
-  free(r->save_flight);
-  r->save_flight = NULL;
+             r->dir, strerror(-rc));
+  }
   r->rs->saving--;
-  if (r->save_next != NULL)
-    save_start(r);
   check_stopped(r->rs);
-}
-
-static void save_start(struct run *r)
-{
-  r->save_flight = r->save_next;
-  r->flight_len = r->next_len;
-  r->save_next = NULL;
-  r->rs->saving++;
-  /* uv_queue_work fails only without a work callback. */
-  (void)uv_queue_work(r->rs->loop, &r->save_work, save_work, save_done);
 }
 
 /* Record the run's meta.json (durably, off the loop). */
@@ -279,11 +258,8 @@ static void save(struct run *r)
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot encode meta.json");
     return;
   }
-  free(r->save_next);
-  r->save_next = t;
-  r->next_len = len;
-  if (r->save_flight == NULL)
-    save_start(r);
+  r->rs->saving++;
+  ccci_fileq_put(&r->meta_q, run_path(r, "meta.json"), t, len, 0, saved, r);
   if (r->rs->observer != NULL)
     r->rs->observer(r->rs->observer_arg, r->m.id);
 }
@@ -399,11 +375,19 @@ static void drop_attempt(struct run *r)
   r->cfg = NULL;
 }
 
+static struct run *run_new(struct ccci_runs *rs)
+{
+  struct run *r = ccci_xcalloc(1, sizeof(*r));
+  r->rs = rs;
+  r->lock_fd = -1;
+  ccci_fileq_init(&r->meta_q, rs->loop);
+  return r;
+}
+
 static void run_free(struct run *r)
 {
   drop_attempt(r);
   ccci_run_meta_clear(&r->m);
-  free(r->save_next);
   free(r->dir);
   free(r->prep_err);
   free(r);
@@ -1488,7 +1472,7 @@ static void retention_start(struct ccci_runs *rs, const struct ccci_config *cfg)
     j->runs[i].id = ccci_xstrdup(r->m.id);
     /* Only a finished run at rest: nothing of the daemon's still uses it. */
     j->runs[i].finished = r->m.state == CCCI_RUN_FINISHED &&
-                          r->phase == PH_IDLE && r->save_flight == NULL;
+                          r->phase == PH_IDLE && !ccci_fileq_busy(&r->meta_q);
     j->runs[i].finished_at = r->m.finished_at;
   }
   j->n = rs->nall;
@@ -1667,9 +1651,7 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   }
   name++;
   cfg = rs->config(rs->arg);
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   snprintf(r->m.id, sizeof(r->m.id), "%s", t->id);
   r->m.number = next_number(rs, t->repo, 0);
   r->m.repo = ccci_xstrdup(t->repo);
@@ -1747,9 +1729,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   }
   base = strrchr(req->dir, '/') + 1;
   cfg = rs->config(rs->arg);
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   ccci_run_id_next(&rs->last_id_ms, r->m.id);
   repo = ccci_xasprintf("local/%s", base);
   r->m.number = next_number(rs, repo, 0);
@@ -1959,9 +1939,7 @@ static int load_run(struct ccci_runs *rs, const char *name)
   char *meta = ccci_xasprintf("%s/meta.json", dir), *err = NULL;
   uint64_t ms;
 
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   r->dir = dir;
   if (ccci_run_meta_read(meta, &r->m, &err) < 0) {
     ccci_warn("runs", "%s: %s; the run dir is left alone", meta, err);

@@ -1,6 +1,7 @@
 /* Unit tests of runs.c driven on a real loop and a temporary state dir: the
  * run-finished observers (called in the order they came, a removed one no
- * longer). Admission is drained, so no harness ever starts. */
+ * longer) and the stop that waits for the meta.json writes. Admission is
+ * drained, so no harness ever starts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -114,7 +115,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct fixture *f = *state;
-  ccci_runs_stop(f->rs, 0, on_stopped, f);
+  if (!f->stopped)
+    ccci_runs_stop(f->rs, 0, on_stopped, f);
   while (!f->stopped)
     uv_run(&f->loop, UV_RUN_ONCE);
   ccci_runs_close(f->rs);
@@ -184,12 +186,37 @@ static void test_observer_leaves_from_its_call(void **state)
   ccci_runs_finish_unobserve(f->rs, &b.o);
 }
 
+/* The daemon's stop is done only once every record is on disk: the
+ * cancelled run's meta.json says so when the stop's callback comes. */
+static void test_stop_waits_for_the_records(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_run_meta m;
+  char *path, *err = NULL;
+
+  submit(f);
+  assert_int_equal(ccci_runs_cancel(f->rs, f->id, 1000), 0);
+  ccci_runs_stop(f->rs, 0, on_stopped, f);
+  while (!f->stopped)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  path = ccci_xasprintf("%s/runs/%s/meta.json", f->state, f->id);
+  assert_int_equal(ccci_run_meta_read(path, &m, &err), 0);
+  assert_int_equal(m.state, CCCI_RUN_FINISHED);
+  assert_int_equal(m.reason, CCCI_REASON_CANCELLED);
+  assert_int_equal(
+      json_integer_value(json_object_get(m.trigger, "cancelled_by_uid")), 1000);
+  ccci_run_meta_clear(&m);
+  free(path);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           test_observers_in_order_removed_not_called, setup, teardown),
       cmocka_unit_test_setup_teardown(test_observer_leaves_from_its_call, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_stop_waits_for_the_records, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
