@@ -96,6 +96,7 @@ struct wjob {
 struct ccci_forgebot {
   uv_loop_t *loop;
   struct ccci_runs *runs;
+  struct ccci_runs_finish_observer finished; /* reports forge runs */
   struct ccci_config *(*config)(void *arg);
   void *arg;
   char *state_dir, *forge_dir, *outbox_dir;
@@ -931,11 +932,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   struct newer newer = {m, false};
   struct ccci_buf tiers, body;
   const char *reason = ccci_run_reason_name(m->reason);
-  const char *state = m->reason == CCCI_REASON_SUCCESS ? "success"
-                      : m->reason == CCCI_REASON_FAILURE ||
-                              m->reason == CCCI_REASON_DEPLOY_BUDGET
-                          ? "failure"
-                          : "error";
+  const char *state = ccci_run_reason_commit_status(m->reason);
   char desc[64], lvl[24] = "", *url = link_of(b, m->id), *deploys = NULL, *text;
   long long secs = m->finished_at > m->started_at && m->started_at > 0
                        ? (long long)(m->finished_at - m->started_at)
@@ -1678,7 +1675,9 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
   b->handles = 2;
   ob_load(b);
   ccci_runs_foreach(b->runs, catch_up, b);
-  ccci_runs_on_finish(b->runs, on_run_finished, b);
+  b->finished.fn = on_run_finished;
+  b->finished.arg = b;
+  ccci_runs_finish_observe(b->runs, &b->finished);
   repos_sync(b);
   check_start(b);
   ob_kick(b);
@@ -1799,7 +1798,7 @@ void ccci_forgebot_free(struct ccci_forgebot *b, void (*done)(void *arg),
   b->stopping = true;
   b->done = done;
   b->done_arg = arg;
-  ccci_runs_on_finish(b->runs, NULL, NULL);
+  ccci_runs_finish_unobserve(b->runs, &b->finished);
   for (i = 0; i < b->nrepos; i++) {
     b->repos[i]->removed = true;
     uv_close((uv_handle_t *)&b->repos[i]->timer, on_repo_closed);

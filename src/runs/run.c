@@ -10,9 +10,20 @@
 
 static const char *const states[] = {"queued", "waiting-lock", "running",
                                      "cancelling", "finished"};
-static const char *const reasons[] = {
-    NULL,        "success",  "failure",    "deploy-budget", "timeout",
-    "cancelled", "orphaned", "superseded", "error"};
+
+/* The reason table as rows; row 0 is NONE (a run not finished). */
+static const struct reason_row {
+  const char *name;
+  int exit_code;
+  const char *status;
+  bool keeps_level;
+  const char *meaning, *level;
+} reasons[CCCI_REASON_COUNT] = {{NULL, 2, "pending", false, NULL, NULL},
+#define ROW(id, name, exit, status, keeps, meaning, level)                     \
+  {name, exit, status, keeps, meaning, level},
+                                CCCI_RUN_REASONS(ROW)
+#undef ROW
+};
 static const char *const teardowns[] = {"none", "clean", "forced", "failed"};
 
 const char *ccci_run_state_name(enum ccci_run_state s)
@@ -22,7 +33,7 @@ const char *ccci_run_state_name(enum ccci_run_state s)
 
 const char *ccci_run_reason_name(enum ccci_run_reason r)
 {
-  return reasons[r];
+  return reasons[r].name;
 }
 
 const char *ccci_teardown_name(enum ccci_teardown t)
@@ -46,7 +57,7 @@ int ccci_run_reason_parse(const char *s, enum ccci_run_reason *out)
 {
   size_t i;
   for (i = 1; i < CCCI_ARRAY_LEN(reasons); i++) {
-    if (strcmp(s, reasons[i]) == 0) {
+    if (strcmp(s, reasons[i].name) == 0) {
       *out = (enum ccci_run_reason)i;
       return 0;
     }
@@ -56,15 +67,27 @@ int ccci_run_reason_parse(const char *s, enum ccci_run_reason *out)
 
 int ccci_run_reason_exit(enum ccci_run_reason r)
 {
-  switch (r) {
-  case CCCI_REASON_SUCCESS:
-    return 0;
-  case CCCI_REASON_FAILURE:
-  case CCCI_REASON_DEPLOY_BUDGET:
-    return 1;
-  default:
-    return 2;
-  }
+  return reasons[r].exit_code;
+}
+
+const char *ccci_run_reason_commit_status(enum ccci_run_reason r)
+{
+  return reasons[r].status;
+}
+
+bool ccci_run_reason_keeps_level(enum ccci_run_reason r)
+{
+  return reasons[r].keeps_level;
+}
+
+const char *ccci_run_reason_meaning(enum ccci_run_reason r)
+{
+  return reasons[r].meaning;
+}
+
+const char *ccci_run_reason_level_doc(enum ccci_run_reason r)
+{
+  return reasons[r].level;
 }
 
 void ccci_run_meta_clear(struct ccci_run_meta *m)
@@ -109,7 +132,7 @@ json_t *ccci_run_meta_to_json(const struct ccci_run_meta *m)
   json_object_set_new(j, "domain", str_or_null(m->domain));
   json_object_set_new(j, "quick", json_boolean(m->quick));
   json_object_set_new(j, "state", json_string(states[m->state]));
-  json_object_set_new(j, "reason", str_or_null(reasons[m->reason]));
+  json_object_set_new(j, "reason", str_or_null(reasons[m->reason].name));
   json_object_set_new(j, "trigger",
                       m->trigger ? json_incref(m->trigger) : json_object());
   json_object_set_new(j, "submitted_by_uid",

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +14,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccci/core/fileq.h"
 #include "ccci/core/log.h"
 #include "ccci/logs/logstore.h"
 #include "ccci/logs/redact.h"
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/domlock.h"
+#include "ccci/runs/env.h"
 #include "ccci/runs/janitor.h"
+#include "ccci/runs/outcome.h"
+#include "ccci/runs/recipe.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/retention.h"
 #include "ccci/runs/run.h"
 #include "ccci/runs/runner.h"
+#include "ccci/runs/sched.h"
 #include "ccci/runs/supervise.h"
 
-/* Limits of a submitted recipe directory. */
-#define COPY_MAX_BYTES (256u * 1024u * 1024u)
-#define COPY_MAX_ENTRIES 50000
 /* Admission is retried this often while something blocks it. */
 #define RETRY_MS 5000
 /* Probing a domain lock held outside the daemon: 10 ms growing to 1 s. */
@@ -85,11 +86,9 @@ struct run {
   enum ccci_run_reason reason;
   uv_work_t work;
   /* meta.json: written on the thread pool, one write at a time, the newest
-   * record wins. */
-  uv_work_t save_work;
-  char *save_next, *save_flight;
-  size_t next_len, flight_len;
-  int save_rc;
+   * record replacing one still waiting. */
+  struct ccci_fileq meta_q;
+  uint64_t meta_failed; /* the write whose failure was logged (meta_q.done) */
   char *prep_err;
   char **env;
 };
@@ -97,7 +96,6 @@ struct run {
 struct dom {
   char *name;
   struct run *owner; /* running, tearing down or detached on it */
-  unsigned pass;
   uint64_t backoff_ms, next_probe_ms; /* for a lock held outside */
 };
 
@@ -116,16 +114,15 @@ struct ccci_runs {
   /* Domains with a run in the daemon (holding or waiting for it). */
   struct dom **doms;
   size_t ndoms;
-  unsigned pass; /* admission passes, to see each domain once per pass */
   char *locks_dir;
   char *rr_repo;   /* the repo the last admission served (round-robin) */
   unsigned active; /* runs holding a slot (until their logs are closed) */
-  unsigned saving; /* meta.json writes (and a retention job) in flight */
+  unsigned saving; /* meta.json records not on disk yet, a look at the
+                    * secrets, a retention job: a stop waits for them */
   bool retention_busy;
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
-  void (*on_finish)(void *arg, const struct ccci_run_meta *m, const char *dir);
-  void *on_finish_arg;
+  struct ccci_list finish_observers; /* ccci_runs_finish_observer.link */
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -149,6 +146,19 @@ struct ccci_runs {
 
 static void admit(struct ccci_runs *rs);
 static void finish(struct run *r);
+
+/* Tell the finish observers, in the order they came; one may leave from
+ * its own call. */
+static void tell_finished(struct ccci_runs *rs, const struct run *r)
+{
+  struct ccci_list *it, *nx;
+  ccci_list_foreach_safe(it, nx, &rs->finish_observers)
+  {
+    struct ccci_runs_finish_observer *o =
+        ccci_container_of(it, struct ccci_runs_finish_observer, link);
+    o->fn(o->arg, &r->m, r->dir);
+  }
+}
 
 /* ---- helpers ---- */
 
@@ -199,16 +209,23 @@ static void dequeue(struct run *r)
   r->queued = false;
 }
 
-static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+/* The index of domain @p name in rs->doms (added when new). */
+static size_t dom_index(struct ccci_runs *rs, const char *name)
 {
   size_t i;
   for (i = 0; i < rs->ndoms; i++)
     if (strcmp(rs->doms[i]->name, name) == 0)
-      return rs->doms[i];
+      return i;
   rs->doms = ccci_xrealloc(rs->doms, (rs->ndoms + 1) * sizeof(*rs->doms));
   rs->doms[rs->ndoms] = ccci_xcalloc(1, sizeof(struct dom));
   rs->doms[rs->ndoms]->name = ccci_xstrdup(name);
-  return rs->doms[rs->ndoms++];
+  return rs->ndoms++;
+}
+
+static struct dom *dom_get(struct ccci_runs *rs, const char *name)
+{
+  size_t i = dom_index(rs, name); /* before rs->doms is read: it may move */
+  return rs->doms[i];
 }
 
 static char *run_path(const struct run *r, const char *rel)
@@ -216,41 +233,20 @@ static char *run_path(const struct run *r, const char *rel)
   return ccci_xasprintf("%s/%s", r->dir, rel);
 }
 
-static void save_start(struct run *r);
 static void check_stopped(struct ccci_runs *rs);
 
-static void save_work(uv_work_t *w)
+/* A meta.json write is done; a stopping daemon waits for the last. */
+static void saved(void *arg, int rc)
 {
-  struct run *r = ccci_container_of(w, struct run, save_work);
-  char *path = run_path(r, "meta.json");
-  r->save_rc =
-      ccci_write_file_atomic(path, r->save_flight, r->flight_len, 0640);
-  free(path);
-}
-
-static void save_done(uv_work_t *w, int status)
-{
-  struct run *r = ccci_container_of(w, struct run, save_work);
-  (void)status;
-  if (r->save_rc < 0)
+  struct run *r = arg;
+  /* Records merged into one write hear of it each: it is logged once. */
+  if (rc < 0 && r->meta_failed != r->meta_q.done) {
+    r->meta_failed = r->meta_q.done;
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot write %s/meta.json: %s",
-             r->dir, strerror(-r->save_rc));
-  free(r->save_flight);
-  r->save_flight = NULL;
+             r->dir, strerror(-rc));
+  }
   r->rs->saving--;
-  if (r->save_next != NULL)
-    save_start(r);
   check_stopped(r->rs);
-}
-
-static void save_start(struct run *r)
-{
-  r->save_flight = r->save_next;
-  r->flight_len = r->next_len;
-  r->save_next = NULL;
-  r->rs->saving++;
-  /* uv_queue_work fails only without a work callback. */
-  (void)uv_queue_work(r->rs->loop, &r->save_work, save_work, save_done);
 }
 
 /* Record the run's meta.json (durably, off the loop). */
@@ -262,11 +258,8 @@ static void save(struct run *r)
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot encode meta.json");
     return;
   }
-  free(r->save_next);
-  r->save_next = t;
-  r->next_len = len;
-  if (r->save_flight == NULL)
-    save_start(r);
+  r->rs->saving++;
+  ccci_fileq_put(&r->meta_q, run_path(r, "meta.json"), t, len, 0, saved, r);
   if (r->rs->observer != NULL)
     r->rs->observer(r->rs->observer_arg, r->m.id);
 }
@@ -367,23 +360,13 @@ static void secload_run(struct secload *l)
   ccci_secrets_free(&sec);
 }
 
-static void free_env(char **env)
-{
-  size_t i;
-  if (env == NULL)
-    return;
-  for (i = 0; env[i] != NULL; i++)
-    free(env[i]);
-  free(env);
-}
-
 /* What one attempt holds: freed when it ends, and with the run. */
 static void drop_attempt(struct run *r)
 {
   if (r->runner != NULL)
     ccci_runner_free(r->runner);
   r->runner = NULL;
-  free_env(r->env);
+  ccci_env_free(r->env);
   r->env = NULL;
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
@@ -392,103 +375,22 @@ static void drop_attempt(struct run *r)
   r->cfg = NULL;
 }
 
+static struct run *run_new(struct ccci_runs *rs)
+{
+  struct run *r = ccci_xcalloc(1, sizeof(*r));
+  r->rs = rs;
+  r->lock_fd = -1;
+  ccci_fileq_init(&r->meta_q, rs->loop);
+  return r;
+}
+
 static void run_free(struct run *r)
 {
   drop_attempt(r);
   ccci_run_meta_clear(&r->m);
-  free(r->save_next);
   free(r->dir);
   free(r->prep_err);
   free(r);
-}
-
-/* ---- domains and the environment contract (SPEC section 8) ---- */
-
-/* `<recipe>-pr<N>.<suffix>` for a PR's runs (they share the domain, and
- * so wait for each other); a run without a PR gets `-l<number>`. */
-static char *make_domain(const struct ccci_config *cfg, const char *recipe,
-                         int64_t pr, uint64_t number)
-{
-  char label[64], suffix[32];
-  size_t i, k = 0, max;
-  if (pr > 0)
-    snprintf(suffix, sizeof(suffix), "-pr%lld", (long long)pr);
-  else
-    snprintf(suffix, sizeof(suffix), "-l%llu", (unsigned long long)number);
-  max = 63 - strlen(suffix);
-  for (i = 0; recipe[i] != '\0' && k < max; i++) {
-    char c = recipe[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-      c = '-';
-    if (c == '-' && (k == 0 || label[k - 1] == '-'))
-      continue;
-    label[k++] = c;
-  }
-  while (k > 0 && label[k - 1] == '-')
-    k--;
-  if (k == 0)
-    label[k++] = 'r';
-  label[k] = '\0';
-  return ccci_xasprintf("%s%s.%s", label, suffix, cfg->harness.domain_suffix);
-}
-
-static void env_add(char ***env, size_t *n, char *kv)
-{
-  *env = ccci_xrealloc(*env, (*n + 2) * sizeof(char *));
-  (*env)[(*n)++] = kv;
-  (*env)[*n] = NULL;
-}
-
-/* Variables of the daemon's own environment a harness may need. */
-static const char *const passed_env[] = {"PATH",   "HOME",        "LANG",
-                                         "LC_ALL", "TZ",          "TMPDIR",
-                                         "USER",   "DOCKER_HOST", NULL};
-
-static char **build_env(struct run *r, const struct ccci_config *cfg,
-                        uint64_t deadline_s)
-{
-  char **env = NULL;
-  size_t n = 0, i;
-  time_t now = time(NULL);
-  const char *const files[][2] = {{"CCCI_DEPLOYS_FILE", "state/deploys"},
-                                  {"CCCI_OPSTATE_FILE", "state/opstate"},
-                                  {"CCCI_DEPS_FILE", "state/deps"},
-                                  {"CCCI_DEPSKIP_FILE", "state/depskip"},
-                                  {"CCCI_RESULTS_FILE", "results.json"},
-                                  {"CCCI_RECIPE_DIR", "recipe"},
-                                  {"ABRA_DIR", "abra"}};
-
-  for (i = 0; passed_env[i] != NULL; i++) {
-    const char *v = getenv(passed_env[i]);
-    if (v != NULL)
-      env_add(&env, &n, ccci_xasprintf("%s=%s", passed_env[i], v));
-  }
-  for (i = 0; i < cfg->harness.env.n; i++)
-    env_add(&env, &n,
-            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
-                           cfg->harness.env.vals[i]));
-  env_add(&env, &n, ccci_xasprintf("CCCI_RUN_ID=%s", r->m.id));
-  env_add(&env, &n, ccci_xasprintf("CCCI_RECIPE=%s", r->m.recipe));
-  env_add(&env, &n, ccci_xasprintf("CCCI_REF=%s", r->m.ref ? r->m.ref : ""));
-  env_add(&env, &n, ccci_xasprintf("CCCI_SHA=%s", r->m.sha ? r->m.sha : ""));
-  env_add(&env, &n,
-          r->m.pr > 0 ? ccci_xasprintf("CCCI_PR=%lld", (long long)r->m.pr)
-                      : ccci_xstrdup("CCCI_PR="));
-  env_add(&env, &n, ccci_xasprintf("CCCI_DOMAIN=%s", r->m.domain));
-  env_add(&env, &n, ccci_xasprintf("CCCI_QUICK=%d", r->m.quick ? 1 : 0));
-  env_add(&env, &n,
-          ccci_xasprintf("CCCI_DEADLINE=%lld",
-                         (long long)now + (long long)deadline_s));
-  env_add(
-      &env, &n,
-      ccci_xasprintf("CCCI_DEADLINE_IN=%llu", (unsigned long long)deadline_s));
-  for (i = 0; i < CCCI_ARRAY_LEN(files); i++)
-    env_add(&env, &n,
-            ccci_xasprintf("%s=%s/%s", files[i][0], r->dir, files[i][1]));
-  env_add(&env, &n, ccci_xasprintf("CCCI_DAEMON_PID=%ld", (long)getpid()));
-  return env;
 }
 
 /* ---- run lifecycle ---- */
@@ -516,23 +418,6 @@ static void read_exit(struct run *r)
     r->m.exit_code = (int)r->res.exit_status;
   }
   free(state);
-}
-
-static enum ccci_run_reason decide(const struct run *r)
-{
-  if (r->res.cancelled || r->cancel_req)
-    return CCCI_REASON_CANCELLED;
-  if (r->res.timed_out)
-    return CCCI_REASON_TIMEOUT;
-  if (r->res.term_signal != 0 || r->res.backstop)
-    return CCCI_REASON_ERROR; /* the supervisor itself died */
-  if (r->m.signal != 0)
-    return CCCI_REASON_ERROR; /* the harness crashed */
-  if (r->m.exit_code == 0)
-    return CCCI_REASON_SUCCESS;
-  if (r->m.exit_code == 126 || r->m.exit_code == 127 || r->m.exit_code < 0)
-    return CCCI_REASON_ERROR; /* the harness could not be run */
-  return CCCI_REASON_FAILURE;
 }
 
 static void note(struct run *r, const char *fmt, ...) CCCI_PRINTF(2, 3);
@@ -603,8 +488,8 @@ static void finish_saved(void *arg)
     r->m.finished_at = time(NULL);
   }
   save(r);
-  if (r->m.state == CCCI_RUN_FINISHED && rs->on_finish != NULL)
-    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+  if (r->m.state == CCCI_RUN_FINISHED)
+    tell_finished(rs, r);
   release(r);
   check_stopped(rs);
   admit(rs);
@@ -714,9 +599,8 @@ static void on_teardown_done(struct ccci_runner *runner,
 {
   struct run *r = arg;
   (void)runner;
-  teardown_ended(r, res->timed_out || res->backstop ? CCCI_TEARDOWN_FORCED
-                    : res->exit_status == 0         ? CCCI_TEARDOWN_CLEAN
-                                                    : CCCI_TEARDOWN_FAILED);
+  teardown_ended(r, ccci_outcome_teardown(res->timed_out || res->backstop,
+                                          (long long)res->exit_status));
 }
 
 /* Run harness.teardown_command for the run's domain under teardown_grace,
@@ -762,11 +646,12 @@ static void run_teardown(struct run *r)
   }
 }
 
-/* A number from a harness state file, or -1 (missing: -2). */
+/* A number from a harness state file, or -1 (missing:
+ * CCCI_OUTCOME_NO_FILE). */
 static long long state_number(const struct run *r, const char *name)
 {
   char *path = run_path(r, name), *text = NULL, *end;
-  long long v = -2;
+  long long v = CCCI_OUTCOME_NO_FILE;
   int rc = ccci_read_file(path, 4096, &text, NULL);
   free(path);
   if (rc == 0) {
@@ -800,44 +685,53 @@ static long long cold_deps(const struct run *r)
   return n;
 }
 
-/* DG4.1: a run that deployed must have deployed exactly its app and its
- * cold dependencies, once each. */
-static void check_deploy_budget(struct run *r)
+/* The facts of the run's end for the outcome: the runner's result, the
+ * exit detail, the state files and results.json (in @p res, to clear). */
+static void main_case(const struct run *r, struct ccci_outcome_case *c,
+                      struct ccci_results *res)
 {
-  long long deploys = state_number(r, "state/deploys"), cold;
-  if (deploys == -2)
-    return; /* never written: the harness did not deploy */
-  cold = cold_deps(r);
-  if (deploys == 1 + cold)
-    return;
-  if (deploys < 0)
-    note(r, "deploy budget: state/deploys is not a count");
-  else
-    note(r,
-         "deploy budget: %lld deploys, expected 1 + %lld cold "
-         "dependencies",
-         deploys, cold);
-  r->reason = CCCI_REASON_DEPLOY_BUDGET;
+  char *path = run_path(r, "results.json");
+  memset(c, 0, sizeof(*c));
+  c->cancelled = r->res.cancelled || r->cancel_req;
+  c->timed_out = r->res.timed_out;
+  c->supervisor_died = r->res.term_signal != 0 || r->res.backstop;
+  c->exit_code = r->m.exit_code;
+  c->signal = r->m.signal;
+  c->deploys = state_number(r, "state/deploys");
+  c->cold_deps = cold_deps(r);
+  c->opstate_deployed = opstate_deployed(r);
+  (void)ccci_results_read(path, res); /* any error: not complete */
+  c->results = res;
+  free(path);
 }
 
 static void on_main_done(struct ccci_runner *runner,
                          const struct ccci_runner_result *res, void *arg)
 {
   struct run *r = arg;
+  struct ccci_outcome_case c;
+  struct ccci_results results;
+  struct ccci_outcome o;
   (void)runner;
   r->res = *res;
   read_exit(r);
-  r->reason = decide(r);
+  main_case(r, &c, &results);
+  o = ccci_outcome_decide(&c);
+  ccci_results_clear(&results);
+  r->reason = o.reason;
   if (res->drain_timeout)
     note(r,
          "output pipes were still open %llu ms after the harness ended; "
          "closed",
          (unsigned long long)r->cfg->drain_timeout_ms);
-  if (r->reason == CCCI_REASON_SUCCESS || r->reason == CCCI_REASON_FAILURE)
-    check_deploy_budget(r);
-  if ((r->reason == CCCI_REASON_CANCELLED ||
-       r->reason == CCCI_REASON_TIMEOUT) &&
-      opstate_deployed(r)) {
+  if (o.budget == CCCI_BUDGET_NOT_COUNT)
+    note(r, "deploy budget: state/deploys is not a count");
+  else if (o.budget == CCCI_BUDGET_OVER)
+    note(r,
+         "deploy budget: %lld deploys, expected 1 + %lld cold "
+         "dependencies",
+         c.deploys, c.cold_deps);
+  if (o.teardown) {
     run_teardown(r);
     return;
   }
@@ -862,7 +756,7 @@ static void start_main(struct run *r)
     finish(r);
     return;
   }
-  r->env = build_env(r, r->cfg, r->cfg->deadline_ms / 1000u);
+  r->env = ccci_env_build(&r->m, r->dir, r->cfg, r->cfg->deadline_ms / 1000u);
   runner_spec(r, &sp, state, r->cfg->harness.command.v, r->cfg->deadline_ms);
   sp.lock_fd = r->lock_fd;
   r->m.state = CCCI_RUN_RUNNING;
@@ -913,7 +807,8 @@ static void start_orphan(struct run *r)
     finish(r);
     return;
   }
-  r->env = build_env(r, r->cfg, r->cfg->teardown_grace_ms / 1000u);
+  r->env =
+      ccci_env_build(&r->m, r->dir, r->cfg, r->cfg->teardown_grace_ms / 1000u);
   note(r,
        "janitor: daemon instance %s that ran this is gone and the lock of %s "
        "is free; %s",
@@ -930,8 +825,9 @@ static void start_orphan(struct run *r)
   run_teardown(r);
 }
 
-/* On the thread pool: read the secrets, build the patterns, prepare the
- * run's directories (an earlier attempt's logs are kept aside). */
+/* On the thread pool: prepare the run's directories (state/, and an
+ * earlier attempt's logs kept aside). The secrets were looked at before,
+ * by the look the run waited for (refresh_work). */
 static void prep_work(uv_work_t *w)
 {
   struct run *r = ccci_container_of(w, struct run, work);
@@ -1192,98 +1088,126 @@ static void probe_backoff(struct dom *d, uint64_t now)
   d->next_probe_ms = now + b * 3 / 4 + (uint64_t)rand() % (b / 2 + 1);
 }
 
-static int repo_cmp(const void *a, const void *b)
-{
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/* The queued runs as the scheduler sees them, and the runs they stand
+ * for (in->runs[i] is runs[i]). */
+struct sched_pass {
+  struct ccci_sched_input in;
+  struct ccci_sched_run *sruns;
+  struct ccci_sched_domain *sdoms;
+  struct run **runs;
+  bool *waiting;
+};
 
-/* The next run to admit: round-robin over the repos with queued runs (the
- * repo after the one served last), in each repo the oldest run whose
- * domain is free in the daemon, first in its domain's line, and whose lock
- * could be taken. Sets @p earliest to the next probe time of a domain held
- * outside the daemon (0: none). */
-static struct run *pick(struct ccci_runs *rs, uint64_t now, uint64_t *earliest)
+static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
+                            const struct ccci_config *cfg, uint64_t now)
 {
-  const char **repos = NULL;
-  size_t nrepos = 0, i, k, start = 0;
-  struct run *found = NULL;
+  size_t i, n = 0;
 
+  memset(p, 0, sizeof(*p));
+  p->sruns = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->sruns));
+  p->runs = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->runs));
+  p->waiting = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->waiting));
   for (i = 0; i < rs->nall; i++) {
     struct run *r = rs->all[i];
     if (!r->queued)
       continue;
-    for (k = 0; k < nrepos && strcmp(repos[k], r->m.repo) != 0; k++)
-      ;
-    if (k == nrepos) {
-      repos = ccci_xrealloc(repos, (nrepos + 1) * sizeof(*repos));
-      repos[nrepos++] = r->m.repo;
-    }
+    p->runs[n] = r;
+    p->sruns[n].repo = r->m.repo;
+    p->sruns[n].domain = dom_index(rs, r->m.domain);
+    n++;
   }
-  if (nrepos > 1)
-    qsort(repos, nrepos, sizeof(*repos), repo_cmp);
-  while (start < nrepos && rs->rr_repo != NULL &&
-         strcmp(repos[start], rs->rr_repo) <= 0)
-    start++;
-  rs->pass++;
-  for (k = 0; k < nrepos && found == NULL; k++) {
-    const char *repo = repos[(start + k) % nrepos];
-    for (i = 0; i < rs->nall && found == NULL; i++) {
-      struct run *r = rs->all[i];
-      struct dom *d;
-      int fd;
-      if (!r->queued || strcmp(r->m.repo, repo) != 0)
-        continue;
-      d = dom_get(rs, r->m.domain);
-      if (d->owner != NULL || d->pass == rs->pass) {
-        set_waiting(r); /* behind a run of the daemon, or of its line */
-        d->pass = rs->pass;
-        continue;
-      }
-      d->pass = rs->pass;
-      if (now < d->next_probe_ms) {
-        set_waiting(r);
-      } else if ((fd = ccci_domlock_try(rs->locks_dir, d->name)) >= 0) {
-        d->backoff_ms = d->next_probe_ms = 0;
-        d->owner = r;
-        r->lock_fd = fd;
-        free(rs->rr_repo);
-        rs->rr_repo = ccci_xstrdup(repo);
-        found = r;
-        break;
-      } else {
-        if (fd != -EWOULDBLOCK && fd != -EAGAIN)
-          ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
-                   "cannot take the lock of %s in %s: %s", d->name,
-                   rs->locks_dir, strerror(-fd));
-        probe_backoff(d, now);
-        set_waiting(r);
-      }
-      if (found == NULL && d->next_probe_ms > now &&
-          (*earliest == 0 || d->next_probe_ms < *earliest))
-        *earliest = d->next_probe_ms;
-    }
+  p->sdoms = ccci_xcalloc(rs->ndoms ? rs->ndoms : 1, sizeof(*p->sdoms));
+  for (i = 0; i < rs->ndoms; i++) {
+    p->sdoms[i].busy = rs->doms[i]->owner != NULL;
+    p->sdoms[i].next_probe_ms = rs->doms[i]->next_probe_ms;
   }
-  free(repos);
-  return found;
+  p->in.runs = p->sruns;
+  p->in.nruns = n;
+  p->in.domains = p->sdoms;
+  p->in.ndomains = rs->ndoms;
+  p->in.last_repo = rs->rr_repo;
+  p->in.capacity = cfg->capacity;
+  p->in.running = rs->active;
+  p->in.draining = rs->draining;
+  p->in.stopping = rs->stopping;
+  p->in.disk_ok = true;
+  p->in.now = now;
+  p->in.waiting = p->waiting;
+}
+
+static void sched_pass_clear(struct sched_pass *p)
+{
+  free(p->sruns);
+  free(p->sdoms);
+  free(p->runs);
+  free(p->waiting);
+}
+
+/* The run the scheduler chose holds its domain once its lock is taken; a
+ * lock held outside the daemon backs the domain off, and the scheduler
+ * decides again. Returns the run admitted, or NULL with the verdict that
+ * ended the pass in @p v. */
+static struct run *pick(struct ccci_runs *rs, struct sched_pass *p,
+                        struct ccci_sched_verdict *v, uint64_t *earliest)
+{
+  size_t i;
+  for (;;) {
+    struct run *r;
+    struct dom *d;
+    int fd;
+
+    *v = ccci_sched_decide(&p->in);
+    for (i = 0; i < p->in.nruns; i++)
+      if (p->waiting[i])
+        set_waiting(p->runs[i]);
+    if (v->wake_ms != 0 && (*earliest == 0 || v->wake_ms < *earliest))
+      *earliest = v->wake_ms;
+    if (v->kind != CCCI_SCHED_START)
+      return NULL;
+    r = p->runs[v->run];
+    d = dom_get(rs, r->m.domain);
+    fd = ccci_domlock_try(rs->locks_dir, d->name);
+    if (fd >= 0) {
+      d->backoff_ms = d->next_probe_ms = 0;
+      d->owner = r;
+      r->lock_fd = fd;
+      free(rs->rr_repo);
+      rs->rr_repo = ccci_xstrdup(r->m.repo);
+      return r;
+    }
+    if (fd != -EWOULDBLOCK && fd != -EAGAIN)
+      ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
+               "cannot take the lock of %s in %s: %s", d->name, rs->locks_dir,
+               strerror(-fd));
+    probe_backoff(d, p->in.now);
+    p->sdoms[p->sruns[v->run].domain].next_probe_ms = d->next_probe_ms;
+  }
 }
 
 static void on_lock_timer(uv_timer_t *t);
 
 static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now);
 
+/* Start queued runs while the scheduler finds one (each waits for a look
+ * at the secrets first); then wake up for the earliest lock probe. */
 static void admit(struct ccci_runs *rs)
 {
   struct ccci_config *cfg = rs->config(rs->arg);
   uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
   bool admitted = false;
 
-  while (!rs->draining && !rs->stopping && rs->active < cfg->capacity) {
+  for (;;) {
+    struct sched_pass p;
+    struct ccci_sched_verdict v;
     struct run *r;
-    if (!disk_ok(rs, cfg)) {
+
+    sched_pass_init(&p, rs, cfg, now);
+    if (ccci_sched_has_slot(&p.in))
+      p.in.disk_ok = disk_ok(rs, cfg);
+    r = pick(rs, &p, &v, &earliest);
+    sched_pass_clear(&p);
+    if (v.kind == CCCI_SCHED_DISK_LOW)
       uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
-      break;
-    }
-    r = pick(rs, now, &earliest);
     if (r == NULL)
       break;
     dequeue(r);
@@ -1302,10 +1226,10 @@ static void admit(struct ccci_runs *rs)
 
 /* ---- the janitor (SPEC section 4, docs/concurrency.md) ---- */
 
-/* Take over an orphan: the daemon keeps the lock it just took, loads the
- * secrets (prep) and tears the domain down (start_orphan). */
-static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
-                         bool failed)
+/* Take over an orphan: the daemon keeps the lock it just took; the run
+ * waits for a look at the secrets, is prepared (prep_work) and tears its
+ * domain down (start_orphan). */
+static void janitor_take(struct run *r, int fd, enum ccci_run_reason adopt)
 {
   struct ccci_runs *rs = r->rs;
   struct ccci_config *cfg = rs->config(rs->arg);
@@ -1314,9 +1238,7 @@ static void janitor_take(struct run *r, int fd, enum ccci_janitor_verdict v,
   r->orphan = true;
   r->detached = r->stuck = false;
   r->td_tries = 0;
-  r->adopt = v == CCCI_JANITOR_ORPHAN ? CCCI_REASON_ORPHANED
-             : failed                 ? CCCI_REASON_FAILURE
-                                      : CCCI_REASON_SUCCESS;
+  r->adopt = adopt;
   rs->active++;
   r->cfg = cfg;
   wait_secrets(r);
@@ -1331,7 +1253,7 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
   struct ccci_config *cfg = rs->config(rs->arg);
   struct ccci_janitor_case c;
   enum ccci_janitor_verdict v;
-  bool failed = false;
+  enum ccci_run_reason adopt = CCCI_REASON_NONE;
   int fd = -1;
 
   memset(&c, 0, sizeof(c));
@@ -1357,9 +1279,14 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
     if (!c.lock_held) {
       char *path = run_path(r, "results.json");
       struct ccci_results res;
+      struct ccci_outcome_case oc;
       (void)ccci_results_read(path, &res); /* any error: not complete */
       c.results_complete = res.complete;
-      failed = res.failed;
+      /* The reason the run finishes with if the janitor takes it over. */
+      memset(&oc, 0, sizeof(oc));
+      oc.adopted = true;
+      oc.results = &res;
+      adopt = ccci_outcome_decide(&oc).reason;
       ccci_results_clear(&res);
       free(path);
     }
@@ -1394,7 +1321,7 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
   }
   case CCCI_JANITOR_ADOPT:
   case CCCI_JANITOR_ORPHAN:
-    janitor_take(r, fd, v, failed);
+    janitor_take(r, fd, adopt);
     fd = -1;
     break;
   default:
@@ -1545,7 +1472,7 @@ static void retention_start(struct ccci_runs *rs, const struct ccci_config *cfg)
     j->runs[i].id = ccci_xstrdup(r->m.id);
     /* Only a finished run at rest: nothing of the daemon's still uses it. */
     j->runs[i].finished = r->m.state == CCCI_RUN_FINISHED &&
-                          r->phase == PH_IDLE && r->save_flight == NULL;
+                          r->phase == PH_IDLE && !ccci_fileq_busy(&r->meta_q);
     j->runs[i].finished_at = r->m.finished_at;
   }
   j->n = rs->nall;
@@ -1608,150 +1535,16 @@ struct submit {
   struct run *r;
   char *src;
   char *err;
-  uint64_t bytes, entries;
+  int rc;
   void (*cb)(const char *id, const char *err, void *arg);
   void *arg;
   uv_work_t work;
 };
 
-static int copy_file(struct submit *s, const char *from, const char *to,
-                     mode_t mode)
-{
-  int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out, rc = 0;
-  char buf[65536];
-  if (in < 0)
-    return -errno;
-  out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
-  if (out < 0) {
-    rc = -errno;
-    close(in);
-    return rc;
-  }
-  for (;;) {
-    ssize_t n = read(in, buf, sizeof(buf)), w = 0;
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      rc = n < 0 ? -errno : 0;
-      break;
-    }
-    s->bytes += (uint64_t)n;
-    if (s->bytes > COPY_MAX_BYTES) {
-      rc = -EFBIG;
-      break;
-    }
-    while (w < n) {
-      ssize_t k = write(out, buf + w, (size_t)(n - w));
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k < 0) {
-        rc = -errno;
-        break;
-      }
-      w += k;
-    }
-    if (rc < 0)
-      break;
-  }
-  close(in);
-  if (close(out) < 0 && rc == 0)
-    rc = -errno;
-  return rc;
-}
-
-static int copy_tree(struct submit *s, const char *from, const char *to)
-{
-  DIR *d;
-  struct dirent *de;
-  int rc = 0;
-
-  if (mkdir(to, 0750) < 0)
-    return -errno;
-  d = opendir(from);
-  if (d == NULL)
-    return -errno;
-  while (rc == 0 && (de = readdir(d)) != NULL) {
-    char *f, *t;
-    struct stat st;
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    if (++s->entries > COPY_MAX_ENTRIES) {
-      rc = -E2BIG;
-      break;
-    }
-    f = ccci_xasprintf("%s/%s", from, de->d_name);
-    t = ccci_xasprintf("%s/%s", to, de->d_name);
-    if (lstat(f, &st) < 0) {
-      rc = -errno;
-    } else if (S_ISDIR(st.st_mode)) {
-      rc = copy_tree(s, f, t);
-    } else if (S_ISREG(st.st_mode)) {
-      rc = copy_file(s, f, t, st.st_mode);
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = readlink(f, target, sizeof(target) - 1);
-      if (n < 0) {
-        rc = -errno;
-      } else {
-        target[n] = '\0';
-        if (symlink(target, t) < 0)
-          rc = -errno;
-      }
-    }
-    if (rc < 0 && s->err == NULL)
-      s->err =
-          ccci_xasprintf("cannot copy %s: %s", f,
-                         rc == -EFBIG   ? "the directory is over 256 MiB"
-                         : rc == -E2BIG ? "the directory has over 50000 entries"
-                                        : strerror(-rc));
-    free(f);
-    free(t);
-  }
-  closedir(d);
-  return rc;
-}
-
-static void remove_tree(const char *path)
-{
-  DIR *d = opendir(path);
-  struct dirent *de;
-  if (d != NULL) {
-    while ((de = readdir(d)) != NULL) {
-      char *p;
-      struct stat st;
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-        continue;
-      p = ccci_xasprintf("%s/%s", path, de->d_name);
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
-      else
-        unlink(p);
-      free(p);
-    }
-    closedir(d);
-  }
-  rmdir(path);
-}
-
 static void submit_work(uv_work_t *w)
 {
   struct submit *s = ccci_container_of(w, struct submit, work);
-  struct run *r = s->r;
-  char *recipe = run_path(r, "recipe");
-  int rc = s->src != NULL ? copy_tree(s, s->src, recipe) : 0;
-
-  if (rc < 0 && s->err == NULL)
-    s->err = ccci_xasprintf("cannot copy %s: %s", s->src, strerror(-rc));
-  if (rc == 0) {
-    char *meta = run_path(r, "meta.json");
-    rc = ccci_run_meta_write(meta, &r->m);
-    if (rc < 0)
-      s->err = ccci_xasprintf("cannot write %s: %s", meta, strerror(-rc));
-    free(meta);
-  }
-  if (rc < 0)
-    remove_tree(r->dir);
-  free(recipe);
+  s->rc = ccci_recipe_accept(s->r->dir, s->src, &s->r->m, &s->err);
 }
 
 /* A run that never started finishes at once (cancelled, superseded). */
@@ -1762,8 +1555,7 @@ static void finish_unstarted(struct run *r, enum ccci_run_reason reason)
   r->m.reason = reason;
   r->m.finished_at = time(NULL);
   save(r);
-  if (rs->on_finish != NULL)
-    rs->on_finish(rs->on_finish_arg, &r->m, r->dir);
+  tell_finished(rs, r);
 }
 
 /* Per PR at most one running and one pending run: the newer request
@@ -1792,7 +1584,7 @@ static void submit_done(uv_work_t *w, int status)
   struct submit *s = ccci_container_of(w, struct submit, work);
   struct ccci_runs *rs = s->rs;
   (void)status;
-  if (s->err != NULL) {
+  if (s->rc < 0) {
     s->cb(NULL, s->err, s->arg);
     run_free(s->r);
   } else {
@@ -1859,9 +1651,7 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   }
   name++;
   cfg = rs->config(rs->arg);
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   snprintf(r->m.id, sizeof(r->m.id), "%s", t->id);
   r->m.number = next_number(rs, t->repo, 0);
   r->m.repo = ccci_xstrdup(t->repo);
@@ -1870,7 +1660,7 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   r->m.sha = ccci_xstrdup(t->sha);
   r->m.pr = t->pr;
   r->m.quick = t->quick;
-  r->m.domain = make_domain(cfg, name, t->pr, r->m.number);
+  r->m.domain = ccci_env_domain(cfg, name, t->pr, r->m.number);
   r->m.state = CCCI_RUN_QUEUED;
   r->m.trigger = json_deep_copy(t->trigger);
   r->m.submitted_by_uid = -1;
@@ -1881,13 +1671,17 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   return accept_run(rs, r, NULL, cb, arg, errp);
 }
 
-void ccci_runs_on_finish(struct ccci_runs *rs,
-                         void (*fn)(void *arg, const struct ccci_run_meta *m,
-                                    const char *dir),
-                         void *arg)
+void ccci_runs_finish_observe(struct ccci_runs *rs,
+                              struct ccci_runs_finish_observer *o)
 {
-  rs->on_finish = fn;
-  rs->on_finish_arg = arg;
+  ccci_list_add_tail(&rs->finish_observers, &o->link);
+}
+
+void ccci_runs_finish_unobserve(struct ccci_runs *rs,
+                                struct ccci_runs_finish_observer *o)
+{
+  (void)rs;
+  ccci_list_remove(&o->link);
 }
 
 void ccci_runs_foreach(struct ccci_runs *rs,
@@ -1935,9 +1729,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   }
   base = strrchr(req->dir, '/') + 1;
   cfg = rs->config(rs->arg);
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   ccci_run_id_next(&rs->last_id_ms, r->m.id);
   repo = ccci_xasprintf("local/%s", base);
   r->m.number = next_number(rs, repo, 0);
@@ -1946,7 +1738,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   r->m.ref = req->ref ? ccci_xstrdup(req->ref) : NULL;
   r->m.pr = req->pr;
   r->m.quick = req->quick;
-  r->m.domain = make_domain(cfg, base, req->pr, r->m.number);
+  r->m.domain = ccci_env_domain(cfg, base, req->pr, r->m.number);
   r->m.state = CCCI_RUN_QUEUED;
   r->m.trigger = json_pack("{s:s,s:s}", "kind", "local", "dir", req->dir);
   r->m.submitted_by_uid = (int64_t)req->uid;
@@ -2128,9 +1920,7 @@ static int load_run(struct ccci_runs *rs, const char *name)
   char *meta = ccci_xasprintf("%s/meta.json", dir), *err = NULL;
   uint64_t ms;
 
-  r = ccci_xcalloc(1, sizeof(*r));
-  r->lock_fd = -1;
-  r->rs = rs;
+  r = run_new(rs);
   r->dir = dir;
   if (ccci_run_meta_read(meta, &r->m, &err) < 0) {
     ccci_warn("runs", "%s: %s; the run dir is left alone", meta, err);
@@ -2172,6 +1962,7 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   *out = NULL;
   *err = NULL;
   rs = ccci_xcalloc(1, sizeof(*rs));
+  ccci_list_init(&rs->finish_observers);
   rs->loop = env->loop;
   rs->state_dir = ccci_xstrdup(env->state_dir);
   rs->runs_dir = ccci_xasprintf("%s/runs", env->state_dir);

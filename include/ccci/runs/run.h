@@ -27,20 +27,44 @@ enum ccci_run_state {
 /** How many states there are. */
 #define CCCI_RUN_STATE_COUNT (CCCI_RUN_FINISHED + 1)
 
+/**
+ * The one table of run reasons (SPEC section 4; the table "Reasons,
+ * statuses, exit codes" of docs/harness-contract.md is checked against it by
+ * tests/unit/test_reasons.c). Per reason: the enum tail, its name in
+ * meta.json, the exit code of `ccci show`/`ccci tail` (SPEC section 10), the
+ * commit status the forge reporter posts, whether the level of results.json
+ * is kept, the meaning and the level column of the docs.
+ */
+#define CCCI_RUN_REASONS(X)                                                    \
+  X(SUCCESS, "success", 0, "success", true, "the harness exited 0",            \
+    "from results.json")                                                       \
+  X(FAILURE, "failure", 1, "failure", true,                                    \
+    "the harness exited 1..125 (a tier failed)",                               \
+    "from results.json (the rungs that passed)")                               \
+  X(DEPLOY_BUDGET, "deploy-budget", 1, "failure", false,                       \
+    "deploys != 1 + cold dependencies (DG4.1)", "none")                        \
+  X(TIMEOUT, "timeout", 2, "error", false, "stopped at `deadline`", "none")    \
+  X(CANCELLED, "cancelled", 2, "error", false,                                 \
+    "stopped by `ccci cancel` (or a newer request)", "none")                   \
+  X(ORPHANED, "orphaned", 2, "error", false,                                   \
+    "its daemon died and the janitor found no complete results", "none")       \
+  X(SUPERSEDED, "superseded", 2, "error", false,                               \
+    "replaced by a newer request on the same PR while pending", "none")        \
+  X(ERROR, "error", 2, "error", false,                                         \
+    "ccci or the harness could not do its job: exit 126/127, a crash by "      \
+    "signal, the supervisor died",                                             \
+    "none")
+
 /** Why a run finished; NONE until it has. */
 enum ccci_run_reason {
   CCCI_REASON_NONE,
-  CCCI_REASON_SUCCESS,
-  CCCI_REASON_FAILURE,
-  CCCI_REASON_DEPLOY_BUDGET,
-  CCCI_REASON_TIMEOUT,
-  CCCI_REASON_CANCELLED,
-  CCCI_REASON_ORPHANED,
-  CCCI_REASON_SUPERSEDED,
-  CCCI_REASON_ERROR,
+#define CCCI_REASON_ENUM(id, name, exit, status, keeps, meaning, level)        \
+  CCCI_REASON_##id,
+  CCCI_RUN_REASONS(CCCI_REASON_ENUM)
+#undef CCCI_REASON_ENUM
+  /** The number of values, NONE included. */
+  CCCI_REASON_COUNT
 };
-/** How many reasons there are, NONE included. */
-#define CCCI_REASON_COUNT (CCCI_REASON_ERROR + 1)
 
 /** What happened to the run's deployment after a stop. */
 enum ccci_teardown {
@@ -86,9 +110,26 @@ int ccci_run_reason_parse(const char *s, enum ccci_run_reason *out) CCCI_WUR;
 
 /**
  * The exit code of `ccci tail`/`ccci show` for a finished run's reason
- * (SPEC section 10): 0 success; 1 failure, deploy-budget; 2 the others.
+ * (SPEC section 10): 0 success; 1 failure, deploy-budget; 2 the others
+ * (NONE included).
  */
 int ccci_run_reason_exit(enum ccci_run_reason r);
+
+/**
+ * The commit status the forge reporter posts for @p r: "success",
+ * "failure" or "error"; "pending" for NONE (a run not finished yet).
+ */
+const char *ccci_run_reason_commit_status(enum ccci_run_reason r);
+
+/** Whether a run finished with @p r reports the level of its results.json. */
+bool ccci_run_reason_keeps_level(enum ccci_run_reason r);
+
+/** The reason's meaning in one line (the docs' words); NULL for NONE. */
+const char *ccci_run_reason_meaning(enum ccci_run_reason r);
+
+/** The docs' level column for @p r ("none", "from results.json", ...);
+ * NULL for NONE. */
+const char *ccci_run_reason_level_doc(enum ccci_run_reason r);
 
 /** Free the strings and the trigger; the struct itself is the caller's. */
 void ccci_run_meta_clear(struct ccci_run_meta *m);

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "ccci/core/config.h"
+#include "ccci/core/list.h"
 #include "ccci/core/util.h"
 #include "ccci/logs/redact.h"
 #include "ccci/runs/run.h"
@@ -79,11 +80,31 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
                      void (*cb)(const char *id, const char *err, void *arg),
                      void *arg, char **err) CCCI_WUR;
 
-/** Call @p fn for every run that finishes from now on. One hook. */
-void ccci_runs_on_finish(struct ccci_runs *rs,
-                         void (*fn)(void *arg, const struct ccci_run_meta *m,
-                                    const char *dir),
-                         void *arg);
+/**
+ * One of the parties told when a run finishes (the forge reporter; badges
+ * and metrics next). The caller embeds it, sets @p fn and @p arg, and keeps
+ * it alive until it unobserves.
+ */
+struct ccci_runs_finish_observer {
+  /** Called on the loop with the finished record and the run dir. */
+  void (*fn)(void *arg, const struct ccci_run_meta *m, const char *dir);
+  void *arg;
+  struct ccci_list link; /**< the runs' list; owned by runs.c */
+};
+
+/**
+ * Tell @p o about every run that finishes from now on, after the observers
+ * added before it. @p o must not be observing already.
+ */
+void ccci_runs_finish_observe(struct ccci_runs *rs,
+                              struct ccci_runs_finish_observer *o);
+
+/**
+ * Stop telling @p o (a no-op when it is not observing). An observer may
+ * unobserve itself from its own call.
+ */
+void ccci_runs_finish_unobserve(struct ccci_runs *rs,
+                                struct ccci_runs_finish_observer *o);
 
 /** Call @p fn for every run known now. */
 void ccci_runs_foreach(struct ccci_runs *rs,

@@ -1,0 +1,64 @@
+/* The run outcome (SPEC sections 4 and 8, docs/harness-contract.md): how
+ * the supervision ended, the harness's state files and results.json, to
+ * the run's reason, whether its domain is torn down first, its level and
+ * its commit status. Pure: the caller reads the files and carries it out. */
+#ifndef CCCI_OUTCOME_H
+#define CCCI_OUTCOME_H
+
+#include <stdbool.h>
+
+#include "ccci/runs/results.h"
+#include "ccci/runs/run.h"
+
+/** ccci_outcome_case.deploys when state/deploys was never written. */
+#define CCCI_OUTCOME_NO_FILE (-2)
+
+/** The facts of one ended run. */
+struct ccci_outcome_case {
+  /**
+   * The janitor took over a run another daemon instance left (its lock
+   * free): only results.json counts, and the domain is torn down.
+   */
+  bool adopted;
+  bool cancelled;       /**< `ccci cancel`, or the runner was stopped so */
+  bool timed_out;       /**< the deadline fired */
+  bool supervisor_died; /**< the supervisor was killed (signal, backstop) */
+  int exit_code;        /**< the harness's exit code; -1: unknown */
+  int signal;           /**< the signal that ended the harness; 0: none */
+  /** state/deploys: a count, -1 when not a count, or CCCI_OUTCOME_NO_FILE. */
+  long long deploys;
+  long long cold_deps;   /**< `<name> cold` lines in state/deps */
+  bool opstate_deployed; /**< state/opstate starts with `deployed` */
+  const struct ccci_results *results; /**< results.json as read */
+};
+
+/** What the deploy budget (DG4.1) found. */
+enum ccci_outcome_budget {
+  CCCI_BUDGET_UNCHECKED, /**< not a success or failure, or never deployed */
+  CCCI_BUDGET_KEPT,      /**< deploys == 1 + cold dependencies */
+  CCCI_BUDGET_NOT_COUNT, /**< state/deploys is not a count */
+  CCCI_BUDGET_OVER,      /**< another number of deploys */
+};
+
+/** The verdict. */
+struct ccci_outcome {
+  enum ccci_run_reason reason;
+  enum ccci_outcome_budget budget;
+  /** Tear the domain down before the run finishes (a deployment may be
+   * left: stopped while deployed, or adopted by the janitor). */
+  bool teardown;
+  int level;                 /**< the level reported; -1: none */
+  const char *commit_status; /**< as the forge reporter posts it */
+};
+
+/** Decide (the tables of docs/harness-contract.md). */
+struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c);
+
+/**
+ * What a teardown try did: forced when it ran out of time (@p forced: its
+ * deadline fired or its session was killed), clean when it exited 0, else
+ * failed.
+ */
+enum ccci_teardown ccci_outcome_teardown(bool forced, long long exit_status);
+
+#endif

@@ -1,0 +1,117 @@
+/* Unit tests of env.c: the domain names of docs/harness-contract.md and the
+ * environment a harness gets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ccci/runs/env.h"
+
+static void test_domains(void **state)
+{
+  static const struct {
+    const char *recipe;
+    int64_t pr;
+    uint64_t number;
+    const char *label; /* before .<suffix> */
+  } cases[] = {
+      {"myrecipe", 0, 1, "myrecipe-l1"},
+      {"app", 5, 9, "app-pr5"},
+      {"My_App.v2", 12, 1, "my-app-v2-pr12"},
+      {"--a..b--", 0, 3, "a-b-l3"},
+      {"___", 0, 7, "r-l7"},
+      {"", 1, 1, "r-pr1"},
+      {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+       3, 1, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-pr3"},
+  };
+  struct ccci_config *cfg = ccci_config_default();
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *d =
+        ccci_env_domain(cfg, cases[i].recipe, cases[i].pr, cases[i].number);
+    char *want =
+        ccci_xasprintf("%s.%s", cases[i].label, cfg->harness.domain_suffix);
+    assert_string_equal(d, want);
+    /* A DNS label is at most 63 bytes. */
+    assert_true(strchr(d, '.') - d <= 63);
+    print_message("%s\n", d);
+    free(want);
+    free(d);
+  }
+  ccci_config_unref(cfg);
+}
+
+static const char *get(char **env, const char *key)
+{
+  size_t n = strlen(key), i;
+  for (i = 0; env[i] != NULL; i++)
+    if (strncmp(env[i], key, n) == 0 && env[i][n] == '=')
+      return env[i] + n + 1;
+  return NULL;
+}
+
+static void test_environment(void **state)
+{
+  struct ccci_config *cfg = ccci_config_default();
+  struct ccci_run_meta m;
+  char **env, *pid;
+
+  (void)state;
+  memset(&m, 0, sizeof(m));
+  snprintf(m.id, sizeof(m.id), "20261124-035748-123");
+  m.recipe = "app";
+  m.domain = "app-pr5.ci.local";
+  m.pr = 5;
+  m.quick = true;
+  assert_int_equal(setenv("TZ", "UTC", 1), 0);
+  assert_int_equal(setenv("CCCI_TEST_NOT_PASSED", "x", 1), 0);
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 600);
+  assert_string_equal(get(env, "CCCI_RUN_ID"), "20261124-035748-123");
+  assert_string_equal(get(env, "CCCI_RECIPE"), "app");
+  assert_string_equal(get(env, "CCCI_REF"), "");
+  assert_string_equal(get(env, "CCCI_SHA"), "");
+  assert_string_equal(get(env, "CCCI_PR"), "5");
+  assert_string_equal(get(env, "CCCI_DOMAIN"), "app-pr5.ci.local");
+  assert_string_equal(get(env, "CCCI_QUICK"), "1");
+  assert_string_equal(get(env, "CCCI_DEADLINE_IN"), "600");
+  assert_non_null(get(env, "CCCI_DEADLINE"));
+  assert_string_equal(get(env, "CCCI_RESULTS_FILE"),
+                      "/srv/runs/r1/results.json");
+  assert_string_equal(get(env, "CCCI_OPSTATE_FILE"),
+                      "/srv/runs/r1/state/opstate");
+  assert_string_equal(get(env, "CCCI_RECIPE_DIR"), "/srv/runs/r1/recipe");
+  assert_string_equal(get(env, "ABRA_DIR"), "/srv/runs/r1/abra");
+  assert_string_equal(get(env, "TZ"), "UTC");
+  assert_null(get(env, "CCCI_TEST_NOT_PASSED"));
+  pid = ccci_xasprintf("%ld", (long)getpid());
+  assert_string_equal(get(env, "CCCI_DAEMON_PID"), pid);
+  free(pid);
+  ccci_env_free(env);
+  /* No PR: an empty CCCI_PR. */
+  m.pr = 0;
+  m.quick = false;
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 1);
+  assert_string_equal(get(env, "CCCI_PR"), "");
+  assert_string_equal(get(env, "CCCI_QUICK"), "0");
+  ccci_env_free(env);
+  ccci_env_free(NULL);
+  ccci_config_unref(cfg);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_domains),
+      cmocka_unit_test(test_environment),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,196 @@
+/* Unit tests of outcome.c: the run outcome for every row of the tables of
+ * docs/harness-contract.md (exit status and reason, the deploy budget, the
+ * teardown after a stop, the janitor's adoption), with the cases the
+ * integration tests drive through a real harness. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ccci/core/util.h"
+#include "ccci/runs/outcome.h"
+
+#define NOFILE CCCI_OUTCOME_NO_FILE
+
+/* results.json texts. */
+#define PASS3 "{\"level\":3,\"tiers\":{\"deploy\":{\"status\":\"pass\"}}}"
+#define FAIL2                                                                  \
+  "{\"level\":2,\"tiers\":{\"deploy\":{\"status\":\"pass\"},"                  \
+  "\"backup\":{\"status\":\"fail\"}}}"
+#define NOLEVEL "{\"level\":null,\"tiers\":{\"a\":{\"status\":\"pass\"}}}"
+#define PARTIAL "{\"level\":4,\"tiers\":{\"a\":{\"status\":\"running\"}}}"
+
+struct row {
+  const char *what;
+  /* the case */
+  bool adopted, cancelled, timed_out, died;
+  int exit_code, sig;
+  long long deploys, cold;
+  bool deployed;
+  const char *results; /* results.json text; NULL: none written */
+  /* the verdict */
+  enum ccci_run_reason reason;
+  enum ccci_outcome_budget budget;
+  bool teardown;
+  int level;
+  const char *status;
+};
+
+#define R(x) CCCI_REASON_##x
+#define B(x) CCCI_BUDGET_##x
+
+static const struct row rows[] = {
+    /* Exit status and the run's reason. */
+    {"exit 0", false, false, false, false, 0, 0, NOFILE, 0, false, PASS3,
+     R(SUCCESS), B(UNCHECKED), false, 3, "success"},
+    {"exit 3 (integration: failure_and_exec_error)", false, false, false, false,
+     3, 0, NOFILE, 0, false, FAIL2, R(FAILURE), B(UNCHECKED), false, 2,
+     "failure"},
+    {"exit 125", false, false, false, false, 125, 0, NOFILE, 0, false, NULL,
+     R(FAILURE), B(UNCHECKED), false, -1, "failure"},
+    {"exit 126: not executable", false, false, false, false, 126, 0, NOFILE, 0,
+     false, NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"exit 127: not found", false, false, false, false, 127, 0, NOFILE, 0,
+     false, PASS3, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"no exit code known", false, false, false, false, -1, 0, NOFILE, 0, false,
+     NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"killed by a signal", false, false, false, false, -1, 9, NOFILE, 0, false,
+     NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"signal beats exit 0", false, false, false, false, 0, 11, 1, 0, false,
+     PASS3, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"the supervisor died", false, false, false, true, 0, 0, 1, 0, true, PASS3,
+     R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"results do not make a success", false, false, false, false, 0, 0, NOFILE,
+     0, false, FAIL2, R(SUCCESS), B(UNCHECKED), false, 2, "success"},
+    {"success without a level", false, false, false, false, 0, 0, NOFILE, 0,
+     false, NOLEVEL, R(SUCCESS), B(UNCHECKED), false, -1, "success"},
+    /* Stops, and the teardown of what they left deployed. */
+    {"cancelled", false, true, false, false, -1, 15, NOFILE, 0, false, NULL,
+     R(CANCELLED), B(UNCHECKED), false, -1, "error"},
+    {"cancelled while deployed (integration: teardown_after_cancel)", false,
+     true, false, false, 143, 0, 1, 0, true, PASS3, R(CANCELLED), B(UNCHECKED),
+     true, -1, "error"},
+    {"cancel beats the deadline", false, true, true, true, -1, 9, NOFILE, 0,
+     false, NULL, R(CANCELLED), B(UNCHECKED), false, -1, "error"},
+    {"deadline (integration: deadline)", false, false, true, false, -1, 15,
+     NOFILE, 0, false, NULL, R(TIMEOUT), B(UNCHECKED), false, -1, "error"},
+    {"deadline while deployed", false, false, true, false, -1, 9, 5, 0, true,
+     NULL, R(TIMEOUT), B(UNCHECKED), true, -1, "error"},
+    {"the deadline beats a dead supervisor", false, false, true, true, -1, 0,
+     NOFILE, 0, false, NULL, R(TIMEOUT), B(UNCHECKED), false, -1, "error"},
+    {"a success leaves its deployment", false, false, false, false, 0, 0, 1, 0,
+     true, PASS3, R(SUCCESS), B(KEPT), false, 3, "success"},
+    /* The deploy budget (integration: deploy_budget, row by row). */
+    {"1 deploy", false, false, false, false, 0, 0, 1, 0, false, NULL,
+     R(SUCCESS), B(KEPT), false, -1, "success"},
+    {"3 deploys, 2 cold", false, false, false, false, 0, 0, 3, 2, false, PASS3,
+     R(SUCCESS), B(KEPT), false, 3, "success"},
+    {"2 deploys", false, false, false, false, 0, 0, 2, 0, false, PASS3,
+     R(DEPLOY_BUDGET), B(OVER), false, -1, "failure"},
+    {"2 deploys, a warm dependency", false, false, false, false, 0, 0, 2, 0,
+     false, NULL, R(DEPLOY_BUDGET), B(OVER), false, -1, "failure"},
+    {"deploys not a count", false, false, false, false, 0, 0, -1, 0, false,
+     NULL, R(DEPLOY_BUDGET), B(NOT_COUNT), false, -1, "failure"},
+    {"never deployed", false, false, false, false, 0, 0, NOFILE, 0, false, NULL,
+     R(SUCCESS), B(UNCHECKED), false, -1, "success"},
+    {"2 deploys and exit 1", false, false, false, false, 1, 0, 2, 0, false,
+     FAIL2, R(DEPLOY_BUDGET), B(OVER), false, -1, "failure"},
+    {"0 deploys written", false, false, false, false, 1, 0, 0, 0, false, NULL,
+     R(DEPLOY_BUDGET), B(OVER), false, -1, "failure"},
+    {"no budget for a timeout", false, false, true, false, -1, 0, 7, 0, false,
+     NULL, R(TIMEOUT), B(UNCHECKED), false, -1, "error"},
+    {"no budget for an error", false, false, false, false, 127, 0, 7, 0, false,
+     NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    /* The janitor adopts a run another instance left (integration:
+     * kill_daemon_then_restart_tears_down_orphans_once). */
+    {"adopted, complete and passed", true, false, false, false, -1, 0, NOFILE,
+     0, false, PASS3, R(SUCCESS), B(UNCHECKED), true, 3, "success"},
+    {"adopted, complete and failed", true, false, false, false, -1, 0, NOFILE,
+     0, false, FAIL2, R(FAILURE), B(UNCHECKED), true, 2, "failure"},
+    {"adopted, incomplete", true, false, false, false, -1, 0, NOFILE, 0, false,
+     PARTIAL, R(ORPHANED), B(UNCHECKED), true, -1, "error"},
+    {"adopted, no results.json", true, false, false, false, -1, 0, NOFILE, 0,
+     false, NULL, R(ORPHANED), B(UNCHECKED), true, -1, "error"},
+    {"adopted: only the results count", true, true, true, true, 127, 9, 9, 0,
+     false, PASS3, R(SUCCESS), B(UNCHECKED), true, 3, "success"},
+};
+
+static void test_table(void **state)
+{
+  size_t i;
+  (void)state;
+  for (i = 0; i < CCCI_ARRAY_LEN(rows); i++) {
+    const struct row *w = &rows[i];
+    struct ccci_outcome_case c;
+    struct ccci_results res;
+    struct ccci_outcome o;
+
+    print_message("%s\n", w->what);
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    res.level = -1;
+    if (w->results != NULL)
+      assert_int_equal(ccci_results_parse(w->results, strlen(w->results), &res),
+                       0);
+    c.adopted = w->adopted;
+    c.cancelled = w->cancelled;
+    c.timed_out = w->timed_out;
+    c.supervisor_died = w->died;
+    c.exit_code = w->exit_code;
+    c.signal = w->sig;
+    c.deploys = w->deploys;
+    c.cold_deps = w->cold;
+    c.opstate_deployed = w->deployed;
+    c.results = &res;
+    o = ccci_outcome_decide(&c);
+    assert_string_equal(ccci_run_reason_name(o.reason),
+                        ccci_run_reason_name(w->reason));
+    assert_int_equal(o.budget, w->budget);
+    assert_int_equal(o.teardown, w->teardown);
+    assert_int_equal(o.level, w->level);
+    assert_string_equal(o.commit_status, w->status);
+    ccci_results_clear(&res);
+  }
+}
+
+/* Without a results.json read at all (NULL): no level, and an adopted run
+ * is orphaned. */
+static void test_no_results(void **state)
+{
+  struct ccci_outcome_case c;
+  struct ccci_outcome o;
+  (void)state;
+  memset(&c, 0, sizeof(c));
+  c.deploys = NOFILE;
+  o = ccci_outcome_decide(&c);
+  assert_int_equal(o.reason, CCCI_REASON_SUCCESS);
+  assert_int_equal(o.level, -1);
+  c.adopted = true;
+  o = ccci_outcome_decide(&c);
+  assert_int_equal(o.reason, CCCI_REASON_ORPHANED);
+}
+
+static void test_teardown_outcome(void **state)
+{
+  (void)state;
+  assert_int_equal(ccci_outcome_teardown(false, 0), CCCI_TEARDOWN_CLEAN);
+  assert_int_equal(ccci_outcome_teardown(false, 1), CCCI_TEARDOWN_FAILED);
+  assert_int_equal(ccci_outcome_teardown(false, -1), CCCI_TEARDOWN_FAILED);
+  assert_int_equal(ccci_outcome_teardown(true, 0), CCCI_TEARDOWN_FORCED);
+  assert_int_equal(ccci_outcome_teardown(true, 1), CCCI_TEARDOWN_FORCED);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_table),
+      cmocka_unit_test(test_no_results),
+      cmocka_unit_test(test_teardown_outcome),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
