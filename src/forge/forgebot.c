@@ -1379,6 +1379,20 @@ static bool candidate(const struct repo *r, const struct ccci_forge_comment *c)
 
 static void get_page(struct repo *r);
 
+/* The first poll read every page: the last page's Date is the enrolment
+ * time and the watermark, so every comment it returned was made by then
+ * and a comment it did not return counts. */
+static void enrol(struct repo *r, int64_t date)
+{
+  r->enrolled = true;
+  r->watermark = r->enrolled_at = date;
+  ccci_info("forge", "%s: enrolled; comments from %lld on count", r->full,
+            (long long)date);
+  r->max_updated = r->watermark;
+  r->dirty = true;
+  poll_done(r);
+}
+
 static void on_comments(struct ccci_forgebot *b, void *arg,
                         const struct ccci_httpc_response *resp)
 {
@@ -1392,19 +1406,8 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
     poll_failed(r, "listing comments", resp);
     return;
   }
-  if (!r->enrolled) {
-    if (resp->date <= 0) {
-      poll_failed(r, "the first poll (no Date header)", NULL);
-      return;
-    }
-    r->enrolled = true;
-    r->watermark = r->enrolled_at = resp->date;
-    ccci_info("forge", "%s: enrolled; comments from %lld on count", r->full,
-              (long long)resp->date);
-    r->b->n.polls++;
-    r->busy = false;
-    state_save(r, NULL, NULL);
-    repo_again(r);
+  if (!r->enrolled && resp->date <= 0) {
+    poll_failed(r, "the first poll (no Date header)", NULL);
     return;
   }
   if (ccci_forge_parse_comments(resp->body, resp->body_len, &l, &err) < 0) {
@@ -1419,7 +1422,9 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
       r->max_updated = c->updated_at;
     if (is_seen(r, c->id))
       continue;
-    if (!candidate(r, c)) {
+    /* The first poll's comments all predate enrolment, even one made in
+     * the second of its Date: seen, never candidates (SPEC section 3). */
+    if (!r->enrolled || !candidate(r, c)) {
       mark_seen(r, c->id, c->created_at);
       continue;
     }
@@ -1440,13 +1445,26 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
     get_page(r);
     return;
   }
+  if (!r->enrolled) {
+    enrol(r, resp->date);
+    return;
+  }
   r->next = 0;
   poll_next_candidate(r);
 }
 
+/* One page of the comments listing; the first poll has no watermark yet
+ * and reads them all. */
 static void get_page(struct repo *r)
 {
   char since[32];
+  if (!r->enrolled) {
+    call(r->b, "GET",
+         ccci_xasprintf("/repos/%s/issues/comments?limit=%d&page=%u", r->full,
+                        PAGE, r->page),
+         NULL, on_comments, r);
+    return;
+  }
   ccci_forge_format_time(r->watermark - OVERLAP_S, since);
   call(r->b, "GET",
        ccci_xasprintf("/repos/%s/issues/comments?since=%s&limit=%d&page=%u",
@@ -1464,12 +1482,6 @@ static void on_repo_timer(uv_timer_t *t)
     return;
   }
   r->busy = true;
-  if (!r->enrolled) {
-    call(r->b, "GET",
-         ccci_xasprintf("/repos/%s/issues/comments?limit=1&page=1", r->full),
-         NULL, on_comments, r);
-    return;
-  }
   r->page = 1;
   r->fetched = 0;
   r->max_updated = r->watermark;
