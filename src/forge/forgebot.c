@@ -14,6 +14,7 @@
 #include "ccci/core/log.h"
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
+#include "ccci/forge/ledger.h"
 #include "ccci/logs/redact.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
@@ -64,7 +65,6 @@ struct repo {
   int64_t max_updated;
   struct ccci_forge_comment_list cand; /* comments that may trigger */
   size_t next;
-  struct ccci_forge_pull pull;
 };
 
 struct member {
@@ -116,7 +116,8 @@ struct ccci_forgebot {
   struct wjob *wq_head, *wq_tail;
   bool wq_busy;
   struct req *reqs;
-  unsigned pending; /* file writes and run acceptances in flight */
+  struct trig *trigs; /* comments on their way through acceptance */
+  unsigned pending;   /* file writes and run acceptances in flight */
   unsigned handles;
   bool stopping, warned_no_url;
   void (*done)(void *);
@@ -127,7 +128,6 @@ struct ccci_forgebot {
   } n;
 };
 
-static void poll_next_candidate(struct repo *r);
 static void ob_kick(struct ccci_forgebot *b);
 static void on_ob_timer(uv_timer_t *t);
 static void maybe_freed(struct ccci_forgebot *b);
@@ -1110,144 +1110,243 @@ static void poll_done(struct repo *r)
   repo_again(r);
 }
 
-static void candidate_done(struct repo *r)
-{
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  mark_seen(r, c->id, c->created_at);
-  r->next++;
-  poll_next_candidate(r);
-}
+/* ---- the acceptance path ---- */
 
-struct acceptance {
+/* One comment on its way from "read" to a final verdict of the ledger: the
+ * facts it asks for (the PR, the membership, the run) are looked up one
+ * request at a time, and it is decided again with each. */
+struct trig {
   struct ccci_forgebot *b;
   char *repo;
+  struct ccci_forge_comment c; /* its strings copied; no body */
+  enum ccci_forge_trigger kind;
+  struct ccci_forge_pull pull;
+  enum ccci_ledger_pull pull_fact;
+  enum ccci_ledger_auth auth;
+  enum ccci_ledger_run run;
+  enum ccci_ledger_verdict verdict; /* accept or supersede, once decided */
+  char id[CCCI_RUN_ID_MAX + 1];     /* the run it names */
+  void (*cb)(void *arg, const struct ccci_forgebot_verdict *v);
+  void *arg;
+  struct trig *prev, *next; /* in b->trigs: freed at close if unanswered */
 };
+
+/* The comment's and the repo's facts (@p r NULL: not enrolled). */
+static void case_of(const struct ccci_forgebot *b, const struct repo *r,
+                    const struct ccci_forge_comment *c,
+                    enum ccci_forge_trigger kind, struct ccci_ledger_case *lc)
+{
+  memset(lc, 0, sizeof(*lc));
+  lc->created_at = c->created_at;
+  lc->on_pr = c->on_pr && c->issue_number > 0;
+  lc->trigger = kind != CCCI_FORGE_TRIGGER_NONE;
+  lc->own = b->bot == NULL || strcmp(c->user_login, b->bot) == 0;
+  lc->keep_s = SEEN_KEEP_S;
+  if (r == NULL)
+    return;
+  lc->repo =
+      r->enrolled ? CCCI_LEDGER_REPO_ENROLLED : CCCI_LEDGER_REPO_BASELINE;
+  lc->seen = is_seen(r, c->id);
+  lc->enrolled_at = r->enrolled_at;
+  lc->watermark = r->watermark;
+}
+
+static char *replied_key(const char *login, int64_t pr)
+{
+  return ccci_xasprintf("%s#%lld", login, (long long)pr);
+}
+
+static bool has_replied(const struct repo *r, const char *key)
+{
+  size_t i;
+  for (i = 0; i < r->nreplied; i++)
+    if (strcmp(r->replied[i], key) == 0)
+      return true;
+  return false;
+}
+
+struct pending_of {
+  const char *repo;
+  int64_t pr;
+  bool found;
+};
+
+static void find_pending(void *arg, const struct ccci_run_meta *m,
+                         const char *dir)
+{
+  struct pending_of *p = arg;
+  (void)dir;
+  if (m->state == CCCI_RUN_QUEUED && m->pr == p->pr && m->repo != NULL &&
+      strcmp(m->repo, p->repo) == 0)
+    p->found = true;
+}
+
+static enum ccci_ledger_verdict judge(struct trig *t)
+{
+  struct ccci_forgebot *b = t->b;
+  struct repo *r = repo_of(b, t->repo);
+  struct ccci_ledger_case lc;
+
+  case_of(b, r, &t->c, t->kind, &lc);
+  lc.pull = t->pull_fact;
+  lc.auth = t->auth;
+  lc.run = t->run;
+  if (r != NULL && t->pull_fact == CCCI_LEDGER_PULL_OPEN) {
+    char *key = replied_key(t->c.user_login, t->pull.number);
+    lc.replied = has_replied(r, key);
+    free(key);
+  }
+  if (t->auth == CCCI_LEDGER_AUTH_YES && t->run == CCCI_LEDGER_RUN_NONE) {
+    struct pending_of p = {t->repo, t->pull.number, false};
+    ccci_runs_foreach(b->runs, find_pending, &p);
+    lc.pr_pending = p.found;
+  }
+  return ccci_ledger_decide(&lc);
+}
+
+static void trig_free(struct trig *t)
+{
+  struct ccci_forgebot *b = t->b;
+  if (t->prev != NULL)
+    t->prev->next = t->next;
+  else
+    b->trigs = t->next;
+  if (t->next != NULL)
+    t->next->prev = t->prev;
+  free(t->repo);
+  ccci_forge_comment_close(&t->c);
+  ccci_forge_pull_close(&t->pull);
+  free(t);
+}
+
+/* A final verdict: a consumed comment id is seen from now on (saved with
+ * the repo's state after its next poll; the run dir holds the truth of an
+ * acceptance before that). */
+static void settle(struct repo *r, const struct ccci_forge_comment *c,
+                   enum ccci_ledger_verdict v)
+{
+  if (r != NULL && ccci_ledger_consumes(v))
+    mark_seen(r, c->id, c->created_at);
+}
+
+/* Tell the caller and free @p t. */
+static void trig_done(struct trig *t, enum ccci_ledger_verdict v,
+                      const char *what, const struct ccci_httpc_response *resp)
+{
+  struct ccci_forgebot_verdict out;
+  memset(&out, 0, sizeof(out));
+  out.verdict = v;
+  out.run_id = ccci_ledger_runs(v) || v == CCCI_LEDGER_DUPLICATE ? t->id : NULL;
+  out.what = what;
+  out.resp = resp;
+  settle(repo_of(t->b, t->repo), &t->c, v);
+  t->cb(t->arg, &out);
+  trig_free(t);
+}
+
+static void trig_step(struct trig *t);
 
 static void on_accepted(const char *id, const char *err, void *arg)
 {
-  struct acceptance *a = arg;
-  struct ccci_forgebot *b = a->b;
-  struct repo *r = b->stopping ? NULL : repo_of(b, a->repo);
-  free(a->repo);
-  free(a);
+  struct trig *t = arg;
+  struct ccci_forgebot *b = t->b;
+  struct ccci_runs_view v;
+
   b->pending--;
-  if (r == NULL) {
-    maybe_freed(b); /* stopping: the comment is read again next time */
+  if (b->stopping) {
+    trig_free(t); /* the comment is read again next time */
+    maybe_freed(b);
     return;
   }
   if (id == NULL) {
-    ccci_error("forge", "%s: cannot accept a run: %s", r->full, err);
-    poll_failed(r, "acceptance", NULL);
+    ccci_error("forge", "%s: cannot accept a run: %s", t->repo, err);
+    t->run = CCCI_LEDGER_RUN_FAILED;
+    trig_done(t, judge(t), "acceptance", NULL);
     return;
   }
   b->n.triggers++;
-  {
-    struct ccci_runs_view v;
-    if (ccci_runs_view(b->runs, id, &v) == 0) {
-      struct ccci_forge_comment *c = &r->cand.items[r->next];
-      json_t *t = json_pack("{s:s,s:I}", "kind", "forge", "comment_id",
-                            (json_int_t)c->id);
-      struct ccci_run_meta m;
-      memset(&m, 0, sizeof(m));
-      snprintf(m.id, sizeof(m.id), "%s", id);
-      m.repo = r->full;
-      m.sha = r->pull.head_sha;
-      m.pr = r->pull.number;
-      m.trigger = t;
-      ack_run(b, &m, v.dir);
-      json_decref(t);
-    }
+  if (ccci_runs_view(b->runs, id, &v) == 0) {
+    json_t *tj = json_pack("{s:s,s:I}", "kind", "forge", "comment_id",
+                           (json_int_t)t->c.id);
+    struct ccci_run_meta m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.id, sizeof(m.id), "%s", id);
+    m.repo = t->repo;
+    m.sha = t->pull.head_sha;
+    m.pr = t->pull.number;
+    m.trigger = tj;
+    ack_run(b, &m, v.dir);
+    json_decref(tj);
   }
   ccci_log(CCCI_LOG_INFO, "forge", id, "accepted: %s#%lld by %s at %.12s",
-           r->full, (long long)r->pull.number,
-           r->cand.items[r->next].user_login, r->pull.head_sha);
-  candidate_done(r);
+           t->repo, (long long)t->pull.number, t->c.user_login,
+           t->pull.head_sha);
+  trig_done(t, t->verdict, NULL, NULL);
 }
 
-static void take_trigger(struct repo *r)
+/* Acceptance, durable before anything else: the run dir named after the
+ * comment, so a comment read again finds it. */
+static void take_trigger(struct trig *t, enum ccci_ledger_verdict verdict)
 {
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  struct ccci_runs_forge t;
-  char id[CCCI_RUN_ID_MAX + 1], stamp[24], *err = NULL;
-  struct tm tm;
-  time_t ct = (time_t)c->created_at;
+  struct ccci_forgebot *b = t->b;
+  struct ccci_runs_forge f;
+  char *err = NULL;
   int rc;
 
-  gmtime_r(&ct, &tm);
-  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-  snprintf(id, sizeof(id), "%s-c%lld", stamp, (long long)c->id);
-  memset(&t, 0, sizeof(t));
-  t.id = id;
-  t.repo = r->full;
-  t.pr = r->pull.number;
-  t.sha = r->pull.head_sha;
-  t.ref = r->pull.head_ref[0] != '\0' ? r->pull.head_ref : NULL;
-  t.quick = ccci_forge_trigger(c->body, strlen(c->body)) ==
-            CCCI_FORGE_TRIGGER_TESTME_QUICK;
-  t.trigger = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "kind", "forge", "repo",
-                        r->full, "pr", (json_int_t)r->pull.number, "comment_id",
-                        (json_int_t)c->id, "commenter", c->user_login,
-                        "comment_url", c->pull_request_url);
-  {
-    struct acceptance *a = ccci_xcalloc(1, sizeof(*a));
-    a->b = b;
-    a->repo = ccci_xstrdup(r->full);
-    rc = ccci_runs_accept(b->runs, &t, on_accepted, a, &err);
-    if (rc < 0) {
-      free(a->repo);
-      free(a);
-    }
+  memset(&f, 0, sizeof(f));
+  f.id = t->id;
+  f.repo = t->repo;
+  f.pr = t->pull.number;
+  f.sha = t->pull.head_sha;
+  f.ref = t->pull.head_ref[0] != '\0' ? t->pull.head_ref : NULL;
+  f.quick = t->kind == CCCI_FORGE_TRIGGER_TESTME_QUICK;
+  f.trigger = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "kind", "forge", "repo",
+                        t->repo, "pr", (json_int_t)t->pull.number, "comment_id",
+                        (json_int_t)t->c.id, "commenter", t->c.user_login,
+                        "comment_url", t->c.pull_request_url);
+  t->verdict = verdict;
+  rc = ccci_runs_accept(b->runs, &f, on_accepted, t, &err);
+  json_decref(f.trigger);
+  if (rc == 0) {
+    b->pending++;
+    return;
   }
-  json_decref(t.trigger);
   if (rc == -EEXIST) {
-    free(err);
-    candidate_done(r); /* read again: accepted before */
-    return;
+    t->run = CCCI_LEDGER_RUN_EXISTS; /* read again: accepted before */
+  } else {
+    ccci_error("forge", "%s: cannot accept a run: %s", t->repo, err);
+    t->run = CCCI_LEDGER_RUN_FAILED;
   }
-  if (rc < 0) {
-    ccci_error("forge", "%s: cannot accept a run: %s", r->full, err);
-    free(err);
-    poll_failed(r, "acceptance", NULL);
-    return;
-  }
-  b->pending++;
+  free(err);
+  trig_done(t, judge(t), "acceptance", NULL);
 }
 
-static void reply_unauthorised(struct repo *r)
+/* One polite reply per (user, PR), recorded before it is sent. */
+static void reply_unauthorised(struct trig *t, enum ccci_ledger_verdict v)
 {
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  char *key =
-      ccci_xasprintf("%s#%lld", c->user_login, (long long)r->pull.number);
-  size_t i;
-  bool done = false;
+  struct ccci_forgebot *b = t->b;
+  struct repo *r = repo_of(b, t->repo);
+  char *text;
+
   b->n.unauthorised++;
-  for (i = 0; i < r->nreplied && !done; i++)
-    done = strcmp(r->replied[i], key) == 0;
-  ccci_info("forge", "%s#%lld: %s may not trigger runs%s", r->full,
-            (long long)r->pull.number, c->user_login,
-            done ? " (already told)" : "");
-  if (done) {
-    free(key);
-    candidate_done(r);
-    return;
-  }
-  r->replied =
-      ccci_xrealloc(r->replied, (r->nreplied + 1) * sizeof(*r->replied));
-  r->replied[r->nreplied++] = key;
-  /* Recorded before it is sent: the state file is written first. */
-  state_save(r, NULL, NULL);
-  {
-    char *text = ccci_xasprintf(
+  ccci_info("forge", "%s#%lld: %s may not trigger runs%s", t->repo,
+            (long long)t->pull.number, t->c.user_login,
+            v == CCCI_LEDGER_ALREADY_TOLD ? " (already told)" : "");
+  if (v == CCCI_LEDGER_NOT_AUTHORISED) {
+    r->replied =
+        ccci_xrealloc(r->replied, (r->nreplied + 1) * sizeof(*r->replied));
+    r->replied[r->nreplied++] = replied_key(t->c.user_login, t->pull.number);
+    /* Recorded before it is sent: the state file is written first. */
+    state_save(r, NULL, NULL);
+    text = ccci_xasprintf(
         "@%s thanks for asking, but only members of `%s` (or users on this "
         "CI's allowlist) can start test runs with `!testme`.",
-        c->user_login, r->owner);
-    ob_push(b, json_pack("{s:s,s:s,s:I,s:s}", "kind", "reply", "repo", r->full,
-                         "pr", (json_int_t)r->pull.number, "body", text));
+        t->c.user_login, r->owner);
+    ob_push(b, json_pack("{s:s,s:s,s:I,s:s}", "kind", "reply", "repo", t->repo,
+                         "pr", (json_int_t)t->pull.number, "body", text));
     free(text);
   }
-  candidate_done(r);
+  trig_done(t, v, NULL, NULL);
 }
 
 static struct member *member_find(struct ccci_forgebot *b, const char *key)
@@ -1259,27 +1358,34 @@ static struct member *member_find(struct ccci_forgebot *b, const char *key)
   return NULL;
 }
 
+static char *owner_of(const char *repo)
+{
+  return ccci_xstrndup(repo, strcspn(repo, "/"));
+}
+
 static void on_member(struct ccci_forgebot *b, void *arg,
                       const struct ccci_httpc_response *resp)
 {
-  struct repo *r = arg;
-  struct ccci_forge_comment *c;
+  struct trig *t = arg;
   struct ccci_config *cfg;
   struct member *m;
-  char *key;
+  char *owner, *key;
   if (b->stopping)
     return;
-  c = &r->cand.items[r->next];
+  owner = owner_of(t->repo);
   if (resp->error != 0 || (resp->status != 204 && resp->status != 404)) {
     if (resp->status == 303)
       ccci_error("forge",
                  "the membership check of %s in %s answered 303: the bot is "
                  "not a member of %s (a setup error: see docs/enroll.md)",
-                 c->user_login, r->owner, r->owner);
-    poll_failed(r, "the membership check", resp);
+                 t->c.user_login, owner, owner);
+    free(owner);
+    t->auth = CCCI_LEDGER_AUTH_CANNOT_TELL;
+    trig_done(t, judge(t), "the membership check", resp);
     return;
   }
-  key = ccci_xasprintf("%s/%s", r->owner, c->user_login);
+  key = ccci_xasprintf("%s/%s", owner, t->c.user_login);
+  free(owner);
   m = member_find(b, key);
   if (m == NULL) {
     b->members =
@@ -1293,88 +1399,168 @@ static void on_member(struct ccci_forgebot *b, void *arg,
   m->yes = resp->status == 204;
   m->until_ms = uv_now(b->loop) + cfg->forge.auth_cache_ms;
   ccci_config_unref(cfg);
-  if (m->yes)
-    take_trigger(r);
-  else
-    reply_unauthorised(r);
+  t->auth = m->yes ? CCCI_LEDGER_AUTH_YES : CCCI_LEDGER_AUTH_NO;
+  trig_step(t);
 }
 
-static void authorise(struct repo *r)
+/* The allowlist, then a cached answer, else ask the owner org. */
+static void authorise(struct trig *t)
 {
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
+  struct ccci_forgebot *b = t->b;
   struct ccci_config *cfg = b->config(b->arg);
-  char *key = ccci_xasprintf("%s/%s", r->owner, c->user_login);
+  char *owner = owner_of(t->repo);
+  char *key = ccci_xasprintf("%s/%s", owner, t->c.user_login);
   struct member *m = member_find(b, key);
   bool allowed = false;
   size_t i;
   for (i = 0; i < cfg->forge.allowlist.n && !allowed; i++)
-    allowed = strcmp(cfg->forge.allowlist.v[i], c->user_login) == 0;
+    allowed = strcmp(cfg->forge.allowlist.v[i], t->c.user_login) == 0;
   ccci_config_unref(cfg);
   free(key);
   if (allowed || (m != NULL && m->yes && m->until_ms > uv_now(b->loop))) {
-    take_trigger(r);
+    t->auth = CCCI_LEDGER_AUTH_YES;
   } else if (m != NULL && !m->yes && m->until_ms > uv_now(b->loop)) {
-    reply_unauthorised(r);
+    t->auth = CCCI_LEDGER_AUTH_NO;
   } else {
     call(b, "GET",
-         ccci_xasprintf("/orgs/%s/members/%s", r->owner, c->user_login), NULL,
-         on_member, r);
+         ccci_xasprintf("/orgs/%s/members/%s", owner, t->c.user_login), NULL,
+         on_member, t);
+    free(owner);
+    return;
   }
+  free(owner);
+  trig_step(t);
 }
 
 static void on_pull(struct ccci_forgebot *b, void *arg,
                     const struct ccci_httpc_response *resp)
 {
-  struct repo *r = arg;
+  struct trig *t = arg;
   char *err = NULL;
   if (b->stopping)
     return;
-  ccci_forge_pull_close(&r->pull);
+  ccci_forge_pull_close(&t->pull);
   if (resp->status == 404 && resp->error == 0) {
-    candidate_done(r); /* not a PR after all */
-    return;
-  }
-  if (!ok_status(resp) ||
-      ccci_forge_parse_pull(resp->body, resp->body_len, &r->pull, &err) < 0) {
+    t->pull_fact = CCCI_LEDGER_PULL_MISSING;
+  } else if (!ok_status(resp) ||
+             ccci_forge_parse_pull(resp->body, resp->body_len, &t->pull, &err) <
+                 0) {
     if (err != NULL)
-      ccci_warn("forge", "%s: the pull request answer: %s", r->full, err);
+      ccci_warn("forge", "%s: the pull request answer: %s", t->repo, err);
     free(err);
-    poll_failed(r, "reading a pull request", ok_status(resp) ? NULL : resp);
+    t->pull_fact = CCCI_LEDGER_PULL_FAILED;
+    trig_done(t, judge(t), "reading a pull request",
+              ok_status(resp) ? NULL : resp);
     return;
+  } else {
+    t->pull_fact = t->pull.state == CCCI_FORGE_PR_OPEN
+                       ? CCCI_LEDGER_PULL_OPEN
+                       : CCCI_LEDGER_PULL_CLOSED;
   }
-  if (r->pull.state != CCCI_FORGE_PR_OPEN) {
-    candidate_done(r);
-    return;
-  }
-  authorise(r);
+  trig_step(t);
 }
 
+/* Look up the fact the ledger asks for, or carry its verdict out. */
+static void trig_step(struct trig *t)
+{
+  enum ccci_ledger_verdict v = judge(t);
+  switch (v) {
+  case CCCI_LEDGER_NEED_PULL:
+    call(t->b, "GET",
+         ccci_xasprintf("/repos/%s/pulls/%lld", t->repo,
+                        (long long)t->c.issue_number),
+         NULL, on_pull, t);
+    break;
+  case CCCI_LEDGER_NEED_AUTH:
+    authorise(t);
+    break;
+  case CCCI_LEDGER_NOT_AUTHORISED:
+  case CCCI_LEDGER_ALREADY_TOLD:
+    reply_unauthorised(t, v);
+    break;
+  case CCCI_LEDGER_ACCEPT:
+  case CCCI_LEDGER_SUPERSEDE:
+    take_trigger(t, v);
+    break;
+  default:
+    trig_done(t, v, NULL, NULL);
+    break;
+  }
+}
+
+enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
+    struct ccci_forgebot *b, const char *repo,
+    const struct ccci_forge_comment *c,
+    void (*cb)(void *arg, const struct ccci_forgebot_verdict *v), void *arg)
+{
+  struct repo *r = repo_of(b, repo);
+  enum ccci_forge_trigger kind =
+      c->body != NULL ? ccci_forge_trigger(c->body, strlen(c->body))
+                      : CCCI_FORGE_TRIGGER_NONE;
+  struct ccci_ledger_case lc;
+  enum ccci_ledger_verdict v;
+  struct trig *t;
+  char stamp[24];
+  struct tm tm;
+  time_t ct = (time_t)c->created_at;
+
+  case_of(b, r, c, kind, &lc);
+  v = b->stopping ? CCCI_LEDGER_RETRY : ccci_ledger_decide(&lc);
+  if (v != CCCI_LEDGER_NEED_PULL) {
+    settle(r, c, v);
+    return v;
+  }
+  t = ccci_xcalloc(1, sizeof(*t));
+  t->b = b;
+  t->repo = ccci_xstrdup(repo);
+  t->c.id = c->id;
+  t->c.user_login = ccci_xstrdup(c->user_login);
+  t->c.user_id = c->user_id;
+  t->c.pull_request_url = ccci_xstrdup(c->pull_request_url);
+  t->c.issue_url = ccci_xstrdup(c->issue_url);
+  t->c.created_at = c->created_at;
+  t->c.updated_at = c->updated_at;
+  t->c.issue_number = c->issue_number;
+  t->c.on_pr = c->on_pr;
+  t->kind = kind;
+  /* The run id is derived from the comment: replaying it is idempotent. */
+  gmtime_r(&ct, &tm);
+  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  snprintf(t->id, sizeof(t->id), "%s-c%lld", stamp, (long long)c->id);
+  t->cb = cb;
+  t->arg = arg;
+  t->next = b->trigs;
+  if (b->trigs != NULL)
+    b->trigs->prev = t;
+  b->trigs = t;
+  trig_step(t);
+  return v;
+}
+
+/* ---- the poll's candidates ---- */
+
+static void poll_next_candidate(struct repo *r);
+
+static void on_candidate(void *arg, const struct ccci_forgebot_verdict *v)
+{
+  struct repo *r = arg;
+  if (v->verdict == CCCI_LEDGER_RETRY) {
+    poll_failed(r, v->what, v->resp);
+    return;
+  }
+  r->next++;
+  poll_next_candidate(r);
+}
+
+/* The comments that may trigger, one at a time through the acceptance
+ * path; the watermark advances only after all of them. */
 static void poll_next_candidate(struct repo *r)
 {
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c;
-  if (r->next >= r->cand.n) {
-    poll_done(r);
-    return;
-  }
-  c = &r->cand.items[r->next];
-  call(b, "GET",
-       ccci_xasprintf("/repos/%s/pulls/%lld", r->full,
-                      (long long)c->issue_number),
-       NULL, on_pull, r);
-}
-
-/* A comment that may start a run: new, on a PR, made after enrolment, not
- * the bot's, and with the trigger line. */
-static bool candidate(const struct repo *r, const struct ccci_forge_comment *c)
-{
-  return c->on_pr && c->body != NULL && c->issue_number > 0 &&
-         c->created_at >= r->enrolled_at &&
-         c->created_at >= r->watermark - SEEN_KEEP_S && r->b->bot != NULL &&
-         strcmp(c->user_login, r->b->bot) != 0 &&
-         ccci_forge_trigger(c->body, strlen(c->body)) !=
-             CCCI_FORGE_TRIGGER_NONE;
+  for (; r->next < r->cand.n; r->next++)
+    if (ccci_forgebot_accept_trigger(r->b, r->full, &r->cand.items[r->next],
+                                     on_candidate, r) == CCCI_LEDGER_NEED_PULL)
+      return;
+  poll_done(r);
 }
 
 static void get_page(struct repo *r);
@@ -1418,14 +1604,19 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
   }
   for (i = 0; i < l.n; i++) {
     struct ccci_forge_comment *c = &l.items[i];
+    struct ccci_ledger_case lc;
+    enum ccci_ledger_verdict v;
     if (c->updated_at > r->max_updated)
       r->max_updated = c->updated_at;
-    if (is_seen(r, c->id))
-      continue;
     /* The first poll's comments all predate enrolment, even one made in
-     * the second of its Date: seen, never candidates (SPEC section 3). */
-    if (!r->enrolled || !candidate(r, c)) {
-      mark_seen(r, c->id, c->created_at);
+     * the second of its Date: the ledger calls them baseline. */
+    case_of(b, r, c,
+            c->body != NULL ? ccci_forge_trigger(c->body, strlen(c->body))
+                            : CCCI_FORGE_TRIGGER_NONE,
+            &lc);
+    v = ccci_ledger_decide(&lc);
+    if (v != CCCI_LEDGER_NEED_PULL) {
+      settle(r, c, v);
       continue;
     }
     /* Moved into the candidates (the list keeps ownership otherwise). */
@@ -1501,7 +1692,6 @@ static void on_repo_closed(uv_handle_t *h)
   free(r->replied);
   free(r->seen);
   free(r->results);
-  ccci_forge_pull_close(&r->pull);
   ccci_forge_comment_list_close(&r->cand);
   free(r->full);
   free(r->owner);
@@ -1775,6 +1965,8 @@ static void maybe_freed(struct ccci_forgebot *b)
     b->reqs = q->next;
     free(q);
   }
+  while (b->trigs != NULL)
+    trig_free(b->trigs);
   while ((o = b->ob_head) != NULL) {
     b->ob_head = o->next;
     json_decref(o->j);
