@@ -15,6 +15,7 @@
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/forge/ledger.h"
+#include "ccci/forge/trigger.h"
 #include "ccci/logs/redact.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
