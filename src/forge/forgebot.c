@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccci/core/fileq.h"
 #include "ccci/core/log.h"
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
@@ -81,19 +82,6 @@ struct obx {
   struct obx *next;
 };
 
-/* Files written in order on the thread pool, one at a time. */
-struct wjob {
-  struct ccci_forgebot *b;
-  uv_work_t work;
-  char *path;
-  char *data; /* NULL: unlink */
-  size_t len;
-  int rc;
-  void (*done)(struct ccci_forgebot *b, void *arg, int rc);
-  void *arg;
-  struct wjob *next;
-};
-
 struct ccci_forgebot {
   uv_loop_t *loop;
   struct ccci_runs *runs;
@@ -114,8 +102,7 @@ struct ccci_forgebot {
   bool ob_busy;
   unsigned ob_backoff;
   uv_timer_t ob_timer, check_timer;
-  struct wjob *wq_head, *wq_tail;
-  bool wq_busy;
+  struct ccci_fileq files; /* the state, outbox and marker files, in order */
   struct req *reqs;
   struct trig *trigs; /* comments on their way through acceptance */
   unsigned pending;   /* file writes and run acceptances in flight */
@@ -171,72 +158,46 @@ static char *read_token(const char *path, char **err)
 
 /* ---- ordered durable writes ---- */
 
-static void wq_work(uv_work_t *w)
-{
-  struct wjob *j = ccci_container_of(w, struct wjob, work);
-  if (j->data != NULL) {
-    char *dir = ccci_dirname(j->path);
-    j->rc = ccci_mkdir_p(dir, 0750);
-    free(dir);
-    if (j->rc == 0)
-      j->rc = ccci_write_file_atomic(j->path, j->data, j->len, 0640);
-  } else {
-    j->rc = unlink(j->path) < 0 && errno != ENOENT ? -errno : 0;
-  }
-}
+/* The caller of one write, told once it is done. */
+struct written {
+  struct ccci_forgebot *b;
+  char *path; /* for the log */
+  void (*done)(struct ccci_forgebot *b, void *arg, int rc);
+  void *arg;
+};
 
-static void wq_start(struct ccci_forgebot *b);
-
-static void wq_done(uv_work_t *w, int status)
+static void on_written(void *arg, int rc)
 {
-  struct wjob *j = ccci_container_of(w, struct wjob, work);
-  struct ccci_forgebot *b = j->b;
-  (void)status;
-  if (j->rc < 0)
-    ccci_error("forge", "cannot write %s: %s", j->path, strerror(-j->rc));
-  b->wq_busy = false;
-  if (j->done != NULL)
-    j->done(b, j->arg, j->rc);
-  free(j->path);
-  free(j->data);
-  free(j);
+  struct written *w = arg;
+  struct ccci_forgebot *b = w->b;
+  if (rc < 0)
+    ccci_error("forge", "cannot write %s: %s", w->path, strerror(-rc));
+  if (w->done != NULL)
+    w->done(b, w->arg, rc);
+  free(w->path);
+  free(w);
   b->pending--;
-  wq_start(b);
   maybe_freed(b);
 }
 
-static void wq_start(struct ccci_forgebot *b)
+/* Write @p data (taken; NULL: unlink @p path, taken) after every write
+ * queued before, then call @p done. Each file is written whole, so a
+ * waiting write of the same file that the queue replaces by this one
+ * (the latest text wins) was never needed on disk: the state file is a
+ * snapshot of the repo's ledger, the outbox and marker files are written
+ * once and unlinked once (an unlink is never merged into a write). */
+static void put_file(struct ccci_forgebot *b, char *path, char *data,
+                     void (*done)(struct ccci_forgebot *, void *, int),
+                     void *arg)
 {
-  struct wjob *j = b->wq_head;
-  if (b->wq_busy || j == NULL)
-    return;
-  b->wq_head = j->next;
-  if (b->wq_head == NULL)
-    b->wq_tail = NULL;
-  b->wq_busy = true;
-  (void)uv_queue_work(b->loop, &j->work, wq_work, wq_done);
-}
-
-/* Write @p data (taken; NULL: unlink @p path) after every write queued
- * before, then call @p done. */
-static void wq_push(struct ccci_forgebot *b, char *path, char *data,
-                    void (*done)(struct ccci_forgebot *, void *, int),
-                    void *arg)
-{
-  struct wjob *j = ccci_xcalloc(1, sizeof(*j));
-  j->b = b;
-  j->path = path;
-  j->data = data;
-  j->len = data != NULL ? strlen(data) : 0;
-  j->done = done;
-  j->arg = arg;
-  if (b->wq_tail != NULL)
-    b->wq_tail->next = j;
-  else
-    b->wq_head = j;
-  b->wq_tail = j;
+  struct written *w = ccci_xcalloc(1, sizeof(*w));
+  w->b = b;
+  w->path = ccci_xstrdup(path);
+  w->done = done;
+  w->arg = arg;
   b->pending++;
-  wq_start(b);
+  ccci_fileq_put(&b->files, path, data, data != NULL ? strlen(data) : 0,
+                 data != NULL ? CCCI_FILEQ_MKDIR : 0, on_written, w);
 }
 
 /* ---- requests ---- */
@@ -380,7 +341,7 @@ static void state_save(struct repo *r,
                        void *arg)
 {
   r->dirty = false;
-  wq_push(r->b, ccci_xstrdup(r->state_path), state_text(r), done, arg);
+  put_file(r->b, ccci_xstrdup(r->state_path), state_text(r), done, arg);
 }
 
 /* Read the repo's state file at start; a damaged one starts over (a new
@@ -532,7 +493,7 @@ static void ob_push(struct ccci_forgebot *b, json_t *j)
       continue;
     }
     *pp = x->next;
-    wq_push(b, ob_path(b, x->seq), NULL, NULL, NULL);
+    put_file(b, ob_path(b, x->seq), NULL, NULL, NULL);
     json_decref(x->j);
     free(x);
   }
@@ -542,7 +503,7 @@ static void ob_push(struct ccci_forgebot *b, json_t *j)
   o->j = j;
   text = json_dumps(j, JSON_COMPACT);
   ob_append(b, o);
-  wq_push(b, ob_path(b, o->seq), text, ob_written, NULL);
+  put_file(b, ob_path(b, o->seq), text, ob_written, NULL);
 }
 
 static void ob_sent(struct ccci_forgebot *b);
@@ -617,7 +578,7 @@ static void ob_sent(struct ccci_forgebot *b)
     b->ob_tail = NULL;
   b->ob_busy = false;
   b->ob_backoff = 0;
-  wq_push(b, ob_path(b, o->seq), NULL, NULL, NULL);
+  put_file(b, ob_path(b, o->seq), NULL, NULL, NULL);
   json_decref(o->j);
   free(o);
   ob_kick(b);
@@ -833,8 +794,8 @@ static bool is_forge_run(const struct ccci_run_meta *m)
 /* After the entries are durable, a marker in the run dir says so. */
 static void mark_run(struct ccci_forgebot *b, const char *dir, const char *name)
 {
-  wq_push(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"), NULL,
-          NULL);
+  put_file(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"), NULL,
+           NULL);
 }
 
 static bool has_mark(const char *dir, const char *name)
@@ -1882,6 +1843,7 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
   uv_timer_init(b->loop, &b->check_timer);
   b->ob_timer.data = b->check_timer.data = b;
   b->handles = 2;
+  ccci_fileq_init(&b->files, b->loop);
   ob_load(b);
   ccci_runs_foreach(b->runs, catch_up, b);
   ccci_runs_on_finish(b->runs, on_run_finished, b);
@@ -1959,7 +1921,8 @@ static void maybe_freed(struct ccci_forgebot *b)
   struct obx *o;
   void (*done)(void *);
   void *arg;
-  if (!b->stopping || b->pending > 0 || b->handles > 0 || b->http != NULL)
+  if (!b->stopping || b->pending > 0 || b->handles > 0 || b->http != NULL ||
+      ccci_fileq_busy(&b->files))
     return;
   while (b->reqs != NULL) {
     struct req *q = b->reqs;
