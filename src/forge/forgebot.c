@@ -1450,28 +1450,41 @@ static void trig_step(struct trig *t)
   }
 }
 
+static enum ccci_forge_trigger kind_of(const struct ccci_forge_comment *c)
+{
+  return c->body != NULL ? ccci_forge_trigger(c->body, strlen(c->body))
+                         : CCCI_FORGE_TRIGGER_NONE;
+}
+
+/* The ledger's verdict on the comment and the repo's ledger alone; a final
+ * one is settled here. */
+static enum ccci_ledger_verdict first_look(struct ccci_forgebot *b,
+                                           struct repo *r,
+                                           const struct ccci_forge_comment *c)
+{
+  struct ccci_ledger_case lc;
+  enum ccci_ledger_verdict v;
+
+  case_of(b, r, c, kind_of(c), &lc);
+  v = b->stopping ? CCCI_LEDGER_RETRY : ccci_ledger_decide(&lc);
+  if (v != CCCI_LEDGER_NEED_PULL)
+    settle(r, c, v);
+  return v;
+}
+
 enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
     struct ccci_forgebot *b, const char *repo,
     const struct ccci_forge_comment *c,
     void (*cb)(void *arg, const struct ccci_forgebot_verdict *v), void *arg)
 {
-  struct repo *r = repo_of(b, repo);
-  enum ccci_forge_trigger kind =
-      c->body != NULL ? ccci_forge_trigger(c->body, strlen(c->body))
-                      : CCCI_FORGE_TRIGGER_NONE;
-  struct ccci_ledger_case lc;
-  enum ccci_ledger_verdict v;
+  enum ccci_ledger_verdict v = first_look(b, repo_of(b, repo), c);
   struct trig *t;
   char stamp[24];
   struct tm tm;
   time_t ct = (time_t)c->created_at;
 
-  case_of(b, r, c, kind, &lc);
-  v = b->stopping ? CCCI_LEDGER_RETRY : ccci_ledger_decide(&lc);
-  if (v != CCCI_LEDGER_NEED_PULL) {
-    settle(r, c, v);
+  if (v != CCCI_LEDGER_NEED_PULL)
     return v;
-  }
   t = ccci_xcalloc(1, sizeof(*t));
   t->b = b;
   t->repo = ccci_xstrdup(repo);
@@ -1484,7 +1497,7 @@ enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
   t->c.updated_at = c->updated_at;
   t->c.issue_number = c->issue_number;
   t->c.on_pr = c->on_pr;
-  t->kind = kind;
+  t->kind = kind_of(c);
   /* The run id is derived from the comment: replaying it is idempotent. */
   gmtime_r(&ct, &tm);
   strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
@@ -1566,21 +1579,12 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
   }
   for (i = 0; i < l.n; i++) {
     struct ccci_forge_comment *c = &l.items[i];
-    struct ccci_ledger_case lc;
-    enum ccci_ledger_verdict v;
     if (c->updated_at > r->max_updated)
       r->max_updated = c->updated_at;
     /* The first poll's comments all predate enrolment, even one made in
      * the second of its Date: the ledger calls them baseline. */
-    case_of(b, r, c,
-            c->body != NULL ? ccci_forge_trigger(c->body, strlen(c->body))
-                            : CCCI_FORGE_TRIGGER_NONE,
-            &lc);
-    v = ccci_ledger_decide(&lc);
-    if (v != CCCI_LEDGER_NEED_PULL) {
-      settle(r, c, v);
+    if (first_look(b, r, c) != CCCI_LEDGER_NEED_PULL)
       continue;
-    }
     /* Moved into the candidates (the list keeps ownership otherwise). */
     r->cand.items =
         ccci_xrealloc(r->cand.items, (r->cand.n + 1) * sizeof(*r->cand.items));
