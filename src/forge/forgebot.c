@@ -110,6 +110,7 @@ struct req {
   void (*cb)(struct ccci_forgebot *b, void *arg,
              const struct ccci_httpc_response *resp);
   void *arg;
+  void (*drop)(void *arg); /* frees @p arg if never answered, or NULL */
   struct req *prev, *next; /* in flight: freed at close if never answered */
 };
 
@@ -132,14 +133,13 @@ static void on_response(void *arg, const struct ccci_httpc_response *resp)
   free(q);
 }
 
-/* One API call: @p method on `<url>/api/v1<path>`, @p body JSON (taken) or
- * NULL. @p cb is called later, never inline; on a send failure it gets a
- * response with error set. */
-void fb_call(struct ccci_forgebot *b, const char *method, char *path,
-             json_t *body,
-             void (*cb)(struct ccci_forgebot *, void *,
-                        const struct ccci_httpc_response *),
-             void *arg)
+/* fb_call, with @p drop to free @p arg when the bot stops before the
+ * answer (the callback then never comes). */
+static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
+                        json_t *body,
+                        void (*cb)(struct ccci_forgebot *, void *,
+                                   const struct ccci_httpc_response *),
+                        void *arg, void (*drop)(void *arg))
 {
   const char *headers[4] = {b->auth, "Accept: application/json", NULL, NULL};
   struct ccci_httpc_request rq;
@@ -163,6 +163,7 @@ void fb_call(struct ccci_forgebot *b, const char *method, char *path,
   q->b = b;
   q->cb = cb;
   q->arg = arg;
+  q->drop = drop;
   b->n.requests++;
   rc = ccci_httpc_send(b->http, &rq, on_response, q, NULL);
   free(url);
@@ -187,6 +188,19 @@ void fb_call(struct ccci_forgebot *b, const char *method, char *path,
     cb(b, arg, &fail);
     free(q);
   }
+}
+
+/* One API call: @p method on `<url>/api/v1<path>`, @p body JSON (taken) or
+ * NULL. @p cb is called later on the loop; only on a send failure (a
+ * malformed request) it gets a response with error set before the
+ * return. */
+void fb_call(struct ccci_forgebot *b, const char *method, char *path,
+             json_t *body,
+             void (*cb)(struct ccci_forgebot *, void *,
+                        const struct ccci_httpc_response *),
+             void *arg)
+{
+  call_owning(b, method, path, body, cb, arg, NULL);
 }
 
 bool fb_ok_status(const struct ccci_httpc_response *resp)
@@ -717,8 +731,9 @@ static void on_user(struct ccci_forgebot *b, void *arg,
   }
   ccci_config_unref(cfg);
   for (k = 0; k < n; k++)
-    fb_call(b, "GET", ccci_xasprintf("/orgs/%s/members/%s", orgs[k], b->bot),
-            NULL, on_bot_member, orgs[k]);
+    call_owning(b, "GET",
+                ccci_xasprintf("/orgs/%s/members/%s", orgs[k], b->bot), NULL,
+                on_bot_member, orgs[k], free);
   free(orgs);
 }
 
@@ -866,6 +881,8 @@ void fb_maybe_freed(struct ccci_forgebot *b)
   while (b->reqs != NULL) {
     struct req *q = b->reqs;
     b->reqs = q->next;
+    if (q->drop != NULL)
+      q->drop(q->arg);
     free(q);
   }
   while (b->trigs != NULL)
