@@ -44,7 +44,7 @@ void ccci_forgebot_reload(struct ccci_forgebot *b);
 
 /** What became of a comment given to ccci_forgebot_accept_trigger. */
 struct ccci_forgebot_verdict {
-  enum ccci_ledger_verdict verdict; /**< final: never a NEED_ verdict */
+  enum ccci_ledger_verdict verdict; /**< final, or retry; never a NEED_ */
   /** accept, supersede, duplicate: the run's id (valid during the call) */
   const char *run_id;
   /** retry: the step that failed ("the membership check", ...) */
@@ -64,13 +64,12 @@ struct ccci_forgebot_verdict {
  * and the `pending` status go to the outbox.
  *
  * @p c is copied (its body is only read for the trigger grammar). Returns
- * a final verdict at once when the comment and the ledger settle it (no
- * call of @p cb), or CCCI_LEDGER_NEED_PULL when the forge is asked: then
- * @p cb follows with the final verdict (retry: read it again later; nothing
- * was recorded), later on the loop, or before the return only when a
- * request could not even be sent. A final verdict other than retry records
- * the id as seen. While the bot stops, the answer is retry, and a pending
- * @p cb is never called.
+ * the verdict at once when the comment and the ledger settle it (no call
+ * of @p cb; retry while the bot stops), or CCCI_LEDGER_NEED_PULL when the
+ * forge is asked: then @p cb follows with the verdict, later on the loop,
+ * or before the return only when a request could not even be sent. A final
+ * verdict records the id as seen; retry records nothing (read the comment
+ * again later). Once the bot stops, a pending @p cb is never called.
  */
 enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
     struct ccci_forgebot *b, const char *repo,

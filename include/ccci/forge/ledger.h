@@ -9,11 +9,12 @@
 #include <stdint.h>
 
 /**
- * What becomes of a comment. The verdicts before CCCI_LEDGER_NEED_PULL and
- * the ones from CCCI_LEDGER_PR_CLOSED on, except CCCI_LEDGER_RETRY, are
- * final: the comment id is recorded as seen (ccci_ledger_consumes) and it
- * never triggers again. The NEED_ verdicts ask for one more fact, and the
- * caller decides again with it.
+ * What becomes of a comment. Every verdict but CCCI_LEDGER_NEED_PULL,
+ * CCCI_LEDGER_NEED_AUTH and CCCI_LEDGER_RETRY is final: the comment id is
+ * recorded in its repo's seen set (ccci_ledger_consumes; there is none for
+ * CCCI_LEDGER_NOT_ENROLLED) and it never triggers again. A NEED_ verdict
+ * asks for one more fact, and the caller decides again with it; RETRY
+ * leaves the comment to be read again later.
  */
 enum ccci_ledger_verdict {
   CCCI_LEDGER_ALREADY_SEEN,     /**< its id is in the seen set */
