@@ -1,11 +1,11 @@
 /* Unit tests of forgebot.c's acceptance path, ccci_forgebot_accept_trigger,
  * called directly against the fake forge (tests/integration/fakeforge.py,
  * org `org` with the bot and alice, mallory outside it, repo `org/r0`): a
- * member's `!testme` is accepted once, the same comment again is a
- * duplicate or already seen and never a second run, a non-member is
- * refused with one reply. The repo is enrolled through its state file and
- * its comment listing hangs, so no poll takes part; runs are drained, so
- * nothing starts. */
+ * member's `!testme` is accepted once, the same comment again is already
+ * seen, or a duplicate once the bot restarted, and never a second run; a
+ * non-member is refused with one reply. The repo is enrolled through its state
+ * file and its comment listing hangs, so no poll takes part; runs are drained,
+ * so nothing starts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,7 +36,7 @@
 #define REPO "org/r0"
 
 struct fx {
-  char *dir, *url;
+  char *dir, *url, *state_dir;
   pid_t fake;
   uv_loop_t loop;
   struct ccci_config *cfg;
@@ -186,14 +186,46 @@ static bool bot_known(struct fx *f)
   return yes;
 }
 
+/* A bot on the fixture's state dir, once it knows its login (its own
+ * comments never trigger). */
+static void bot_start(struct fx *f)
+{
+  struct ccci_forgebot_env fe;
+  char *err = NULL;
+  time_t end = time(NULL) + 30;
+
+  memset(&fe, 0, sizeof(fe));
+  fe.loop = &f->loop;
+  fe.state_dir = f->state_dir;
+  fe.runs = f->runs;
+  fe.config = config_of;
+  fe.arg = f;
+  if (ccci_forgebot_new(&fe, &f->bot, &err) < 0)
+    fail_msg("%s", err);
+  while (!bot_known(f) && time(NULL) < end)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  assert_true(bot_known(f));
+}
+
+static void on_bot_done(void *arg)
+{
+  ((struct fx *)arg)->bot_done = true;
+}
+
+static void bot_stop(struct fx *f)
+{
+  f->bot_done = false;
+  ccci_forgebot_free(f->bot, on_bot_done, f);
+  run_until(f, &f->bot_done);
+  f->bot = NULL;
+}
+
 static int setup(void **state)
 {
   struct fx *f = ccci_xcalloc(1, sizeof(*f));
   struct ccci_runs_env re;
-  struct ccci_forgebot_env fe;
   char *token, *text, *err = NULL, *path;
   int64_t now = (int64_t)time(NULL) - 100;
-  time_t end;
   json_t *fault;
 
   f->dir = tmpdir_make("forgebot");
@@ -239,27 +271,10 @@ static int setup(void **state)
   if (ccci_runs_open(&re, &f->runs, &err) < 0)
     fail_msg("%s", err);
   ccci_runs_drain(f->runs);
-  memset(&fe, 0, sizeof(fe));
-  fe.loop = &f->loop;
-  fe.state_dir = path;
-  fe.runs = f->runs;
-  fe.config = config_of;
-  fe.arg = f;
-  if (ccci_forgebot_new(&fe, &f->bot, &err) < 0)
-    fail_msg("%s", err);
-  free(path);
-  /* The bot's login comes first (its own comments never trigger). */
-  end = time(NULL) + 30;
-  while (!bot_known(f) && time(NULL) < end)
-    uv_run(&f->loop, UV_RUN_ONCE);
-  assert_true(bot_known(f));
+  f->state_dir = path;
+  bot_start(f);
   *state = f;
   return 0;
-}
-
-static void on_bot_done(void *arg)
-{
-  ((struct fx *)arg)->bot_done = true;
 }
 
 static void on_runs_done(void *arg)
@@ -271,8 +286,7 @@ static int teardown(void **state)
 {
   struct fx *f = *state;
   int st;
-  ccci_forgebot_free(f->bot, on_bot_done, f);
-  run_until(f, &f->bot_done);
+  bot_stop(f);
   ccci_runs_stop(f->runs, 0, on_runs_done, f);
   run_until(f, &f->runs_done);
   ccci_runs_close(f->runs);
@@ -284,6 +298,7 @@ static int teardown(void **state)
   waitpid(f->fake, &st, 0);
   tmpdir_remove(f->dir);
   free(f->dir);
+  free(f->state_dir);
   free(f->url);
   free(f);
   return 0;
@@ -322,7 +337,9 @@ static int runs_count(struct fx *f)
   return n;
 }
 
-/* Read by poll and by hook at once: both ask the forge, one run. */
+/* Accepted once; the same comment again is already seen; read again by a
+ * bot that restarted before the seen id reached the state file (as after
+ * kill -9), it finds its run dir: a duplicate, never a second run. */
 static void test_member_accepted_once(void **state)
 {
   struct fx *f = *state;
@@ -337,25 +354,55 @@ static void test_member_accepted_once(void **state)
   assert_int_equal(
       ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a1),
       CCCI_LEDGER_NEED_PULL);
-  assert_int_equal(
-      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a2),
-      CCCI_LEDGER_NEED_PULL);
   run_until(f, &a1.got);
-  run_until(f, &a2.got);
-  /* One accepted, the other found its run dir. */
-  assert_true((a1.verdict == CCCI_LEDGER_ACCEPT &&
-               a2.verdict == CCCI_LEDGER_DUPLICATE) ||
-              (a2.verdict == CCCI_LEDGER_ACCEPT &&
-               a1.verdict == CCCI_LEDGER_DUPLICATE));
-  assert_string_equal(a1.run_id, a2.run_id);
+  assert_int_equal(a1.verdict, CCCI_LEDGER_ACCEPT);
   assert_int_equal(ccci_runs_view(f->runs, a1.run_id, &v), 0);
   assert_int_equal(v.state, CCCI_RUN_QUEUED);
   assert_int_equal(runs_count(f), 1);
   /* The id is seen now: settled at once, no run. */
   assert_int_equal(
-      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a3),
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a2),
       CCCI_LEDGER_ALREADY_SEEN);
-  assert_false(a3.got);
+  assert_false(a2.got);
+  bot_stop(f);
+  bot_start(f);
+  assert_int_equal(
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a3),
+      CCCI_LEDGER_NEED_PULL);
+  run_until(f, &a3.got);
+  assert_int_equal(a3.verdict, CCCI_LEDGER_DUPLICATE);
+  assert_string_equal(a3.run_id, a1.run_id);
+  assert_int_equal(runs_count(f), 1);
+  ccci_forge_comment_close(&c);
+}
+
+/* Read by poll and by hook at once: both ask the forge, one run; the
+ * other finds the run dir, or the id seen when the first was done first. */
+static void test_read_twice_at_once_runs_once(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_forge_comment c;
+  struct answer a1, a2;
+  struct answer *won, *lost;
+
+  comment(f, open_pr(f), "alice", "!testme", &c);
+  memset(&a1, 0, sizeof(a1));
+  memset(&a2, 0, sizeof(a2));
+  assert_int_equal(
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a1),
+      CCCI_LEDGER_NEED_PULL);
+  assert_int_equal(
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a2),
+      CCCI_LEDGER_NEED_PULL);
+  run_until(f, &a1.got);
+  run_until(f, &a2.got);
+  won = a1.verdict == CCCI_LEDGER_ACCEPT ? &a1 : &a2;
+  lost = won == &a1 ? &a2 : &a1;
+  assert_int_equal(won->verdict, CCCI_LEDGER_ACCEPT);
+  if (lost->verdict == CCCI_LEDGER_DUPLICATE)
+    assert_string_equal(lost->run_id, won->run_id);
+  else
+    assert_int_equal(lost->verdict, CCCI_LEDGER_ALREADY_SEEN);
   assert_int_equal(runs_count(f), 1);
   ccci_forge_comment_close(&c);
 }
@@ -427,6 +474,8 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_member_accepted_once, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_read_twice_at_once_runs_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_non_member_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settled_at_once, setup, teardown),
