@@ -162,7 +162,7 @@ def main():
         if "forge" not in st:
             print("warning: status has no forge object; this daemon may not poll", file=sys.stderr)
 
-        # Warm-up: every repo had its first poll (it only takes the watermark).
+        # Warm-up: every repo had its first poll (it takes the watermark and triggers nothing).
         limit = time.monotonic() + 2 * a.interval + 60
         while True:
             n, source = polls_done(sock, url)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ccci/forge/forgeapi.h"
+#include "ccci/forge/trigger.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

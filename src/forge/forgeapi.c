@@ -16,6 +16,7 @@
 struct rd {
   char **err;
   bool bad;
+  int code; /* the parser's answer once bad: -EINVAL, or -ENOMEM */
 };
 
 /* Longest JSON path we build: "comments[999].user" and a key. */
@@ -208,6 +209,40 @@ static json_t *load(const char *body, size_t len, char **err, int *r)
   return j;
 }
 
+/*
+ * The shape every parser shares: load the body, let @p read fill @p out
+ * from the top-level value (it checks that value's type), and on an error
+ * let @p close free what was filled, leaving @p out zeroed. The error code
+ * is rd.code (-EINVAL unless the reader said otherwise).
+ */
+static int parse(const char *body, size_t len, char **err, void *out,
+                 size_t size,
+                 void (*read)(struct rd *rd, const json_t *j, void *out),
+                 void (*close)(void *out))
+{
+  struct rd rd = {err, false, -EINVAL};
+  int r;
+  json_t *j = load(body, len, err, &r);
+
+  memset(out, 0, size);
+  if (j == NULL)
+    return r;
+  read(&rd, j, out);
+  json_decref(j);
+  if (rd.bad) {
+    close(out);
+    return rd.code;
+  }
+  return 0;
+}
+
+/* A top-level value that must be an object. */
+static void want_object(struct rd *rd, const json_t *j)
+{
+  if (!json_is_object(j))
+    fail(rd, "response", NULL, "expected an object");
+}
+
 /* ---- users ---- */
 
 void ccci_forge_user_close(struct ccci_forge_user *u)
@@ -216,26 +251,23 @@ void ccci_forge_user_close(struct ccci_forge_user *u)
   memset(u, 0, sizeof(*u));
 }
 
+static void read_user(struct rd *rd, const json_t *j, void *out)
+{
+  struct ccci_forge_user *u = out;
+  want_object(rd, j);
+  u->id = get_int(rd, j, "", "id", false);
+  u->login = get_str(rd, j, "", "login", CCCI_FORGE_LOGIN_MAX, true, true);
+}
+
+static void close_user(void *out)
+{
+  ccci_forge_user_close(out);
+}
+
 int ccci_forge_parse_user(const char *body, size_t len,
                           struct ccci_forge_user *out, char **err)
 {
-  struct rd rd = {err, false};
-  int r;
-  json_t *j = load(body, len, err, &r);
-
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
-  if (!json_is_object(j))
-    fail(&rd, "response", NULL, "expected an object");
-  out->id = get_int(&rd, j, "", "id", false);
-  out->login = get_str(&rd, j, "", "login", CCCI_FORGE_LOGIN_MAX, true, true);
-  json_decref(j);
-  if (rd.bad) {
-    ccci_forge_user_close(out);
-    return -EINVAL;
-  }
-  return 0;
+  return parse(body, len, err, out, sizeof(*out), read_user, close_user);
 }
 
 /* ---- comments ---- */
@@ -300,23 +332,21 @@ static void read_comment(struct rd *rd, const json_t *j, const char *path,
     c->issue_number = trailing_number(c->pull_request_url);
 }
 
+static void read_one_comment(struct rd *rd, const json_t *j, void *out)
+{
+  read_comment(rd, j, "", false, out);
+}
+
+static void close_comment(void *out)
+{
+  ccci_forge_comment_close(out);
+}
+
 int ccci_forge_parse_comment(const char *body, size_t len,
                              struct ccci_forge_comment *out, char **err)
 {
-  struct rd rd = {err, false};
-  int r;
-  json_t *j = load(body, len, err, &r);
-
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
-  read_comment(&rd, j, "", false, out);
-  json_decref(j);
-  if (rd.bad) {
-    ccci_forge_comment_close(out);
-    return -EINVAL;
-  }
-  return 0;
+  return parse(body, len, err, out, sizeof(*out), read_one_comment,
+               close_comment);
 }
 
 void ccci_forge_comment_list_close(struct ccci_forge_comment_list *l)
@@ -329,50 +359,47 @@ void ccci_forge_comment_list_close(struct ccci_forge_comment_list *l)
   l->n = 0;
 }
 
-int ccci_forge_parse_comments(const char *body, size_t len,
-                              struct ccci_forge_comment_list *out, char **err)
+static void read_comments(struct rd *rd, const json_t *j, void *out)
 {
-  struct rd rd = {err, false};
+  struct ccci_forge_comment_list *l = out;
   char path[PATH_MAX_LEN];
   size_t i, n;
-  int r;
-  json_t *j = load(body, len, err, &r);
 
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
   if (!json_is_array(j)) {
-    fail(&rd, "comments", NULL, "expected an array");
-    r = -EINVAL;
-    goto out;
+    fail(rd, "comments", NULL, "expected an array");
+    return;
   }
   n = json_array_size(j);
   if (n > CCCI_FORGE_COMMENTS_MAX) {
-    fail(&rd, "comments", NULL, "more than %u entries",
-         CCCI_FORGE_COMMENTS_MAX);
-    r = -EINVAL;
-    goto out;
+    fail(rd, "comments", NULL, "more than %u entries", CCCI_FORGE_COMMENTS_MAX);
+    return;
   }
   if (n > 0) {
     /* Sized by the input: an error, not an abort, when it cannot be had. */
-    out->items = calloc(n, sizeof(*out->items));
-    if (out->items == NULL) {
-      fail(&rd, "comments", NULL, "out of memory");
-      r = -ENOMEM;
-      goto out;
+    l->items = calloc(n, sizeof(*l->items));
+    if (l->items == NULL) {
+      fail(rd, "comments", NULL, "out of memory");
+      rd->code = -ENOMEM;
+      return;
     }
   }
-  for (i = 0; i < n && !rd.bad; i++) {
+  for (i = 0; i < n && !rd->bad; i++) {
     snprintf(path, sizeof(path), "comments[%zu]", i);
-    out->n = i + 1;
-    read_comment(&rd, json_array_get(j, i), path, true, &out->items[i]);
+    l->n = i + 1;
+    read_comment(rd, json_array_get(j, i), path, true, &l->items[i]);
   }
-  r = rd.bad ? -EINVAL : 0;
-out:
-  json_decref(j);
-  if (r < 0)
-    ccci_forge_comment_list_close(out);
-  return r;
+}
+
+static void close_comments(void *out)
+{
+  ccci_forge_comment_list_close(out);
+}
+
+int ccci_forge_parse_comments(const char *body, size_t len,
+                              struct ccci_forge_comment_list *out, char **err)
+{
+  return parse(body, len, err, out, sizeof(*out), read_comments,
+               close_comments);
 }
 
 /* ---- pull requests ---- */
@@ -414,38 +441,35 @@ static void read_head(struct rd *rd, const json_t *j, struct ccci_forge_pull *p)
   p->head_ref = get_str(rd, head, sub, "ref", CCCI_FORGE_STR_MAX, true, false);
 }
 
+static void read_pull(struct rd *rd, const json_t *j, void *out)
+{
+  struct ccci_forge_pull *p = out;
+  const json_t *state;
+
+  want_object(rd, j);
+  p->number = get_int(rd, j, "", "number", true);
+  state = get(rd, j, "", "state", JSON_STRING, true);
+  if (state != NULL && strcmp(json_string_value(state), "open") == 0)
+    p->state = CCCI_FORGE_PR_OPEN;
+  else if (state != NULL && strcmp(json_string_value(state), "closed") == 0)
+    p->state = CCCI_FORGE_PR_CLOSED;
+  else if (state != NULL)
+    fail(rd, "", "state", "expected \"open\" or \"closed\"");
+  p->merged = get_bool(rd, j, "", "merged");
+  read_head(rd, j, p);
+  p->user_login = get_user(rd, j, "", "user", NULL);
+  p->html_url = get_str(rd, j, "", "html_url", CCCI_FORGE_STR_MAX, true, false);
+}
+
+static void close_pull(void *out)
+{
+  ccci_forge_pull_close(out);
+}
+
 int ccci_forge_parse_pull(const char *body, size_t len,
                           struct ccci_forge_pull *out, char **err)
 {
-  struct rd rd = {err, false};
-  const json_t *state;
-  int r;
-  json_t *j = load(body, len, err, &r);
-
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
-  if (!json_is_object(j))
-    fail(&rd, "response", NULL, "expected an object");
-  out->number = get_int(&rd, j, "", "number", true);
-  state = get(&rd, j, "", "state", JSON_STRING, true);
-  if (state != NULL && strcmp(json_string_value(state), "open") == 0)
-    out->state = CCCI_FORGE_PR_OPEN;
-  else if (state != NULL && strcmp(json_string_value(state), "closed") == 0)
-    out->state = CCCI_FORGE_PR_CLOSED;
-  else if (state != NULL)
-    fail(&rd, "", "state", "expected \"open\" or \"closed\"");
-  out->merged = get_bool(&rd, j, "", "merged");
-  read_head(&rd, j, out);
-  out->user_login = get_user(&rd, j, "", "user", NULL);
-  out->html_url =
-      get_str(&rd, j, "", "html_url", CCCI_FORGE_STR_MAX, true, false);
-  json_decref(j);
-  if (rd.bad) {
-    ccci_forge_pull_close(out);
-    return -EINVAL;
-  }
-  return 0;
+  return parse(body, len, err, out, sizeof(*out), read_pull, close_pull);
 }
 
 /* ---- commit statuses ---- */
@@ -464,38 +488,36 @@ void ccci_forge_status_close(struct ccci_forge_status *s)
   memset(s, 0, sizeof(*s));
 }
 
-int ccci_forge_parse_status(const char *body, size_t len,
-                            struct ccci_forge_status *out, char **err)
+static void read_status(struct rd *rd, const json_t *j, void *out)
 {
-  struct rd rd = {err, false};
+  struct ccci_forge_status *s = out;
   const json_t *st;
   size_t i;
-  int r;
-  json_t *j = load(body, len, err, &r);
 
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
-  if (!json_is_object(j))
-    fail(&rd, "response", NULL, "expected an object");
-  out->id = get_int(&rd, j, "", "id", true);
-  st = get(&rd, j, "", "status", JSON_STRING, true);
+  want_object(rd, j);
+  s->id = get_int(rd, j, "", "id", true);
+  st = get(rd, j, "", "status", JSON_STRING, true);
   if (st != NULL) {
     for (i = 0; i < CCCI_ARRAY_LEN(status_states); i++)
       if (strcmp(json_string_value(st), status_states[i]) == 0)
         break;
     if (i < CCCI_ARRAY_LEN(status_states))
-      out->state = (enum ccci_forge_status_state)i;
+      s->state = (enum ccci_forge_status_state)i;
     else
-      fail(&rd, "", "status", "unknown state '%.40s'", json_string_value(st));
+      fail(rd, "", "status", "unknown state '%.40s'", json_string_value(st));
   }
-  out->context = get_str(&rd, j, "", "context", CCCI_FORGE_STR_MAX, true, true);
-  json_decref(j);
-  if (rd.bad) {
-    ccci_forge_status_close(out);
-    return -EINVAL;
-  }
-  return 0;
+  s->context = get_str(rd, j, "", "context", CCCI_FORGE_STR_MAX, true, true);
+}
+
+static void close_status(void *out)
+{
+  ccci_forge_status_close(out);
+}
+
+int ccci_forge_parse_status(const char *body, size_t len,
+                            struct ccci_forge_status *out, char **err)
+{
+  return parse(body, len, err, out, sizeof(*out), read_status, close_status);
 }
 
 /* ---- reactions ---- */
@@ -507,26 +529,24 @@ void ccci_forge_reaction_close(struct ccci_forge_reaction *r)
   memset(r, 0, sizeof(*r));
 }
 
+static void read_reaction(struct rd *rd, const json_t *j, void *out)
+{
+  struct ccci_forge_reaction *r = out;
+  want_object(rd, j);
+  r->content = get_str(rd, j, "", "content", CCCI_FORGE_STR_MAX, true, true);
+  r->user_login = get_user(rd, j, "", "user", NULL);
+}
+
+static void close_reaction(void *out)
+{
+  ccci_forge_reaction_close(out);
+}
+
 int ccci_forge_parse_reaction(const char *body, size_t len,
                               struct ccci_forge_reaction *out, char **err)
 {
-  struct rd rd = {err, false};
-  int r;
-  json_t *j = load(body, len, err, &r);
-
-  memset(out, 0, sizeof(*out));
-  if (j == NULL)
-    return r;
-  if (!json_is_object(j))
-    fail(&rd, "response", NULL, "expected an object");
-  out->content = get_str(&rd, j, "", "content", CCCI_FORGE_STR_MAX, true, true);
-  out->user_login = get_user(&rd, j, "", "user", NULL);
-  json_decref(j);
-  if (rd.bad) {
-    ccci_forge_reaction_close(out);
-    return -EINVAL;
-  }
-  return 0;
+  return parse(body, len, err, out, sizeof(*out), read_reaction,
+               close_reaction);
 }
 
 /* ---- times ---- */
@@ -660,126 +680,4 @@ void ccci_forge_format_time(int64_t t, char out[32])
   snprintf(out, 32, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02uZ", y, m, d,
            (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60),
            (unsigned)(secs % 60));
-}
-
-/* ---- the trigger grammar ---- */
-
-static bool is_blank(char c)
-{
-  return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* Leading spaces of the line, or 4 when there are more than 3 or a tab comes
- * first (CommonMark: a tab indents to column 4, too deep for a fence). */
-static size_t fence_indent(const char *s, size_t n)
-{
-  size_t i = 0;
-  while (i < n && i < 4 && s[i] == ' ')
-    i++;
-  if (i < n && i < 4 && s[i] == '\t')
-    return 4;
-  return i;
-}
-
-/* The length of the run of @p c at the start of @p s. */
-static size_t run_of(const char *s, size_t n, char c)
-{
-  size_t i = 0;
-  while (i < n && s[i] == c)
-    i++;
-  return i;
-}
-
-/* Does the line open a fence? Sets its character and length. */
-static bool fence_open(const char *s, size_t n, char *fc, size_t *fl)
-{
-  size_t i = fence_indent(s, n), k;
-  char c;
-
-  if (i > 3 || i >= n || (s[i] != '`' && s[i] != '~'))
-    return false;
-  c = s[i];
-  k = run_of(s + i, n - i, c);
-  if (k < 3)
-    return false;
-  if (c == '`' && memchr(s + i + k, '`', n - i - k) != NULL)
-    return false; /* a backtick in the info string: inline code, no fence */
-  *fc = c;
-  *fl = k;
-  return true;
-}
-
-/* Does the line close the fence of @p fl characters @p fc? */
-static bool fence_close(const char *s, size_t n, char fc, size_t fl)
-{
-  size_t i = fence_indent(s, n), k;
-
-  if (i > 3)
-    return false;
-  k = run_of(s + i, n - i, fc);
-  if (k < fl)
-    return false;
-  for (i += k; i < n; i++)
-    if (s[i] != ' ' && s[i] != '\t')
-      return false;
-  return true;
-}
-
-/* The trigger of one line outside any fence. */
-static enum ccci_forge_trigger line_trigger(const char *s, size_t n)
-{
-  static const char full[] = "!testme", quick[] = "!testme --quick";
-
-  while (n > 0 && is_blank(s[0])) {
-    s++;
-    n--;
-  }
-  while (n > 0 && is_blank(s[n - 1]))
-    n--;
-  if (n == sizeof(full) - 1 && memcmp(s, full, n) == 0)
-    return CCCI_FORGE_TRIGGER_TESTME;
-  if (n == sizeof(quick) - 1 && memcmp(s, quick, n) == 0)
-    return CCCI_FORGE_TRIGGER_TESTME_QUICK;
-  return CCCI_FORGE_TRIGGER_NONE;
-}
-
-enum ccci_forge_trigger ccci_forge_trigger(const char *body, size_t len)
-{
-  size_t start = 0, end, fl = 0;
-  char fc = 0;
-  bool in_fence = false;
-  enum ccci_forge_trigger t;
-
-  while (start < len) {
-    /* CommonMark line endings: LF, CR, CRLF. */
-    for (end = start; end < len && body[end] != '\n' && body[end] != '\r';)
-      end++;
-    if (in_fence) {
-      if (fence_close(body + start, end - start, fc, fl))
-        in_fence = false;
-    } else if (fence_open(body + start, end - start, &fc, &fl)) {
-      in_fence = true;
-    } else {
-      t = line_trigger(body + start, end - start);
-      if (t != CCCI_FORGE_TRIGGER_NONE)
-        return t;
-    }
-    if (end + 1 < len && body[end] == '\r' && body[end + 1] == '\n')
-      end++;
-    start = end + 1;
-  }
-  return CCCI_FORGE_TRIGGER_NONE;
-}
-
-/* ---- the results comment's marker ---- */
-
-const char *ccci_forge_marker(void)
-{
-  return CCCI_FORGE_MARKER;
-}
-
-bool ccci_forge_has_marker(const char *body, size_t len)
-{
-  return body != NULL && memmem(body, len, CCCI_FORGE_MARKER,
-                                sizeof(CCCI_FORGE_MARKER) - 1) != NULL;
 }

@@ -1,6 +1,7 @@
-/* The forge bot: polls the enrolled repos for `!testme`, authorises,
- * accepts runs durably, and reports back through a persisted outbox
- * (docs/forge.md). */
+/* The forge bot: its life (start, SIGHUP, status, stop), the forge
+ * requests, the ordered writes, the repo state files, the self-check and
+ * the reporter (docs/forge.md). The pollers are poller.c, the acceptance
+ * path accept.c, the outbox outbox.c. */
 #include "ccci/forge/forgebot.h"
 
 #include <errno.h>
@@ -11,128 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccci/core/fileq.h"
 #include "ccci/core/log.h"
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
+#include "ccci/forge/trigger.h"
 #include "ccci/logs/redact.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
+#include "forgebot_int.h"
 
-#define PAGE 50
-/* `since` reaches this far behind the watermark (forge clocks round). */
-#define OVERLAP_S 60
-/* Seen comment ids are kept this far behind the watermark. */
-#define SEEN_KEEP_S 86400
-#define BACKOFF_MAX_MS (5u * 60u * 1000u)
-#define OUTBOX_MIN_MS 1000u
 #define STATE_MAX (16u * 1024u * 1024u)
-/* Polls start on a grid of slots this long (at most a quarter of the poll
- * interval), so the repos whose random phases fall in one slot poll in one
- * loop iteration: on this kind of machine a wakeup from idle costs about as
- * much CPU as a poll itself (docs/perf.md). */
-#define POLL_SLOT_MS 250u
-
-struct seen {
-  int64_t id, created;
-};
-
-struct prid {
-  int64_t pr, id;
-};
-
-struct repo {
-  struct ccci_forgebot *b;
-  char *full, *owner, *state_path;
-  uv_timer_t timer;
-  uint64_t due; /* when the poll is (or was last) due, loop time in ms;
-                   its timer starts at the next slot boundary */
-  bool removed;
-  /* persisted */
-  bool enrolled;
-  int64_t watermark, enrolled_at;
-  struct seen *seen;
-  size_t nseen;
-  char **replied; /* "user#pr" */
-  size_t nreplied;
-  struct prid *results; /* the results comment of each PR */
-  size_t nresults;
-  bool dirty; /* changed since the state file was written */
-  /* the poll going on */
-  bool busy;
-  unsigned page, backoff;
-  size_t fetched; /* comments read in this poll */
-  int64_t max_updated;
-  struct ccci_forge_comment_list cand; /* comments that may trigger */
-  size_t next;
-  struct ccci_forge_pull pull;
-};
-
-struct member {
-  char *key; /* "org/user" */
-  bool yes;
-  uint64_t until_ms;
-};
-
-/* A forge write, persisted in outbox/<seq>.json until the forge took it. */
-struct obx {
-  uint64_t seq;
-  json_t *j;
-  struct obx *next;
-};
-
-/* Files written in order on the thread pool, one at a time. */
-struct wjob {
-  struct ccci_forgebot *b;
-  uv_work_t work;
-  char *path;
-  char *data; /* NULL: unlink */
-  size_t len;
-  int rc;
-  void (*done)(struct ccci_forgebot *b, void *arg, int rc);
-  void *arg;
-  struct wjob *next;
-};
-
-struct ccci_forgebot {
-  uv_loop_t *loop;
-  struct ccci_runs *runs;
-  struct ccci_runs_finish_observer finished; /* reports forge runs */
-  struct ccci_config *(*config)(void *arg);
-  void *arg;
-  char *state_dir, *forge_dir, *outbox_dir;
-  char *base; /* <url>/api/v1 */
-  char *auth; /* "Authorization: token ..." (wiped when replaced) */
-  struct ccci_httpc *http;
-  char *bot;         /* the bot's login, once known */
-  char *check_error; /* the self-check's complaint, or NULL */
-  struct repo **repos;
-  size_t nrepos;
-  struct member *members;
-  size_t nmembers;
-  struct obx *ob_head, *ob_tail;
-  uint64_t ob_seq;
-  bool ob_busy;
-  unsigned ob_backoff;
-  uv_timer_t ob_timer, check_timer;
-  struct wjob *wq_head, *wq_tail;
-  bool wq_busy;
-  struct req *reqs;
-  unsigned pending; /* file writes and run acceptances in flight */
-  unsigned handles;
-  bool stopping, warned_no_url;
-  void (*done)(void *);
-  void *done_arg;
-  struct ccci_forgebot_counters n; /* outbox_backlog counted when read */
-};
-
-static void poll_next_candidate(struct repo *r);
-static void ob_kick(struct ccci_forgebot *b);
-static void on_ob_timer(uv_timer_t *t);
-static void maybe_freed(struct ccci_forgebot *b);
 
 /* ---- small helpers ---- */
 
-static uint64_t jitter(uint64_t ms)
+uint64_t fb_jitter(uint64_t ms)
 {
   return ms * 3 / 4 + (uint64_t)rand() % (ms / 2 + 1);
 }
@@ -168,72 +62,45 @@ static char *read_token(const char *path, char **err)
 
 /* ---- ordered durable writes ---- */
 
-static void wq_work(uv_work_t *w)
-{
-  struct wjob *j = ccci_container_of(w, struct wjob, work);
-  if (j->data != NULL) {
-    char *dir = ccci_dirname(j->path);
-    j->rc = ccci_mkdir_p(dir, 0750);
-    free(dir);
-    if (j->rc == 0)
-      j->rc = ccci_write_file_atomic(j->path, j->data, j->len, 0640);
-  } else {
-    j->rc = unlink(j->path) < 0 && errno != ENOENT ? -errno : 0;
-  }
-}
+/* The caller of one write, told once it is done. */
+struct written {
+  struct ccci_forgebot *b;
+  char *path; /* for the log */
+  void (*done)(struct ccci_forgebot *b, void *arg, int rc);
+  void *arg;
+};
 
-static void wq_start(struct ccci_forgebot *b);
-
-static void wq_done(uv_work_t *w, int status)
+static void on_written(void *arg, int rc)
 {
-  struct wjob *j = ccci_container_of(w, struct wjob, work);
-  struct ccci_forgebot *b = j->b;
-  (void)status;
-  if (j->rc < 0)
-    ccci_error("forge", "cannot write %s: %s", j->path, strerror(-j->rc));
-  b->wq_busy = false;
-  if (j->done != NULL)
-    j->done(b, j->arg, j->rc);
-  free(j->path);
-  free(j->data);
-  free(j);
+  struct written *w = arg;
+  struct ccci_forgebot *b = w->b;
+  if (rc < 0)
+    ccci_error("forge", "cannot write %s: %s", w->path, strerror(-rc));
+  if (w->done != NULL)
+    w->done(b, w->arg, rc);
+  free(w->path);
+  free(w);
   b->pending--;
-  wq_start(b);
-  maybe_freed(b);
+  fb_maybe_freed(b);
 }
 
-static void wq_start(struct ccci_forgebot *b)
+/* Write @p data (taken; NULL: unlink @p path, taken) after every write
+ * queued before, then call @p done. Each file is written whole, so a
+ * waiting write of the same file that the queue replaces by this one
+ * (the latest text wins) was never needed on disk: the state file is a
+ * snapshot of the repo's ledger, the outbox and marker files are written
+ * once and unlinked once (an unlink is never merged into a write). */
+void fb_put_file(struct ccci_forgebot *b, char *path, char *data,
+                 void (*done)(struct ccci_forgebot *, void *, int), void *arg)
 {
-  struct wjob *j = b->wq_head;
-  if (b->wq_busy || j == NULL)
-    return;
-  b->wq_head = j->next;
-  if (b->wq_head == NULL)
-    b->wq_tail = NULL;
-  b->wq_busy = true;
-  (void)uv_queue_work(b->loop, &j->work, wq_work, wq_done);
-}
-
-/* Write @p data (taken; NULL: unlink @p path) after every write queued
- * before, then call @p done. */
-static void wq_push(struct ccci_forgebot *b, char *path, char *data,
-                    void (*done)(struct ccci_forgebot *, void *, int),
-                    void *arg)
-{
-  struct wjob *j = ccci_xcalloc(1, sizeof(*j));
-  j->b = b;
-  j->path = path;
-  j->data = data;
-  j->len = data != NULL ? strlen(data) : 0;
-  j->done = done;
-  j->arg = arg;
-  if (b->wq_tail != NULL)
-    b->wq_tail->next = j;
-  else
-    b->wq_head = j;
-  b->wq_tail = j;
+  struct written *w = ccci_xcalloc(1, sizeof(*w));
+  w->b = b;
+  w->path = ccci_xstrdup(path);
+  w->done = done;
+  w->arg = arg;
   b->pending++;
-  wq_start(b);
+  ccci_fileq_put(&b->files, path, data, data != NULL ? strlen(data) : 0,
+                 data != NULL ? CCCI_FILEQ_MKDIR : 0, on_written, w);
 }
 
 /* ---- requests ---- */
@@ -243,6 +110,7 @@ struct req {
   void (*cb)(struct ccci_forgebot *b, void *arg,
              const struct ccci_httpc_response *resp);
   void *arg;
+  void (*drop)(void *arg); /* frees @p arg if never answered, or NULL */
   struct req *prev, *next; /* in flight: freed at close if never answered */
 };
 
@@ -265,14 +133,13 @@ static void on_response(void *arg, const struct ccci_httpc_response *resp)
   free(q);
 }
 
-/* One API call: @p method on `<url>/api/v1<path>`, @p body JSON (taken) or
- * NULL. @p cb is called later, never inline; on a send failure it gets a
- * response with error set. */
-static void call(struct ccci_forgebot *b, const char *method, char *path,
-                 json_t *body,
-                 void (*cb)(struct ccci_forgebot *, void *,
-                            const struct ccci_httpc_response *),
-                 void *arg)
+/* fb_call, with @p drop to free @p arg when the bot stops before the
+ * answer (the callback then never comes). */
+static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
+                        json_t *body,
+                        void (*cb)(struct ccci_forgebot *, void *,
+                                   const struct ccci_httpc_response *),
+                        void *arg, void (*drop)(void *arg))
 {
   const char *headers[4] = {b->auth, "Accept: application/json", NULL, NULL};
   struct ccci_httpc_request rq;
@@ -296,6 +163,7 @@ static void call(struct ccci_forgebot *b, const char *method, char *path,
   q->b = b;
   q->cb = cb;
   q->arg = arg;
+  q->drop = drop;
   b->n.requests++;
   rc = ccci_httpc_send(b->http, &rq, on_response, q, NULL);
   free(url);
@@ -322,19 +190,32 @@ static void call(struct ccci_forgebot *b, const char *method, char *path,
   }
 }
 
-static bool ok_status(const struct ccci_httpc_response *resp)
+/* One API call: @p method on `<url>/api/v1<path>`, @p body JSON (taken) or
+ * NULL. @p cb is called later on the loop; only on a send failure (a
+ * malformed request) it gets a response with error set before the
+ * return. */
+void fb_call(struct ccci_forgebot *b, const char *method, char *path,
+             json_t *body,
+             void (*cb)(struct ccci_forgebot *, void *,
+                        const struct ccci_httpc_response *),
+             void *arg)
+{
+  call_owning(b, method, path, body, cb, arg, NULL);
+}
+
+bool fb_ok_status(const struct ccci_httpc_response *resp)
 {
   return resp->error == 0 && resp->status >= 200 && resp->status < 300;
 }
 
 /* Whether a failed call is worth trying again (network, 5xx, 429). */
-static bool transient(const struct ccci_httpc_response *resp)
+bool fb_transient(const struct ccci_httpc_response *resp)
 {
   return resp->error != 0 || resp->status == 429 || resp->status >= 500 ||
          resp->status == 0;
 }
 
-static void describe(char *buf, size_t n, const struct ccci_httpc_response *r)
+void fb_describe(char *buf, size_t n, const struct ccci_httpc_response *r)
 {
   if (r->error != 0)
     snprintf(buf, n, "%s", r->error_text ? r->error_text : strerror(-r->error));
@@ -372,12 +253,11 @@ static char *state_text(const struct repo *r)
   return s;
 }
 
-static void state_save(struct repo *r,
-                       void (*done)(struct ccci_forgebot *, void *, int),
-                       void *arg)
+void fb_state_save(struct repo *r,
+                   void (*done)(struct ccci_forgebot *, void *, int), void *arg)
 {
   r->dirty = false;
-  wq_push(r->b, ccci_xstrdup(r->state_path), state_text(r), done, arg);
+  fb_put_file(r->b, ccci_xstrdup(r->state_path), state_text(r), done, arg);
 }
 
 /* Read the repo's state file at start; a damaged one starts over (a new
@@ -430,7 +310,7 @@ static void state_load(struct repo *r)
   json_decref(j);
 }
 
-static bool is_seen(const struct repo *r, int64_t id)
+bool fb_is_seen(const struct repo *r, int64_t id)
 {
   size_t i;
   for (i = 0; i < r->nseen; i++)
@@ -439,9 +319,9 @@ static bool is_seen(const struct repo *r, int64_t id)
   return false;
 }
 
-static void mark_seen(struct repo *r, int64_t id, int64_t created)
+void fb_mark_seen(struct repo *r, int64_t id, int64_t created)
 {
-  if (is_seen(r, id))
+  if (fb_is_seen(r, id))
     return;
   r->seen = ccci_xrealloc(r->seen, (r->nseen + 1) * sizeof(*r->seen));
   r->seen[r->nseen].id = id;
@@ -449,7 +329,7 @@ static void mark_seen(struct repo *r, int64_t id, int64_t created)
   r->dirty = true;
 }
 
-static struct repo *repo_of(struct ccci_forgebot *b, const char *full)
+struct repo *fb_repo_of(struct ccci_forgebot *b, const char *full)
 {
   size_t i;
   for (i = 0; i < b->nrepos; i++)
@@ -458,7 +338,7 @@ static struct repo *repo_of(struct ccci_forgebot *b, const char *full)
   return NULL;
 }
 
-static int64_t results_id(const struct repo *r, int64_t pr)
+int64_t fb_results_id(const struct repo *r, int64_t pr)
 {
   size_t i;
   for (i = 0; i < r->nresults; i++)
@@ -467,7 +347,7 @@ static int64_t results_id(const struct repo *r, int64_t pr)
   return 0;
 }
 
-static void set_results_id(struct repo *r, int64_t pr, int64_t id)
+void fb_set_results_id(struct repo *r, int64_t pr, int64_t id)
 {
   size_t i;
   for (i = 0; i < r->nresults; i++)
@@ -479,303 +359,6 @@ static void set_results_id(struct repo *r, int64_t pr, int64_t id)
       ccci_xrealloc(r->results, (r->nresults + 1) * sizeof(*r->results));
   r->results[r->nresults].pr = pr;
   r->results[r->nresults++].id = id;
-}
-
-/* ---- the outbox ---- */
-
-static char *ob_path(const struct ccci_forgebot *b, uint64_t seq)
-{
-  return ccci_xasprintf("%s/%020llu.json", b->outbox_dir,
-                        (unsigned long long)seq);
-}
-
-static void ob_append(struct ccci_forgebot *b, struct obx *o)
-{
-  if (b->ob_tail != NULL)
-    b->ob_tail->next = o;
-  else
-    b->ob_head = o;
-  b->ob_tail = o;
-}
-
-static void ob_written(struct ccci_forgebot *b, void *arg, int rc)
-{
-  (void)arg;
-  (void)rc; /* kept in memory either way; a failed file is logged */
-  ob_kick(b);
-}
-
-/* Queue a forge write @p j (taken), durably; a status replaces a waiting
- * one of the same commit and context. It is sent once its file is written. */
-static void ob_push(struct ccci_forgebot *b, json_t *j)
-{
-  struct obx *o = ccci_xcalloc(1, sizeof(*o)), **pp;
-  const char *kind = json_string_value(json_object_get(j, "kind"));
-  char *text;
-
-  /* The newest status of a commit and context wins: a waiting older one
-   * (not the one being sent) is dropped. */
-  for (pp = &b->ob_head;
-       kind != NULL && strcmp(kind, "status") == 0 && *pp != NULL;) {
-    struct obx *x = *pp;
-    static const char *const keys[] = {"kind", "repo", "sha", "context"};
-    bool same = !(x == b->ob_head && b->ob_busy);
-    size_t i;
-    for (i = 0; i < CCCI_ARRAY_LEN(keys) && same; i++)
-      same = json_equal(json_object_get(x->j, keys[i]),
-                        json_object_get(j, keys[i]));
-    if (!same) {
-      pp = &x->next;
-      continue;
-    }
-    *pp = x->next;
-    wq_push(b, ob_path(b, x->seq), NULL, NULL, NULL);
-    json_decref(x->j);
-    free(x);
-  }
-  for (b->ob_tail = b->ob_head; b->ob_tail != NULL && b->ob_tail->next != NULL;)
-    b->ob_tail = b->ob_tail->next;
-  o->seq = ++b->ob_seq;
-  o->j = j;
-  text = json_dumps(j, JSON_COMPACT);
-  ob_append(b, o);
-  wq_push(b, ob_path(b, o->seq), text, ob_written, NULL);
-}
-
-static void ob_sent(struct ccci_forgebot *b);
-
-static void on_ob_response(struct ccci_forgebot *b, void *arg,
-                           const struct ccci_httpc_response *resp)
-{
-  struct obx *o = arg;
-  char why[160];
-  if (b->stopping)
-    return;
-  if (ok_status(resp)) {
-    const char *kind = json_string_value(json_object_get(o->j, "kind"));
-    if (kind != NULL && strcmp(kind, "results") == 0 &&
-        json_integer_value(json_object_get(o->j, "comment_id")) == 0) {
-      /* Created: keep its id so later runs edit it. */
-      struct ccci_forge_comment c;
-      struct repo *r =
-          repo_of(b, json_string_value(json_object_get(o->j, "repo")));
-      if (r != NULL &&
-          ccci_forge_parse_comment(resp->body, resp->body_len, &c, NULL) == 0) {
-        set_results_id(r, json_integer_value(json_object_get(o->j, "pr")),
-                       c.id);
-        ccci_forge_comment_close(&c);
-        state_save(r, NULL, NULL);
-      }
-    }
-    b->n.sent++;
-    ob_sent(b);
-    return;
-  }
-  describe(why, sizeof(why), resp);
-  b->n.send_errors++;
-  /* A create whose answer was lost may have happened: look again for the
-   * marker before the next try. */
-  json_object_del(o->j, "searched");
-  if (transient(resp)) {
-    uint64_t wait = (uint64_t)OUTBOX_MIN_MS
-                    << (b->ob_backoff < 9 ? b->ob_backoff : 9);
-    wait = jitter(wait);
-    if (wait > BACKOFF_MAX_MS)
-      wait = BACKOFF_MAX_MS;
-    if (resp->retry_after_s > 0 && (uint64_t)resp->retry_after_s * 1000u > wait)
-      wait = (uint64_t)resp->retry_after_s * 1000u;
-    b->ob_backoff++;
-    ccci_warn("forge", "outbox: %s failed (%s); again in %llu ms",
-              json_string_value(json_object_get(o->j, "kind")), why,
-              (unsigned long long)wait);
-    b->ob_busy = false;
-    uv_timer_start(&b->ob_timer, on_ob_timer, wait, 0);
-    return;
-  }
-  if (resp->status == 404 &&
-      json_integer_value(json_object_get(o->j, "comment_id")) != 0) {
-    /* The results comment is gone: post a new one. */
-    json_object_set_new(o->j, "comment_id", json_integer(0));
-    b->ob_busy = false;
-    ob_kick(b);
-    return;
-  }
-  ccci_error("forge", "outbox: %s refused by the forge (%s); dropped",
-             json_string_value(json_object_get(o->j, "kind")), why);
-  ob_sent(b);
-}
-
-/* The head entry is done (sent, or dropped as refused): next one. */
-static void ob_sent(struct ccci_forgebot *b)
-{
-  struct obx *o = b->ob_head;
-  b->ob_head = o->next;
-  if (b->ob_head == NULL)
-    b->ob_tail = NULL;
-  b->ob_busy = false;
-  b->ob_backoff = 0;
-  wq_push(b, ob_path(b, o->seq), NULL, NULL, NULL);
-  json_decref(o->j);
-  free(o);
-  ob_kick(b);
-}
-
-/* The results comment of a PR whose id is not known: look for the bot's
- * comment with the marker before creating one. */
-static void on_pr_comments(struct ccci_forgebot *b, void *arg,
-                           const struct ccci_httpc_response *resp)
-{
-  struct obx *o = arg;
-  struct ccci_forge_comment_list l;
-  size_t i;
-  int64_t found = 0;
-  if (b->stopping)
-    return;
-  if (!ok_status(resp)) {
-    on_ob_response(b, o, resp);
-    return;
-  }
-  if (ccci_forge_parse_comments(resp->body, resp->body_len, &l, NULL) < 0) {
-    /* A bad answer is tried again like a server error. */
-    struct ccci_httpc_response bad = *resp;
-    bad.status = 502;
-    on_ob_response(b, o, &bad);
-    return;
-  }
-  for (i = 0; i < l.n && found == 0; i++)
-    if (b->bot != NULL && strcmp(l.items[i].user_login, b->bot) == 0 &&
-        l.items[i].body != NULL &&
-        ccci_forge_has_marker(l.items[i].body, strlen(l.items[i].body)))
-      found = l.items[i].id;
-  ccci_forge_comment_list_close(&l);
-  json_object_set_new(o->j, "comment_id", json_integer(found));
-  json_object_set_new(o->j, "searched", json_true());
-  b->ob_busy = false;
-  ob_kick(b);
-}
-
-static void ob_send(struct ccci_forgebot *b, struct obx *o)
-{
-  json_t *j = o->j;
-  const char *kind = json_string_value(json_object_get(j, "kind"));
-  const char *repo = json_string_value(json_object_get(j, "repo"));
-
-  b->ob_busy = true;
-  if (kind == NULL || repo == NULL) {
-    ob_sent(b);
-  } else if (strcmp(kind, "reaction") == 0) {
-    call(b, "POST",
-         ccci_xasprintf(
-             "/repos/%s/issues/comments/%lld/reactions", repo,
-             (long long)json_integer_value(json_object_get(j, "comment_id"))),
-         json_pack("{s:s}", "content", "eyes"), on_ob_response, o);
-  } else if (strcmp(kind, "status") == 0) {
-    json_t *body =
-        json_pack("{s:O,s:O,s:O}", "state", json_object_get(j, "state"),
-                  "context", json_object_get(j, "context"), "description",
-                  json_object_get(j, "description"));
-    if (json_is_string(json_object_get(j, "target_url")))
-      json_object_set(body, "target_url", json_object_get(j, "target_url"));
-    call(b, "POST",
-         ccci_xasprintf("/repos/%s/statuses/%s", repo,
-                        json_string_value(json_object_get(j, "sha"))),
-         body, on_ob_response, o);
-  } else if (strcmp(kind, "reply") == 0) {
-    call(
-        b, "POST",
-        ccci_xasprintf("/repos/%s/issues/%lld/comments", repo,
-                       (long long)json_integer_value(json_object_get(j, "pr"))),
-        json_pack("{s:O}", "body", json_object_get(j, "body")), on_ob_response,
-        o);
-  } else if (strcmp(kind, "results") == 0) {
-    struct repo *r = repo_of(b, repo);
-    int64_t pr = json_integer_value(json_object_get(j, "pr"));
-    int64_t id = json_integer_value(json_object_get(j, "comment_id"));
-    if (id == 0 && r != NULL)
-      id = results_id(r, pr);
-    if (id != 0) {
-      json_object_set_new(j, "comment_id", json_integer(id));
-      call(
-          b, "PATCH",
-          ccci_xasprintf("/repos/%s/issues/comments/%lld", repo, (long long)id),
-          json_pack("{s:O}", "body", json_object_get(j, "body")),
-          on_ob_response, o);
-    } else if (!json_is_true(json_object_get(j, "searched"))) {
-      call(
-          b, "GET",
-          ccci_xasprintf("/repos/%s/issues/%lld/comments", repo, (long long)pr),
-          NULL, on_pr_comments, o);
-    } else {
-      call(
-          b, "POST",
-          ccci_xasprintf("/repos/%s/issues/%lld/comments", repo, (long long)pr),
-          json_pack("{s:O}", "body", json_object_get(j, "body")),
-          on_ob_response, o);
-    }
-  } else {
-    ccci_error("forge", "outbox: unknown entry kind '%s'; dropped", kind);
-    ob_sent(b);
-  }
-}
-
-static void on_ob_timer(uv_timer_t *t)
-{
-  ob_kick(t->data);
-}
-
-static void ob_kick(struct ccci_forgebot *b)
-{
-  if (b->stopping || b->ob_busy || b->ob_head == NULL ||
-      uv_is_active((uv_handle_t *)&b->ob_timer))
-    return;
-  ob_send(b, b->ob_head);
-}
-
-/* Entries an earlier daemon left, in their order. */
-static void ob_load(struct ccci_forgebot *b)
-{
-  char **names = NULL;
-  size_t n = 0, i;
-  uv_fs_t req;
-  uv_dirent_t de;
-  if (uv_fs_scandir(NULL, &req, b->outbox_dir, 0, NULL) >= 0) {
-    while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
-      size_t l = strlen(de.name);
-      if (l > 5 && strcmp(de.name + l - 5, ".json") == 0) {
-        names = ccci_xrealloc(names, (n + 1) * sizeof(*names));
-        names[n++] = ccci_xstrdup(de.name);
-      }
-    }
-  }
-  uv_fs_req_cleanup(&req);
-  /* scandir sorts; the names are zero-padded sequence numbers. */
-  for (i = 0; i < n; i++) {
-    char *path = ccci_xasprintf("%s/%s", b->outbox_dir, names[i]), *text = NULL;
-    size_t len = 0;
-    uint64_t seq = strtoull(names[i], NULL, 10);
-    json_t *j = NULL;
-    if (ccci_read_file(path, 1 << 20, &text, &len) == 0)
-      j = json_loadb(text, len, 0, NULL);
-    free(text);
-    if (json_is_object(j) && seq > 0) {
-      struct obx *o = ccci_xcalloc(1, sizeof(*o));
-      o->seq = seq;
-      o->j = j;
-      ob_append(b, o);
-      if (seq > b->ob_seq)
-        b->ob_seq = seq;
-    } else {
-      ccci_warn("forge", "outbox: %s is damaged; removed", path);
-      json_decref(j);
-      unlink(path);
-    }
-    free(path);
-    free(names[i]);
-  }
-  free(names);
-  if (b->ob_head != NULL)
-    ccci_info("forge", "outbox: %llu entries left by an earlier daemon",
-              (unsigned long long)(b->ob_seq));
 }
 
 /* ---- reporting ---- */
@@ -830,8 +413,8 @@ static bool is_forge_run(const struct ccci_run_meta *m)
 /* After the entries are durable, a marker in the run dir says so. */
 static void mark_run(struct ccci_forgebot *b, const char *dir, const char *name)
 {
-  wq_push(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"), NULL,
-          NULL);
+  fb_put_file(b, ccci_xasprintf("%s/%s", dir, name), ccci_xstrdup("1\n"), NULL,
+              NULL);
 }
 
 static bool has_mark(const char *dir, const char *name)
@@ -842,15 +425,15 @@ static bool has_mark(const char *dir, const char *name)
   return yes;
 }
 
-static void ack_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
-                    const char *dir)
+void fb_ack_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
+                const char *dir)
 {
   json_t *cid = json_object_get(m->trigger, "comment_id");
   if (json_is_integer(cid))
-    ob_push(b, json_pack("{s:s,s:s,s:O}", "kind", "reaction", "repo", m->repo,
-                         "comment_id", cid));
-  ob_push(b,
-          status_entry(b, m->repo, m->sha, m->id, "pending", "ccci: queued"));
+    fb_ob_push(b, json_pack("{s:s,s:s,s:O}", "kind", "reaction", "repo",
+                            m->repo, "comment_id", cid));
+  fb_ob_push(
+      b, status_entry(b, m->repo, m->sha, m->id, "pending", "ccci: queued"));
   mark_run(b, dir, "forge-acked");
 }
 
@@ -949,7 +532,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   /* A newer run of the PR is queued or running: its status stands. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
   if (!newer.found)
-    ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));
+    fb_ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));
   {
     char *p = ccci_xasprintf("%s/state/deploys", dir);
     if (ccci_read_file(p, 64, &deploys, &dl) < 0)
@@ -974,9 +557,9 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
                          tiers.data);
   (void)rc;
   text = redacted(b, body.data != NULL ? body.data : "");
-  ob_push(b,
-          json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo", m->repo,
-                    "pr", (json_int_t)m->pr, "comment_id", 0, "body", text));
+  fb_ob_push(b, json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo",
+                          m->repo, "pr", (json_int_t)m->pr, "comment_id", 0,
+                          "body", text));
   free(text);
   free(deploys);
   free(url);
@@ -1004,471 +587,8 @@ static void catch_up(void *arg, const struct ccci_run_meta *m, const char *dir)
     if (!has_mark(dir, "forge-reported"))
       report_run(b, m, dir);
   } else if (!has_mark(dir, "forge-acked")) {
-    ack_run(b, m, dir);
+    fb_ack_run(b, m, dir);
   }
-}
-
-/* ---- polling ---- */
-
-static void on_repo_timer(uv_timer_t *t);
-
-/* Poll @p r in @p ms. */
-static void repo_next(struct repo *r, uint64_t ms)
-{
-  if (r->removed || r->b->stopping)
-    return;
-  r->due = uv_now(r->b->loop) + ms;
-  uv_timer_start(&r->timer, on_repo_timer, ms, 0);
-}
-
-/* Poll @p r at @p at (loop time, not in the past), started at the first
- * slot boundary from there. */
-static void repo_at(struct repo *r, uint64_t at, uint64_t interval_ms)
-{
-  uint64_t slot = interval_ms / 4, now = uv_now(r->b->loop), start;
-  if (r->removed || r->b->stopping)
-    return;
-  if (slot > POLL_SLOT_MS)
-    slot = POLL_SLOT_MS;
-  start = slot > 1 ? (at + slot - 1) / slot * slot : at;
-  r->due = at;
-  uv_timer_start(&r->timer, on_repo_timer, start - now, 0);
-}
-
-/* The next regular poll: one interval after the last one was due (not
- * after it ended), so the period is the interval on average, each one
- * within a slot of it. */
-static void repo_again(struct repo *r)
-{
-  struct ccci_config *cfg = r->b->config(r->b->arg);
-  uint64_t iv = cfg->forge.poll_interval_ms, at = r->due + iv;
-  uint64_t now = uv_now(r->b->loop);
-  /* A poll that took longer than the interval (many pages, a slow forge)
-   * is followed a whole interval later, never back to back. */
-  if (at < now)
-    at = now + iv;
-  repo_at(r, at, iv);
-  ccci_config_unref(cfg);
-}
-
-static void poll_failed(struct repo *r, const char *what,
-                        const struct ccci_httpc_response *resp)
-{
-  struct ccci_config *cfg = r->b->config(r->b->arg);
-  uint64_t wait = cfg->forge.poll_interval_ms;
-  char why[160];
-  unsigned k = r->backoff < 16 ? r->backoff : 16;
-  ccci_config_unref(cfg);
-  while (k-- > 0 && wait < BACKOFF_MAX_MS)
-    wait *= 2;
-  /* Jitter spreads the repos (within the cap); Retry-After is a floor,
-   * never shortened. */
-  wait = jitter(wait);
-  if (wait > BACKOFF_MAX_MS)
-    wait = BACKOFF_MAX_MS;
-  if (resp != NULL && resp->retry_after_s > 0 &&
-      (uint64_t)resp->retry_after_s * 1000u > wait)
-    wait = (uint64_t)resp->retry_after_s * 1000u;
-  r->backoff++;
-  r->b->n.poll_errors++;
-  if (resp != NULL)
-    describe(why, sizeof(why), resp);
-  else
-    snprintf(why, sizeof(why), "%s", "bad answer");
-  ccci_warn("forge", "%s: %s failed (%s); polling again in %llu ms", r->full,
-            what, why, (unsigned long long)wait);
-  ccci_forge_comment_list_close(&r->cand);
-  r->busy = false;
-  repo_next(r, wait);
-}
-
-static void poll_done(struct repo *r)
-{
-  size_t i, k = 0;
-  if (r->max_updated > r->watermark) {
-    r->watermark = r->max_updated;
-    r->dirty = true;
-  }
-  for (i = 0; i < r->nseen; i++)
-    if (r->seen[i].created >= r->watermark - SEEN_KEEP_S)
-      r->seen[k++] = r->seen[i];
-  r->dirty = r->dirty || k != r->nseen;
-  r->nseen = k;
-  ccci_forge_comment_list_close(&r->cand);
-  r->busy = false;
-  r->backoff = 0;
-  r->b->n.polls++;
-  /* An idle repo's poll writes nothing. */
-  if (r->dirty)
-    state_save(r, NULL, NULL);
-  repo_again(r);
-}
-
-static void candidate_done(struct repo *r)
-{
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  mark_seen(r, c->id, c->created_at);
-  r->next++;
-  poll_next_candidate(r);
-}
-
-struct acceptance {
-  struct ccci_forgebot *b;
-  char *repo;
-};
-
-static void on_accepted(const char *id, const char *err, void *arg)
-{
-  struct acceptance *a = arg;
-  struct ccci_forgebot *b = a->b;
-  struct repo *r = b->stopping ? NULL : repo_of(b, a->repo);
-  free(a->repo);
-  free(a);
-  b->pending--;
-  if (r == NULL) {
-    maybe_freed(b); /* stopping: the comment is read again next time */
-    return;
-  }
-  if (id == NULL) {
-    ccci_error("forge", "%s: cannot accept a run: %s", r->full, err);
-    poll_failed(r, "acceptance", NULL);
-    return;
-  }
-  b->n.triggers++;
-  {
-    struct ccci_runs_view v;
-    if (ccci_runs_view(b->runs, id, &v) == 0) {
-      struct ccci_forge_comment *c = &r->cand.items[r->next];
-      json_t *t = json_pack("{s:s,s:I}", "kind", "forge", "comment_id",
-                            (json_int_t)c->id);
-      struct ccci_run_meta m;
-      memset(&m, 0, sizeof(m));
-      snprintf(m.id, sizeof(m.id), "%s", id);
-      m.repo = r->full;
-      m.sha = r->pull.head_sha;
-      m.pr = r->pull.number;
-      m.trigger = t;
-      ack_run(b, &m, v.dir);
-      json_decref(t);
-    }
-  }
-  ccci_log(CCCI_LOG_INFO, "forge", id, "accepted: %s#%lld by %s at %.12s",
-           r->full, (long long)r->pull.number,
-           r->cand.items[r->next].user_login, r->pull.head_sha);
-  candidate_done(r);
-}
-
-static void take_trigger(struct repo *r)
-{
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  struct ccci_runs_forge t;
-  char id[CCCI_RUN_ID_MAX + 1], stamp[24], *err = NULL;
-  struct tm tm;
-  time_t ct = (time_t)c->created_at;
-  int rc;
-
-  gmtime_r(&ct, &tm);
-  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-  snprintf(id, sizeof(id), "%s-c%lld", stamp, (long long)c->id);
-  memset(&t, 0, sizeof(t));
-  t.id = id;
-  t.repo = r->full;
-  t.pr = r->pull.number;
-  t.sha = r->pull.head_sha;
-  t.ref = r->pull.head_ref[0] != '\0' ? r->pull.head_ref : NULL;
-  t.quick = ccci_forge_trigger(c->body, strlen(c->body)) ==
-            CCCI_FORGE_TRIGGER_TESTME_QUICK;
-  t.trigger = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "kind", "forge", "repo",
-                        r->full, "pr", (json_int_t)r->pull.number, "comment_id",
-                        (json_int_t)c->id, "commenter", c->user_login,
-                        "comment_url", c->pull_request_url);
-  {
-    struct acceptance *a = ccci_xcalloc(1, sizeof(*a));
-    a->b = b;
-    a->repo = ccci_xstrdup(r->full);
-    rc = ccci_runs_accept(b->runs, &t, on_accepted, a, &err);
-    if (rc < 0) {
-      free(a->repo);
-      free(a);
-    }
-  }
-  json_decref(t.trigger);
-  if (rc == -EEXIST) {
-    free(err);
-    candidate_done(r); /* read again: accepted before */
-    return;
-  }
-  if (rc < 0) {
-    ccci_error("forge", "%s: cannot accept a run: %s", r->full, err);
-    free(err);
-    poll_failed(r, "acceptance", NULL);
-    return;
-  }
-  b->pending++;
-}
-
-static void reply_unauthorised(struct repo *r)
-{
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  char *key =
-      ccci_xasprintf("%s#%lld", c->user_login, (long long)r->pull.number);
-  size_t i;
-  bool done = false;
-  b->n.unauthorised++;
-  for (i = 0; i < r->nreplied && !done; i++)
-    done = strcmp(r->replied[i], key) == 0;
-  ccci_info("forge", "%s#%lld: %s may not trigger runs%s", r->full,
-            (long long)r->pull.number, c->user_login,
-            done ? " (already told)" : "");
-  if (done) {
-    free(key);
-    candidate_done(r);
-    return;
-  }
-  r->replied =
-      ccci_xrealloc(r->replied, (r->nreplied + 1) * sizeof(*r->replied));
-  r->replied[r->nreplied++] = key;
-  /* Recorded before it is sent: the state file is written first. */
-  state_save(r, NULL, NULL);
-  {
-    char *text = ccci_xasprintf(
-        "@%s thanks for asking, but only members of `%s` (or users on this "
-        "CI's allowlist) can start test runs with `!testme`.",
-        c->user_login, r->owner);
-    ob_push(b, json_pack("{s:s,s:s,s:I,s:s}", "kind", "reply", "repo", r->full,
-                         "pr", (json_int_t)r->pull.number, "body", text));
-    free(text);
-  }
-  candidate_done(r);
-}
-
-static struct member *member_find(struct ccci_forgebot *b, const char *key)
-{
-  size_t i;
-  for (i = 0; i < b->nmembers; i++)
-    if (strcmp(b->members[i].key, key) == 0)
-      return &b->members[i];
-  return NULL;
-}
-
-static void on_member(struct ccci_forgebot *b, void *arg,
-                      const struct ccci_httpc_response *resp)
-{
-  struct repo *r = arg;
-  struct ccci_forge_comment *c;
-  struct ccci_config *cfg;
-  struct member *m;
-  char *key;
-  if (b->stopping)
-    return;
-  c = &r->cand.items[r->next];
-  if (resp->error != 0 || (resp->status != 204 && resp->status != 404)) {
-    if (resp->status == 303)
-      ccci_error("forge",
-                 "the membership check of %s in %s answered 303: the bot is "
-                 "not a member of %s (a setup error: see docs/enroll.md)",
-                 c->user_login, r->owner, r->owner);
-    poll_failed(r, "the membership check", resp);
-    return;
-  }
-  key = ccci_xasprintf("%s/%s", r->owner, c->user_login);
-  m = member_find(b, key);
-  if (m == NULL) {
-    b->members =
-        ccci_xrealloc(b->members, (b->nmembers + 1) * sizeof(*b->members));
-    m = &b->members[b->nmembers++];
-    m->key = key;
-  } else {
-    free(key);
-  }
-  cfg = b->config(b->arg);
-  m->yes = resp->status == 204;
-  m->until_ms = uv_now(b->loop) + cfg->forge.auth_cache_ms;
-  ccci_config_unref(cfg);
-  if (m->yes)
-    take_trigger(r);
-  else
-    reply_unauthorised(r);
-}
-
-static void authorise(struct repo *r)
-{
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c = &r->cand.items[r->next];
-  struct ccci_config *cfg = b->config(b->arg);
-  char *key = ccci_xasprintf("%s/%s", r->owner, c->user_login);
-  struct member *m = member_find(b, key);
-  bool allowed = false;
-  size_t i;
-  for (i = 0; i < cfg->forge.allowlist.n && !allowed; i++)
-    allowed = strcmp(cfg->forge.allowlist.v[i], c->user_login) == 0;
-  ccci_config_unref(cfg);
-  free(key);
-  if (allowed || (m != NULL && m->yes && m->until_ms > uv_now(b->loop))) {
-    take_trigger(r);
-  } else if (m != NULL && !m->yes && m->until_ms > uv_now(b->loop)) {
-    reply_unauthorised(r);
-  } else {
-    call(b, "GET",
-         ccci_xasprintf("/orgs/%s/members/%s", r->owner, c->user_login), NULL,
-         on_member, r);
-  }
-}
-
-static void on_pull(struct ccci_forgebot *b, void *arg,
-                    const struct ccci_httpc_response *resp)
-{
-  struct repo *r = arg;
-  char *err = NULL;
-  if (b->stopping)
-    return;
-  ccci_forge_pull_close(&r->pull);
-  if (resp->status == 404 && resp->error == 0) {
-    candidate_done(r); /* not a PR after all */
-    return;
-  }
-  if (!ok_status(resp) ||
-      ccci_forge_parse_pull(resp->body, resp->body_len, &r->pull, &err) < 0) {
-    if (err != NULL)
-      ccci_warn("forge", "%s: the pull request answer: %s", r->full, err);
-    free(err);
-    poll_failed(r, "reading a pull request", ok_status(resp) ? NULL : resp);
-    return;
-  }
-  if (r->pull.state != CCCI_FORGE_PR_OPEN) {
-    candidate_done(r);
-    return;
-  }
-  authorise(r);
-}
-
-static void poll_next_candidate(struct repo *r)
-{
-  struct ccci_forgebot *b = r->b;
-  struct ccci_forge_comment *c;
-  if (r->next >= r->cand.n) {
-    poll_done(r);
-    return;
-  }
-  c = &r->cand.items[r->next];
-  call(b, "GET",
-       ccci_xasprintf("/repos/%s/pulls/%lld", r->full,
-                      (long long)c->issue_number),
-       NULL, on_pull, r);
-}
-
-/* A comment that may start a run: new, on a PR, made after enrolment, not
- * the bot's, and with the trigger line. */
-static bool candidate(const struct repo *r, const struct ccci_forge_comment *c)
-{
-  return c->on_pr && c->body != NULL && c->issue_number > 0 &&
-         c->created_at >= r->enrolled_at &&
-         c->created_at >= r->watermark - SEEN_KEEP_S && r->b->bot != NULL &&
-         strcmp(c->user_login, r->b->bot) != 0 &&
-         ccci_forge_trigger(c->body, strlen(c->body)) !=
-             CCCI_FORGE_TRIGGER_NONE;
-}
-
-static void get_page(struct repo *r);
-
-static void on_comments(struct ccci_forgebot *b, void *arg,
-                        const struct ccci_httpc_response *resp)
-{
-  struct repo *r = arg;
-  struct ccci_forge_comment_list l;
-  char *err = NULL;
-  size_t i;
-  if (b->stopping)
-    return;
-  if (!ok_status(resp)) {
-    poll_failed(r, "listing comments", resp);
-    return;
-  }
-  if (!r->enrolled) {
-    if (resp->date <= 0) {
-      poll_failed(r, "the first poll (no Date header)", NULL);
-      return;
-    }
-    r->enrolled = true;
-    r->watermark = r->enrolled_at = resp->date;
-    ccci_info("forge", "%s: enrolled; comments from %lld on count", r->full,
-              (long long)resp->date);
-    r->b->n.polls++;
-    r->busy = false;
-    state_save(r, NULL, NULL);
-    repo_again(r);
-    return;
-  }
-  if (ccci_forge_parse_comments(resp->body, resp->body_len, &l, &err) < 0) {
-    ccci_warn("forge", "%s: the comments answer: %s", r->full, err);
-    free(err);
-    poll_failed(r, "listing comments", NULL);
-    return;
-  }
-  for (i = 0; i < l.n; i++) {
-    struct ccci_forge_comment *c = &l.items[i];
-    if (c->updated_at > r->max_updated)
-      r->max_updated = c->updated_at;
-    if (is_seen(r, c->id))
-      continue;
-    if (!candidate(r, c)) {
-      mark_seen(r, c->id, c->created_at);
-      continue;
-    }
-    /* Moved into the candidates (the list keeps ownership otherwise). */
-    r->cand.items =
-        ccci_xrealloc(r->cand.items, (r->cand.n + 1) * sizeof(*r->cand.items));
-    r->cand.items[r->cand.n++] = *c;
-    memset(c, 0, sizeof(*c));
-  }
-  i = l.n;
-  r->fetched += i;
-  ccci_forge_comment_list_close(&l);
-  /* A full page, or fewer than the forge counts (a server whose page is
-   * smaller than ours): there is more. */
-  if (i >= PAGE || (i > 0 && resp->total_count > 0 &&
-                    r->fetched < (size_t)resp->total_count)) {
-    r->page++;
-    get_page(r);
-    return;
-  }
-  r->next = 0;
-  poll_next_candidate(r);
-}
-
-static void get_page(struct repo *r)
-{
-  char since[32];
-  ccci_forge_format_time(r->watermark - OVERLAP_S, since);
-  call(r->b, "GET",
-       ccci_xasprintf("/repos/%s/issues/comments?since=%s&limit=%d&page=%u",
-                      r->full, since, PAGE, r->page),
-       NULL, on_comments, r);
-}
-
-static void on_repo_timer(uv_timer_t *t)
-{
-  struct repo *r = ccci_container_of(t, struct repo, timer);
-  if (r->busy || r->b->stopping)
-    return;
-  if (r->b->bot == NULL) {
-    repo_next(r, 1000); /* the bot's login comes first */
-    return;
-  }
-  r->busy = true;
-  if (!r->enrolled) {
-    call(r->b, "GET",
-         ccci_xasprintf("/repos/%s/issues/comments?limit=1&page=1", r->full),
-         NULL, on_comments, r);
-    return;
-  }
-  r->page = 1;
-  r->fetched = 0;
-  r->max_updated = r->watermark;
-  memset(&r->cand, 0, sizeof(r->cand));
-  get_page(r);
 }
 
 /* ---- repos and the self-check ---- */
@@ -1483,14 +603,13 @@ static void on_repo_closed(uv_handle_t *h)
   free(r->replied);
   free(r->seen);
   free(r->results);
-  ccci_forge_pull_close(&r->pull);
   ccci_forge_comment_list_close(&r->cand);
   free(r->full);
   free(r->owner);
   free(r->state_path);
   free(r);
   b->handles--;
-  maybe_freed(b);
+  fb_maybe_freed(b);
 }
 
 static void repo_add(struct ccci_forgebot *b, const char *full, uint64_t phase,
@@ -1507,7 +626,7 @@ static void repo_add(struct ccci_forgebot *b, const char *full, uint64_t phase,
   b->handles++;
   b->repos = ccci_xrealloc(b->repos, (b->nrepos + 1) * sizeof(*b->repos));
   b->repos[b->nrepos++] = r;
-  repo_at(r, uv_now(b->loop) + phase, interval_ms);
+  fb_repo_at(r, uv_now(b->loop) + phase, interval_ms);
 }
 
 /* Follow forge.repos: new repos start (random phase), removed ones stop. */
@@ -1530,7 +649,7 @@ static void repos_sync(struct ccci_forgebot *b)
     ccci_info("forge", "%s: no longer enrolled", r->full);
   }
   for (k = 0; k < cfg->forge.repos.n; k++)
-    if (repo_of(b, cfg->forge.repos.v[k]) == NULL)
+    if (fb_repo_of(b, cfg->forge.repos.v[k]) == NULL)
       repo_add(b, cfg->forge.repos.v[k],
                (uint64_t)rand() % (cfg->forge.poll_interval_ms + 1),
                cfg->forge.poll_interval_ms);
@@ -1557,7 +676,7 @@ static void on_bot_member(struct ccci_forgebot *b, void *arg,
 {
   char *org = arg, why[160];
   if (!b->stopping && resp->status != 204) {
-    describe(why, sizeof(why), resp);
+    fb_describe(why, sizeof(why), resp);
     set_check_error(
         b, ccci_xasprintf("the bot %s is not a member of %s (%s): membership "
                           "checks cannot work (docs/enroll.md)",
@@ -1576,9 +695,9 @@ static void on_user(struct ccci_forgebot *b, void *arg,
   (void)arg;
   if (b->stopping)
     return;
-  if (!ok_status(resp) ||
+  if (!fb_ok_status(resp) ||
       ccci_forge_parse_user(resp->body, resp->body_len, &u, &err) < 0) {
-    describe(why, sizeof(why), resp);
+    fb_describe(why, sizeof(why), resp);
     set_check_error(
         b, ccci_xasprintf("GET /user failed (%s%s%s): check forge.url and the "
                           "token in forge.token_file",
@@ -1608,15 +727,16 @@ static void on_user(struct ccci_forgebot *b, void *arg,
   }
   ccci_config_unref(cfg);
   for (k = 0; k < n; k++)
-    call(b, "GET", ccci_xasprintf("/orgs/%s/members/%s", orgs[k], b->bot), NULL,
-         on_bot_member, orgs[k]);
+    call_owning(b, "GET",
+                ccci_xasprintf("/orgs/%s/members/%s", orgs[k], b->bot), NULL,
+                on_bot_member, orgs[k], free);
   free(orgs);
 }
 
 static void check_start(struct ccci_forgebot *b)
 {
   if (!b->stopping)
-    call(b, "GET", ccci_xstrdup("/user"), NULL, on_user, NULL);
+    fb_call(b, "GET", ccci_xstrdup("/user"), NULL, on_user, NULL);
 }
 
 /* ---- life ---- */
@@ -1673,14 +793,15 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
   uv_timer_init(b->loop, &b->check_timer);
   b->ob_timer.data = b->check_timer.data = b;
   b->handles = 2;
-  ob_load(b);
+  ccci_fileq_init(&b->files, b->loop);
+  fb_ob_load(b);
   ccci_runs_foreach(b->runs, catch_up, b);
   b->finished.fn = on_run_finished;
   b->finished.arg = b;
   ccci_runs_finish_observe(b->runs, &b->finished);
   repos_sync(b);
   check_start(b);
-  ob_kick(b);
+  fb_ob_kick(b);
   *out = b;
   return 0;
 }
@@ -1741,18 +862,23 @@ void ccci_forgebot_problems(struct ccci_forgebot *b, json_t *problems)
     json_array_append_new(problems, json_string(b->check_error));
 }
 
-static void maybe_freed(struct ccci_forgebot *b)
+void fb_maybe_freed(struct ccci_forgebot *b)
 {
   struct obx *o;
   void (*done)(void *);
   void *arg;
-  if (!b->stopping || b->pending > 0 || b->handles > 0 || b->http != NULL)
+  if (!b->stopping || b->pending > 0 || b->handles > 0 || b->http != NULL ||
+      ccci_fileq_busy(&b->files))
     return;
   while (b->reqs != NULL) {
     struct req *q = b->reqs;
     b->reqs = q->next;
+    if (q->drop != NULL)
+      q->drop(q->arg);
     free(q);
   }
+  while (b->trigs != NULL)
+    fb_trig_free(b->trigs);
   while ((o = b->ob_head) != NULL) {
     b->ob_head = o->next;
     json_decref(o->j);
@@ -1780,14 +906,14 @@ static void on_http_closed(void *arg)
 {
   struct ccci_forgebot *b = arg;
   b->http = NULL;
-  maybe_freed(b);
+  fb_maybe_freed(b);
 }
 
 static void on_bot_handle_closed(uv_handle_t *h)
 {
   struct ccci_forgebot *b = h->data;
   b->handles--;
-  maybe_freed(b);
+  fb_maybe_freed(b);
 }
 
 void ccci_forgebot_free(struct ccci_forgebot *b, void (*done)(void *arg),

@@ -102,8 +102,10 @@ Control endpoints (outside /api/v1, no token, not recorded, no faults)
 Command line (benchmarks)
 -------------------------
     python3 fakeforge.py --port 0 --repos 1000 --org bench --bot ccci-bot \\
-        --token-file PATH [--member alice ...] [--record-limit 10000]
-  creates org `bench` (the bot and every --member are members) and repos
+        --token-file PATH [--member alice ...] [--user mallory ...]
+        [--record-limit 10000]
+  creates org `bench` (the bot and every --member are members; every --user
+  is a user outside it) and repos
   bench/r0..r{N-1}; the bot's token is read from PATH, or made and written
   there (mode 0600) when PATH is missing or empty. Prints one line
   {"url": ..., "pid": ...} on stdout and serves until SIGTERM or SIGINT.
@@ -1253,6 +1255,8 @@ def main(argv=None):
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--member", action="append", default=[],
                     help="another org member (repeatable)")
+    ap.add_argument("--user", action="append", default=[],
+                    help="a user outside the org (repeatable)")
     ap.add_argument("--record-limit", type=int, default=10000,
                     help="request records kept (counters are always complete)")
     args = ap.parse_args(argv)
@@ -1262,6 +1266,8 @@ def main(argv=None):
 
     forge = FakeForge(host=args.host, port=args.port, record_limit=args.record_limit)
     forge.add_user(args.bot, token=_load_or_make_token(args.token_file))
+    for login in args.member + args.user:
+        forge.add_user(login)
     forge.add_org(args.org, members=[args.bot] + args.member)
     for i in range(args.repos):
         forge.add_repo("%s/r%d" % (args.org, i))

@@ -441,6 +441,32 @@ class ForgeTest(CcciTestCase):
         self.assertEqual(self.counters(d).get("forge_unauthorised"), 0)
         self.assert_fake_clean()
 
+    def test_comment_in_the_second_of_the_first_poll_never_runs(self):
+        """SPEC 3: the first poll records every comment id it returns as seen,
+        so a `!testme` made before enrolment never runs even when its
+        `created_at` is the very second of that poll's `Date` (the forge's
+        clock stands still until the first poll has been answered)."""
+        f = self.forge
+        pr_early = f.open_pr(REPO, user="alice")
+        pr_sent = f.open_pr(REPO, user="alice")
+        t0 = int(f.now()) + 1
+        f.set_clock(t0, frozen=True)
+        early = f.comment(REPO, pr_early, "alice", "!testme")
+        self.assertEqual(early["created_at"], f._t(t0))
+        d = self.serve(public_url=False)
+        self.wait_first_poll()
+        first = self.polls()[0]
+        self.assertEqual(int(first["time"]), t0)
+        f.set_clock(t0 + 2)
+        sentinel = f.comment(REPO, pr_sent, "alice", "!testme")
+        self.assertEqual(self.wait_run(d, sentinel)["reason"], "success")
+        self.wait_polls(2)
+        self.assertEqual(self.runs_of(d, early["id"]), [])
+        self.assertEqual(self.forge.reactions_of(early["id"]), [])
+        self.assertEqual(len(self.starts()), 1)
+        self.assertEqual(self.counters(d).get("forge_triggers"), 1)
+        self.assert_fake_clean()
+
     def test_forge_failures_then_recovery_trigger_runs_once(self):
         f = self.forge
         flaky = "org/flaky"

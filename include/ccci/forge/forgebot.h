@@ -10,6 +10,9 @@
 
 #include "ccci/core/config.h"
 #include "ccci/core/util.h"
+#include "ccci/forge/forgeapi.h"
+#include "ccci/forge/httpc.h"
+#include "ccci/forge/ledger.h"
 #include "ccci/runs/runs.h"
 
 struct ccci_forgebot;
@@ -38,6 +41,40 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
  * `forge.repos`, run the self-check again.
  */
 void ccci_forgebot_reload(struct ccci_forgebot *b);
+
+/** What became of a comment given to ccci_forgebot_accept_trigger. */
+struct ccci_forgebot_verdict {
+  enum ccci_ledger_verdict verdict; /**< final, or retry; never a NEED_ */
+  /** accept, supersede, duplicate: the run's id (valid during the call) */
+  const char *run_id;
+  /** retry: the step that failed ("the membership check", ...) */
+  const char *what;
+  /** retry: the forge's answer to that step, or NULL (not an answer) */
+  const struct ccci_httpc_response *resp;
+};
+
+/**
+ * The acceptance path of one comment of enrolled repo @p repo, read by poll
+ * or (next) by hook, through the repo's durable ledger (ledger.h): the seen
+ * ids, the replies sent, and the run dirs named after the comment
+ * (`<created_at as YYYYMMDD-HHMMSS>-c<id>`), so a comment that arrives
+ * twice, either way, runs once. In order: the PR must be open, the
+ * commenter allowlisted or a member of the owner org (else one reply per
+ * (user, PR)), then the run is accepted durably and the `eyes` reaction
+ * and the `pending` status go to the outbox.
+ *
+ * @p c is copied (its body is only read for the trigger grammar). Returns
+ * the verdict at once when the comment and the ledger settle it (no call
+ * of @p cb; retry while the bot stops), or CCCI_LEDGER_NEED_PULL when the
+ * forge is asked: then @p cb follows with the verdict, later on the loop,
+ * or before the return only when a request could not even be sent. A final
+ * verdict records the id as seen; retry records nothing (read the comment
+ * again later). Once the bot stops, a pending @p cb is never called.
+ */
+enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
+    struct ccci_forgebot *b, const char *repo,
+    const struct ccci_forge_comment *c,
+    void (*cb)(void *arg, const struct ccci_forgebot_verdict *v), void *arg);
 
 /** `status`'s `forge` object (a new reference). */
 json_t *ccci_forgebot_status(struct ccci_forgebot *b);
