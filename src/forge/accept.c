@@ -30,7 +30,7 @@ struct trig {
   char id[CCCI_RUN_ID_MAX + 1];     /* the run it names */
   void (*cb)(void *arg, const struct ccci_forgebot_verdict *v);
   void *arg;
-  struct trig *prev, *next; /* in b->trigs: freed at close if unanswered */
+  struct ccci_list link; /* in b->trigs: freed at close if unanswered */
 };
 
 /* The comment's and the repo's facts (@p r NULL: not enrolled). */
@@ -106,15 +106,9 @@ static enum ccci_ledger_verdict judge(struct trig *t)
   return ccci_ledger_decide(&lc);
 }
 
-void fb_trig_free(struct trig *t)
+static void trig_free(struct trig *t)
 {
-  struct ccci_forgebot *b = t->b;
-  if (t->prev != NULL)
-    t->prev->next = t->next;
-  else
-    b->trigs = t->next;
-  if (t->next != NULL)
-    t->next->prev = t->prev;
+  ccci_list_remove(&t->link);
   free(t->repo);
   ccci_forge_comment_close(&t->c);
   ccci_forge_pull_close(&t->pull);
@@ -143,7 +137,7 @@ static void trig_done(struct trig *t, enum ccci_ledger_verdict v,
   out.resp = resp;
   settle(fb_repo_of(t->b, t->repo), &t->c, v);
   t->cb(t->arg, &out);
-  fb_trig_free(t);
+  trig_free(t);
 }
 
 static void trig_step(struct trig *t);
@@ -156,7 +150,7 @@ static void on_accepted(const char *id, const char *err, void *arg)
 
   b->pending--;
   if (b->stopping) {
-    fb_trig_free(t); /* the comment is read again next time */
+    trig_free(t); /* the comment is read again next time */
     fb_maybe_freed(b);
     return;
   }
@@ -444,10 +438,16 @@ enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
   snprintf(t->id, sizeof(t->id), "%s-c%lld", stamp, (long long)c->id);
   t->cb = cb;
   t->arg = arg;
-  t->next = b->trigs;
-  if (b->trigs != NULL)
-    b->trigs->prev = t;
-  b->trigs = t;
+  ccci_list_add_tail(&b->trigs, &t->link);
   trig_step(t);
   return v;
+}
+
+void fb_trigs_free(struct ccci_forgebot *b)
+{
+  struct ccci_list *it, *nx;
+  ccci_list_foreach_safe(it, nx, &b->trigs)
+  {
+    trig_free(ccci_container_of(it, struct trig, link));
+  }
 }

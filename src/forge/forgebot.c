@@ -111,25 +111,14 @@ struct req {
              const struct ccci_httpc_response *resp);
   void *arg;
   void (*drop)(void *arg); /* frees @p arg if never answered, or NULL */
-  struct req *prev, *next; /* in flight: freed at close if never answered */
+  struct ccci_list link;   /* in b->reqs: freed at close if never answered */
 };
-
-static void req_unlink(struct ccci_forgebot *b, struct req *q)
-{
-  if (q->prev != NULL)
-    q->prev->next = q->next;
-  else
-    b->reqs = q->next;
-  if (q->next != NULL)
-    q->next->prev = q->prev;
-}
 
 static void on_response(void *arg, const struct ccci_httpc_response *resp)
 {
   struct req *q = arg;
-  struct ccci_forgebot *b = q->b;
-  req_unlink(b, q);
-  q->cb(b, q->arg, resp);
+  ccci_list_remove(&q->link);
+  q->cb(q->b, q->arg, resp);
   free(q);
 }
 
@@ -169,10 +158,7 @@ static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
   free(url);
   free(text);
   if (rc == 0) {
-    q->next = b->reqs;
-    if (b->reqs != NULL)
-      b->reqs->prev = q;
-    b->reqs = q;
+    ccci_list_add_tail(&b->reqs, &q->link);
     return;
   }
   {
@@ -794,6 +780,8 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
   b->ob_timer.data = b->check_timer.data = b;
   b->handles = 2;
   ccci_fileq_init(&b->files, b->loop);
+  ccci_list_init(&b->reqs);
+  ccci_list_init(&b->trigs);
   fb_ob_load(b);
   ccci_runs_foreach(b->runs, catch_up, b);
   b->finished.fn = on_run_finished;
@@ -864,21 +852,22 @@ void ccci_forgebot_problems(struct ccci_forgebot *b, json_t *problems)
 
 void fb_maybe_freed(struct ccci_forgebot *b)
 {
+  struct ccci_list *it, *nx;
   struct obx *o;
   void (*done)(void *);
   void *arg;
   if (!b->stopping || b->pending > 0 || b->handles > 0 || b->http != NULL ||
       ccci_fileq_busy(&b->files))
     return;
-  while (b->reqs != NULL) {
-    struct req *q = b->reqs;
-    b->reqs = q->next;
+  ccci_list_foreach_safe(it, nx, &b->reqs)
+  {
+    struct req *q = ccci_container_of(it, struct req, link);
+    ccci_list_remove(it);
     if (q->drop != NULL)
       q->drop(q->arg);
     free(q);
   }
-  while (b->trigs != NULL)
-    fb_trig_free(b->trigs);
+  fb_trigs_free(b);
   while ((o = b->ob_head) != NULL) {
     b->ob_head = o->next;
     json_decref(o->j);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "ccci/core/fileq.h"
+#include "ccci/core/list.h"
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/forgebot.h"
 #include "ccci/forge/httpc.h"
@@ -22,9 +23,6 @@
 /* Seen comment ids are kept this far behind the watermark. */
 #define SEEN_KEEP_S 86400
 #define BACKOFF_MAX_MS (5u * 60u * 1000u)
-
-struct req;
-struct trig;
 
 struct seen {
   int64_t id, created;
@@ -95,9 +93,9 @@ struct ccci_forgebot {
   unsigned ob_backoff;
   uv_timer_t ob_timer, check_timer;
   struct ccci_fileq files; /* the state, outbox and marker files, in order */
-  struct req *reqs;
-  struct trig *trigs; /* comments on their way through acceptance */
-  unsigned pending;   /* file writes and run acceptances in flight */
+  struct ccci_list reqs;   /* requests in flight (struct req) */
+  struct ccci_list trigs;  /* comments on their way through acceptance */
+  unsigned pending;        /* file writes and run acceptances in flight */
   unsigned handles;
   bool stopping, warned_no_url;
   void (*done)(void *);
@@ -159,8 +157,8 @@ void fb_ob_load(struct ccci_forgebot *b);
  * not enrolled); a final one is settled (the id seen). */
 enum ccci_ledger_verdict fb_first_look(struct ccci_forgebot *b, struct repo *r,
                                        const struct ccci_forge_comment *c);
-/* Free a comment on its way through acceptance (at stop). */
-void fb_trig_free(struct trig *t);
+/* Free the comments still on their way through acceptance (at stop). */
+void fb_trigs_free(struct ccci_forgebot *b);
 
 /* poller.c */
 

@@ -53,7 +53,8 @@ struct ccci_logstore {
   bool paused;
   void (*drain_cb)(void *);
   void *drain_arg;
-  struct ccci_logstore_watch *watchers, *walk_next;
+  struct ccci_list watchers;
+  struct ccci_list *walk_next; /* the next watcher told, while telling */
   uv_timer_t wtimer; /* WRITE_DELAY_MS after the first unwritten line */
   bool dirty;        /* lines or steps since the watchers were told */
   /* index.json: written on the thread pool, one at a time, latest wins. */
@@ -379,6 +380,7 @@ static int store_open(uv_loop_t *loop, const char *dir, const char *run_id,
   }
   ls = ccci_xcalloc(1, sizeof(*ls));
   ls->loop = loop;
+  ccci_list_init(&ls->watchers);
   ls->dir = ccci_xstrdup(dir);
   ls->run_id = ccci_xstrdup(run_id);
   ls->max_bytes = max_bytes;
@@ -444,14 +446,16 @@ static void add(struct ccci_logstore *ls, const char *text, size_t len)
 /* Tell every watcher; a callback may remove itself (or the next one). */
 static void notify(struct ccci_logstore *ls, enum ccci_logstore_event ev)
 {
-  struct ccci_logstore_watch *w = ls->watchers;
+  struct ccci_list *it = ls->watchers.next;
   ls->dirty = false;
-  while (w != NULL) {
-    ls->walk_next = w->next;
+  while (it != &ls->watchers) {
+    struct ccci_logstore_watch *w =
+        ccci_container_of(it, struct ccci_logstore_watch, link);
+    ls->walk_next = it->next;
     if (ev == CCCI_LOGSTORE_CLOSED)
       ccci_logstore_unwatch(ls, w);
     w->cb(w, ev);
-    w = ls->walk_next;
+    it = ls->walk_next;
   }
   ls->walk_next = NULL;
 }
@@ -521,25 +525,15 @@ char *ccci_logstore_path(const struct ccci_logstore *ls, unsigned n)
 void ccci_logstore_watch(struct ccci_logstore *ls,
                          struct ccci_logstore_watch *w)
 {
-  w->prev = NULL;
-  w->next = ls->watchers;
-  if (ls->watchers != NULL)
-    ls->watchers->prev = w;
-  ls->watchers = w;
+  ccci_list_add_head(&ls->watchers, &w->link);
 }
 
 void ccci_logstore_unwatch(struct ccci_logstore *ls,
                            struct ccci_logstore_watch *w)
 {
-  if (ls->walk_next == w)
-    ls->walk_next = w->next;
-  if (w->prev != NULL)
-    w->prev->next = w->next;
-  else if (ls->watchers == w)
-    ls->watchers = w->next;
-  if (w->next != NULL)
-    w->next->prev = w->prev;
-  w->prev = w->next = NULL;
+  if (ls->walk_next == &w->link)
+    ls->walk_next = w->link.next;
+  ccci_list_remove(&w->link);
 }
 
 void ccci_logstore_line(struct ccci_logstore *ls, const char *text, size_t len,

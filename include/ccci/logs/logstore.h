@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ccci/core/list.h"
 #include "ccci/core/util.h"
 
 /** At most this many steps come from markers (`0-init` counts). */
@@ -125,7 +126,7 @@ enum ccci_logstore_event {
  */
 struct ccci_logstore_watch {
   void (*cb)(struct ccci_logstore_watch *w, enum ccci_logstore_event ev);
-  struct ccci_logstore_watch *prev, *next;
+  struct ccci_list link; /* in the store's watchers */
 };
 
 /** Add @p w (its cb set) to the store's watchers. */
