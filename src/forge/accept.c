@@ -42,7 +42,7 @@ static void case_of(const struct ccci_forgebot *b, const struct repo *r,
   lc->created_at = c->created_at;
   lc->on_pr = c->on_pr && c->issue_number > 0;
   lc->trigger = kind != CCCI_FORGE_TRIGGER_NONE;
-  lc->own = b->bot == NULL || strcmp(c->user_login, b->bot) == 0;
+  lc->own = b->bot != NULL && strcmp(c->user_login, b->bot) == 0;
   lc->keep_s = SEEN_KEEP_S;
   if (r == NULL)
     return;
@@ -400,7 +400,10 @@ enum ccci_ledger_verdict fb_first_look(struct ccci_forgebot *b, struct repo *r,
   enum ccci_ledger_verdict v;
 
   case_of(b, r, c, kind_of(c), &lc);
-  v = b->stopping ? CCCI_LEDGER_RETRY : ccci_ledger_decide(&lc);
+  /* Until the self-check knows the bot's login, its own comments cannot be
+   * told apart (the poll waits for it; a hook may come before). */
+  v = b->stopping || b->bot == NULL ? CCCI_LEDGER_RETRY
+                                    : ccci_ledger_decide(&lc);
   if (v != CCCI_LEDGER_NEED_PULL)
     settle(r, c, v);
   return v;

@@ -123,6 +123,7 @@ struct ccci_runs {
   void (*observer)(void *arg, const char *id);
   void *observer_arg;
   struct ccci_list finish_observers; /* ccci_runs_finish_observer.link */
+  struct ccci_list *finish_next;     /* the next one told, while telling */
   bool draining, stopping;
   uint64_t last_id_ms;
   struct number *numbers;
@@ -147,17 +148,19 @@ struct ccci_runs {
 static void admit(struct ccci_runs *rs);
 static void finish(struct run *r);
 
-/* Tell the finish observers, in the order they came; one may leave from
- * its own call. */
+/* Tell the finish observers, in the order they came; a call may remove
+ * any of them (the walk's next one is moved on by the removal). */
 static void tell_finished(struct ccci_runs *rs, const struct run *r)
 {
-  struct ccci_list *it, *nx;
-  ccci_list_foreach_safe(it, nx, &rs->finish_observers)
-  {
+  struct ccci_list *it = rs->finish_observers.next;
+  while (it != &rs->finish_observers) {
     struct ccci_runs_finish_observer *o =
         ccci_container_of(it, struct ccci_runs_finish_observer, link);
+    rs->finish_next = it->next;
     o->fn(o->arg, &r->m, r->dir);
+    it = rs->finish_next;
   }
+  rs->finish_next = NULL;
 }
 
 /* ---- helpers ---- */
@@ -1680,7 +1683,8 @@ void ccci_runs_finish_observe(struct ccci_runs *rs,
 void ccci_runs_finish_unobserve(struct ccci_runs *rs,
                                 struct ccci_runs_finish_observer *o)
 {
-  (void)rs;
+  if (rs->finish_next == &o->link)
+    rs->finish_next = o->link.next;
   ccci_list_remove(&o->link);
 }
 

@@ -186,13 +186,11 @@ static bool bot_known(struct fx *f)
   return yes;
 }
 
-/* A bot on the fixture's state dir, once it knows its login (its own
- * comments never trigger). */
-static void bot_start(struct fx *f)
+/* A bot on the fixture's state dir, its self-check under way. */
+static void bot_new(struct fx *f)
 {
   struct ccci_forgebot_env fe;
   char *err = NULL;
-  time_t end = time(NULL) + 30;
 
   memset(&fe, 0, sizeof(fe));
   fe.loop = &f->loop;
@@ -202,6 +200,15 @@ static void bot_start(struct fx *f)
   fe.arg = f;
   if (ccci_forgebot_new(&fe, &f->bot, &err) < 0)
     fail_msg("%s", err);
+}
+
+/* A bot on the fixture's state dir, once it knows its login (its own
+ * comments never trigger). */
+static void bot_start(struct fx *f)
+{
+  time_t end = time(NULL) + 30;
+
+  bot_new(f);
   while (!bot_known(f) && time(NULL) < end)
     uv_run(&f->loop, UV_RUN_ONCE);
   assert_true(bot_known(f));
@@ -470,6 +477,33 @@ static void test_settled_at_once(void **state)
   ccci_forge_comment_close(&c);
 }
 
+/* Before the bot knows its own login it cannot tell its own comments
+ * from others (a hook may come that early): the comment is read again
+ * later, never recorded as the bot's own. */
+static void test_before_the_self_check_retry(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_forge_comment c;
+  struct answer a;
+  int64_t pr = open_pr(f);
+  json_t *fault;
+
+  bot_stop(f);
+  fault = fake_post(
+      f, "/_fake/fault",
+      json_pack("{s:s,s:s,s:n}", "path", "/user$", "kind", "hang", "count"));
+  json_decref(fault);
+  bot_new(f);
+  memset(&a, 0, sizeof(a));
+  comment(f, pr, "alice", "!testme", &c);
+  assert_int_equal(
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a),
+      CCCI_LEDGER_RETRY);
+  assert_false(a.got);
+  assert_false(bot_known(f));
+  ccci_forge_comment_close(&c);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -479,6 +513,8 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_non_member_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settled_at_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_before_the_self_check_retry, setup,
+                                      teardown),
   };
   int rc;
   signal(SIGPIPE, SIG_IGN);

@@ -32,7 +32,8 @@ struct mark {
   struct ccci_runs_finish_observer o;
   struct fixture *f;
   char name;
-  bool leave; /* unobserve from its own call */
+  bool leave;         /* unobserve from its own call */
+  struct mark *evict; /* unobserve this one from its own call */
 };
 
 static struct ccci_config *config(void *arg)
@@ -52,6 +53,8 @@ static void on_finished(void *arg, const struct ccci_run_meta *m,
            ccci_run_reason_name(m->reason));
   if (k->leave)
     ccci_runs_finish_unobserve(k->f->rs, &k->o);
+  if (k->evict != NULL)
+    ccci_runs_finish_unobserve(k->f->rs, &k->evict->o);
 }
 
 static void mark_init(struct mark *k, struct fixture *f, char name)
@@ -186,6 +189,27 @@ static void test_observer_leaves_from_its_call(void **state)
   ccci_runs_finish_unobserve(f->rs, &b.o);
 }
 
+/* An observer that removes the next one from its call: that one is not
+ * called, and the walk goes on to the one after it. */
+static void test_observer_removes_the_next(void **state)
+{
+  struct fixture *f = *state;
+  struct mark a, b, c;
+
+  mark_init(&a, f, 'a');
+  mark_init(&b, f, 'b');
+  mark_init(&c, f, 'c');
+  a.evict = &b;
+  ccci_runs_finish_observe(f->rs, &a.o);
+  ccci_runs_finish_observe(f->rs, &b.o);
+  ccci_runs_finish_observe(f->rs, &c.o);
+  submit(f);
+  assert_int_equal(ccci_runs_cancel(f->rs, f->id, 1000), 0);
+  assert_string_equal(f->calls, "a:cancelled c:cancelled ");
+  ccci_runs_finish_unobserve(f->rs, &a.o);
+  ccci_runs_finish_unobserve(f->rs, &c.o);
+}
+
 /* The daemon's stop is done only once every record is on disk: the
  * cancelled run's meta.json says so when the stop's callback comes. */
 static void test_stop_waits_for_the_records(void **state)
@@ -214,6 +238,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           test_observers_in_order_removed_not_called, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_observer_removes_the_next, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_observer_leaves_from_its_call, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_stop_waits_for_the_records, setup,

@@ -65,9 +65,10 @@ struct ccci_forgebot_verdict {
  *
  * @p c is copied (its body is only read for the trigger grammar). Returns
  * the verdict at once when the comment and the ledger settle it (no call
- * of @p cb; retry while the bot stops), or CCCI_LEDGER_NEED_PULL when the
- * forge is asked: then @p cb follows with the verdict, later on the loop,
- * or before the return only when a request could not even be sent. A final
+ * of @p cb; retry while the bot stops or before its self-check learnt
+ * its login), or CCCI_LEDGER_NEED_PULL when the forge is asked: then @p cb
+ * follows with the verdict, later on the loop, or before the return only
+ * when a request could not even be sent. A final
  * verdict records the id as seen; retry records nothing (read the comment
  * again later). Once the bot stops, a pending @p cb is never called.
  */

@@ -100,8 +100,8 @@ void ccci_runs_finish_observe(struct ccci_runs *rs,
                               struct ccci_runs_finish_observer *o);
 
 /**
- * Stop telling @p o (a no-op when it is not observing). An observer may
- * unobserve itself from its own call.
+ * Stop telling @p o (a no-op when it is not observing). A call of an
+ * observer may unobserve any of them, itself included.
  */
 void ccci_runs_finish_unobserve(struct ccci_runs *rs,
                                 struct ccci_runs_finish_observer *o);
