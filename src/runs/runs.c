@@ -1127,7 +1127,6 @@ static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
   p->in.runs = p->sruns;
   p->in.nruns = n;
   p->in.domains = p->sdoms;
-  p->in.ndomains = rs->ndoms;
   p->in.last_repo = rs->rr_repo;
   p->in.capacity = cfg->capacity;
   p->in.running = rs->active;

@@ -133,7 +133,6 @@ static void test_table(void **state)
     in.runs = runs;
     in.nruns = n;
     in.domains = doms;
-    in.ndomains = MAXR;
     in.last_repo = w->last;
     in.capacity = w->capacity;
     in.running = w->running;
@@ -196,7 +195,6 @@ static struct ccci_sched_verdict sim_admit(struct sim *s)
     in.runs = runs;
     in.nruns = n;
     in.domains = s->doms;
-    in.ndomains = SIM_MAX;
     in.last_repo = s->last;
     in.capacity = s->capacity;
     in.running = s->active;
@@ -296,7 +294,6 @@ static void test_decide_reads_only_its_input(void **state)
   in.runs = runs;
   in.nruns = 3;
   in.domains = doms;
-  in.ndomains = 2;
   in.capacity = 2;
   in.disk_ok = true;
   in.now = 100;

@@ -25,12 +25,6 @@ static inline bool ccci_list_empty(const struct ccci_list *head)
   return head->next == head;
 }
 
-/** Whether @p node is in a list (it was added and not removed since). */
-static inline bool ccci_list_linked(const struct ccci_list *node)
-{
-  return node->next != NULL;
-}
-
 /** Add @p node at the end of the list of @p head. */
 static inline void ccci_list_add_tail(struct ccci_list *head,
                                       struct ccci_list *node)

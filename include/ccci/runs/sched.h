@@ -30,7 +30,6 @@ struct ccci_sched_input {
   const struct ccci_sched_run *runs; /**< in queue (creation) order */
   size_t nruns;
   const struct ccci_sched_domain *domains;
-  size_t ndomains;
   const char *last_repo; /**< the repo the last admission served, or NULL */
   unsigned capacity;     /**< runs that may hold a slot */
   unsigned running;      /**< runs holding a slot now */
