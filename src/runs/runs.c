@@ -689,11 +689,11 @@ static long long cold_deps(const struct run *r)
 }
 
 /* The facts of the run's end for the outcome: the runner's result, the
- * exit detail, the state files and results.json (in @p res, to clear). */
-static void main_case(const struct run *r, struct ccci_outcome_case *c,
-                      struct ccci_results *res)
+ * exit detail and the state files. Not results.json: the reason of a run
+ * seen to end does not depend on it, and the reporter reads the level
+ * (this runs on the loop). */
+static void main_case(const struct run *r, struct ccci_outcome_case *c)
 {
-  char *path = run_path(r, "results.json");
   memset(c, 0, sizeof(*c));
   c->cancelled = r->res.cancelled || r->cancel_req;
   c->timed_out = r->res.timed_out;
@@ -703,9 +703,6 @@ static void main_case(const struct run *r, struct ccci_outcome_case *c,
   c->deploys = state_number(r, "state/deploys");
   c->cold_deps = cold_deps(r);
   c->opstate_deployed = opstate_deployed(r);
-  (void)ccci_results_read(path, res); /* any error: not complete */
-  c->results = res;
-  free(path);
 }
 
 static void on_main_done(struct ccci_runner *runner,
@@ -713,14 +710,12 @@ static void on_main_done(struct ccci_runner *runner,
 {
   struct run *r = arg;
   struct ccci_outcome_case c;
-  struct ccci_results results;
   struct ccci_outcome o;
   (void)runner;
   r->res = *res;
   read_exit(r);
-  main_case(r, &c, &results);
+  main_case(r, &c);
   o = ccci_outcome_decide(&c);
-  ccci_results_clear(&results);
   r->reason = o.reason;
   if (res->drain_timeout)
     note(r,

@@ -29,7 +29,9 @@ struct ccci_outcome_case {
   long long deploys;
   long long cold_deps;   /**< `<name> cold` lines in state/deps */
   bool opstate_deployed; /**< state/opstate starts with `deployed` */
-  const struct ccci_results *results; /**< results.json as read */
+  /** results.json as read; NULL when not read (then no level: a run seen
+   * to end gets its reason without it) */
+  const struct ccci_results *results;
 };
 
 /** What the deploy budget (DG4.1) found. */
