@@ -39,6 +39,12 @@ static const struct command commands[] = {
      "redact [--secrets-dir DIR] [--secret-file FILE]... [--min-len N] "
      "[--mask STR]\n"
      "                       mask secrets on the way from stdin to stdout"},
+    {"harness", ccci_cmd_harness,
+     "harness [--recipe DIR] [--ref REF] [--domain D] [--server S] [--quick]\n"
+     "          [--results FILE] [--run-dir DIR] [--keep] [--tier T]...\n"
+     "                       deploy a recipe with abra and run its tiers\n"
+     "  harness --teardown [--run-dir DIR]\n"
+     "                       tear down what a run's state files say exists"},
     {"version", ccci_cmd_version, "version              print the version"},
     /* Hidden (no usage): only the daemon starts it. */
     {"supervise", ccci_cmd_supervise, NULL},

@@ -14,6 +14,7 @@
 #include "ccci/core/config.h"
 #include "ccci/ctl/client.h"
 #include "ccci/ctl/proto.h"
+#include "ccci/harness/harness.h"
 #include "ccci/logs/redact.h"
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/run.h"
@@ -26,6 +27,14 @@ int ccci_cmd_supervise(const struct ccci_cli *cli, int argc, char **argv)
 {
   (void)cli;
   return ccci_supervise_main(argc, argv);
+}
+
+int ccci_cmd_harness(const struct ccci_cli *cli, int argc, char **argv)
+{
+  if (cli->json)
+    return ccci_cli_usage_error("'harness' writes results.json; it has no "
+                                "--json output");
+  return ccci_harness_main(argc, argv, cli->config);
 }
 
 int ccci_cli_usage_error(const char *fmt, ...)

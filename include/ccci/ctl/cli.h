@@ -43,6 +43,8 @@ int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv);
 int ccci_cmd_janitor(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci drain`: stop admitting runs. */
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv);
+/** `ccci harness ...` (ccci_harness_main, docs/harness.md). */
+int ccci_cmd_harness(const struct ccci_cli *cli, int argc, char **argv);
 /** The hidden `ccci supervise` (see ccci_supervise_main). */
 int ccci_cmd_supervise(const struct ccci_cli *cli, int argc, char **argv);
 
