@@ -48,6 +48,10 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
     o.teardown = true;
   } else {
     o.reason = ended(c);
+    /* The harness exited 0 but its complete results.json says a tier
+     * failed (or names a harness error): the results are the word. */
+    if (o.reason == CCCI_REASON_SUCCESS && complete && c->results->failed)
+      o.reason = CCCI_REASON_FAILURE;
     if (o.reason == CCCI_REASON_SUCCESS || o.reason == CCCI_REASON_FAILURE) {
       o.budget = budget(c);
       if (o.budget == CCCI_BUDGET_NOT_COUNT || o.budget == CCCI_BUDGET_OVER)
@@ -57,7 +61,9 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
                   o.reason == CCCI_REASON_TIMEOUT) &&
                  c->opstate_deployed;
   }
-  if (ccci_run_reason_keeps_level(o.reason) && c->results != NULL)
+  /* Only a success or a failure has a level (a stopped or broken run's
+   * results say how far it got, not what the recipe reached). */
+  if (ccci_run_reason_keeps_level(o.reason) && complete)
     o.level = c->results->level;
   o.commit_status = ccci_run_reason_commit_status(o.reason);
   return o;
