@@ -392,6 +392,38 @@ static void test_results_example_harness(void **state)
   ccci_results_clear(&r);
 }
 
+/* The example harness itself (examples/example-harness, run for real, full
+ * and quick): its results.json reads as complete, level 0, not failed. */
+static void test_results_example_harness_script(void **state)
+{
+  static const char *const quick[] = {"0", "1"};
+  char path[] = "/tmp/ccci-example-results-XXXXXX";
+  int fd = mkstemp(path);
+  size_t i;
+  (void)state;
+
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  for (i = 0; i < 2; i++) {
+    struct ccci_results r;
+    char *cmd = ccci_xasprintf(
+        "env -i PATH=/usr/bin:/bin EXAMPLE_HARNESS_SLEEP=0 CCCI_QUICK=%s "
+        "CCCI_RUN_ID=r1 CCCI_RECIPE=hello CCCI_RESULTS_FILE=%s "
+        "/bin/sh %s/example-harness >/dev/null",
+        quick[i], path, CCCI_EXAMPLES);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(ccci_results_read(path, &r), 0);
+    assert_true(r.complete);
+    assert_false(r.failed);
+    assert_int_equal(r.level, 0);
+    assert_true(r.ntiers > 0);
+    assert_int_equal(r.tiers[0].st, CCCI_TS_SKIP);
+    ccci_results_clear(&r);
+  }
+  assert_int_equal(unlink(path), 0);
+}
+
 /* Free text is capped at a character boundary; members of the wrong type
  * read as absent. */
 static void test_results_caps_and_types(void **state)
@@ -439,6 +471,7 @@ int main(void)
       cmocka_unit_test(test_results_shape),
       cmocka_unit_test(test_results_failing),
       cmocka_unit_test(test_results_example_harness),
+      cmocka_unit_test(test_results_example_harness_script),
       cmocka_unit_test(test_results_caps_and_types),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
