@@ -625,12 +625,15 @@ static int results_body(struct ccci_buf *body, const struct ccci_run_meta *m,
   return rc;
 }
 
-/* Post a finished run's commit status and results comment. results.json is
- * read here, on the loop, once per finished run (capped at
- * CCCI_RESULTS_MAX_BYTES; docs/concurrency.md). */
+/* Post a finished run's commit status and results comment. @p given is
+ * the results.json the daemon read on the thread pool when the harness
+ * ended; NULL (a run the janitor took over, or one caught up with at
+ * start) reads it here, capped at CCCI_RESULTS_MAX_BYTES
+ * (docs/concurrency.md). */
 static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
-                       const char *dir)
+                       const char *dir, const struct ccci_results *given)
 {
+  const struct ccci_results *rp = given;
   struct newer newer = {m, false};
   struct ccci_results res;
   struct ccci_buf body;
@@ -639,11 +642,16 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   char *text, *p;
   int level;
 
-  p = ccci_xasprintf("%s/results.json", dir);
-  (void)ccci_results_read(p, &res); /* none or unreadable: no table */
-  free(p);
-  level = ccci_outcome_level(m->reason, &res);
-  status_description(m, &res, level, desc);
+  if (rp == NULL) {
+    p = ccci_xasprintf("%s/results.json", dir);
+    (void)ccci_results_read(p, &res); /* none or unreadable: no table */
+    free(p);
+    rp = &res;
+  } else {
+    memset(&res, 0, sizeof(res)); /* cleared below, holds nothing */
+  }
+  level = ccci_outcome_level(m->reason, rp);
+  status_description(m, rp, level, desc);
   /* A newer run of the PR is queued or running: its status stands. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
   if (!newer.found)
@@ -655,7 +663,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   if (deploys != NULL)
     deploys[strcspn(deploys, " \t\r\n")] = '\0';
   ccci_buf_init(&body, 256 * 1024);
-  (void)results_body(&body, m, &res, level, deploys, url);
+  (void)results_body(&body, m, rp, level, deploys, url);
   text = redacted(b, body.data != NULL ? body.data : "");
   fb_ob_push(b, json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo",
                           m->repo, "pr", (json_int_t)m->pr, "comment_id", 0,
@@ -669,11 +677,11 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
 }
 
 static void on_run_finished(void *arg, const struct ccci_run_meta *m,
-                            const char *dir)
+                            const char *dir, const struct ccci_results *res)
 {
   struct ccci_forgebot *b = arg;
   if (!b->stopping && is_forge_run(m))
-    report_run(b, m, dir);
+    report_run(b, m, dir, res);
 }
 
 /* At start: what an earlier daemon accepted or finished but did not get
@@ -685,7 +693,7 @@ static void catch_up(void *arg, const struct ccci_run_meta *m, const char *dir)
     return;
   if (m->state == CCCI_RUN_FINISHED) {
     if (!has_mark(dir, "forge-reported"))
-      report_run(b, m, dir);
+      report_run(b, m, dir, NULL);
   } else if (!has_mark(dir, "forge-acked")) {
     fb_ack_run(b, m, dir);
   }

@@ -87,7 +87,8 @@ struct run {
   uv_work_t work;
   /* The end of the harness, read on the thread pool (end_work). */
   struct ccci_outcome_case end_case;
-  struct ccci_results end_results;
+  struct ccci_results end_results; /* kept for the finish observers */
+  bool end_read;                   /* end_results holds what was read */
   int end_exit, end_signal;
   /* meta.json: written on the thread pool, one write at a time, the newest
    * record replacing one still waiting. */
@@ -161,7 +162,7 @@ static void tell_finished(struct ccci_runs *rs, const struct run *r)
     struct ccci_runs_finish_observer *o =
         ccci_container_of(it, struct ccci_runs_finish_observer, link);
     rs->finish_next = it->next;
-    o->fn(o->arg, &r->m, r->dir);
+    o->fn(o->arg, &r->m, r->dir, r->end_read ? &r->end_results : NULL);
     it = rs->finish_next;
   }
   rs->finish_next = NULL;
@@ -394,6 +395,7 @@ static struct run *run_new(struct ccci_runs *rs)
 static void run_free(struct run *r)
 {
   drop_attempt(r);
+  ccci_results_clear(&r->end_results);
   ccci_run_meta_clear(&r->m);
   free(r->dir);
   free(r->prep_err);
@@ -483,6 +485,8 @@ static void finish_saved(void *arg)
   save(r);
   if (r->m.state == CCCI_RUN_FINISHED)
     tell_finished(rs, r);
+  ccci_results_clear(&r->end_results);
+  r->end_read = false;
   release(r);
   check_stopped(rs);
   admit(rs);
@@ -702,6 +706,7 @@ static void end_work(uv_work_t *w)
   c->deploys = state_number(r, "state/deploys");
   c->cold_deps = cold_deps(r);
   c->opstate_deployed = opstate_deployed(r);
+  ccci_results_clear(&r->end_results);            /* an earlier attempt's */
   (void)ccci_results_read(path, &r->end_results); /* any error: incomplete */
   c->results = &r->end_results;
   free(path);
@@ -717,8 +722,8 @@ static void end_done(uv_work_t *w, int status)
   r->m.exit_code = r->end_exit;
   r->m.signal = r->end_signal;
   o = ccci_outcome_decide(c);
-  ccci_results_clear(&r->end_results);
   c->results = NULL;
+  r->end_read = true; /* kept until the finish observers have seen it */
   r->reason = o.reason;
   if (r->res.drain_timeout)
     note(r,
