@@ -5,7 +5,6 @@ Needs no ccci binary."""
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -444,12 +443,14 @@ class Fakes(unittest.TestCase):
         self.checkout()
         self.new_app("a.test")
         self.new_app("b.test")
-        self.faults([{"match": "app deploy", "domain": "a.test", "action": "fail", "after": 1,
-                      "times": 1, "message": "boom"}])
+        rule = {"match": "app deploy", "domain": "a.test", "action": "fail", "after": 1,
+                "times": 1, "message": "boom"}
+        self.faults([rule])
         self.call("deploy", domain="a.test")
         self.assertFata(self.call("deploy", check=False, domain="a.test"), "boom$")
         self.call("deploy", domain="b.test")  # another domain: no match
         self.call("deploy", domain="a.test")  # times: 1 used up
+        self.assertEqual(fakeswarm.fault_counts(self.swarm, 0, rule), {"seen": 3, "fired": 1})
         self.faults([{"match": "app backup", "action": "fail"}])  # a prefix of the command
         self.assertFata(self.call("backup", check=False, domain="a.test"), "injected fault: app backup create")
         self.assertFata(self.call("backup", check=False, domain="b.test"), "injected fault")
@@ -469,6 +470,24 @@ class Fakes(unittest.TestCase):
             p.communicate(timeout=10)
         self.assertEqual(p.returncode, -signal.SIGTERM)
         self.assertEqual(fakeswarm.Server("default", self.swarm).load()["snapshots"], {})
+        # ignore_term: only SIGKILL ends it
+        rule = {"match": "app backup create", "action": "hang", "ignore_term": True}
+        self.faults([rule])
+        p = subprocess.Popen(expand(T["backup"], domain="a.test"), env=self.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not fakeswarm.fault_counts(self.swarm, 0, rule)["fired"]:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            time.sleep(0.3)  # the fault has fired: SIGTERM is ignored by now
+            os.killpg(p.pid, signal.SIGTERM)
+            with self.assertRaises(subprocess.TimeoutExpired):
+                p.wait(timeout=0.5)
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate(timeout=10)
+        self.assertEqual(p.returncode, -signal.SIGKILL)
 
     def test_fault_lose_data_fails_the_data_check(self):
         self.checkout()

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 
 STATE_VERSION = 1
@@ -111,6 +110,21 @@ def _rule_matches(rule, command, domain, service):
     return True
 
 
+def fault_key(index, rule):
+    """The counter key of rule `index` of faults.json in faults.count.json."""
+    return "%d:%s" % (index, hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()[:16])
+
+
+def fault_counts(d, index, rule):
+    """{seen, fired} of one rule (for tests)."""
+    try:
+        with open(os.path.join(d, "faults.count.json"), encoding="utf-8") as f:
+            counts = json.load(f)
+    except (OSError, ValueError):
+        counts = {}
+    return counts.get(fault_key(index, rule), {"seen": 0, "fired": 0})
+
+
 def take_fault(command, domain=None, service=None):
     """Read faults.json and count this call against every matching rule.
     Returns the first rule that fires (a dict) or None. Counters live in
@@ -145,8 +159,7 @@ def take_fault(command, domain=None, service=None):
                 raise Fatal("faults.json: rule %d: unknown action %r" % (i, action))
             if not _rule_matches(rule, command, domain, service):
                 continue
-            key = "%d:%s" % (i, hashlib.sha256(
-                json.dumps(rule, sort_keys=True).encode()).hexdigest()[:16])
+            key = fault_key(i, rule)
             c = counts.setdefault(key, {"seen": 0, "fired": 0})
             seen = c["seen"]
             c["seen"] = seen + 1
@@ -159,8 +172,12 @@ def take_fault(command, domain=None, service=None):
         return fired
 
 
-def hang_forever():
-    """The `hang` fault: sleep until a signal kills the process."""
+def hang_forever(rule=None):
+    """The `hang` fault: sleep until a signal kills the process; with
+    `"ignore_term": true` SIGTERM is ignored (only SIGKILL ends it)."""
+    if rule and rule.get("ignore_term"):
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while True:
         time.sleep(3600)
 
@@ -616,8 +633,3 @@ def load_compose(recipe_dir, env):
         raise Fatal("no services in %s" % ":".join(files))
     return services
 
-
-def fatal_exit(msg, code=1):
-    sys.stderr.write("FATA %s\n" % msg)
-    sys.stderr.flush()
-    sys.exit(code)
