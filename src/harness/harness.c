@@ -1006,7 +1006,7 @@ static char *subst_marker(const char *cmd, const char *marker)
 
 static char *new_marker(struct h *h, const char *what)
 {
-  return ccci_xasprintf("ccci-%s-%s-%u-%ld", nz(h->run_id), what,
+  return ccci_xasprintf("ccci-%s-%s-%u-%ld", h->run_id != NULL ? h->run_id : "local", what,
                         ++h->marker_seq, (long)time(NULL));
 }
 
@@ -1583,7 +1583,7 @@ static void write_results(struct h *h)
   json_object_set_new(
       j, "duration_s",
       json_real((double)(long)(ccci_now_ms() - h->t0) / 1000.0));
-  text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+  text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
   json_decref(j);
   if (text == NULL)
     return;
@@ -2018,7 +2018,14 @@ static bool snapshot_tests(struct h *h, char **why)
   int r = 0;
   h->snapshot = ccci_xasprintf("%s/snapshot/tests", h->run_dir);
   remove_tree(h->snapshot);
-  if (stat(src, &st) == 0)
+  {
+    char *parent = ccci_dirname(h->snapshot);
+    r = ccci_mkdir_p(parent, 0750);
+    free(parent);
+  }
+  if (r < 0)
+    ;
+  else if (stat(src, &st) == 0)
     r = ccci_recipe_copy(src, h->snapshot, &err);
   else
     r = ccci_mkdir_p(h->snapshot, 0750);
