@@ -17,6 +17,8 @@
 #include "ccci/harness/harness.h"
 #include "ccci/logs/redact.h"
 #include "ccci/logs/secrets.h"
+#include "ccci/runs/levels.h"
+#include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 #include "ccci/runs/supervise.h"
 
@@ -471,6 +473,30 @@ static int run_op(const struct ccci_cli *cli, const char *op, int argc,
   return call(cli, req, reply);
 }
 
+/* The level and the tiers of a run's results.json, when it has one (the
+ * CLI runs on the daemon's machine, so it reads the file itself). */
+static void show_results(const char *dir)
+{
+  struct ccci_results res;
+  char *path;
+  size_t i;
+  if (dir == NULL)
+    return;
+  path = ccci_xasprintf("%s/results.json", dir);
+  if (ccci_results_read(path, &res) == 0 && res.level >= 0) {
+    printf("level            %s (%s)\n", ccci_level_text(res.level),
+           ccci_level_name(res.level));
+    printf("tiers:\n");
+    for (i = 0; i < res.ntiers; i++)
+      printf("  %-8s %-9s %s\n", res.tiers[i].name, res.tiers[i].status,
+             res.tiers[i].reason != NULL ? res.tiers[i].reason : "");
+    if (res.error != NULL)
+      printf("error            %s\n", res.error);
+  }
+  ccci_results_clear(&res);
+  free(path);
+}
+
 int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv)
 {
   json_t *reply, *run, *steps, *st;
@@ -500,6 +526,7 @@ int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv)
              (long long)json_integer_value(json_object_get(st, "bytes")),
              json_is_true(json_object_get(st, "open")) ? "  (open)" : "");
     }
+    show_results(json_string_value(json_object_get(run, "dir")));
   }
   rs = json_string_value(json_object_get(run, "reason"));
   if (rs == NULL || ccci_run_reason_parse(rs, &reason) < 0)

@@ -1047,6 +1047,17 @@ static bool data_cmd(struct h *h, bool write, const char *marker, bool *seen,
 
 /* ---- the tiers ---- */
 
+static bool checkout_rev_in(struct h *h, const char *dir, const char *rev,
+                            char **why)
+{
+  char *w = NULL;
+  if (git(h, dir, NULL, &w, "checkout", "-q", "-f", rev, NULL))
+    return true;
+  *why = ccci_xasprintf("git checkout -f %s: %s", rev, w);
+  free(w);
+  return false;
+}
+
 static bool checkout_rev(struct h *h, const char *rev, char **why)
 {
   char *w = NULL;
@@ -1057,6 +1068,61 @@ static bool checkout_rev(struct h *h, const char *rev, char **why)
   return false;
 }
 
+/* A dependency's recipe: cloned from the operator's abra dir (abra fetches
+ * recipes only online, and runs are offline) at its DEPS version, else its
+ * newest release tag, else its HEAD. */
+static bool prepare_dep(struct h *h, struct app *a, const char *version,
+                        char **why)
+{
+  char *src = ccci_xasprintf("%s/recipes/%s", h->abra_real, a->recipe);
+  char *dst = ccci_xasprintf("%s/recipes/%s", h->abra_dir, a->recipe);
+  char *tags = NULL, *w = NULL, *rev = NULL;
+  struct stat st;
+  bool ok = false;
+
+  if (strcmp(a->recipe, h->recipe) == 0) {
+    *why = ccci_xasprintf("a recipe cannot depend on itself (%s)", a->recipe);
+    goto out;
+  }
+  if (stat(dst, &st) == 0) {
+    ok = true; /* two dependencies on one recipe share the checkout */
+    goto out;
+  }
+  if (stat(src, &st) < 0) {
+    *why = ccci_xasprintf("the recipe %s is not in %s/recipes (DEPS recipes "
+                          "come from the operator's abra dir)",
+                          a->recipe, h->abra_real);
+    goto out;
+  }
+  if (!git(h, NULL, NULL, why, "clone", "-q", "--no-hardlinks", src, dst,
+           NULL))
+    goto out;
+  if (version != NULL) {
+    rev = ccci_xstrdup(version);
+  } else if (git(h, dst, &tags, &w, "tag", "--list", NULL)) {
+    const char *list[512];
+    size_t n = 0;
+    char *p, *save = NULL;
+    const char *best;
+    for (p = strtok_r(tags, "\n", &save); p != NULL && n < 512;
+         p = strtok_r(NULL, "\n", &save))
+      list[n++] = p;
+    best = ccci_abratext_newest_release(list, n);
+    if (best != NULL)
+      rev = ccci_xstrdup(best);
+  }
+  if (rev != NULL && !checkout_rev_in(h, dst, rev, why))
+    goto out;
+  ok = true;
+out:
+  free(w);
+  free(tags);
+  free(rev);
+  free(src);
+  free(dst);
+  return ok;
+}
+
 static void tier_deploy(struct h *h, bool base_is_head)
 {
   char *why = NULL;
@@ -1065,7 +1131,8 @@ static void tier_deploy(struct h *h, bool base_is_head)
   for (i = 1; i < h->napps; i++) {
     ccci_hcall_printf("dependency %s (%s)\n", h->apps[i].domain,
                       h->apps[i].recipe);
-    if (!new_app(h, &h->apps[i], false, &why)) {
+    if (!prepare_dep(h, &h->apps[i], h->meta.deps[i - 1].version, &why) ||
+        !new_app(h, &h->apps[i], false, &why)) {
       char *w = ccci_xasprintf("dependency %s: %s", h->apps[i].recipe, why);
       free(why);
       tier_end(h, CCCI_TIER_DEPLOY, CCCI_TS_FAIL, w);
@@ -1133,9 +1200,15 @@ static void tier_upgrade(struct h *h)
   if (!ready(h, &h->apps[0], true, &why))
     goto fail;
   if (marker != NULL) {
-    if (!data_cmd(h, false, marker, &seen, &why))
-      goto fail;
     t->data_checked = true;
+    if (!data_cmd(h, false, marker, &seen, &why)) {
+      char *w = why;
+      why = ccci_xasprintf("the DATA_CHECK marker written before the upgrade "
+                           "is gone: %s",
+                           w);
+      free(w);
+      goto fail;
+    }
     if (!seen) {
       why = ccci_xstrdup("the DATA_CHECK marker written before the upgrade "
                          "is gone");
@@ -1298,9 +1371,15 @@ static void tier_restore(struct h *h)
   if (!ready(h, &h->apps[0], true, &why))
     goto fail;
   if (backup_marker != NULL) {
-    if (!data_cmd(h, false, backup_marker, &seen, &why))
-      goto fail;
     h->t[CCCI_TIER_RESTORE].data_checked = true;
+    if (!data_cmd(h, false, backup_marker, &seen, &why)) {
+      char *w = why;
+      why = ccci_xasprintf("the DATA_CHECK marker written before the backup "
+                           "is not back after the restore: %s",
+                           w);
+      free(w);
+      goto fail;
+    }
     if (!seen) {
       why = ccci_xstrdup("the DATA_CHECK marker written before the backup is "
                          "not back after the restore");
@@ -1957,7 +2036,7 @@ static void run_tiers(struct h *h)
   if (h->base_version == NULL)
     why_head = "no release tag before the PR head: the head was deployed as "
                "the base";
-  if (base_is_head && !quick && h->base_version != NULL) {
+  if (base_is_head && h->base_version != NULL) {
     free(h->base_version);
     h->base_version = NULL;
   }
