@@ -6,6 +6,7 @@
 #include "ccci/core/opt.h"
 #include "ccci/core/util.h"
 #include "ccci/ctl/cli.h"
+#include "ccci/ctl/metacli.h"
 #include "ccci/serve/daemon.h"
 
 struct command {
@@ -35,6 +36,7 @@ static const struct command commands[] = {
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},
+    {"meta", ccci_cmd_meta, "meta docs            print the recipe_meta.yml reference"},
     {"redact", ccci_cmd_redact,
      "redact [--secrets-dir DIR] [--secret-file FILE]... [--min-len N] "
      "[--mask STR]\n"

@@ -243,6 +243,35 @@ static void strmap_free(struct ccci_strmap *m)
   m->n = 0;
 }
 
+/* The @p i th record of the array @p a of records of @p type. */
+static void *rec_at(const struct ccci_keytab_type *type,
+                    const struct ccci_keytab_array *a, size_t i)
+{
+  return (char *)a->v + i * type->record_size;
+}
+
+static char **rec_name(const struct ccci_keytab_type *type, void *rec)
+{
+  return (char **)((char *)rec + type->name_off);
+}
+
+static void records_free(const struct ccci_keytab_type *type,
+                         struct ccci_keytab_array *a)
+{
+  size_t i;
+  for (i = 0; i < a->n; i++) {
+    void *rec = rec_at(type, a, i);
+    ccci_keytab_free(type->fields, rec);
+    if (type->storage == CCCI_KEYTAB_RECORD_MAP) {
+      free(*rec_name(type, rec));
+      *rec_name(type, rec) = NULL;
+    }
+  }
+  free(a->v);
+  a->v = NULL;
+  a->n = 0;
+}
+
 void ccci_keytab_free(const struct ccci_keytab *t, void *target)
 {
   size_t i;
@@ -265,6 +294,16 @@ void ccci_keytab_free(const struct ccci_keytab *t, void *target)
       break;
     case CCCI_KEYTAB_MAP:
       strmap_free(p);
+      break;
+    case CCCI_KEYTAB_TRIBOOL:
+      *(int *)p = -1;
+      break;
+    case CCCI_KEYTAB_RECORD:
+      ccci_keytab_free(k->type->fields, p);
+      break;
+    case CCCI_KEYTAB_RECORDS:
+    case CCCI_KEYTAB_RECORD_MAP:
+      records_free(k->type, p);
       break;
     }
   }
@@ -305,6 +344,27 @@ static void copy_value(const struct ccci_keytab_key *k, void *dst,
     tm->n = fm->n;
     break;
   }
+  case CCCI_KEYTAB_TRIBOOL:
+    *(int *)to = *(const int *)from;
+    break;
+  case CCCI_KEYTAB_RECORD:
+    ccci_keytab_copy(k->type->fields, to, from);
+    break;
+  case CCCI_KEYTAB_RECORDS:
+  case CCCI_KEYTAB_RECORD_MAP: {
+    const struct ccci_keytab_array *fa = from;
+    struct ccci_keytab_array *ta = to;
+    ta->v = ccci_xcalloc(fa->n + 1, k->type->record_size);
+    for (i = 0; i < fa->n; i++) {
+      void *tr = rec_at(k->type, ta, i);
+      ccci_keytab_copy(k->type->fields, tr, rec_at(k->type, fa, i));
+      if (k->type->storage == CCCI_KEYTAB_RECORD_MAP)
+        *rec_name(k->type, tr) =
+            ccci_xstrdup(*rec_name(k->type, rec_at(k->type, fa, i)));
+    }
+    ta->n = fa->n;
+    break;
+  }
   }
 }
 
@@ -320,6 +380,16 @@ static bool str_eq(const char *a, const char *b)
   if (a == NULL || b == NULL)
     return a == b;
   return strcmp(a, b) == 0;
+}
+
+static bool records_equal(const struct ccci_keytab *fields, const void *a,
+                          const void *b)
+{
+  size_t i;
+  for (i = 0; i < fields->n; i++)
+    if (!ccci_keytab_equal(ccci_keytab_at(fields, i), a, b))
+      return false;
+  return true;
 }
 
 bool ccci_keytab_equal(const struct ccci_keytab_key *k, const void *a,
@@ -353,6 +423,25 @@ bool ccci_keytab_equal(const struct ccci_keytab_key *k, const void *a,
         return false;
     return true;
   }
+  case CCCI_KEYTAB_TRIBOOL:
+    return *(const int *)pa == *(const int *)pb;
+  case CCCI_KEYTAB_RECORD:
+    return records_equal(k->type->fields, pa, pb);
+  case CCCI_KEYTAB_RECORDS:
+  case CCCI_KEYTAB_RECORD_MAP: {
+    const struct ccci_keytab_array *aa = pa, *ab = pb;
+    if (aa->n != ab->n)
+      return false;
+    for (i = 0; i < aa->n; i++) {
+      void *ra = rec_at(k->type, aa, i), *rb = rec_at(k->type, ab, i);
+      if (k->type->storage == CCCI_KEYTAB_RECORD_MAP &&
+          strcmp(*rec_name(k->type, ra), *rec_name(k->type, rb)) != 0)
+        return false;
+      if (!records_equal(k->type->fields, ra, rb))
+        return false;
+    }
+    return true;
+  }
   }
   return false;
 }
@@ -368,6 +457,9 @@ struct parse {
   struct ccci_buf errors;
   unsigned nerrors;
   size_t *seen_line; /* per key, 1-based line where it was set; 0: not */
+  size_t *set_line;  /* the caller's: the same for non-empty values, or NULL */
+  const char *label; /* before key names in messages: "DEPS[0]." in a record */
+  char lbuf[256];    /* lbl()'s */
   struct {
     char *name; /* dotted, like a key */
     size_t line;
@@ -377,6 +469,14 @@ struct parse {
 
 static void add_error(struct parse *ps, const yaml_mark_t *mark,
                       const char *fmt, ...) CCCI_PRINTF(3, 4);
+
+/* Key @p k's name in messages: with the record it is in, if any. */
+static const char *lbl(struct parse *ps, const struct ccci_keytab_key *k)
+{
+  snprintf(ps->lbuf, sizeof(ps->lbuf), "%s%s", ps->label ? ps->label : "",
+           k->name);
+  return ps->lbuf;
+}
 
 static void add_error(struct parse *ps, const yaml_mark_t *mark,
                       const char *fmt, ...)
@@ -499,14 +599,14 @@ static void parse_number(struct parse *ps, const struct ccci_keytab_key *k,
     r = -EINVAL;
   shown = show(n);
   if (r == -EINVAL) {
-    add_error(ps, mark, "%s: expected %s, got '%s'", k->name, k->type->expect,
-              shown);
+    add_error(ps, mark, "%s: expected %s, got '%s'", lbl(ps, k),
+              k->type->expect, shown);
   } else if (r < 0 || x < k->min || x > k->max) {
     char lo[32], hi[32];
     ccci_keytab_format(k, k->min, lo);
     ccci_keytab_format(k, k->max, hi);
-    add_error(ps, mark, "%s: %s is out of range (%s to %s)", k->name, shown, lo,
-              hi);
+    add_error(ps, mark, "%s: %s is out of range (%s to %s)", lbl(ps, k), shown,
+              lo, hi);
   } else {
     *(uint64_t *)slot(ps->target, k) = x;
   }
@@ -527,12 +627,15 @@ static void parse_bool(struct parse *ps, const struct ccci_keytab_key *k,
 
   for (i = 0; i < CCCI_ARRAY_LEN(words) && !has_nul(n); i++) {
     if (strcmp(v, words[i].text) == 0) {
-      *(bool *)slot(ps->target, k) = words[i].v;
+      if (k->type->storage == CCCI_KEYTAB_TRIBOOL)
+        *(int *)slot(ps->target, k) = words[i].v ? 1 : 0;
+      else
+        *(bool *)slot(ps->target, k) = words[i].v;
       return;
     }
   }
   shown = show(n);
-  add_error(ps, mark, "%s: expected %s, got '%s'", k->name, k->type->expect,
+  add_error(ps, mark, "%s: expected %s, got '%s'", lbl(ps, k), k->type->expect,
             shown);
   free(shown);
 }
@@ -549,7 +652,7 @@ static void parse_list(struct parse *ps, const struct ccci_keytab_key *k,
     yaml_node_t *item = yaml_document_get_node(ps->doc, *it);
     char label[160];
     char *v;
-    snprintf(label, sizeof(label), "%s[%zu]", k->name,
+    snprintf(label, sizeof(label), "%s[%zu]", lbl(ps, k),
              (size_t)(it - n->data.sequence.items.start));
     if (item == NULL || item->type != YAML_SCALAR_NODE || is_null(item)) {
       add_error(ps, item ? &item->start_mark : mark,
@@ -565,7 +668,7 @@ static void parse_list(struct parse *ps, const struct ccci_keytab_key *k,
       strlist_push(&l, v);
   }
   if (!bad && k->type->nonempty && l.n == 0) {
-    add_error(ps, mark, "%s: expected %s, got an empty list", k->name,
+    add_error(ps, mark, "%s: expected %s, got an empty list", lbl(ps, k),
               k->type->expect);
     bad = true;
   }
@@ -596,14 +699,14 @@ static void parse_map(struct parse *ps, const struct ccci_keytab_key *k,
     name = (const char *)kn->data.scalar.value;
     if (kn->type != YAML_SCALAR_NODE || has_nul(kn) ||
         (type->valid_key != NULL && !type->valid_key(name))) {
-      add_error(ps, &kn->start_mark, "%s: expected %s as key", k->name,
+      add_error(ps, &kn->start_mark, "%s: expected %s as key", lbl(ps, k),
                 type->key_expect != NULL ? type->key_expect : "a string");
       bad = true;
       continue;
     }
     if (vn->type != YAML_SCALAR_NODE || has_nul(vn)) {
       add_error(ps, &kn->start_mark, "%s.%s: expected a string, got %s",
-                k->name, name,
+                lbl(ps, k), name,
                 vn->type == YAML_SCALAR_NODE ? "a NUL byte" : node_kind(vn));
       bad = true;
       continue;
@@ -611,7 +714,8 @@ static void parse_map(struct parse *ps, const struct ccci_keytab_key *k,
     for (i = 0; i < m.n; i++)
       dup = dup || strcmp(m.keys[i], name) == 0;
     if (dup) {
-      add_error(ps, &kn->start_mark, "duplicate key '%s.%s'", k->name, name);
+      add_error(ps, &kn->start_mark, "duplicate key '%s.%s'", lbl(ps, k),
+                name);
       bad = true;
       continue;
     }
@@ -630,13 +734,177 @@ static void parse_map(struct parse *ps, const struct ccci_keytab_key *k,
   *(struct ccci_strmap *)slot(ps->target, k) = m;
 }
 
+static void parse_mapping(struct parse *ps, const yaml_node_t *map,
+                          const char *prefix);
+
+/* Parse the mapping (or empty value) @p n into the record @p rec, which
+ * holds its defaults, as the record @p label (`DEPS[0]`) set at @p mark.
+ * Returns whether it parsed without an error. */
+static bool parse_record(struct parse *ps, const struct ccci_keytab_type *type,
+                         const char *label, const yaml_node_t *n, void *rec,
+                         const yaml_mark_t *mark)
+{
+  struct parse sub;
+  unsigned before = ps->nerrors;
+  const char *why;
+
+  if (is_null(n))
+    goto check;
+  if (n->type != YAML_MAPPING_NODE) {
+    add_error(ps, &n->start_mark, "%s: expected a mapping of keys, got %s",
+              label, node_kind(n));
+    return false;
+  }
+  /* The record's keys parse like a file's, into the record, their names
+   * prefixed in messages; the errors go on in the same list. */
+  sub = *ps;
+  sub.t = type->fields;
+  sub.target = rec;
+  sub.seen_line = ccci_xcalloc(type->fields->n, sizeof(*sub.seen_line));
+  sub.set_line = NULL;
+  sub.sections = NULL;
+  sub.nsections = 0;
+  sub.label = ccci_xasprintf("%s.", label);
+  parse_mapping(&sub, n, "");
+  ps->errors = sub.errors;
+  ps->nerrors = sub.nerrors;
+  free((char *)sub.label);
+  free(sub.seen_line);
+  free(sub.sections); /* records have no sections */
+check:
+  if (ps->nerrors != before)
+    return false;
+  why = type->check != NULL ? type->check(rec) : NULL;
+  if (why != NULL) {
+    add_error(ps, mark, "%s: %s", label, why);
+    return false;
+  }
+  return true;
+}
+
+static void parse_one_record(struct parse *ps, const struct ccci_keytab_key *k,
+                             const yaml_node_t *n, const yaml_mark_t *mark)
+{
+  const struct ccci_keytab_type *type = k->type;
+  void *rec = ccci_xcalloc(1, type->record_size);
+  char *label = ccci_xstrdup(lbl(ps, k));
+
+  ccci_keytab_defaults(type->fields, rec);
+  if (parse_record(ps, type, label, n, rec, mark)) {
+    ccci_keytab_free(type->fields, slot(ps->target, k));
+    memcpy(slot(ps->target, k), rec, type->record_size);
+  } else {
+    ccci_keytab_free(type->fields, rec);
+  }
+  free(rec);
+  free(label);
+}
+
+/* Add a record at its defaults to @p a; returns it. */
+static void *records_push(const struct ccci_keytab_type *type,
+                          struct ccci_keytab_array *a)
+{
+  void *rec;
+  a->v = ccci_xrealloc(a->v, (a->n + 1) * type->record_size);
+  rec = rec_at(type, a, a->n++);
+  memset(rec, 0, type->record_size);
+  ccci_keytab_defaults(type->fields, rec);
+  return rec;
+}
+
+static void records_set(struct parse *ps, const struct ccci_keytab_key *k,
+                        struct ccci_keytab_array *a, bool bad)
+{
+  if (bad) {
+    records_free(k->type, a);
+    return;
+  }
+  records_free(k->type, slot(ps->target, k));
+  *(struct ccci_keytab_array *)slot(ps->target, k) = *a;
+}
+
+static void parse_records(struct parse *ps, const struct ccci_keytab_key *k,
+                          const yaml_node_t *n)
+{
+  struct ccci_keytab_array a = {NULL, 0};
+  char *name = ccci_xstrdup(lbl(ps, k));
+  yaml_node_item_t *it;
+  bool bad = false;
+
+  for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+       it++) {
+    yaml_node_t *item = yaml_document_get_node(ps->doc, *it);
+    char *label = ccci_xasprintf(
+        "%s[%zu]", name, (size_t)(it - n->data.sequence.items.start));
+    if (item == NULL || is_null(item)) {
+      add_error(ps, item ? &item->start_mark : &n->start_mark,
+                "%s: expected a mapping of keys, got nothing", label);
+      bad = true;
+    } else if (!parse_record(ps, k->type, label, item,
+                             records_push(k->type, &a), &item->start_mark)) {
+      bad = true;
+    }
+    free(label);
+  }
+  free(name);
+  records_set(ps, k, &a, bad);
+}
+
+static void parse_record_map(struct parse *ps, const struct ccci_keytab_key *k,
+                             const yaml_node_t *n)
+{
+  const struct ccci_keytab_type *type = k->type;
+  struct ccci_keytab_array a = {NULL, 0};
+  char *name = ccci_xstrdup(lbl(ps, k));
+  yaml_node_pair_t *p;
+  bool bad = false;
+  size_t i;
+
+  for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *kn = yaml_document_get_node(ps->doc, p->key);
+    yaml_node_t *vn = yaml_document_get_node(ps->doc, p->value);
+    const char *key;
+    char *label;
+    bool dup = false;
+    void *rec;
+    if (kn == NULL || vn == NULL)
+      continue;
+    key = (const char *)kn->data.scalar.value;
+    if (kn->type != YAML_SCALAR_NODE || has_nul(kn) ||
+        (type->valid_key != NULL && !type->valid_key(key))) {
+      add_error(ps, &kn->start_mark, "%s: expected %s as key", name,
+                type->key_expect != NULL ? type->key_expect : "a string");
+      bad = true;
+      continue;
+    }
+    for (i = 0; i < a.n; i++)
+      dup = dup || strcmp(*rec_name(type, rec_at(type, &a, i)), key) == 0;
+    if (dup) {
+      add_error(ps, &kn->start_mark, "duplicate key '%s.%s'", name, key);
+      bad = true;
+      continue;
+    }
+    label = ccci_xasprintf("%s.%s", name, key);
+    rec = records_push(type, &a);
+    *rec_name(type, rec) = ccci_xstrdup(key);
+    if (!parse_record(ps, type, label, vn, rec, &kn->start_mark))
+      bad = true;
+    free(label);
+  }
+  free(name);
+  records_set(ps, k, &a, bad);
+}
+
 /* The YAML node type each storage wants. */
 static yaml_node_type_t node_type(enum ccci_keytab_storage st)
 {
   switch (st) {
   case CCCI_KEYTAB_LIST:
+  case CCCI_KEYTAB_RECORDS:
     return YAML_SEQUENCE_NODE;
   case CCCI_KEYTAB_MAP:
+  case CCCI_KEYTAB_RECORD:
+  case CCCI_KEYTAB_RECORD_MAP:
     return YAML_MAPPING_NODE;
   default:
     return YAML_SCALAR_NODE;
@@ -652,13 +920,13 @@ static void parse_value(struct parse *ps, const struct ccci_keytab_key *k,
   if (is_null(n))
     return; /* an empty value means the default */
   if (n->type != node_type(st)) {
-    add_error(ps, mark, "%s: expected %s, got %s", k->name, k->type->expect,
+    add_error(ps, mark, "%s: expected %s, got %s", lbl(ps, k), k->type->expect,
               node_kind(n));
     return;
   }
   switch (st) {
   case CCCI_KEYTAB_STR: {
-    char *v = check_string(ps, k, k->name, n, mark);
+    char *v = check_string(ps, k, lbl(ps, k), n, mark);
     if (v != NULL) {
       free(*(char **)slot(ps->target, k));
       *(char **)slot(ps->target, k) = v;
@@ -669,6 +937,7 @@ static void parse_value(struct parse *ps, const struct ccci_keytab_key *k,
     parse_number(ps, k, n, mark);
     break;
   case CCCI_KEYTAB_BOOL:
+  case CCCI_KEYTAB_TRIBOOL:
     parse_bool(ps, k, n, mark);
     break;
   case CCCI_KEYTAB_LIST:
@@ -676,6 +945,15 @@ static void parse_value(struct parse *ps, const struct ccci_keytab_key *k,
     break;
   case CCCI_KEYTAB_MAP:
     parse_map(ps, k, n);
+    break;
+  case CCCI_KEYTAB_RECORD:
+    parse_one_record(ps, k, n, mark);
+    break;
+  case CCCI_KEYTAB_RECORDS:
+    parse_records(ps, k, n);
+    break;
+  case CCCI_KEYTAB_RECORD_MAP:
+    parse_record_map(ps, k, n);
     break;
   }
 }
@@ -733,12 +1011,11 @@ static void suggest(struct parse *ps, const char *full, const yaml_mark_t *m)
       consider(full, kname, (size_t)(dot - kname), best, &bestd);
   }
   shown = printable_n(full, strlen(full));
-  add_error(ps, m, "unknown key '%s'; did you mean '%s'?", shown, best);
+  add_error(ps, m, "unknown key '%s%s'; did you mean '%s%s'?",
+            ps->label ? ps->label : "", shown, ps->label ? ps->label : "",
+            best);
   free(shown);
 }
-
-static void parse_mapping(struct parse *ps, const yaml_node_t *map,
-                          const char *prefix);
 
 /* A key that names a section: its value is a mapping of keys. */
 static void parse_section(struct parse *ps, const yaml_node_t *kn,
@@ -783,11 +1060,13 @@ static void parse_pair(struct parse *ps, const yaml_node_t *kn,
       continue;
     if (ps->seen_line[i] != 0) {
       add_error(ps, &kn->start_mark,
-                "duplicate key '%s' (first set at line %zu)", full,
-                ps->seen_line[i]);
+                "duplicate key '%s%s' (first set at line %zu)",
+                ps->label ? ps->label : "", full, ps->seen_line[i]);
       return;
     }
     ps->seen_line[i] = kn->start_mark.line + 1;
+    if (ps->set_line != NULL && !is_null(vn))
+      ps->set_line[i] = ps->seen_line[i];
     parse_value(ps, k, vn, &kn->start_mark);
     return;
   }
@@ -839,6 +1118,15 @@ int ccci_keytab_parse(const struct ccci_keytab *t, const char *name,
                       const char *base_dir, const char *text, size_t len,
                       size_t max_bytes, void *target, char **errors)
 {
+  return ccci_keytab_parse_seen(t, name, base_dir, text, len, max_bytes,
+                                target, NULL, errors);
+}
+
+int ccci_keytab_parse_seen(const struct ccci_keytab *t, const char *name,
+                           const char *base_dir, const char *text, size_t len,
+                           size_t max_bytes, void *target, size_t *seen_line,
+                           char **errors)
+{
   yaml_parser_t parser;
   yaml_document_t doc, extra;
   struct parse ps;
@@ -854,6 +1142,7 @@ int ccci_keytab_parse(const struct ccci_keytab *t, const char *name,
   ps.doc = &doc;
   ps.target = target;
   ps.seen_line = ccci_xcalloc(t->n, sizeof(*ps.seen_line));
+  ps.set_line = seen_line;
   ccci_buf_init(&ps.errors, SIZE_MAX);
 
   yaml_parser_initialize(&parser);
@@ -944,6 +1233,8 @@ void ccci_keytab_defaults(const struct ccci_keytab *t, void *target)
     struct parse ps;
     yaml_node_t *root;
 
+    if (k->type->storage == CCCI_KEYTAB_TRIBOOL)
+      *(int *)slot(target, k) = -1;
     if (k->def == NULL)
       continue;
     memset(&ps, 0, sizeof(ps));
@@ -1021,6 +1312,38 @@ static void quote(struct ccci_buf *b, const char *s)
 }
 
 static void dump_value(struct ccci_buf *b, const void *target,
+                       const struct ccci_keytab_key *k);
+
+/* A record as a flow mapping of its keys. */
+static void dump_record(struct ccci_buf *b, const struct ccci_keytab *fields,
+                        const void *rec)
+{
+  size_t i;
+  int r = ccci_buf_append(b, "{", 1);
+  for (i = 0; i < fields->n; i++) {
+    const struct ccci_keytab_key *f = ccci_keytab_at(fields, i);
+    r = ccci_buf_printf(b, "%s%s: ", i > 0 ? ", " : "", f->name);
+    dump_value(b, rec, f);
+  }
+  if (r == 0)
+    r = ccci_buf_append(b, "}", 1);
+  (void)r; /* uncapped */
+}
+
+/* Is the record @p rec of @p type what its defaults make (so unset)? */
+static bool record_is_default(const struct ccci_keytab_type *type,
+                              const void *rec)
+{
+  void *def = ccci_xcalloc(1, type->record_size);
+  bool same;
+  ccci_keytab_defaults(type->fields, def);
+  same = records_equal(type->fields, rec, def);
+  ccci_keytab_free(type->fields, def);
+  free(def);
+  return same;
+}
+
+static void dump_value(struct ccci_buf *b, const void *target,
                        const struct ccci_keytab_key *k)
 {
   const void *p = cslot(target, k);
@@ -1068,6 +1391,38 @@ static void dump_value(struct ccci_buf *b, const void *target,
       r = ccci_buf_append(b, "}", 1);
     break;
   }
+  case CCCI_KEYTAB_TRIBOOL:
+    r = ccci_buf_printf(b, "%s",
+                        *(const int *)p < 0 ? "null"
+                                            : (*(const int *)p ? "true"
+                                                               : "false"));
+    break;
+  case CCCI_KEYTAB_RECORD:
+    /* An unset record dumps as empty, so that it reads back unset. */
+    if (record_is_default(k->type, p))
+      r = ccci_buf_printf(b, "null");
+    else
+      dump_record(b, k->type->fields, p);
+    break;
+  case CCCI_KEYTAB_RECORDS:
+  case CCCI_KEYTAB_RECORD_MAP: {
+    const struct ccci_keytab_array *a = p;
+    bool map = k->type->storage == CCCI_KEYTAB_RECORD_MAP;
+    r = ccci_buf_append(b, map ? "{" : "[", 1);
+    for (i = 0; i < a->n; i++) {
+      void *rec = rec_at(k->type, a, i);
+      if (i > 0)
+        r = ccci_buf_append(b, ", ", 2);
+      if (map) {
+        quote(b, *rec_name(k->type, rec));
+        r = ccci_buf_append(b, ": ", 2);
+      }
+      dump_record(b, k->type->fields, rec);
+    }
+    if (r == 0)
+      r = ccci_buf_append(b, map ? "}" : "]", 1);
+    break;
+  }
   }
   (void)r; /* uncapped */
 }
@@ -1111,6 +1466,19 @@ void ccci_keytab_dump(const struct ccci_keytab *t, const void *target,
   (void)r; /* uncapped */
 }
 
+static json_t *value_json(const void *target, const struct ccci_keytab_key *k);
+
+static json_t *record_json(const struct ccci_keytab *fields, const void *rec)
+{
+  json_t *j = json_object();
+  size_t i;
+  for (i = 0; i < fields->n; i++) {
+    const struct ccci_keytab_key *f = ccci_keytab_at(fields, i);
+    json_object_set_new(j, f->name, value_json(rec, f));
+  }
+  return j;
+}
+
 static json_t *value_json(const void *target, const struct ccci_keytab_key *k)
 {
   const void *p = cslot(target, k);
@@ -1140,6 +1508,27 @@ static json_t *value_json(const void *target, const struct ccci_keytab_key *k)
     j = json_object();
     for (i = 0; i < m->n; i++)
       json_object_set_new(j, m->keys[i], json_string(m->vals[i]));
+    return j;
+  }
+  case CCCI_KEYTAB_TRIBOOL:
+    return *(const int *)p < 0 ? json_null() : json_boolean(*(const int *)p);
+  case CCCI_KEYTAB_RECORD:
+    if (record_is_default(k->type, p))
+      return json_null();
+    return record_json(k->type->fields, p);
+  case CCCI_KEYTAB_RECORDS:
+  case CCCI_KEYTAB_RECORD_MAP: {
+    const struct ccci_keytab_array *a = p;
+    bool map = k->type->storage == CCCI_KEYTAB_RECORD_MAP;
+    j = map ? json_object() : json_array();
+    for (i = 0; i < a->n; i++) {
+      void *rec = rec_at(k->type, a, i);
+      if (map)
+        json_object_set_new(j, *rec_name(k->type, rec),
+                            record_json(k->type->fields, rec));
+      else
+        json_array_append_new(j, record_json(k->type->fields, rec));
+    }
     return j;
   }
   }

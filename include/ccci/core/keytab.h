@@ -42,7 +42,34 @@ enum ccci_keytab_storage {
   CCCI_KEYTAB_BOOL, /**< `bool` */
   CCCI_KEYTAB_LIST, /**< `struct ccci_strlist` */
   CCCI_KEYTAB_MAP,  /**< `struct ccci_strmap` */
+  /** `int`: -1 when unset (no default), 0 false, 1 true */
+  CCCI_KEYTAB_TRIBOOL,
+  /**
+   * A record: the keys of `fields`, at their offsets from the key's own
+   * (`record_size` bytes there). Written as a mapping; replaced as a whole.
+   */
+  CCCI_KEYTAB_RECORD,
+  /** `struct ccci_keytab_array` of records, written as a list of mappings */
+  CCCI_KEYTAB_RECORDS,
+  /**
+   * `struct ccci_keytab_array` of records, written as a mapping of name to
+   * record (an empty value: a record at its defaults); each record keeps its
+   * name in the `char *` at `name_off`, in file order.
+   */
+  CCCI_KEYTAB_RECORD_MAP,
 };
+
+/**
+ * The records of a RECORDS or RECORD_MAP key: @p n of the type's
+ * `record_size` bytes each at @p v. A struct may hold the pointer and the
+ * count as two adjacent members of the same types instead.
+ */
+struct ccci_keytab_array {
+  void *v;
+  size_t n;
+};
+
+struct ccci_keytab;
 
 /**
  * What a key's value must look like. Every hook may be NULL, which means the
@@ -67,8 +94,22 @@ struct ccci_keytab_type {
   bool nonempty;
   /** MAP: is @p k a valid key? NULL: any string. */
   bool (*valid_key)(const char *k);
-  /** MAP: completes "expected ... as key" when valid_key says no. */
+  /** MAP and RECORD_MAP: completes "expected ... as key" when valid_key
+   * says no. */
   const char *key_expect;
+  /** RECORD, RECORDS, RECORD_MAP: the keys of one record (no sections),
+   * their offsets from the record's start. */
+  const struct ccci_keytab *fields;
+  /** RECORD, RECORDS, RECORD_MAP: the size of one record. */
+  size_t record_size;
+  /** RECORD_MAP: the offset of the record's `char *` name. */
+  size_t name_off;
+  /**
+   * RECORD, RECORDS, RECORD_MAP: a rule on a whole record once its keys
+   * parsed (a key it needs, two keys that go together): NULL when @p rec is
+   * fine, else the end of "<key>: ..." (static text). NULL: any record.
+   */
+  const char *(*check)(const void *rec);
 };
 
 /** A plain string that must not be empty. */
@@ -131,6 +172,17 @@ const struct ccci_keytab_key *ccci_keytab_at(const struct ccci_keytab *t,
 int ccci_keytab_parse(const struct ccci_keytab *t, const char *name,
                       const char *base_dir, const char *text, size_t len,
                       size_t max_bytes, void *target, char **errors) CCCI_WUR;
+
+/**
+ * ccci_keytab_parse, and in @p seen_line (t->n entries, zeroed by the
+ * caller) the 1-based line where each key of @p t was set by the file
+ * (0: not set; an empty value counts as not set). A key set with an error
+ * still has its line.
+ */
+int ccci_keytab_parse_seen(const struct ccci_keytab *t, const char *name,
+                           const char *base_dir, const char *text, size_t len,
+                           size_t max_bytes, void *target, size_t *seen_line,
+                           char **errors) CCCI_WUR;
 
 /**
  * Read the file @p path of at most @p max_bytes for ccci_keytab_parse: its
