@@ -438,20 +438,47 @@ static bool plain_word(const char *s)
   return true;
 }
 
+/* @p text with every secret masked (allocated). */
+static char *redacted(struct ccci_forgebot *b, const char *text)
+{
+  struct ccci_redact_set *set = ccci_runs_secrets(b->runs);
+  struct ccci_redact *rd;
+  struct ccci_buf out;
+  const char *p;
+  size_t n;
+  int rc = 0;
+  if (set == NULL)
+    return ccci_xstrdup(text);
+  rd = ccci_redact_new(set, NULL);
+  ccci_redact_set_unref(set);
+  ccci_buf_init(&out, SIZE_MAX);
+  if (ccci_redact_feed(rd, text, strlen(text), &p, &n) == 0)
+    rc = ccci_buf_append(&out, p, n);
+  if (rc == 0 && ccci_redact_finish(rd, &p, &n) == 0)
+    rc = ccci_buf_append(&out, p, n);
+  ccci_redact_free(rd);
+  (void)rc;
+  return ccci_buf_detach(&out);
+}
+
 /* The longest free text (a tier's reason, the harness's error) posted, in
  * bytes before escaping. */
 #define TEXT_CELL_MAX 200
 
-/* @p s as a code span on one line: nothing in it can end the span, the
- * table cell or the line, and it is cut at TEXT_CELL_MAX bytes (at a
- * character boundary; results.c keeps only valid UTF-8). Nothing for an
- * empty or NULL text. */
-static int code_span(struct ccci_buf *b, const char *s)
+/* @p raw as a code span on one line: its secrets masked first (the
+ * escaping and the cut below would hide a secret from the redactor of the
+ * whole comment), nothing in it that can end the span, the table cell or
+ * the line, cut at TEXT_CELL_MAX bytes (at a character boundary; results.c
+ * keeps only valid UTF-8). Nothing for an empty or NULL text. */
+static int code_span(struct ccci_forgebot *fb, struct ccci_buf *b,
+                     const char *raw)
 {
+  char *s;
   size_t i, n;
   int rc;
-  if (s == NULL || s[0] == '\0')
+  if (raw == NULL || raw[0] == '\0')
     return 0;
+  s = redacted(fb, raw);
   n = strlen(s);
   if (n > TEXT_CELL_MAX) {
     n = TEXT_CELL_MAX;
@@ -474,6 +501,7 @@ static int code_span(struct ccci_buf *b, const char *s)
     rc = ccci_buf_append(b, "…", strlen("…"));
   if (rc == 0)
     rc = ccci_buf_append(b, "`", 1);
+  free(s);
   return rc;
 }
 
@@ -493,7 +521,8 @@ static void duration_text(double s, char out[32])
 /* The results comment's tier table: one row per tier in run order (tier,
  * status, duration, reason); tiers whose name or status is not a plain
  * word are left out. */
-static int tier_table(struct ccci_buf *b, const struct ccci_results *res)
+static int tier_table(struct ccci_forgebot *fb, struct ccci_buf *b,
+                      const struct ccci_results *res)
 {
   size_t i;
   int rc = 0;
@@ -511,7 +540,7 @@ static int tier_table(struct ccci_buf *b, const struct ccci_results *res)
     if (rc == 0)
       rc = ccci_buf_printf(b, "| %s | %s | %s | ", t->name, t->status, dur);
     if (rc == 0)
-      rc = code_span(b, t->reason);
+      rc = code_span(fb, b, t->reason);
     if (rc == 0)
       rc = ccci_buf_printf(b, " |\n");
   }
@@ -546,28 +575,6 @@ static void status_description(const struct ccci_run_meta *m,
     snprintf(out, STATUS_DESC_MAX + 1, "ccci: %s", reason ? reason : "error");
 }
 
-static char *redacted(struct ccci_forgebot *b, const char *text)
-{
-  struct ccci_redact_set *set = ccci_runs_secrets(b->runs);
-  struct ccci_redact *rd;
-  struct ccci_buf out;
-  const char *p;
-  size_t n;
-  int rc = 0;
-  if (set == NULL)
-    return ccci_xstrdup(text);
-  rd = ccci_redact_new(set, NULL);
-  ccci_redact_set_unref(set);
-  ccci_buf_init(&out, SIZE_MAX);
-  if (ccci_redact_feed(rd, text, strlen(text), &p, &n) == 0)
-    rc = ccci_buf_append(&out, p, n);
-  if (rc == 0 && ccci_redact_finish(rd, &p, &n) == 0)
-    rc = ccci_buf_append(&out, p, n);
-  ccci_redact_free(rd);
-  (void)rc;
-  return ccci_buf_detach(&out);
-}
-
 struct newer {
   const struct ccci_run_meta *m;
   bool found;
@@ -587,7 +594,8 @@ static void find_newer(void *arg, const struct ccci_run_meta *o,
 /* The results comment (SPEC section 9): the outcome and the level with its
  * name, duration, deploy count, the log link, the harness's error and the
  * tier table. */
-static int results_body(struct ccci_buf *body, const struct ccci_run_meta *m,
+static int results_body(struct ccci_forgebot *fb, struct ccci_buf *body,
+                        const struct ccci_run_meta *m,
                         const struct ccci_results *res, int level,
                         const char *deploys, const char *url)
 {
@@ -616,12 +624,12 @@ static int results_body(struct ccci_buf *body, const struct ccci_run_meta *m,
   if (rc == 0 && res->error != NULL) {
     rc = ccci_buf_printf(body, "\nharness error: ");
     if (rc == 0)
-      rc = code_span(body, res->error);
+      rc = code_span(fb, body, res->error);
     if (rc == 0)
       rc = ccci_buf_printf(body, "\n");
   }
   if (rc == 0)
-    rc = tier_table(body, res);
+    rc = tier_table(fb, body, res);
   return rc;
 }
 
@@ -663,7 +671,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   if (deploys != NULL)
     deploys[strcspn(deploys, " \t\r\n")] = '\0';
   ccci_buf_init(&body, 256 * 1024);
-  (void)results_body(&body, m, rp, level, deploys, url);
+  (void)results_body(b, &body, m, rp, level, deploys, url);
   text = redacted(b, body.data != NULL ? body.data : "");
   fb_ob_push(b, json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo",
                           m->repo, "pr", (json_int_t)m->pr, "comment_id", 0,

@@ -3,6 +3,8 @@
 of the harness, plus the example recipes and examples/make-recipe-repo.
 Needs no ccci binary."""
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -394,6 +396,17 @@ class Fakes(unittest.TestCase):
                         "no service db")
         self.assertEqual(self.call("run", check=False, domain="a.test", service="app",
                                    args=["/no/such/cmd"]).returncode, 127)
+
+    def test_run_mapping_is_one_pass(self):
+        loader = importlib.machinery.SourceFileLoader("fake_abra", os.path.join(SUPPORT, "abra"))
+        spec = importlib.util.spec_from_loader("fake_abra", loader)
+        mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(mod)
+        mounts = [("/tmp", "/tmp/swarm/v1"), ("/data", "/tmp/swarm/v2"), ("/data/sub", "/tmp/swarm/v3")]
+        self.assertEqual(mod.map_arg("cat /tmp/a /data/sub/x /data >/data/y '/data' /datax", mounts),
+                         "cat /tmp/swarm/v1/a /tmp/swarm/v3/x /tmp/swarm/v2 >/tmp/swarm/v2/y "
+                         "'/tmp/swarm/v2' /datax")
+        self.assertEqual(mod.map_arg("/", [("/", "/x")]), "/")
 
     def test_compose_overlays_from_compose_file(self):
         src = os.path.join(self.tmp, "multi")

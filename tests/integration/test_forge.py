@@ -383,10 +383,16 @@ class ForgeTest(CcciTestCase):
         secret_file = os.path.join(self.tmp, "app-secret")
         with open(secret_file, "w") as fh:
             fh.write(secret + "\n")
+        # A secret with what the table escapes in it: masked before the
+        # escaping, so no escaped form of it reaches the comment.
+        piped = "p|pe`" + secrets.token_hex(8)
+        piped_file = os.path.join(self.tmp, "piped-secret")
+        with open(piped_file, "w") as fh:
+            fh.write(piped + "\n")
         tiers = {  # file order is not run order
             "custom": self.tier("skip", "an earlier tier failed", 0),
             "install": self.tier("pass", None, 1.5),
-            "deploy": self.tier("pass", None, 75),
+            "deploy": self.tier("pass", "took " + piped, 75),
             "upgrade": self.tier("fail", "marker gone | after `redeploy` " + secret + "\nline 2", 3.25,
                                  data_checked=True),
             "backup": self.tier("skip", "an earlier tier failed", 0),
@@ -395,7 +401,7 @@ class ForgeTest(CcciTestCase):
         cmd = self.sh_harness(self.new_shape(tiers, "L1", level_name="install"))
         pr = f.open_pr(REPO, user="alice")
         sha = f.pr(REPO, pr)["head"]["sha"]
-        d = self.serve(command=cmd, extra="secret_files: [%s]\n" % secret_file)
+        d = self.serve(command=cmd, extra="secret_files: [%s, %s]\n" % (secret_file, piped_file))
         self.wait_first_poll()
         c = f.comment(REPO, pr, "alice", "!testme")
         run = self.wait_run(d, c)
@@ -412,7 +418,10 @@ class ForgeTest(CcciTestCase):
         self.assertEqual([r.split(" | ")[0][2:] for r in rows],
                          ["deploy", "upgrade", "install", "backup", "restore", "custom"], body)
         self.assertIn("| tier | status | duration | reason |", body)
-        self.assertIn("| deploy | pass | 1m15s |  |", body)
+        self.assertIn("| deploy | pass | 1m15s | `took ********` |", body)
+        for form in (piped, piped.replace("|", "\\|"), piped.replace("`", "'"),
+                     piped.replace("|", "\\|").replace("`", "'"), piped[5:]):
+            self.assertNotIn(form, body)
         self.assertIn("| install | pass | 1.5s |  |", body)
         up = rows[1]
         self.assertTrue(up.startswith("| upgrade | fail | 3.2s | `marker gone \\| after 'redeploy' "), up)
