@@ -232,10 +232,17 @@ static const struct ccci_keytab_type t_envmap = {
 
 /* An abra command template: YAML flow text of its default. */
 #define ABRA(key, field, def, doc)                                             \
-  {{"harness.abra." key, &t_template, OFF(harness.abra.field), def, NULL, 0,   \
-    0, doc},                                                                   \
-   CCCI_RELOAD_NEXT_RUN,                                                       \
-   true}
+  {                                                                            \
+    {"harness.abra." key,                                                      \
+     &t_template,                                                              \
+     OFF(harness.abra.field),                                                  \
+     def,                                                                      \
+     NULL,                                                                     \
+     0,                                                                        \
+     0,                                                                        \
+     doc},                                                                     \
+        CCCI_RELOAD_NEXT_RUN, true                                             \
+  }
 
 /* The one table of keys: order here is the order of docs and dumps; keys of
  * a section are contiguous. */
@@ -309,8 +316,8 @@ static const struct key keys[] = {
       "Cap of the total size of finished runs."},
      CCCI_RELOAD_LIVE,
      true},
-    {{"harness.command", &t_argv, OFF(harness.command), "[ccci, harness]",
-      NULL, 0, 0,
+    {{"harness.command", &t_argv, OFF(harness.command), "[ccci, harness]", NULL,
+      0, 0,
       "argv of the per-run harness; a first word `ccci` is the daemon's own "
       "binary (the example harness for demos: "
       "`[<source>/examples/example-harness]`)."},
@@ -342,8 +349,7 @@ static const struct key keys[] = {
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"harness.abra_dir", &t_path, OFF(harness.abra_dir), NULL,
-      "`~/.abra` of the harness user (`harness.user`, else the daemon's)", 0,
-      0,
+      "`~/.abra` of the harness user (`harness.user`, else the daemon's)", 0, 0,
       "The operator's abra state; each run links its `servers/` into the "
       "run's own ABRA_DIR (`CCCI_ABRA_DIR_REAL`)."},
      CCCI_RELOAD_NEXT_RUN,

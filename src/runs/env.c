@@ -87,20 +87,19 @@ static void env_harness(char ***env, size_t *n, const struct ccci_run_meta *m,
   char *conf = config_path(cfg);
 
   env_add(env, n, ccci_xasprintf("CCCI_SERVER=%s", cfg->harness.server));
-  env_add(env, n,
-          ccci_xasprintf("CCCI_REPO=%s", forge ? m->repo : ""));
+  env_add(env, n, ccci_xasprintf("CCCI_REPO=%s", forge ? m->repo : ""));
   if (forge && cfg->forge.url != NULL)
-    env_add(env, n,
-            ccci_xasprintf("CCCI_CLONE_URL=%s/%s.git", cfg->forge.url,
-                           m->repo));
+    env_add(
+        env, n,
+        ccci_xasprintf("CCCI_CLONE_URL=%s/%s.git", cfg->forge.url, m->repo));
   else
     env_add(env, n, ccci_xstrdup("CCCI_CLONE_URL="));
   env_add(env, n,
           ccci_xasprintf("CCCI_GIT_TOKEN_FILE=%s",
                          or_empty(cfg->harness.git_token_file)));
-  env_add(env, n,
-          ccci_xasprintf("CCCI_ABRA_DIR_REAL=%s",
-                         or_empty(cfg->harness.abra_dir)));
+  env_add(
+      env, n,
+      ccci_xasprintf("CCCI_ABRA_DIR_REAL=%s", or_empty(cfg->harness.abra_dir)));
   env_add(env, n,
           ccci_xasprintf("CCCI_OVERLAYS_DIR=%s",
                          or_empty(cfg->harness.overlays_dir)));

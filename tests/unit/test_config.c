@@ -247,7 +247,8 @@ static void check_abra_defaults(const struct ccci_config *cfg)
        "abra app volume remove {domain} --force --no-input"},
       {&cfg->harness.abra.secret_remove,
        "abra app secret remove {domain} --all --no-input"},
-      {&cfg->harness.abra.remove, "abra app remove {domain} --force --no-input"},
+      {&cfg->harness.abra.remove,
+       "abra app remove {domain} --force --no-input"},
       {&cfg->harness.abra.backup, "abra app backup create {domain} --no-input"},
       {&cfg->harness.abra.snapshots,
        "abra app backup snapshots {domain} --no-input"},
@@ -277,8 +278,8 @@ static void check_abra_defaults(const struct ccci_config *cfg)
     ccci_buf_init(&b, SIZE_MAX);
     for (j = 0; j < want[i].l->n && r == 0; j++) {
       const char *w = want[i].l->v[j];
-      r = ccci_buf_printf(&b, "%s%s", j == 0 ? "" : (strchr(w, ' ') ? "|" : " "),
-                          w);
+      r = ccci_buf_printf(&b, "%s%s",
+                          j == 0 ? "" : (strchr(w, ' ') ? "|" : " "), w);
     }
     got = ccci_buf_detach(&b);
     assert_string_equal(got, want[i].joined);
@@ -703,8 +704,7 @@ static void test_listen(void **state)
 static void test_harness_keys(void **state)
 {
   static const char *const gateways[] = {"127.0.0.1:443", "traefik:8443",
-                                         "http://127.0.0.1:8080",
-                                         "[::1]:443"};
+                                         "http://127.0.0.1:8080", "[::1]:443"};
   struct ccci_config *cfg;
   size_t i;
   (void)state;
@@ -735,8 +735,7 @@ static void test_harness_keys(void **state)
   ccci_config_unref(cfg);
 
   for (i = 0; i < CCCI_ARRAY_LEN(gateways); i++) {
-    char *text =
-        ccci_xasprintf("harness:\n  gateway: \"%s\"\n", gateways[i]);
+    char *text = ccci_xasprintf("harness:\n  gateway: \"%s\"\n", gateways[i]);
     cfg = parse_ok(text);
     assert_string_equal(cfg->harness.gateway, gateways[i]);
     ccci_config_unref(cfg);

@@ -55,10 +55,10 @@ struct ccci_config {
     char *domain_suffix;
     char *user;
     struct ccci_strmap env;
-    char *server;         /**< abra's server name, passed as CCCI_SERVER */
-    char *abra_dir;       /**< the operator's abra state (resolved) */
-    char *overlays_dir;   /**< per-recipe recipe_meta.yml and hooks, or NULL */
-    char *gateway;        /**< host:port or http://host:port; NULL: DNS */
+    char *server;       /**< abra's server name, passed as CCCI_SERVER */
+    char *abra_dir;     /**< the operator's abra state (resolved) */
+    char *overlays_dir; /**< per-recipe recipe_meta.yml and hooks, or NULL */
+    char *gateway;      /**< host:port or http://host:port; NULL: DNS */
     bool gateway_insecure;
     char *git_token_file; /**< for private recipe mirrors, or NULL */
     /** Command templates of each abra (and docker) call, argv lists with

@@ -26,10 +26,10 @@ struct ccci_runner_spec {
   /** The harness's argv, NULL-terminated; a first word CCCI_RUNNER_SELF
    * (`ccci`) is replaced by self_exe. */
   char *const *argv;
-  char *const *env;      /**< the supervisor's environment, NULL-ended */
-  const char *user;      /**< harness.user, or NULL */
-  int lock_fd;           /**< handed to the supervisor, or -1 */
-  uint64_t deadline_ms;  /**< from start; 0: none */
+  char *const *env;     /**< the supervisor's environment, NULL-ended */
+  const char *user;     /**< harness.user, or NULL */
+  int lock_fd;          /**< handed to the supervisor, or -1 */
+  uint64_t deadline_ms; /**< from start; 0: none */
   uint64_t kill_grace_ms;
   uint64_t drain_timeout_ms;
   struct ccci_redact_set *secrets; /**< referenced */
