@@ -18,6 +18,8 @@
 #include "ccci/forge/httpc.h"
 #include "ccci/forge/trigger.h"
 #include "ccci/logs/redact.h"
+#include "ccci/runs/levels.h"
+#include "ccci/runs/outcome.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 #include "forgebot_int.h"
@@ -423,8 +425,7 @@ void fb_ack_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   mark_run(b, dir, "forge-acked");
 }
 
-/* A tier name from results.json, if it is a plain word (nothing else of the
- * harness's free text is posted). */
+/* A tier name or status from results.json, if it is a plain word. */
 static bool plain_word(const char *s)
 {
   size_t i;
@@ -437,26 +438,7 @@ static bool plain_word(const char *s)
   return true;
 }
 
-/* What results.json says that may be posted: the level (-1: none) and a
- * table of the tiers whose name and status are plain words. */
-static int read_results(const char *dir, struct ccci_buf *tiers)
-{
-  char *path = ccci_xasprintf("%s/results.json", dir);
-  struct ccci_results res;
-  size_t i;
-  int level, rc = 0;
-
-  (void)ccci_results_read(path, &res); /* none or unreadable: no table */
-  free(path);
-  for (i = 0; i < res.ntiers && rc == 0; i++)
-    if (plain_word(res.tiers[i].name) && plain_word(res.tiers[i].status))
-      rc = ccci_buf_printf(tiers, "| %s | %s |\n", res.tiers[i].name,
-                           res.tiers[i].status);
-  level = res.level;
-  ccci_results_clear(&res);
-  return level;
-}
-
+/* @p text with every secret masked (allocated). */
 static char *redacted(struct ccci_forgebot *b, const char *text)
 {
   struct ccci_redact_set *set = ccci_runs_secrets(b->runs);
@@ -479,6 +461,120 @@ static char *redacted(struct ccci_forgebot *b, const char *text)
   return ccci_buf_detach(&out);
 }
 
+/* The longest free text (a tier's reason, the harness's error) posted, in
+ * bytes before escaping. */
+#define TEXT_CELL_MAX 200
+
+/* @p raw as a code span on one line: its secrets masked first (the
+ * escaping and the cut below would hide a secret from the redactor of the
+ * whole comment), nothing in it that can end the span, the table cell or
+ * the line, cut at TEXT_CELL_MAX bytes (at a character boundary; results.c
+ * keeps only valid UTF-8). Nothing for an empty or NULL text. */
+static int code_span(struct ccci_forgebot *fb, struct ccci_buf *b,
+                     const char *raw)
+{
+  char *s;
+  size_t i, n;
+  int rc;
+  if (raw == NULL || raw[0] == '\0')
+    return 0;
+  s = redacted(fb, raw);
+  n = strlen(s);
+  if (n > TEXT_CELL_MAX) {
+    n = TEXT_CELL_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--;
+  }
+  rc = ccci_buf_append(b, "`", 1);
+  for (i = 0; i < n && rc == 0; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '|')
+      rc = ccci_buf_append(b, "\\|", 2);
+    else if (c == '`')
+      rc = ccci_buf_append(b, "'", 1);
+    else if (c < 0x20 || c == 0x7f)
+      rc = ccci_buf_append(b, " ", 1);
+    else
+      rc = ccci_buf_append(b, s + i, 1);
+  }
+  if (rc == 0 && n < strlen(s))
+    rc = ccci_buf_append(b, "…", strlen("…"));
+  if (rc == 0)
+    rc = ccci_buf_append(b, "`", 1);
+  free(s);
+  return rc;
+}
+
+/* A duration in seconds as the comment shows it ("1.5s", "2m05s"); "-"
+ * when unknown. */
+static void duration_text(double s, char out[32])
+{
+  if (s < 0)
+    snprintf(out, 32, "-");
+  else if (s < 60)
+    snprintf(out, 32, "%.1fs", s);
+  else
+    snprintf(out, 32, "%llum%02llus", (unsigned long long)(s / 60),
+             (unsigned long long)s % 60);
+}
+
+/* The results comment's tier table: one row per tier in run order (tier,
+ * status, duration, reason); tiers whose name or status is not a plain
+ * word are left out. */
+static int tier_table(struct ccci_forgebot *fb, struct ccci_buf *b,
+                      const struct ccci_results *res)
+{
+  size_t i;
+  int rc = 0;
+  bool head = false;
+  for (i = 0; i < res->ntiers && rc == 0; i++) {
+    const struct ccci_results_tier *t = &res->tiers[i];
+    char dur[32];
+    if (!plain_word(t->name) || !plain_word(t->status))
+      continue;
+    if (!head)
+      rc = ccci_buf_printf(b, "\n| tier | status | duration | reason |\n"
+                              "|---|---|---|---|\n");
+    head = true;
+    duration_text(t->duration_s, dur);
+    if (rc == 0)
+      rc = ccci_buf_printf(b, "| %s | %s | %s | ", t->name, t->status, dur);
+    if (rc == 0)
+      rc = code_span(fb, b, t->reason);
+    if (rc == 0)
+      rc = ccci_buf_printf(b, " |\n");
+  }
+  return rc;
+}
+
+/* The commit status description (SPEC section 9): the level and its name
+ * for a success ("ccci: L3 backup and restore"), the failing tier and the
+ * level for a failure ("ccci: failure in upgrade (L1 install)"), else the
+ * reason. Within STATUS_DESC_MAX bytes: GitHub's limit, which Gitea and
+ * Forgejo (no limit of their own in their API) take as well. */
+#define STATUS_DESC_MAX 140
+static void status_description(const struct ccci_run_meta *m,
+                               const struct ccci_results *res, int level,
+                               char out[STATUS_DESC_MAX + 1])
+{
+  const char *reason = ccci_run_reason_name(m->reason);
+  const struct ccci_results_tier *bad = ccci_results_first_failed(res);
+  char lv[48] = "";
+  if (level >= 0)
+    snprintf(lv, sizeof(lv), "%s %s", ccci_level_text(level),
+             ccci_level_name(level));
+  if (m->reason == CCCI_REASON_SUCCESS && level >= 0)
+    snprintf(out, STATUS_DESC_MAX + 1, "ccci: %s", lv);
+  else if (m->reason == CCCI_REASON_FAILURE && bad != NULL &&
+           plain_word(bad->name))
+    snprintf(out, STATUS_DESC_MAX + 1, "ccci: failure in %s%s%s%s", bad->name,
+             level >= 0 ? " (" : "", lv, level >= 0 ? ")" : "");
+  else if (m->reason == CCCI_REASON_FAILURE && level >= 0)
+    snprintf(out, STATUS_DESC_MAX + 1, "ccci: failure (%s)", lv);
+  else
+    snprintf(out, STATUS_DESC_MAX + 1, "ccci: %s", reason ? reason : "error");
+}
+
 struct newer {
   const struct ccci_run_meta *m;
   bool found;
@@ -495,53 +591,87 @@ static void find_newer(void *arg, const struct ccci_run_meta *o,
     n->found = true;
 }
 
-static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
-                       const char *dir)
+/* The results comment (SPEC section 9): the outcome and the level with its
+ * name, duration, deploy count, the log link, the harness's error and the
+ * tier table. */
+static int results_body(struct ccci_forgebot *fb, struct ccci_buf *body,
+                        const struct ccci_run_meta *m,
+                        const struct ccci_results *res, int level,
+                        const char *deploys, const char *url)
 {
-  struct newer newer = {m, false};
-  struct ccci_buf tiers, body;
   const char *reason = ccci_run_reason_name(m->reason);
-  const char *state = ccci_run_reason_commit_status(m->reason);
-  char desc[64], lvl[24] = "", *url = link_of(b, m->id), *deploys = NULL, *text;
   long long secs = m->finished_at > m->started_at && m->started_at > 0
                        ? (long long)(m->finished_at - m->started_at)
                        : 0;
-  int level, rc;
-  size_t dl = 0;
+  char lvl[64] = "", dn[24] = "-";
+  int rc;
 
-  ccci_buf_init(&tiers, 64 * 1024);
-  level = read_results(dir, &tiers);
-  if (level >= 0 && m->reason == CCCI_REASON_SUCCESS)
-    snprintf(desc, sizeof(desc), "ccci: level L%d", level);
-  else
-    snprintf(desc, sizeof(desc), "ccci: %s", reason ? reason : "error");
+  if (level >= 0)
+    snprintf(lvl, sizeof(lvl), " · level **%s** %s", ccci_level_text(level),
+             ccci_level_name(level));
+  if (deploys != NULL && deploys[0] != '\0' &&
+      strspn(deploys, "0123456789") == strlen(deploys))
+    snprintf(dn, sizeof(dn), "%.20s", deploys);
+  else if (res->deploys >= 0)
+    snprintf(dn, sizeof(dn), "%lld", res->deploys);
+  rc = ccci_buf_printf(body,
+                       "%s\n**ccci** run `%s` of %.12s: **%s**%s\n\n"
+                       "duration %lldm%02llds · deploys %s%s%s%s\n",
+                       ccci_forge_marker(), m->id, m->sha,
+                       reason ? reason : "?", lvl, secs / 60, secs % 60, dn,
+                       url != NULL ? " · [log](" : "", url != NULL ? url : "",
+                       url != NULL ? ")" : "");
+  if (rc == 0 && res->error != NULL) {
+    rc = ccci_buf_printf(body, "\nharness error: ");
+    if (rc == 0)
+      rc = code_span(fb, body, res->error);
+    if (rc == 0)
+      rc = ccci_buf_printf(body, "\n");
+  }
+  if (rc == 0)
+    rc = tier_table(fb, body, res);
+  return rc;
+}
+
+/* Post a finished run's commit status and results comment. @p given is
+ * the results.json the daemon read on the thread pool when the harness
+ * ended; NULL (a run the janitor took over, or one caught up with at
+ * start) reads it here, capped at CCCI_RESULTS_MAX_BYTES
+ * (docs/concurrency.md). */
+static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
+                       const char *dir, const struct ccci_results *given)
+{
+  const struct ccci_results *rp = given;
+  struct newer newer = {m, false};
+  struct ccci_results res;
+  struct ccci_buf body;
+  const char *state = ccci_run_reason_commit_status(m->reason);
+  char desc[STATUS_DESC_MAX + 1], *url = link_of(b, m->id), *deploys = NULL;
+  char *text, *p;
+  int level;
+
+  if (rp == NULL) {
+    p = ccci_xasprintf("%s/results.json", dir);
+    (void)ccci_results_read(p, &res); /* none or unreadable: no table */
+    free(p);
+    rp = &res;
+  } else {
+    memset(&res, 0, sizeof(res)); /* cleared below, holds nothing */
+  }
+  level = ccci_outcome_level(m->reason, rp);
+  status_description(m, rp, level, desc);
   /* A newer run of the PR is queued or running: its status stands. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
   if (!newer.found)
     fb_ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));
-  {
-    char *p = ccci_xasprintf("%s/state/deploys", dir);
-    if (ccci_read_file(p, 64, &deploys, &dl) < 0)
-      deploys = NULL;
-    free(p);
-  }
-  ccci_buf_init(&body, 256 * 1024);
-  if (level >= 0)
-    snprintf(lvl, sizeof(lvl), ", level L%d", level);
+  p = ccci_xasprintf("%s/state/deploys", dir);
+  if (ccci_read_file(p, 64, &deploys, NULL) < 0)
+    deploys = NULL;
+  free(p);
   if (deploys != NULL)
     deploys[strcspn(deploys, " \t\r\n")] = '\0';
-  rc = ccci_buf_printf(&body,
-                       "%s\n**ccci** run `%s` of %.12s: **%s**%s\n\n"
-                       "duration %lldm%02llds · deploys %s%s%s%s\n",
-                       ccci_forge_marker(), m->id, m->sha,
-                       reason ? reason : "?", lvl, secs / 60, secs % 60,
-                       deploys != NULL && deploys[0] != '\0' ? deploys : "-",
-                       url != NULL ? " · [log](" : "", url != NULL ? url : "",
-                       url != NULL ? ")" : "");
-  if (rc == 0 && tiers.len > 0)
-    rc = ccci_buf_printf(&body, "\n| tier | result |\n|---|---|\n%s",
-                         tiers.data);
-  (void)rc;
+  ccci_buf_init(&body, 256 * 1024);
+  (void)results_body(b, &body, m, rp, level, deploys, url);
   text = redacted(b, body.data != NULL ? body.data : "");
   fb_ob_push(b, json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo",
                           m->repo, "pr", (json_int_t)m->pr, "comment_id", 0,
@@ -550,16 +680,16 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   free(deploys);
   free(url);
   ccci_buf_close(&body);
-  ccci_buf_close(&tiers);
+  ccci_results_clear(&res);
   mark_run(b, dir, "forge-reported");
 }
 
 static void on_run_finished(void *arg, const struct ccci_run_meta *m,
-                            const char *dir)
+                            const char *dir, const struct ccci_results *res)
 {
   struct ccci_forgebot *b = arg;
   if (!b->stopping && is_forge_run(m))
-    report_run(b, m, dir);
+    report_run(b, m, dir, res);
 }
 
 /* At start: what an earlier daemon accepted or finished but did not get
@@ -571,7 +701,7 @@ static void catch_up(void *arg, const struct ccci_run_meta *m, const char *dir)
     return;
   if (m->state == CCCI_RUN_FINISHED) {
     if (!has_mark(dir, "forge-reported"))
-      report_run(b, m, dir);
+      report_run(b, m, dir, NULL);
   } else if (!has_mark(dir, "forge-acked")) {
     fb_ack_run(b, m, dir);
   }

@@ -33,6 +33,16 @@ static enum ccci_outcome_budget budget(const struct ccci_outcome_case *c)
   return c->deploys == 1 + c->cold_deps ? CCCI_BUDGET_KEPT : CCCI_BUDGET_OVER;
 }
 
+/* Only a success or a failure has a level: a stopped or broken run's
+ * results say how far it got, not what the recipe reached. */
+int ccci_outcome_level(enum ccci_run_reason reason,
+                       const struct ccci_results *r)
+{
+  if (r == NULL || !r->complete || !ccci_run_reason_keeps_level(reason))
+    return -1;
+  return r->level;
+}
+
 struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
 {
   struct ccci_outcome o = {CCCI_REASON_NONE, CCCI_BUDGET_UNCHECKED, false, -1,
@@ -48,6 +58,10 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
     o.teardown = true;
   } else {
     o.reason = ended(c);
+    /* The harness exited 0 but its complete results.json says a tier
+     * failed (or names a harness error): the results are the word. */
+    if (o.reason == CCCI_REASON_SUCCESS && complete && c->results->failed)
+      o.reason = CCCI_REASON_FAILURE;
     if (o.reason == CCCI_REASON_SUCCESS || o.reason == CCCI_REASON_FAILURE) {
       o.budget = budget(c);
       if (o.budget == CCCI_BUDGET_NOT_COUNT || o.budget == CCCI_BUDGET_OVER)
@@ -57,8 +71,7 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
                   o.reason == CCCI_REASON_TIMEOUT) &&
                  c->opstate_deployed;
   }
-  if (ccci_run_reason_keeps_level(o.reason) && c->results != NULL)
-    o.level = c->results->level;
+  o.level = ccci_outcome_level(o.reason, c->results);
   o.commit_status = ccci_run_reason_commit_status(o.reason);
   return o;
 }

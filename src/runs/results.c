@@ -6,28 +6,103 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const known_status[] = {"pass", "fail", "skip", "error"};
-
-static bool status_known(const char *s)
-{
-  size_t i;
-  for (i = 0; i < CCCI_ARRAY_LEN(known_status); i++)
-    if (strcmp(s, known_status[i]) == 0)
-      return true;
-  return false;
-}
-
 static void empty(struct ccci_results *r)
 {
   memset(r, 0, sizeof(*r));
   r->level = -1;
+  r->deploys = -1;
+  r->duration_s = -1;
+  r->deploy_budget_ok = r->teardown_clean = r->secrets_clean = -1;
+}
+
+/* A string member without a NUL inside (jansson keeps one), else NULL. */
+static const char *plain_string(const json_t *v)
+{
+  const char *s = json_string_value(v);
+  if (s == NULL || strlen(s) != json_string_length(v))
+    return NULL;
+  return s;
+}
+
+/* A copy of a free-text member, cut to CCCI_RESULTS_TEXT_MAX bytes at a
+ * character boundary; NULL when not a string. */
+static char *text_copy(const json_t *v)
+{
+  const char *s = plain_string(v);
+  size_t n;
+  if (s == NULL)
+    return NULL;
+  n = strlen(s);
+  if (n > CCCI_RESULTS_TEXT_MAX) {
+    n = CCCI_RESULTS_TEXT_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--; /* jansson's strings are valid UTF-8 */
+  }
+  return ccci_xstrndup(s, n);
+}
+
+static int boolean(const json_t *v)
+{
+  return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+static double seconds(const json_t *v)
+{
+  return json_is_number(v) && json_number_value(v) >= 0 ? json_number_value(v)
+                                                        : -1;
+}
+
+static int level_of(const json_t *lv)
+{
+  if (json_is_integer(lv) && json_integer_value(lv) >= 0 &&
+      json_integer_value(lv) <= CCCI_LEVEL_MAX)
+    return (int)json_integer_value(lv);
+  return ccci_level_parse(plain_string(lv));
+}
+
+/* The tier @p t named @p name into the next entry; false when it is not an
+ * object with a string status. */
+static bool tier_read(const char *name, const json_t *t,
+                      struct ccci_results_tier *e)
+{
+  const char *s = plain_string(json_object_get(t, "status"));
+  int st;
+  if (s == NULL)
+    return false;
+  memset(e, 0, sizeof(*e));
+  e->name = ccci_xstrdup(name);
+  e->status = ccci_xstrdup(s);
+  e->tier = ccci_tier_parse(name);
+  st = ccci_tier_status_parse(s);
+  e->st = st < 0 ? CCCI_TS_NONE : (enum ccci_tier_status)st;
+  e->reason = text_copy(json_object_get(t, "reason"));
+  e->duration_s = seconds(json_object_get(t, "duration_s"));
+  e->data_checked = boolean(json_object_get(t, "data_checked"));
+  return true;
+}
+
+/* Known tiers first, in run order; the others keep their file order.
+ * @p from holds @p n entries in file order; they move to @p to. */
+static void run_order(struct ccci_results_tier *from, size_t n,
+                      struct ccci_results_tier *to)
+{
+  size_t i, k = 0;
+  int t;
+  for (t = 0; t < CCCI_TIER_COUNT; t++)
+    for (i = 0; i < n; i++)
+      if (from[i].tier == t)
+        to[k++] = from[i];
+  for (i = 0; i < n; i++)
+    if (from[i].tier < 0)
+      to[k++] = from[i];
 }
 
 int ccci_results_parse(const char *text, size_t len, struct ccci_results *out)
 {
   json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-  json_t *tiers, *t, *lv;
+  json_t *tiers, *t, *lv, *inv;
   const char *name;
+  struct ccci_results_tier *seen = NULL;
   bool complete;
 
   empty(out);
@@ -36,31 +111,43 @@ int ccci_results_parse(const char *text, size_t len, struct ccci_results *out)
     return -EINVAL;
   }
   lv = json_object_get(j, "level");
-  if (json_is_integer(lv) && json_integer_value(lv) >= 0 &&
-      json_integer_value(lv) <= 9)
-    out->level = (int)json_integer_value(lv);
+  out->level = level_of(lv);
+  out->quick = json_is_true(json_object_get(j, "quick"));
+  if (json_is_integer(json_object_get(j, "deploys")) &&
+      json_integer_value(json_object_get(j, "deploys")) >= 0)
+    out->deploys = json_integer_value(json_object_get(j, "deploys"));
+  out->duration_s = seconds(json_object_get(j, "duration_s"));
+  inv = json_object_get(j, "invariants");
+  out->deploy_budget_ok = boolean(json_object_get(inv, "deploy_budget_ok"));
+  out->teardown_clean = boolean(json_object_get(inv, "teardown_clean"));
+  out->secrets_clean = boolean(json_object_get(inv, "secrets_clean"));
+  out->error = text_copy(json_object_get(j, "error"));
   tiers = json_object_get(j, "tiers");
   complete = lv != NULL && json_is_object(tiers) && json_object_size(tiers) > 0;
-  if (json_is_object(tiers))
+  if (json_is_object(tiers)) {
     out->tiers = ccci_xcalloc(json_object_size(tiers) + 1, sizeof(*out->tiers));
+    seen = ccci_xcalloc(json_object_size(tiers) + 1, sizeof(*seen));
+  }
   json_object_foreach(json_is_object(tiers) ? tiers : NULL, name, t)
   {
-    /* A string with a NUL inside is never a status (jansson keeps it). */
-    json_t *st = json_object_get(t, "status");
-    const char *s = json_string_value(st);
-    if (s == NULL || strlen(s) != json_string_length(st)) {
+    struct ccci_results_tier *e = &seen[out->ntiers];
+    if (!tier_read(name, t, e)) {
       complete = false;
       continue;
     }
-    out->tiers[out->ntiers].name = ccci_xstrdup(name);
-    out->tiers[out->ntiers].status = ccci_xstrdup(s);
     out->ntiers++;
-    if (!status_known(s))
+    if (e->st == CCCI_TS_NONE)
       complete = false;
-    else if (strcmp(s, "fail") == 0 || strcmp(s, "error") == 0)
+    else if (ccci_tier_status_failed(e->st))
       out->failed = true;
+    if (e->tier >= 0)
+      out->st[e->tier] = e->st;
   }
+  run_order(seen, out->ntiers, out->tiers);
+  free(seen);
   json_decref(j);
+  if (out->error != NULL)
+    out->failed = true;
   out->complete = complete;
   if (!complete)
     out->failed = false;
@@ -80,13 +167,25 @@ int ccci_results_read(const char *path, struct ccci_results *out)
   return r;
 }
 
+const struct ccci_results_tier *
+ccci_results_first_failed(const struct ccci_results *r)
+{
+  size_t i;
+  for (i = 0; i < r->ntiers; i++)
+    if (ccci_tier_status_failed(r->tiers[i].st))
+      return &r->tiers[i];
+  return NULL;
+}
+
 void ccci_results_clear(struct ccci_results *r)
 {
   size_t i;
   for (i = 0; i < r->ntiers; i++) {
     free(r->tiers[i].name);
     free(r->tiers[i].status);
+    free(r->tiers[i].reason);
   }
   free(r->tiers);
+  free(r->error);
   empty(r);
 }

@@ -85,6 +85,11 @@ struct run {
   struct ccci_runner_result res;
   enum ccci_run_reason reason;
   uv_work_t work;
+  /* The end of the harness, read on the thread pool (end_work). */
+  struct ccci_outcome_case end_case;
+  struct ccci_results end_results; /* kept for the finish observers */
+  bool end_read;                   /* end_results holds what was read */
+  int end_exit, end_signal;
   /* meta.json: written on the thread pool, one write at a time, the newest
    * record replacing one still waiting. */
   struct ccci_fileq meta_q;
@@ -157,7 +162,7 @@ static void tell_finished(struct ccci_runs *rs, const struct run *r)
     struct ccci_runs_finish_observer *o =
         ccci_container_of(it, struct ccci_runs_finish_observer, link);
     rs->finish_next = it->next;
-    o->fn(o->arg, &r->m, r->dir);
+    o->fn(o->arg, &r->m, r->dir, r->end_read ? &r->end_results : NULL);
     it = rs->finish_next;
   }
   rs->finish_next = NULL;
@@ -390,6 +395,7 @@ static struct run *run_new(struct ccci_runs *rs)
 static void run_free(struct run *r)
 {
   drop_attempt(r);
+  ccci_results_clear(&r->end_results);
   ccci_run_meta_clear(&r->m);
   free(r->dir);
   free(r->prep_err);
@@ -407,20 +413,6 @@ static bool opstate_deployed(const struct run *r)
   free(text);
   free(path);
   return deployed;
-}
-
-/* The exit detail the supervisor wrote: the harness's code or signal. */
-static void read_exit(struct run *r)
-{
-  struct ccci_supervise_exit e;
-  char *state = run_path(r, "state");
-  if (ccci_supervise_exit_read(state, &e) == 0) {
-    r->m.exit_code = e.exit_code;
-    r->m.signal = e.signal;
-  } else if (r->res.exit_status >= 0) {
-    r->m.exit_code = (int)r->res.exit_status;
-  }
-  free(state);
 }
 
 static void note(struct run *r, const char *fmt, ...) CCCI_PRINTF(2, 3);
@@ -493,6 +485,8 @@ static void finish_saved(void *arg)
   save(r);
   if (r->m.state == CCCI_RUN_FINISHED)
     tell_finished(rs, r);
+  ccci_results_clear(&r->end_results);
+  r->end_read = false;
   release(r);
   check_stopped(rs);
   admit(rs);
@@ -688,36 +682,50 @@ static long long cold_deps(const struct run *r)
   return n;
 }
 
-/* The facts of the run's end for the outcome: the runner's result, the
- * exit detail and the state files. Not results.json: the reason of a run
- * seen to end does not depend on it, and the reporter reads the level
- * (this runs on the loop). */
-static void main_case(const struct run *r, struct ccci_outcome_case *c)
+/* The facts of the run's end for the outcome, on the thread pool: the exit
+ * detail the supervisor wrote, the state files and results.json (read
+ * there, not on the loop: a harness writes what it likes into them). The
+ * runner's result and a cancel were taken on the loop before. */
+static void end_work(uv_work_t *w)
 {
-  memset(c, 0, sizeof(*c));
-  c->cancelled = r->res.cancelled || r->cancel_req;
-  c->timed_out = r->res.timed_out;
-  c->supervisor_died = r->res.term_signal != 0 || r->res.backstop;
-  c->exit_code = r->m.exit_code;
-  c->signal = r->m.signal;
+  struct run *r = ccci_container_of(w, struct run, work);
+  struct ccci_outcome_case *c = &r->end_case;
+  struct ccci_supervise_exit e;
+  char *state = run_path(r, "state"), *path = run_path(r, "results.json");
+
+  r->end_exit = -1;
+  r->end_signal = 0;
+  if (ccci_supervise_exit_read(state, &e) == 0) {
+    r->end_exit = e.exit_code;
+    r->end_signal = e.signal;
+  } else if (r->res.exit_status >= 0) {
+    r->end_exit = (int)r->res.exit_status;
+  }
+  c->exit_code = r->end_exit;
+  c->signal = r->end_signal;
   c->deploys = state_number(r, "state/deploys");
   c->cold_deps = cold_deps(r);
   c->opstate_deployed = opstate_deployed(r);
+  ccci_results_clear(&r->end_results);            /* an earlier attempt's */
+  (void)ccci_results_read(path, &r->end_results); /* any error: incomplete */
+  c->results = &r->end_results;
+  free(path);
+  free(state);
 }
 
-static void on_main_done(struct ccci_runner *runner,
-                         const struct ccci_runner_result *res, void *arg)
+static void end_done(uv_work_t *w, int status)
 {
-  struct run *r = arg;
-  struct ccci_outcome_case c;
+  struct run *r = ccci_container_of(w, struct run, work);
+  struct ccci_outcome_case *c = &r->end_case;
   struct ccci_outcome o;
-  (void)runner;
-  r->res = *res;
-  read_exit(r);
-  main_case(r, &c);
-  o = ccci_outcome_decide(&c);
+  (void)status; /* never cancelled: a run in PH_MAIN is not uv_cancel'd */
+  r->m.exit_code = r->end_exit;
+  r->m.signal = r->end_signal;
+  o = ccci_outcome_decide(c);
+  c->results = NULL;
+  r->end_read = true; /* kept until the finish observers have seen it */
   r->reason = o.reason;
-  if (res->drain_timeout)
+  if (r->res.drain_timeout)
     note(r,
          "output pipes were still open %llu ms after the harness ended; "
          "closed",
@@ -728,12 +736,30 @@ static void on_main_done(struct ccci_runner *runner,
     note(r,
          "deploy budget: %lld deploys, expected 1 + %lld cold "
          "dependencies",
-         c.deploys, c.cold_deps);
+         c->deploys, c->cold_deps);
   if (o.teardown) {
     run_teardown(r);
     return;
   }
   finish(r);
+}
+
+/* The harness ended: the end's facts are read on the thread pool, then
+ * end_done decides. A cancel that comes after this moment does not change
+ * the outcome (the harness had ended). */
+static void on_main_done(struct ccci_runner *runner,
+                         const struct ccci_runner_result *res, void *arg)
+{
+  struct run *r = arg;
+  struct ccci_outcome_case *c = &r->end_case;
+  (void)runner;
+  r->res = *res;
+  memset(c, 0, sizeof(*c));
+  c->cancelled = r->res.cancelled || r->cancel_req;
+  c->timed_out = r->res.timed_out;
+  c->supervisor_died = r->res.term_signal != 0 || r->res.backstop;
+  /* uv_queue_work fails only without a work callback. */
+  (void)uv_queue_work(r->rs->loop, &r->work, end_work, end_done);
 }
 
 static void start_main(struct run *r)

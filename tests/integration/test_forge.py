@@ -112,14 +112,15 @@ class ForgeTest(CcciTestCase):
         with open(self.ctl, "w") as fh:
             json.dump(ctl, fh)
 
-    def config(self, public_url=True, extra="", min_free="0", repos=(REPO,)):
+    def config(self, public_url=True, extra="", min_free="0", repos=(REPO,), command=None):
+        command = command or "%s, %s" % (PY, self.harness)
         text = (
             "min_free_bytes: %s\ncapacity: 2\nkill_grace: 2s\n"
-            "harness:\n  command: [%s, %s]\n  teardown_command: [/bin/true]\n"
+            "harness:\n  command: [%s]\n  teardown_command: [/bin/true]\n"
             "  env: {FORGE_RECORD: %s, FORGE_HARNESS_CTL: %s, FORGE_URL: '%s', FORGE_REPO: %s}\n"
             "forge:\n  url: '%s'\n  token_file: %s\n  repos: [%s]\n  poll_interval: 1s\n"
             "  allowlist: [carol]\n"
-            % (min_free, PY, self.harness, self.record, self.ctl, self.forge.url, REPO,
+            % (min_free, command, self.record, self.ctl, self.forge.url, REPO,
                self.forge.url, self.token_file, ", ".join(repos))
         )
         if public_url:
@@ -340,6 +341,139 @@ class ForgeTest(CcciTestCase):
         self.assertIn("run=%s" % run1["id"], d.logtext())
         self.assert_token_kept_secret(d)
         self.assert_fake_clean()
+
+    # -- the harness's results.json shape (docs/results.schema.json) ---------
+
+    def sh_harness(self, results, then="exit 0"):
+        """A tiny sh harness: one deploy counted, the new-shape results.json
+        written (atomically), then `then` (a stopped harness exits 143)."""
+        src = os.path.join(self.tmp, "results-src.json")
+        with open(src, "w") as fh:
+            json.dump(results, fh)
+        path = os.path.join(self.tmp, "harness.sh")
+        with open(path, "w") as fh:
+            fh.write("#!/bin/sh\ntrap 'exit 143' TERM\n"
+                     "echo '~~~ step deploy'\n"
+                     "echo 1 > \"$CCCI_DEPLOYS_FILE\"\n"
+                     "cp %s \"$CCCI_RESULTS_FILE.tmp\" && mv \"$CCCI_RESULTS_FILE.tmp\" \"$CCCI_RESULTS_FILE\"\n"
+                     "%s\n" % (src, then))
+        os.chmod(path, 0o755)
+        return "/bin/sh, %s" % path
+
+    def new_shape(self, tiers, level, **kw):
+        r = {"version": 1, "run": "x", "recipe": "recipe", "repo": REPO, "pr": None, "sha": None,
+             "ref": None, "domain": "recipe-pr1.example", "server": "default", "base_version": "1.0.0+1.0",
+             "quick": False, "tiers": tiers, "level": level, "deploys": 1,
+             "invariants": {"deploy_budget_ok": True, "teardown_clean": True, "secrets_clean": True},
+             "error": None, "started_at": "2026-12-07T03:00:00Z", "duration_s": 42.1}
+        r.update(kw)
+        return r
+
+    @staticmethod
+    def tier(status, reason=None, duration=1.0, data_checked=None):
+        t = {"status": status, "reason": reason, "started_at": "2026-12-07T03:00:00Z",
+             "duration_s": duration, "step": None}
+        if data_checked is not None:
+            t["data_checked"] = data_checked
+        return t
+
+    def test_results_comment_has_the_tier_table_and_the_level(self):
+        f = self.forge
+        secret = "s3cr3t-" + secrets.token_hex(8)
+        secret_file = os.path.join(self.tmp, "app-secret")
+        with open(secret_file, "w") as fh:
+            fh.write(secret + "\n")
+        # A secret with what the table escapes in it: masked before the
+        # escaping, so no escaped form of it reaches the comment.
+        piped = "p|pe`" + secrets.token_hex(8)
+        piped_file = os.path.join(self.tmp, "piped-secret")
+        with open(piped_file, "w") as fh:
+            fh.write(piped + "\n")
+        tiers = {  # file order is not run order
+            "custom": self.tier("skip", "an earlier tier failed", 0),
+            "install": self.tier("pass", None, 1.5),
+            "deploy": self.tier("pass", "took " + piped, 75),
+            "upgrade": self.tier("fail", "marker gone | after `redeploy` " + secret + "\nline 2", 3.25,
+                                 data_checked=True),
+            "backup": self.tier("skip", "an earlier tier failed", 0),
+            "restore": self.tier("skip", "an earlier tier failed", 0, data_checked=False),
+        }
+        cmd = self.sh_harness(self.new_shape(tiers, "L1", level_name="install"))
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve(command=cmd, extra="secret_files: [%s, %s]\n" % (secret_file, piped_file))
+        self.wait_first_poll()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        # The harness exited 0, but results.json says the upgrade failed.
+        self.assertEqual(run["reason"], "failure", run)
+        ss = self.wait_status(sha, "failure")
+        self.assertEqual(ss[-1]["description"], "ccci: failure in upgrade (L1 install)")
+        self.assertLessEqual(len(ss[-1]["description"].encode()), 140)
+        body = wait_for(lambda: self.results_comments(pr), what="the results comment")[0]["body"]
+        self.assertIn("**failure** · level **L1** install", body)
+        self.assertIn("deploys 1", body)
+        self.assertIn("%s/runs/%s" % (PUBLIC_URL, run["id"]), body)
+        rows = [ln for ln in body.splitlines() if ln.startswith("| ") and not ln.startswith("| tier")]
+        self.assertEqual([r.split(" | ")[0][2:] for r in rows],
+                         ["deploy", "upgrade", "install", "backup", "restore", "custom"], body)
+        self.assertIn("| tier | status | duration | reason |", body)
+        self.assertIn("| deploy | pass | 1m15s | `took ********` |", body)
+        for form in (piped, piped.replace("|", "\\|"), piped.replace("`", "'"),
+                     piped.replace("|", "\\|").replace("`", "'"), piped[5:]):
+            self.assertNotIn(form, body)
+        self.assertIn("| install | pass | 1.5s |  |", body)
+        up = rows[1]
+        self.assertTrue(up.startswith("| upgrade | fail | 3.2s | `marker gone \\| after 'redeploy' "), up)
+        self.assertNotIn(secret, body)
+        self.assertIn("********", up)
+        self.assertIn(" line 2` |", up)
+        self.assertIn("| custom | skip | 0.0s | `an earlier tier failed` |", body)
+        self.assert_fake_clean()
+
+    def test_success_status_names_the_level(self):
+        f = self.forge
+        tiers = {t: self.tier("pass") for t in ("deploy", "upgrade", "install", "backup", "restore")}
+        tiers["custom"] = self.tier("skip", "no tests/test_*.py")
+        cmd = self.sh_harness(self.new_shape(tiers, "L3", level_name="backup and restore"))
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve(command=cmd)
+        self.wait_first_poll()
+        run = self.wait_run(d, f.comment(REPO, pr, "alice", "!testme"))
+        self.assertEqual(run["reason"], "success", run)
+        ss = self.wait_status(sha, "success")
+        self.assertEqual(ss[-1]["description"], "ccci: L3 backup and restore")
+        body = wait_for(lambda: self.results_comments(pr), what="the results comment")[0]["body"]
+        self.assertIn("**success** · level **L3** backup and restore", body)
+        self.assertIn("| custom | skip | 1.0s | `no tests/test_*.py` |", body)
+
+    def test_cancelled_run_shows_no_level(self):
+        f = self.forge
+        tiers = {"deploy": self.tier("pass"), "upgrade": self.tier("pass"),
+                 "install": self.tier("pass"), "backup": self.tier("cancelled", "stopped")}
+        # results.json (with a level) is on disk before the run is cancelled.
+        cmd = self.sh_harness(self.new_shape(tiers, "L2", level_name="upgrade"),
+                              then="echo ready; sleep 60 & wait")
+        pr = f.open_pr(REPO, user="alice")
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve(command=cmd)
+        self.wait_first_poll()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c, state="running")
+        wait_for(lambda: os.path.exists(os.path.join(d.state_dir, "runs", run["id"], "results.json")),
+                 what="results.json written")
+        self.assertEqual(run_cli("-s", d.socket, "cancel", run["id"]).returncode, 0)
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "cancelled", run)
+        ss = self.wait_status(sha, "error")
+        self.assertEqual(ss[-1]["description"], "ccci: cancelled")
+        body = wait_for(lambda: self.results_comments(pr), what="the results comment")[0]["body"]
+        self.assertIn("**cancelled**", body)
+        self.assertNotIn("level", body)
+        self.assertNotIn("L2", body)
+        # The table still says how far it got.
+        self.assertIn("| backup | cancelled |", body)
 
     def test_non_member_gets_one_reply_and_allowlisted_quick_runs(self):
         f = self.forge

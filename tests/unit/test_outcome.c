@@ -24,6 +24,29 @@
   "\"backup\":{\"status\":\"fail\"}}}"
 #define NOLEVEL "{\"level\":null,\"tiers\":{\"a\":{\"status\":\"pass\"}}}"
 #define PARTIAL "{\"level\":4,\"tiers\":{\"a\":{\"status\":\"running\"}}}"
+/* The harness's shape (docs/results.schema.json): levels as "L<n>". */
+#define NEW_L3                                                                 \
+  "{\"version\":1,\"tiers\":{\"deploy\":{\"status\":\"pass\"},"                \
+  "\"upgrade\":{\"status\":\"pass\"},\"install\":{\"status\":\"pass\"},"       \
+  "\"backup\":{\"status\":\"pass\"},\"restore\":{\"status\":\"pass\"},"        \
+  "\"custom\":{\"status\":\"skip\"}},\"level\":\"L3\",\"error\":null}"
+#define NEW_UPGRADE_FAILED                                                     \
+  "{\"tiers\":{\"deploy\":{\"status\":\"pass\"},\"upgrade\":{\"status\":"      \
+  "\"fail\"},\"install\":{\"status\":\"pass\"}},\"level\":\"L1\"}"
+#define NEW_CANCELLED                                                          \
+  "{\"tiers\":{\"deploy\":{\"status\":\"pass\"},\"upgrade\":{\"status\":"      \
+  "\"pass\"},\"install\":{\"status\":\"pass\"},\"backup\":{\"status\":"        \
+  "\"cancelled\"}},\"level\":\"L2\"}"
+#define NEW_TIMEOUT                                                            \
+  "{\"tiers\":{\"deploy\":{\"status\":\"pass\"},\"upgrade\":{\"status\":"      \
+  "\"timeout\"}},\"level\":\"L0\"}"
+#define NEW_ERROR                                                              \
+  "{\"tiers\":{\"deploy\":{\"status\":\"skip\"}},\"level\":\"L0\","            \
+  "\"error\":\"recipe_meta.yml:3:1: unknown key\"}"
+/* Incomplete (a status the reader does not know), with a level. */
+#define NEW_PARTIAL                                                            \
+  "{\"tiers\":{\"deploy\":{\"status\":\"fail\"},\"install\":{\"status\":"      \
+  "\"running\"}},\"level\":\"L1\"}"
 
 struct row {
   const char *what;
@@ -65,8 +88,51 @@ static const struct row rows[] = {
      PASS3, R(ERROR), B(UNCHECKED), false, -1, "error"},
     {"the supervisor died", false, false, false, true, 0, 0, 1, 0, true, PASS3,
      R(ERROR), B(UNCHECKED), false, -1, "error"},
-    {"results do not make a success", false, false, false, false, 0, 0, NOFILE,
-     0, false, FAIL2, R(SUCCESS), B(UNCHECKED), false, 2, "success"},
+    {"exit 0, but results.json says a tier failed", false, false, false, false,
+     0, 0, NOFILE, 0, false, FAIL2, R(FAILURE), B(UNCHECKED), false, 2,
+     "failure"},
+    /* The harness's results.json shape: "L<n>" levels, the new statuses,
+     * the `error` member. */
+    {"exit 0, L3", false, false, false, false, 0, 0, 1, 0, true, NEW_L3,
+     R(SUCCESS), B(KEPT), false, 3, "success"},
+    {"exit 0, the upgrade failed: L1", false, false, false, false, 0, 0, 1, 0,
+     false, NEW_UPGRADE_FAILED, R(FAILURE), B(KEPT), false, 1, "failure"},
+    {"exit 1, the upgrade failed: L1", false, false, false, false, 1, 0, 1, 0,
+     false, NEW_UPGRADE_FAILED, R(FAILURE), B(KEPT), false, 1, "failure"},
+    {"exit 1, every tier passed: failure, the level kept", false, false, false,
+     false, 1, 0, 1, 0, false, NEW_L3, R(FAILURE), B(KEPT), false, 3,
+     "failure"},
+    {"exit 0, a tier cancelled", false, false, false, false, 0, 0, 1, 0, false,
+     NEW_CANCELLED, R(FAILURE), B(KEPT), false, 2, "failure"},
+    {"exit 0, a tier timed out", false, false, false, false, 0, 0, 1, 0, false,
+     NEW_TIMEOUT, R(FAILURE), B(KEPT), false, 0, "failure"},
+    {"exit 0, a harness error in results.json", false, false, false, false, 0,
+     0, NOFILE, 0, false, NEW_ERROR, R(FAILURE), B(UNCHECKED), false, 0,
+     "failure"},
+    {"exit 0, incomplete results: success, no level", false, false, false,
+     false, 0, 0, NOFILE, 0, false, NEW_PARTIAL, R(SUCCESS), B(UNCHECKED),
+     false, -1, "success"},
+    {"exit 0, a tier failed and 2 deploys: the budget wins", false, false,
+     false, false, 0, 0, 2, 0, false, NEW_UPGRADE_FAILED, R(DEPLOY_BUDGET),
+     B(OVER), false, -1, "failure"},
+    /* No level for a stopped or broken run, whatever results.json says
+     * (the results comment showed one: fixed). */
+    {"cancelled with complete results: no level", false, true, false, false,
+     143, 0, 1, 0, true, NEW_CANCELLED, R(CANCELLED), B(UNCHECKED), true, -1,
+     "error"},
+    {"cancelled with L3 results: no level", false, true, false, false, 0, 0, 1,
+     0, false, NEW_L3, R(CANCELLED), B(UNCHECKED), false, -1, "error"},
+    {"timeout with complete results: no level", false, false, true, false, 143,
+     0, 1, 0, true, NEW_TIMEOUT, R(TIMEOUT), B(UNCHECKED), true, -1, "error"},
+    {"error (exit 127) with L3 results: no level", false, false, false, false,
+     127, 0, 1, 0, false, NEW_L3, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"crash with L3 results: no level", false, false, false, false, -1, 11, 1,
+     0, false, NEW_L3, R(ERROR), B(UNCHECKED), false, -1, "error"},
+    {"adopted, new shape, cancelled tier", true, false, false, false, -1, 0,
+     NOFILE, 0, false, NEW_CANCELLED, R(FAILURE), B(UNCHECKED), true, 2,
+     "failure"},
+    {"adopted, new shape, incomplete", true, false, false, false, -1, 0, NOFILE,
+     0, false, NEW_PARTIAL, R(ORPHANED), B(UNCHECKED), true, -1, "error"},
     {"success without a level", false, false, false, false, 0, 0, NOFILE, 0,
      false, NOLEVEL, R(SUCCESS), B(UNCHECKED), false, -1, "success"},
     /* Stops, and the teardown of what they left deployed. */

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "ccci/core/util.h"
 #include "ccci/runs/results.h"
 
 /*
@@ -221,19 +222,27 @@ static void test_results_level_and_tiers(void **state)
   assert_false(r.complete); /* "maybe" is not a status */
   assert_false(r.failed);
   assert_int_equal(r.level, 3);
-  /* Tiers with a string status are kept in file order, known or not. */
+  /* Tiers with a string status are kept, known or not: the known ones in
+   * run order (upgrade runs before install), then the others. */
   assert_int_equal(r.ntiers, 3);
-  assert_string_equal(r.tiers[0].name, "install");
-  assert_string_equal(r.tiers[0].status, "pass");
-  assert_string_equal(r.tiers[1].name, "upgrade");
-  assert_string_equal(r.tiers[1].status, "fail");
+  assert_string_equal(r.tiers[0].name, "upgrade");
+  assert_string_equal(r.tiers[0].status, "fail");
+  assert_int_equal(r.tiers[0].tier, CCCI_TIER_UPGRADE);
+  assert_int_equal(r.tiers[0].st, CCCI_TS_FAIL);
+  assert_string_equal(r.tiers[1].name, "install");
+  assert_string_equal(r.tiers[1].status, "pass");
+  assert_string_equal(r.tiers[2].name, "odd");
   assert_string_equal(r.tiers[2].status, "maybe");
+  assert_int_equal(r.tiers[2].tier, -1);
+  assert_int_equal(r.tiers[2].st, CCCI_TS_NONE);
+  assert_int_equal(r.st[CCCI_TIER_INSTALL], CCCI_TS_PASS);
+  assert_int_equal(r.st[CCCI_TIER_DEPLOY], CCCI_TS_NONE);
   ccci_results_clear(&r);
   assert_int_equal(r.ntiers, 0);
   assert_int_equal(r.level, -1);
 
-  /* A level outside 0..9 or not an integer is no level. */
-  assert_int_equal(ccci_results_parse("{\"level\":10}", 12, &r), 0);
+  /* A level outside 0..4, or not an integer nor "L0".."L4", is no level. */
+  assert_int_equal(ccci_results_parse("{\"level\":5}", 11, &r), 0);
   assert_int_equal(r.level, -1);
   ccci_results_clear(&r);
   assert_int_equal(ccci_results_parse("{\"level\":\"full\"}", 16, &r), 0);
@@ -255,7 +264,7 @@ static void test_results_read(void **state)
   int fd = mkstemp(path);
   struct ccci_results r;
   static const char text[] =
-      "{\"level\":9,\"tiers\":{\"install\":{\"status\":\"pass\"}}}";
+      "{\"level\":\"L4\",\"tiers\":{\"install\":{\"status\":\"pass\"}}}";
   (void)state;
 
   assert_true(fd >= 0);
@@ -263,7 +272,7 @@ static void test_results_read(void **state)
   assert_int_equal(close(fd), 0);
   assert_int_equal(ccci_results_read(path, &r), 0);
   assert_true(r.complete);
-  assert_int_equal(r.level, 9);
+  assert_int_equal(r.level, 4);
   ccci_results_clear(&r);
   /* Past the cap: -EFBIG, nothing parsed. */
   assert_int_equal(truncate(path, CCCI_RESULTS_MAX_BYTES + 1), 0);
@@ -276,6 +285,180 @@ static void test_results_read(void **state)
   ccci_results_clear(&r);
 }
 
+/* The shape the harness writes (docs/results.schema.json). */
+static const char full_shape[] =
+    "{\"version\":1,\"run\":\"r1\",\"recipe\":\"hello\",\"repo\":\"o/hello\","
+    "\"pr\":3,\"sha\":null,\"ref\":null,\"domain\":\"hello-pr3.x\","
+    "\"server\":\"default\",\"base_version\":\"1.0.0+1.0\",\"quick\":false,"
+    "\"tiers\":{"
+    "\"custom\":{\"status\":\"skip\",\"reason\":\"no tests\",\"started_at\":"
+    "null,\"duration_s\":0,\"step\":null},"
+    "\"deploy\":{\"status\":\"pass\",\"reason\":null,\"started_at\":"
+    "\"2026-12-07T03:00:00Z\",\"duration_s\":12.5,\"step\":\"deploy\"},"
+    "\"upgrade\":{\"status\":\"pass\",\"reason\":null,\"duration_s\":3,"
+    "\"step\":\"upgrade\",\"data_checked\":true},"
+    "\"install\":{\"status\":\"pass\",\"duration_s\":1.5},"
+    "\"backup\":{\"status\":\"pass\",\"duration_s\":2},"
+    "\"restore\":{\"status\":\"pass\",\"duration_s\":2,\"data_checked\":"
+    "false}},"
+    "\"level\":\"L3\",\"level_name\":\"backup and restore\",\"deploys\":2,"
+    "\"invariants\":{\"deploy_budget_ok\":true,\"teardown_clean\":false,"
+    "\"secrets_clean\":true},\"error\":null,"
+    "\"started_at\":\"2026-12-07T03:00:00Z\",\"duration_s\":42.1}";
+
+static void test_results_shape(void **state)
+{
+  struct ccci_results r;
+  static const char *const order[] = {"deploy", "upgrade", "install",
+                                      "backup", "restore", "custom"};
+  size_t i;
+  (void)state;
+
+  assert_int_equal(ccci_results_parse(full_shape, strlen(full_shape), &r), 0);
+  assert_true(r.complete);
+  assert_false(r.failed);
+  assert_int_equal(r.level, 3);
+  assert_false(r.quick);
+  assert_int_equal(r.deploys, 2);
+  assert_true(r.duration_s > 42.0 && r.duration_s < 42.2);
+  assert_int_equal(r.deploy_budget_ok, 1);
+  assert_int_equal(r.teardown_clean, 0);
+  assert_int_equal(r.secrets_clean, 1);
+  assert_null(r.error);
+  assert_int_equal(r.ntiers, 6);
+  for (i = 0; i < 6; i++)
+    assert_string_equal(r.tiers[i].name, order[i]);
+  assert_null(r.tiers[0].reason);
+  assert_true(r.tiers[0].duration_s == 12.5);
+  assert_int_equal(r.tiers[0].data_checked, -1);
+  assert_int_equal(r.tiers[1].data_checked, 1);
+  assert_int_equal(r.tiers[4].data_checked, 0);
+  assert_true(r.tiers[2].duration_s == 1.5);
+  assert_string_equal(r.tiers[5].reason, "no tests");
+  assert_int_equal(r.tiers[5].st, CCCI_TS_SKIP);
+  assert_int_equal(r.st[CCCI_TIER_CUSTOM], CCCI_TS_SKIP);
+  assert_int_equal(ccci_level_compute(r.st, r.quick), 3);
+  assert_null(ccci_results_first_failed(&r));
+  ccci_results_clear(&r);
+}
+
+/* cancelled and timeout are statuses that fail the run; `error` a string
+ * fails it too; the first failed tier is in run order. */
+static void test_results_failing(void **state)
+{
+  struct ccci_results r;
+  static const char two[] =
+      "{\"level\":\"L0\",\"tiers\":{\"backup\":{\"status\":\"timeout\"},"
+      "\"upgrade\":{\"status\":\"cancelled\",\"reason\":\"SIGTERM\"}}}";
+  (void)state;
+
+  expect_complete("{\"level\":\"L2\",\"tiers\":{\"backup\":{\"status\":"
+                  "\"cancelled\"}}}",
+                  true);
+  expect_complete("{\"level\":\"L2\",\"tiers\":{\"backup\":{\"status\":"
+                  "\"timeout\"}}}",
+                  true);
+  expect_complete("{\"level\":\"L1\",\"tiers\":{\"install\":{\"status\":"
+                  "\"pass\"}},\"error\":\"bad recipe_meta.yml\"}",
+                  true);
+  expect_complete("{\"level\":\"L1\",\"tiers\":{\"install\":{\"status\":"
+                  "\"pass\"}},\"error\":null}",
+                  false);
+  /* An `error` on an incomplete file is not a failure. */
+  expect_incomplete("{\"tiers\":{\"install\":{\"status\":\"pass\"}},"
+                    "\"error\":\"checkout failed\"}");
+  assert_int_equal(ccci_results_parse(two, strlen(two), &r), 0);
+  assert_true(r.failed);
+  assert_string_equal(ccci_results_first_failed(&r)->name, "upgrade");
+  assert_string_equal(ccci_results_first_failed(&r)->reason, "SIGTERM");
+  ccci_results_clear(&r);
+}
+
+/* The example harness (examples/example-harness): "level":0 and only
+ * skipped tiers read as complete, level 0, not failed. */
+static void test_results_example_harness(void **state)
+{
+  static const char text[] =
+      "{\"run\":\"r\",\"recipe\":\"x\",\"pr\":null,\"sha\":\"\",\"tiers\":{"
+      "\"deploy\":{\"status\":\"skip\",\"reason\":\"example harness\"},"
+      "\"install\":{\"status\":\"skip\",\"reason\":\"example harness\"}},"
+      "\"level\":0,\"example\":true}";
+  struct ccci_results r;
+  (void)state;
+  assert_int_equal(ccci_results_parse(text, strlen(text), &r), 0);
+  assert_true(r.complete);
+  assert_false(r.failed);
+  assert_int_equal(r.level, 0);
+  ccci_results_clear(&r);
+}
+
+/* The example harness itself (examples/example-harness, run for real, full
+ * and quick): its results.json reads as complete, level 0, not failed. */
+static void test_results_example_harness_script(void **state)
+{
+  static const char *const quick[] = {"0", "1"};
+  char path[] = "/tmp/ccci-example-results-XXXXXX";
+  int fd = mkstemp(path);
+  size_t i;
+  (void)state;
+
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  for (i = 0; i < 2; i++) {
+    struct ccci_results r;
+    char *cmd = ccci_xasprintf(
+        "env -i PATH=/usr/bin:/bin EXAMPLE_HARNESS_SLEEP=0 CCCI_QUICK=%s "
+        "CCCI_RUN_ID=r1 CCCI_RECIPE=hello CCCI_RESULTS_FILE=%s "
+        "/bin/sh %s/example-harness >/dev/null",
+        quick[i], path, CCCI_EXAMPLES);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(ccci_results_read(path, &r), 0);
+    assert_true(r.complete);
+    assert_false(r.failed);
+    assert_int_equal(r.level, 0);
+    assert_true(r.ntiers > 0);
+    assert_int_equal(r.tiers[0].st, CCCI_TS_SKIP);
+    ccci_results_clear(&r);
+  }
+  assert_int_equal(unlink(path), 0);
+}
+
+/* Free text is capped at a character boundary; members of the wrong type
+ * read as absent. */
+static void test_results_caps_and_types(void **state)
+{
+  struct ccci_buf b;
+  struct ccci_results r;
+  size_t i;
+  (void)state;
+
+  ccci_buf_init(&b, SIZE_MAX);
+  assert_int_equal(ccci_buf_printf(&b, "{\"level\":\"L1\",\"error\":\"x"), 0);
+  for (i = 0; i < CCCI_RESULTS_TEXT_MAX; i++)
+    assert_int_equal(ccci_buf_printf(&b, "\xc3\xa9"), 0); /* 2 bytes each */
+  assert_int_equal(ccci_buf_printf(&b, "\",\"tiers\":{\"install\":{\"status\":"
+                                       "\"pass\",\"reason\":7,"
+                                       "\"duration_s\":\"1\",\"data_checked\":"
+                                       "1}},\"deploys\":-1,\"quick\":1,"
+                                       "\"invariants\":[]}"),
+                   0);
+  assert_int_equal(ccci_results_parse(b.data, b.len, &r), 0);
+  assert_true(r.complete);
+  assert_non_null(r.error);
+  assert_true(strlen(r.error) <= CCCI_RESULTS_TEXT_MAX);
+  assert_true(strlen(r.error) >= CCCI_RESULTS_TEXT_MAX - 1);
+  assert_int_equal(strlen(r.error) % 2, 1); /* "x" + whole characters */
+  assert_null(r.tiers[0].reason);
+  assert_true(r.tiers[0].duration_s < 0);
+  assert_int_equal(r.tiers[0].data_checked, -1);
+  assert_int_equal(r.deploys, -1);
+  assert_false(r.quick);
+  assert_int_equal(r.deploy_budget_ok, -1);
+  ccci_results_clear(&r);
+  ccci_buf_close(&b);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -285,6 +468,11 @@ int main(void)
       cmocka_unit_test(test_results_truncated),
       cmocka_unit_test(test_results_level_and_tiers),
       cmocka_unit_test(test_results_read),
+      cmocka_unit_test(test_results_shape),
+      cmocka_unit_test(test_results_failing),
+      cmocka_unit_test(test_results_example_harness),
+      cmocka_unit_test(test_results_example_harness_script),
+      cmocka_unit_test(test_results_caps_and_types),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,15 @@ struct ccci_outcome {
   const char *commit_status; /**< as the forge reporter posts it */
 };
 
+/**
+ * The level a run finished with @p reason reports: the `level` of @p r
+ * when @p r is complete and the reason keeps the level (success, failure);
+ * else -1 ("none" in docs/harness-contract.md). @p r may be NULL. The
+ * outcome and the forge reporter both use it, so they agree.
+ */
+int ccci_outcome_level(enum ccci_run_reason reason,
+                       const struct ccci_results *r);
+
 /** Decide (the tables of docs/harness-contract.md). */
 struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c);
 

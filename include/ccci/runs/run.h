@@ -36,11 +36,14 @@ enum ccci_run_state {
  * is kept, the meaning and the level column of the docs.
  */
 #define CCCI_RUN_REASONS(X)                                                    \
-  X(SUCCESS, "success", 0, "success", true, "the harness exited 0",            \
-    "from results.json")                                                       \
+  X(SUCCESS, "success", 0, "success", true,                                    \
+    "the harness exited 0 and no complete results.json says a tier failed",    \
+    "`level` of results.json when it is complete, else none")                  \
   X(FAILURE, "failure", 1, "failure", true,                                    \
-    "the harness exited 1..125 (a tier failed)",                               \
-    "from results.json (the rungs that passed)")                               \
+    "the harness exited 1..125, or exited 0 with a complete results.json "     \
+    "whose tier failed or `error` is set",                                     \
+    "`level` of results.json when it is complete (the rungs that passed), "    \
+    "else none")                                                               \
   X(DEPLOY_BUDGET, "deploy-budget", 1, "failure", false,                       \
     "deploys != 1 + cold dependencies (DG4.1)", "none")                        \
   X(TIMEOUT, "timeout", 2, "error", false, "stopped at `deadline`", "none")    \
@@ -127,7 +130,7 @@ bool ccci_run_reason_keeps_level(enum ccci_run_reason r);
 /** The reason's meaning in one line (the docs' words); NULL for NONE. */
 const char *ccci_run_reason_meaning(enum ccci_run_reason r);
 
-/** The docs' level column for @p r ("none", "from results.json", ...);
+/** The docs' level column for @p r ("none", "`level` of results.json ...");
  * NULL for NONE. */
 const char *ccci_run_reason_level_doc(enum ccci_run_reason r);
 

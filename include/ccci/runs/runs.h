@@ -14,6 +14,7 @@
 #include "ccci/core/list.h"
 #include "ccci/core/util.h"
 #include "ccci/logs/redact.h"
+#include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 
 struct ccci_runs;
@@ -86,8 +87,15 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
  * it alive until it unobserves.
  */
 struct ccci_runs_finish_observer {
-  /** Called on the loop with the finished record and the run dir. */
-  void (*fn)(void *arg, const struct ccci_run_meta *m, const char *dir);
+  /**
+   * Called on the loop with the finished record, the run dir and the
+   * run's results.json as the daemon read it (on the thread pool) when the
+   * harness ended; @p res is NULL when the daemon did not read it (a run
+   * that never started, or one the janitor took over: then read it
+   * yourself if needed). Valid during the call only.
+   */
+  void (*fn)(void *arg, const struct ccci_run_meta *m, const char *dir,
+             const struct ccci_results *res);
   void *arg;
   struct ccci_list link; /**< the runs' list; owned by runs.c */
 };
