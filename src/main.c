@@ -36,7 +36,8 @@ static const struct command commands[] = {
     {"config", ccci_cmd_config,
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},
-    {"meta", ccci_cmd_meta, "meta docs            print the recipe_meta.yml reference"},
+    {"meta", ccci_cmd_meta,
+     "meta docs            print the recipe_meta.yml reference"},
     {"redact", ccci_cmd_redact,
      "redact [--secrets-dir DIR] [--secret-file FILE]... [--min-len N] "
      "[--mask STR]\n"

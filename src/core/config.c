@@ -79,6 +79,32 @@ static bool valid_dns(const char *s)
   return label > 0 && prev != '-';
 }
 
+/* An abra server name: a DNS-like name, or `default` (the local server). */
+static bool valid_server(const char *s)
+{
+  size_t l = strlen(s), i;
+  if (l == 0 || l > 253 || !isalnum((unsigned char)s[0]))
+    return false;
+  for (i = 0; i < l; i++)
+    if (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) == NULL)
+      return false;
+  return true;
+}
+
+/* Where health and data checks connect: `host:port` (TLS, SNI and Host the
+ * app's domain) or `http://host:port` (plain HTTP, for tests and labs). */
+static bool valid_gateway(const char *s)
+{
+  const char *colon;
+  uint64_t port;
+  if (strncmp(s, "http://", 7) == 0)
+    s += 7;
+  colon = strrchr(s, ':');
+  if (colon == NULL || strchr(s, '/') != NULL || !valid_listen(s))
+    return false;
+  return ccci_parse_u64(colon + 1, &port) == 0 && port >= 1;
+}
+
 static bool valid_repo_part(const char *s, size_t n)
 {
   size_t i;
@@ -157,6 +183,25 @@ static const struct ccci_keytab_type t_dns = {
     .expect = "a DNS name, like ci.example.org",
     .valid = valid_dns,
 };
+static const struct ccci_keytab_type t_server = {
+    .storage = CCCI_KEYTAB_STR,
+    .doc_name = "server name",
+    .expect = "an abra server name, like default or swarm.example.org",
+    .valid = valid_server,
+};
+static const struct ccci_keytab_type t_gateway = {
+    .storage = CCCI_KEYTAB_STR,
+    .doc_name = "host:port",
+    .expect = "host:port (HTTPS) or http://host:port (plain HTTP), like "
+              "127.0.0.1:443",
+    .valid = valid_gateway,
+};
+static const struct ccci_keytab_type t_template = {
+    .storage = CCCI_KEYTAB_LIST,
+    .doc_name = "list of strings (argv template)",
+    .expect = "a non-empty list of strings (the program and its arguments)",
+    .nonempty = true,
+};
 static const struct ccci_keytab_type t_argv = {
     .storage = CCCI_KEYTAB_LIST,
     .doc_name = "list of strings (argv)",
@@ -185,7 +230,19 @@ static const struct ccci_keytab_type t_envmap = {
 
 #define OFF(field) offsetof(struct ccci_config, field)
 
-#define EXAMPLE_HARNESS CCCI_EXAMPLES_DIR "/example-harness"
+/* An abra command template: YAML flow text of its default. */
+#define ABRA(key, field, def, doc)                                             \
+  {                                                                            \
+    {"harness.abra." key,                                                      \
+     &t_template,                                                              \
+     OFF(harness.abra.field),                                                  \
+     def,                                                                      \
+     NULL,                                                                     \
+     0,                                                                        \
+     0,                                                                        \
+     doc},                                                                     \
+        CCCI_RELOAD_NEXT_RUN, true                                             \
+  }
 
 /* The one table of keys: order here is the order of docs and dumps; keys of
  * a section are contiguous. */
@@ -259,17 +316,17 @@ static const struct key keys[] = {
       "Cap of the total size of finished runs."},
      CCCI_RELOAD_LIVE,
      true},
-    {{"harness.command", &t_argv, OFF(harness.command),
-      "[\"" EXAMPLE_HARNESS "\"]",
-      "`[<examples>/example-harness]`: the example harness shipped in "
-      "examples/ (until `ccci harness` exists)",
-      0, 0, "argv of the per-run harness."},
+    {{"harness.command", &t_argv, OFF(harness.command), "[ccci, harness]", NULL,
+      0, 0,
+      "argv of the per-run harness; a first word `ccci` is the daemon's own "
+      "binary (the example harness for demos: "
+      "`[<source>/examples/example-harness]`)."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"harness.teardown_command", &t_argv, OFF(harness.teardown_command),
-      "[\"" EXAMPLE_HARNESS "\", \"--teardown\"]",
-      "`[<examples>/example-harness, --teardown]`", 0, 0,
-      "argv of the teardown of a run's domain."},
+      "[ccci, harness, --teardown]", NULL, 0, 0,
+      "argv of the teardown of a run's domain; a first word `ccci` is the "
+      "daemon's own binary."},
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"harness.domain_suffix", &t_dns, OFF(harness.domain_suffix), "ci.local",
@@ -286,6 +343,98 @@ static const struct key keys[] = {
       "secret files)."},
      CCCI_RELOAD_NEXT_RUN,
      true},
+    {{"harness.server", &t_server, OFF(harness.server), "default", NULL, 0, 0,
+      "abra server the apps deploy on (`CCCI_SERVER`; `default` is abra's "
+      "name for the local server)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.abra_dir", &t_path, OFF(harness.abra_dir), NULL,
+      "`~/.abra` of the harness user (`harness.user`, else the daemon's)", 0, 0,
+      "The operator's abra state; each run links its `servers/` into the "
+      "run's own ABRA_DIR (`CCCI_ABRA_DIR_REAL`)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.overlays_dir", &t_path, OFF(harness.overlays_dir), NULL, "none",
+      0, 0,
+      "The operator's per-recipe files: `<dir>/<recipe>/recipe_meta.yml` "
+      "(docs/recipe-meta.md) and hook files (`CCCI_OVERLAYS_DIR`)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.gateway", &t_gateway, OFF(harness.gateway), NULL,
+      "none: the app domain resolves by DNS", 0, 0,
+      "Where health and data checks connect (the swarm's Traefik), with SNI "
+      "and Host set to the app domain (`CCCI_GATEWAY`)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.gateway_insecure", &ccci_keytab_bool,
+      OFF(harness.gateway_insecure), "false", NULL, 0, 0,
+      "Skip TLS verification of the apps (a staging certificate)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.git_token_file", &t_secret_path, OFF(harness.git_token_file),
+      NULL, "none", 0, 0,
+      "File holding a token for private recipe mirrors; git gets it through "
+      "an askpass helper, never argv or the log (`CCCI_GIT_TOKEN_FILE`)."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
+    ABRA("new", new,
+         "[abra, app, new, \"{recipe}\", --server, \"{server}\", --domain, "
+         "\"{domain}\", --chaos, --offline, --no-input]",
+         "Create the app env of a recipe checkout."),
+    ABRA("secret_generate", secret_generate,
+         "[abra, app, secret, generate, \"{domain}\", --all, --chaos, "
+         "--offline, --no-input]",
+         "Generate every secret of the app."),
+    ABRA("secret_insert", secret_insert,
+         "[abra, app, secret, insert, \"{domain}\", \"{secret}\", "
+         "\"{version}\", \"{file}\", --file, --chaos, --offline, --no-input]",
+         "Insert one secret's value from a file (`generate: false` in "
+         "recipe_meta.yml)."),
+    ABRA("deploy", deploy,
+         "[abra, app, deploy, \"{domain}\", --chaos, --offline, --no-input, "
+         "--no-converge-checks]",
+         "Deploy (or redeploy in place) the checkout as it is."),
+    ABRA("undeploy", undeploy,
+         "[abra, app, undeploy, \"{domain}\", --no-input]",
+         "Remove the app's services."),
+    ABRA("volume_remove", volume_remove,
+         "[abra, app, volume, remove, \"{domain}\", --force, --no-input]",
+         "Remove the app's volumes."),
+    ABRA("secret_remove", secret_remove,
+         "[abra, app, secret, remove, \"{domain}\", --all, --no-input]",
+         "Remove the app's secrets."),
+    ABRA("remove", remove,
+         "[abra, app, remove, \"{domain}\", --force, --no-input]",
+         "Remove the app env."),
+    ABRA("backup", backup,
+         "[abra, app, backup, create, \"{domain}\", --no-input]",
+         "Back the app up (backupbot)."),
+    ABRA("snapshots", snapshots,
+         "[abra, app, backup, snapshots, \"{domain}\", --no-input]",
+         "List the app's backup snapshots, one per line."),
+    ABRA("restore", restore, "[abra, app, restore, \"{domain}\", --no-input]",
+         "Restore the newest snapshot."),
+    ABRA("run", run,
+         "[abra, app, run, \"{domain}\", \"{service}\", --no-tty, --, "
+         "\"{args}\"]",
+         "Run a command in a service (`{args}`: zero or more words)."),
+    ABRA("services", services,
+         "[docker, --context, \"{server}\", service, ls, --filter, "
+         "\"label=com.docker.stack.namespace={stack}\", --format, "
+         "\"{{.Name}} {{.Replicas}}\"]",
+         "List the stack's services and replicas."),
+    ABRA("labels", labels,
+         "[docker, --context, \"{server}\", service, inspect, "
+         "\"{stack}_app\", --format, \"{{json .Spec.Labels}}\"]",
+         "The labels of the app service (version, chaos version)."),
+    ABRA("volumes", volumes,
+         "[docker, --context, \"{server}\", volume, ls, --quiet, --filter, "
+         "\"label=com.docker.stack.namespace={stack}\"]",
+         "List the stack's volumes."),
+    ABRA("secrets", secrets,
+         "[docker, --context, \"{server}\", secret, ls, --quiet, --filter, "
+         "\"label=com.docker.stack.namespace={stack}\"]",
+         "List the stack's secrets."),
     {{"janitor.interval", &ccci_keytab_duration, OFF(janitor.interval_ms), "5m",
       NULL, CCCI_SEC(1), CCCI_DAY(1), "Period of the janitor sweep."},
      CCCI_RELOAD_LIVE,
@@ -355,9 +504,43 @@ static char *default_state_dir(void)
   return ccci_xasprintf("%s/.local/state/ccci", home);
 }
 
+/* The home of @p user (NULL: the daemon's own: $HOME when absolute, else
+ * its passwd entry), or NULL when unknown. Allocated. getpwnam_r, since
+ * configs also load on the thread pool. */
+static char *home_of(const char *user)
+{
+  const char *home = getenv("HOME");
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  int r;
+
+  if (user == NULL && home != NULL && home[0] == '/')
+    return ccci_xstrdup(home);
+  if (user != NULL)
+    r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+  else
+    r = getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res);
+  if (r != 0 || res == NULL || pw.pw_dir == NULL || pw.pw_dir[0] != '/')
+    return NULL;
+  return ccci_xstrdup(pw.pw_dir);
+}
+
+/* `~/.abra` of the harness user: abra's own default for that user. */
+static char *default_abra_dir(const struct ccci_config *cfg)
+{
+  char *home = home_of(cfg->harness.user), *dir;
+  if (home == NULL)
+    home = ccci_xstrdup("/");
+  dir = ccci_path_join(home, ".abra");
+  free(home);
+  return dir;
+}
+
 /* Keys whose default depends on the environment or on another key. */
 static void finish_defaults(struct ccci_config *cfg)
 {
+  if (cfg->harness.abra_dir == NULL)
+    cfg->harness.abra_dir = default_abra_dir(cfg);
   if (cfg->state_dir == NULL)
     cfg->state_dir = default_state_dir();
   if (cfg->socket == NULL)
@@ -551,6 +734,15 @@ char *ccci_config_docs(void)
       "error the old configuration stays): *live* applies at once, *next "
       "run* applies to runs started after the reload, *restart* only after "
       "the daemon restarts (the daemon logs a warning naming the key).\n\n"
+      "Command templates (`harness.abra.*`): each is an argv list (no "
+      "shell) that `ccci harness` runs for one abra or docker call, after "
+      "replacing the placeholders `{domain}`, `{server}`, `{recipe}`, "
+      "`{stack}`, `{service}`, `{secret}`, `{version}` and `{file}` inside "
+      "each word; a word that is exactly `{args}` becomes zero or more "
+      "words; any other `{...}` text stays as written (docker's "
+      "`{{.Name}}`). Quote words holding braces in YAML flow lists. The "
+      "defaults suit current abra (0.10/0.11); change one to follow "
+      "another version without a rebuild.\n\n"
       "*Used* says whether this version acts on the key yet; a key not yet "
       "used is accepted and checked, and `ccci serve` warns when one is set "
       "to something other than its default.\n\n"

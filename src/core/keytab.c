@@ -714,8 +714,7 @@ static void parse_map(struct parse *ps, const struct ccci_keytab_key *k,
     for (i = 0; i < m.n; i++)
       dup = dup || strcmp(m.keys[i], name) == 0;
     if (dup) {
-      add_error(ps, &kn->start_mark, "duplicate key '%s.%s'", lbl(ps, k),
-                name);
+      add_error(ps, &kn->start_mark, "duplicate key '%s.%s'", lbl(ps, k), name);
       bad = true;
       continue;
     }
@@ -834,8 +833,8 @@ static void parse_records(struct parse *ps, const struct ccci_keytab_key *k,
   for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
        it++) {
     yaml_node_t *item = yaml_document_get_node(ps->doc, *it);
-    char *label = ccci_xasprintf(
-        "%s[%zu]", name, (size_t)(it - n->data.sequence.items.start));
+    char *label = ccci_xasprintf("%s[%zu]", name,
+                                 (size_t)(it - n->data.sequence.items.start));
     if (item == NULL || is_null(item)) {
       add_error(ps, item ? &item->start_mark : &n->start_mark,
                 "%s: expected a mapping of keys, got nothing", label);
@@ -1118,8 +1117,8 @@ int ccci_keytab_parse(const struct ccci_keytab *t, const char *name,
                       const char *base_dir, const char *text, size_t len,
                       size_t max_bytes, void *target, char **errors)
 {
-  return ccci_keytab_parse_seen(t, name, base_dir, text, len, max_bytes,
-                                target, NULL, errors);
+  return ccci_keytab_parse_seen(t, name, base_dir, text, len, max_bytes, target,
+                                NULL, errors);
 }
 
 int ccci_keytab_parse_seen(const struct ccci_keytab *t, const char *name,
@@ -1392,10 +1391,9 @@ static void dump_value(struct ccci_buf *b, const void *target,
     break;
   }
   case CCCI_KEYTAB_TRIBOOL:
-    r = ccci_buf_printf(b, "%s",
-                        *(const int *)p < 0 ? "null"
-                                            : (*(const int *)p ? "true"
-                                                               : "false"));
+    r = ccci_buf_printf(
+        b, "%s",
+        *(const int *)p < 0 ? "null" : (*(const int *)p ? "true" : "false"));
     break;
   case CCCI_KEYTAB_RECORD:
     /* An unset record dumps as empty, so that it reads back unset. */

@@ -229,8 +229,8 @@ static const struct ccci_keytab_key dep_keys[] = {
     {"env", &t_envmap, DOFF(env), "{}", NULL, 0, 0,
      "Values set in its app env after `app new`."},
 };
-static const struct ccci_keytab dep_table = {
-    dep_keys, CCCI_ARRAY_LEN(dep_keys), sizeof(dep_keys[0]), 0};
+static const struct ccci_keytab dep_table = {dep_keys, CCCI_ARRAY_LEN(dep_keys),
+                                             sizeof(dep_keys[0]), 0};
 
 static const char *check_dep(const void *rec)
 {
@@ -398,8 +398,8 @@ static void derive(struct ccci_meta *m)
 {
   size_t i;
   free(m->health_status);
-  m->health_status = ccci_xcalloc(m->health_status_text.n + 1,
-                                  sizeof(*m->health_status));
+  m->health_status =
+      ccci_xcalloc(m->health_status_text.n + 1, sizeof(*m->health_status));
   m->nhealth_status = 0;
   for (i = 0; i < m->health_status_text.n; i++) {
     struct ccci_meta_status_range *r = &m->health_status[m->nhealth_status];
@@ -609,8 +609,8 @@ static void doc_row(struct ccci_buf *b, const char *name,
     ccci_keytab_format(k, k->max, hi);
     snprintf(range, sizeof(range), " (%s to %s)", lo, hi);
   }
-  r = ccci_buf_printf(b, "| `%s` | %s%s | %s | %s |\n", name,
-                      k->type->doc_name, range, def, k->doc);
+  r = ccci_buf_printf(b, "| `%s` | %s%s | %s | %s |\n", name, k->type->doc_name,
+                      range, def, k->doc);
   (void)r; /* uncapped */
   free(def);
 }

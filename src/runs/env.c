@@ -48,6 +48,71 @@ static const char *const passed_env[] = {"PATH",   "HOME",        "LANG",
                                          "LC_ALL", "TZ",          "TMPDIR",
                                          "USER",   "DOCKER_HOST", NULL};
 
+/* A forge run (its repo is `owner/name` on the forge), not a local one. */
+static bool forge_run(const struct ccci_run_meta *m)
+{
+  const char *kind =
+      json_string_value(json_object_get(m->trigger, "kind")); /* NULL ok */
+  if (m->repo == NULL)
+    return false;
+  if (kind != NULL)
+    return strcmp(kind, "local") != 0;
+  return strncmp(m->repo, "local/", 6) != 0;
+}
+
+/* The config file the daemon runs on, absolute; NULL for the embedded
+ * default. */
+static char *config_path(const struct ccci_config *cfg)
+{
+  const char *slash;
+  if (cfg->source == NULL || strcmp(cfg->source, "<embedded>") == 0)
+    return NULL;
+  if (cfg->source[0] == '/' || cfg->base_dir == NULL)
+    return ccci_xstrdup(cfg->source);
+  slash = strrchr(cfg->source, '/');
+  return ccci_path_join(cfg->base_dir, slash != NULL ? slash + 1 : cfg->source);
+}
+
+static const char *or_empty(const char *s)
+{
+  return s != NULL ? s : "";
+}
+
+/* What `ccci harness` needs beyond the run: where to deploy, the
+ * operator's abra state and overlays, how to reach apps, the config. */
+static void env_harness(char ***env, size_t *n, const struct ccci_run_meta *m,
+                        const struct ccci_config *cfg)
+{
+  bool forge = forge_run(m);
+  char *conf = config_path(cfg);
+
+  env_add(env, n, ccci_xasprintf("CCCI_SERVER=%s", cfg->harness.server));
+  env_add(env, n, ccci_xasprintf("CCCI_REPO=%s", forge ? m->repo : ""));
+  if (forge && cfg->forge.url != NULL)
+    env_add(
+        env, n,
+        ccci_xasprintf("CCCI_CLONE_URL=%s/%s.git", cfg->forge.url, m->repo));
+  else
+    env_add(env, n, ccci_xstrdup("CCCI_CLONE_URL="));
+  env_add(env, n,
+          ccci_xasprintf("CCCI_GIT_TOKEN_FILE=%s",
+                         or_empty(cfg->harness.git_token_file)));
+  env_add(
+      env, n,
+      ccci_xasprintf("CCCI_ABRA_DIR_REAL=%s", or_empty(cfg->harness.abra_dir)));
+  env_add(env, n,
+          ccci_xasprintf("CCCI_OVERLAYS_DIR=%s",
+                         or_empty(cfg->harness.overlays_dir)));
+  env_add(env, n,
+          ccci_xasprintf("CCCI_GATEWAY=%s", or_empty(cfg->harness.gateway)));
+  env_add(env, n,
+          ccci_xasprintf("CCCI_GATEWAY_INSECURE=%d",
+                         cfg->harness.gateway_insecure ? 1 : 0));
+  if (conf != NULL)
+    env_add(env, n, ccci_xasprintf("CCCI_CONFIG=%s", conf));
+  free(conf);
+}
+
 char **ccci_env_build(const struct ccci_run_meta *m, const char *dir,
                       const struct ccci_config *cfg, uint64_t deadline_s)
 {
@@ -89,6 +154,7 @@ char **ccci_env_build(const struct ccci_run_meta *m, const char *dir,
   for (i = 0; i < CCCI_ARRAY_LEN(files); i++)
     env_add(&env, &n,
             ccci_xasprintf("%s=%s/%s", files[i][0], dir, files[i][1]));
+  env_harness(&env, &n, m, cfg);
   env_add(&env, &n, ccci_xasprintf("CCCI_DAEMON_PID=%ld", (long)getpid()));
   return env;
 }

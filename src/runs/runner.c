@@ -351,8 +351,14 @@ static char **supervisor_argv(const struct ccci_runner_spec *sp)
     v[k++] = ccci_xstrdup(sp->user);
   }
   v[k++] = ccci_xstrdup("--");
-  for (i = 0; i < n; i++)
-    v[k++] = ccci_xstrdup(sp->argv[i]);
+  for (i = 0; i < n; i++) {
+    /* `ccci` as the program is the daemon's own binary (`[ccci, harness]`
+     * runs the harness of the same build, wherever it is installed). */
+    if (i == 0 && strcmp(sp->argv[0], CCCI_RUNNER_SELF) == 0)
+      v[k++] = ccci_xstrdup(sp->self_exe);
+    else
+      v[k++] = ccci_xstrdup(sp->argv[i]);
+  }
   return v;
 }
 

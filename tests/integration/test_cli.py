@@ -3,7 +3,7 @@
 import json
 import os
 
-from ccci_testlib import CcciTestCase, run_cli
+from ccci_testlib import SOURCE_DIR, CcciTestCase, run_cli
 
 
 class CliTest(CcciTestCase):
@@ -92,10 +92,24 @@ class CliTest(CcciTestCase):
         self.assertRegex(r.stdout, r"^ccci \d+\.\d+\.\d+\n$")
         self.assertRegex(json.loads(run_cli("version", "--json").stdout)["version"], r"^\d+\.\d+\.\d+$")
 
-    def test_example_harness_is_the_default(self):
+    def test_ccci_harness_is_the_default(self):
+        # `ccci` as the first word is the daemon's own binary; the example
+        # harness stays in examples/ for demos.
         cfg = self.write("empty.yml", "")
         r = run_cli("config", "check", cfg, "--json")
-        cmd = json.loads(r.stdout)["harness"]["command"]
-        self.assertEqual(len(cmd), 1)
-        self.assertTrue(cmd[0].endswith("/example-harness"), cmd)
-        self.assertTrue(os.access(cmd[0], os.X_OK), "%s is not executable" % cmd[0])
+        h = json.loads(r.stdout)["harness"]
+        self.assertEqual(h["command"], ["ccci", "harness"])
+        self.assertEqual(h["teardown_command"], ["ccci", "harness", "--teardown"])
+        self.assertEqual(h["server"], "default")
+        self.assertTrue(h["abra_dir"].endswith("/.abra"), h["abra_dir"])
+        example = os.path.join(SOURCE_DIR, "examples", "example-harness")
+        self.assertTrue(os.access(example, os.X_OK), "%s is not executable" % example)
+
+    def test_meta_docs(self):
+        r = run_cli("meta", "docs")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("# recipe_meta.yml reference\n"))
+        self.assertIn("| `UPGRADE_BASE_VERSION` |", r.stdout)
+        r = run_cli("meta", "dcos")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn("unknown 'meta' command 'dcos'", r.stderr)

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import time
 
-from ccci_testlib import CCCI, SCALE, WAIT, CcciTestCase, request, run_cli, wait_for
+from ccci_testlib import CCCI, SCALE, SOURCE_DIR, WAIT, CcciTestCase, request, run_cli, wait_for
 
 PY = sys.executable
+EXAMPLE = os.path.join(SOURCE_DIR, "examples", "example-harness")
 SECRET = "Sup3r-s3cret-t0ken-4242"
 
 
@@ -69,6 +70,9 @@ class RunsTest(CcciTestCase):
             with open(tpath, "w") as f:
                 f.write(teardown)
             cfg += "  teardown_command: [%s, %s]\n" % (PY, tpath)
+        else:
+            # The example's empty teardown (the default is `ccci harness`).
+            cfg += "  teardown_command: [%s, --teardown]\n" % EXAMPLE
         self.d = self.daemon(config=cfg + extra).start()
         return self.d
 
@@ -170,6 +174,18 @@ class RunsTest(CcciTestCase):
         self.assertIn("install", r.stdout)
         st = self.d.status()
         self.assertEqual(st["counters"]["runs_by_reason"]["success"], 1)
+
+    def test_ccci_as_the_program_is_the_daemons_binary(self):
+        # `[ccci, ...]` runs the daemon's own binary even with no ccci on PATH.
+        self.d = self.daemon(
+            config="secrets_dir: %s\nharness:\n  command: [ccci, version]\n" % self.secrets,
+            env={"PATH": "/usr/bin:/bin"},
+        ).start()
+        rid = self.submit()
+        m = self.wait_finished(rid)
+        self.assertEqual(m["reason"], "success")
+        text = "".join(l["out"] for ls in self.step_lines(rid).values() for l in ls)
+        self.assertRegex(text, r"ccci \d+\.\d+\.\d+\n")
 
     def test_failure_and_exec_error_reasons(self):
         self.start("import sys; print('bad'); sys.exit(3)\n")

@@ -41,6 +41,28 @@ static const char *const all_keys[] = {
     "harness.domain_suffix",
     "harness.user",
     "harness.env",
+    "harness.server",
+    "harness.abra_dir",
+    "harness.overlays_dir",
+    "harness.gateway",
+    "harness.gateway_insecure",
+    "harness.git_token_file",
+    "harness.abra.new",
+    "harness.abra.secret_generate",
+    "harness.abra.secret_insert",
+    "harness.abra.deploy",
+    "harness.abra.undeploy",
+    "harness.abra.volume_remove",
+    "harness.abra.secret_remove",
+    "harness.abra.remove",
+    "harness.abra.backup",
+    "harness.abra.snapshots",
+    "harness.abra.restore",
+    "harness.abra.run",
+    "harness.abra.services",
+    "harness.abra.labels",
+    "harness.abra.volumes",
+    "harness.abra.secrets",
     "janitor.interval",
     "forge.url",
     "forge.token_file",
@@ -202,6 +224,70 @@ static void write_text(const char *path, const char *text, size_t len)
 }
 
 /* Every key at its default, except state_dir and socket (environment). */
+/* The abra templates of the notes, exactly (the fake abra accepts these). */
+static void check_abra_defaults(const struct ccci_config *cfg)
+{
+  const struct {
+    const struct ccci_strlist *l;
+    const char *joined;
+  } want[] = {
+      {&cfg->harness.abra.new,
+       "abra app new {recipe} --server {server} --domain {domain} --chaos "
+       "--offline --no-input"},
+      {&cfg->harness.abra.secret_generate,
+       "abra app secret generate {domain} --all --chaos --offline --no-input"},
+      {&cfg->harness.abra.secret_insert,
+       "abra app secret insert {domain} {secret} {version} {file} --file "
+       "--chaos --offline --no-input"},
+      {&cfg->harness.abra.deploy,
+       "abra app deploy {domain} --chaos --offline --no-input "
+       "--no-converge-checks"},
+      {&cfg->harness.abra.undeploy, "abra app undeploy {domain} --no-input"},
+      {&cfg->harness.abra.volume_remove,
+       "abra app volume remove {domain} --force --no-input"},
+      {&cfg->harness.abra.secret_remove,
+       "abra app secret remove {domain} --all --no-input"},
+      {&cfg->harness.abra.remove,
+       "abra app remove {domain} --force --no-input"},
+      {&cfg->harness.abra.backup, "abra app backup create {domain} --no-input"},
+      {&cfg->harness.abra.snapshots,
+       "abra app backup snapshots {domain} --no-input"},
+      {&cfg->harness.abra.restore, "abra app restore {domain} --no-input"},
+      {&cfg->harness.abra.run,
+       "abra app run {domain} {service} --no-tty -- {args}"},
+      {&cfg->harness.abra.services,
+       "docker --context {server} service ls --filter "
+       "label=com.docker.stack.namespace={stack} --format|{{.Name}} "
+       "{{.Replicas}}"},
+      {&cfg->harness.abra.labels,
+       "docker --context {server} service inspect {stack}_app "
+       "--format|{{json .Spec.Labels}}"},
+      {&cfg->harness.abra.volumes,
+       "docker --context {server} volume ls --quiet --filter "
+       "label=com.docker.stack.namespace={stack}"},
+      {&cfg->harness.abra.secrets,
+       "docker --context {server} secret ls --quiet --filter "
+       "label=com.docker.stack.namespace={stack}"},
+  };
+  size_t i, j;
+  for (i = 0; i < CCCI_ARRAY_LEN(want); i++) {
+    /* Words joined by ' ', but '|' before a last word holding a space. */
+    struct ccci_buf b;
+    char *got;
+    int r = 0;
+    ccci_buf_init(&b, SIZE_MAX);
+    for (j = 0; j < want[i].l->n && r == 0; j++) {
+      const char *w = want[i].l->v[j];
+      r = ccci_buf_printf(&b, "%s%s",
+                          j == 0 ? "" : (strchr(w, ' ') ? "|" : " "), w);
+    }
+    got = ccci_buf_detach(&b);
+    assert_string_equal(got, want[i].joined);
+    assert_null(want[i].l->v[want[i].l->n]);
+    free(got);
+  }
+}
+
 static void check_defaults(const struct ccci_config *cfg)
 {
   assert_string_equal(cfg->secrets_dir, "/run/secrets");
@@ -217,16 +303,26 @@ static void check_defaults(const struct ccci_config *cfg)
   assert_int_equal(cfg->min_free_bytes, 1024ull * 1024 * 1024);
   assert_int_equal(cfg->retention.max_age_ms, 30ull * 24 * 3600 * 1000);
   assert_int_equal(cfg->retention.max_bytes, 20ull * 1024 * 1024 * 1024);
-  assert_int_equal(cfg->harness.command.n, 1);
-  assert_true(cfg->harness.command.v[0][0] == '/');
-  assert_true(has_suffix(cfg->harness.command.v[0], "/example-harness"));
-  assert_int_equal(cfg->harness.teardown_command.n, 2);
-  assert_string_equal(cfg->harness.teardown_command.v[0],
-                      cfg->harness.command.v[0]);
-  assert_string_equal(cfg->harness.teardown_command.v[1], "--teardown");
+  /* `ccci` is the daemon's own binary (the runner substitutes it). */
+  assert_int_equal(cfg->harness.command.n, 2);
+  assert_string_equal(cfg->harness.command.v[0], "ccci");
+  assert_string_equal(cfg->harness.command.v[1], "harness");
+  assert_int_equal(cfg->harness.teardown_command.n, 3);
+  assert_string_equal(cfg->harness.teardown_command.v[0], "ccci");
+  assert_string_equal(cfg->harness.teardown_command.v[1], "harness");
+  assert_string_equal(cfg->harness.teardown_command.v[2], "--teardown");
   assert_string_equal(cfg->harness.domain_suffix, "ci.local");
   assert_null(cfg->harness.user);
   assert_int_equal(cfg->harness.env.n, 0);
+  assert_string_equal(cfg->harness.server, "default");
+  assert_non_null(cfg->harness.abra_dir);
+  assert_true(cfg->harness.abra_dir[0] == '/');
+  assert_true(has_suffix(cfg->harness.abra_dir, "/.abra"));
+  assert_null(cfg->harness.overlays_dir);
+  assert_null(cfg->harness.gateway);
+  assert_false(cfg->harness.gateway_insecure);
+  assert_null(cfg->harness.git_token_file);
+  check_abra_defaults(cfg);
   assert_int_equal(cfg->janitor.interval_ms, 300000);
   assert_null(cfg->forge.url);
   assert_null(cfg->forge.token_file);
@@ -601,6 +697,98 @@ static void test_listen(void **state)
   expect_errors("http:\n  listen: \"a b:80\"\n",
                 "t.yml:2:3: http.listen: expected host:port, like "
                 "127.0.0.1:8080, got 'a b:80'\n");
+}
+
+/* The keys of `ccci harness`: server, abra state, overlays, gateway,
+ * token file, and the abra command templates. */
+static void test_harness_keys(void **state)
+{
+  static const char *const gateways[] = {"127.0.0.1:443", "traefik:8443",
+                                         "http://127.0.0.1:8080", "[::1]:443"};
+  struct ccci_config *cfg;
+  size_t i;
+  (void)state;
+
+  cfg = parse_ok("harness:\n"
+                 "  server: swarm-1.example.org\n"
+                 "  abra_dir: abra\n"
+                 "  overlays_dir: /etc/ccci/overlays\n"
+                 "  gateway: 127.0.0.1:443\n"
+                 "  gateway_insecure: true\n"
+                 "  git_token_file: git-token\n"
+                 "  abra:\n"
+                 "    deploy: [abra, app, deploy, '{domain}', -C, -o, -n]\n"
+                 "    run: [/opt/abra-0.9, app, run, '{domain}', '{args}']\n");
+  assert_string_equal(cfg->harness.server, "swarm-1.example.org");
+  assert_string_equal(cfg->harness.abra_dir, "/base/abra");
+  assert_string_equal(cfg->harness.overlays_dir, "/etc/ccci/overlays");
+  assert_string_equal(cfg->harness.gateway, "127.0.0.1:443");
+  assert_true(cfg->harness.gateway_insecure);
+  assert_string_equal(cfg->harness.git_token_file, "/base/git-token");
+  assert_int_equal(cfg->harness.abra.deploy.n, 7);
+  assert_string_equal(cfg->harness.abra.deploy.v[3], "{domain}");
+  assert_string_equal(cfg->harness.abra.deploy.v[6], "-n");
+  assert_string_equal(cfg->harness.abra.run.v[0], "/opt/abra-0.9");
+  /* The templates not set keep their defaults. */
+  assert_string_equal(cfg->harness.abra.undeploy.v[0], "abra");
+  assert_string_equal(cfg->harness.abra.undeploy.v[2], "undeploy");
+  ccci_config_unref(cfg);
+
+  for (i = 0; i < CCCI_ARRAY_LEN(gateways); i++) {
+    char *text = ccci_xasprintf("harness:\n  gateway: \"%s\"\n", gateways[i]);
+    cfg = parse_ok(text);
+    assert_string_equal(cfg->harness.gateway, gateways[i]);
+    ccci_config_unref(cfg);
+    free(text);
+  }
+  expect_errors("harness:\n  gateway: https://traefik:443\n",
+                "t.yml:2:3: harness.gateway: expected host:port (HTTPS) or "
+                "http://host:port (plain HTTP), like 127.0.0.1:443, got "
+                "'https://traefik:443'\n");
+  expect_errors("harness:\n  gateway: \"http://h:80/x\"\n",
+                "t.yml:2:3: harness.gateway: expected host:port (HTTPS) or "
+                "http://host:port (plain HTTP), like 127.0.0.1:443, got "
+                "'http://h:80/x'\n");
+  expect_errors("harness:\n  gateway: \"h:0\"\n",
+                "t.yml:2:3: harness.gateway: expected host:port (HTTPS) or "
+                "http://host:port (plain HTTP), like 127.0.0.1:443, got "
+                "'h:0'\n");
+  expect_errors("harness:\n  server: \"my server\"\n",
+                "t.yml:2:3: harness.server: expected an abra server name, like "
+                "default or swarm.example.org, got 'my server'\n");
+  expect_errors("harness:\n  gateway_insecure: maybe\n",
+                "t.yml:2:3: harness.gateway_insecure: expected true or false, "
+                "got 'maybe'\n");
+  /* Each template is a non-empty argv; unknown ones name the nearest. */
+  expect_errors("harness:\n  abra:\n    deploy: []\n",
+                "t.yml:3:5: harness.abra.deploy: expected a non-empty list of "
+                "strings (the program and its arguments), got an empty "
+                "list\n");
+  expect_errors("harness:\n  abra:\n    undeploy: abra app undeploy\n",
+                "t.yml:3:5: harness.abra.undeploy: expected a non-empty list "
+                "of strings (the program and its arguments), got a scalar\n");
+  expect_errors("harness:\n  abra:\n    deply: [abra]\n",
+                "t.yml:3:5: unknown key 'harness.abra.deply'; did you mean "
+                "'harness.abra.deploy'?\n");
+  expect_errors("harness:\n  abra: [abra]\n",
+                "t.yml:2:3: harness.abra: expected a mapping of keys, got a "
+                "list\n");
+}
+
+/* harness.abra_dir's default follows harness.user. */
+static void test_abra_dir_default(void **state)
+{
+  struct ccci_config *cfg;
+  (void)state;
+  put_env("HOME", "/home/ops");
+  cfg = parse_ok("");
+  assert_string_equal(cfg->harness.abra_dir, "/home/ops/.abra");
+  ccci_config_unref(cfg);
+  /* Another user's home, from the passwd database (root's always exists). */
+  cfg = parse_ok("harness:\n  user: root\n");
+  assert_true(has_suffix(cfg->harness.abra_dir, "/.abra"));
+  assert_false(has_prefix(cfg->harness.abra_dir, "/home/ops"));
+  ccci_config_unref(cfg);
 }
 
 static void test_dns(void **state)
@@ -1376,9 +1564,14 @@ static void test_dump_roundtrip_defaults(void **state)
   dump = ccci_config_dump(cfg);
   /* Every key is written, sections as nested mappings. */
   for (i = 0; i < CCCI_ARRAY_LEN(all_keys); i++) {
-    const char *dot = strchr(all_keys[i], '.');
-    char *line = dot == NULL ? ccci_xasprintf("\n%s: ", all_keys[i])
-                             : ccci_xasprintf("\n  %s: ", dot + 1);
+    /* At the depth of its sections: two spaces per dot. */
+    const char *last = strrchr(all_keys[i], '.'), *p;
+    int depth = 0;
+    char *line;
+    for (p = all_keys[i]; *p != '\0'; p++)
+      depth += *p == '.';
+    line = ccci_xasprintf("\n%*s%s: ", 2 * depth, "",
+                          last != NULL ? last + 1 : all_keys[i]);
     assert_non_null(strstr(dump, line));
     free(line);
   }
@@ -1438,15 +1631,16 @@ static void test_to_json(void **state)
 
   /* Every key is there, and nothing else but "source". */
   for (i = 0; i < CCCI_ARRAY_LEN(all_keys); i++) {
-    const char *dot = strchr(all_keys[i], '.');
-    json_t *v;
-    if (dot == NULL) {
-      v = json_object_get(j, all_keys[i]);
-    } else {
-      char *sec = ccci_xstrndup(all_keys[i], (size_t)(dot - all_keys[i]));
-      v = json_object_get(json_object_get(j, sec), dot + 1);
+    /* Through every section: harness.abra.new is harness/abra/new. */
+    const char *seg = all_keys[i], *dot;
+    json_t *v = j;
+    for (dot = strchr(seg, '.'); dot != NULL; dot = strchr(seg, '.')) {
+      char *sec = ccci_xstrndup(seg, (size_t)(dot - seg));
+      v = json_object_get(v, sec);
       free(sec);
+      seg = dot + 1;
     }
+    v = json_object_get(v, seg);
     if (v == NULL)
       print_error("missing in JSON: %s\n", all_keys[i]);
     assert_non_null(v);
@@ -1746,6 +1940,8 @@ int main(void)
       cmocka_unit_test(test_string),
       cmocka_unit_test(test_url),
       cmocka_unit_test(test_listen),
+      cmocka_unit_test(test_harness_keys),
+      ENV_TEST(test_abra_dir_default),
       cmocka_unit_test(test_dns),
       cmocka_unit_test(test_integer),
       cmocka_unit_test(test_duration),

@@ -107,11 +107,80 @@ static void test_environment(void **state)
   ccci_config_unref(cfg);
 }
 
+/* The harness's variables: from the config, and the run's repo for forge
+ * runs only. */
+static void test_harness_variables(void **state)
+{
+  static const char yml[] = "forge:\n  url: https://git.example.org/\n"
+                            "harness:\n  server: swarm-1\n"
+                            "  abra_dir: /srv/abra\n"
+                            "  overlays_dir: overlays\n"
+                            "  gateway: 127.0.0.1:8443\n"
+                            "  gateway_insecure: true\n"
+                            "  git_token_file: /run/secrets/git\n";
+  struct ccci_config *cfg = ccci_config_default(), *fcfg = NULL;
+  struct ccci_run_meta m;
+  char **env, *errors = NULL;
+
+  (void)state;
+  memset(&m, 0, sizeof(m));
+  snprintf(m.id, sizeof(m.id), "r1");
+  m.recipe = "app";
+  m.domain = "app-l1.ci.local";
+  m.repo = "local/app";
+  m.trigger = json_pack("{s:s}", "kind", "local");
+  /* The embedded default: no config file, so no CCCI_CONFIG. */
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "default");
+  assert_string_equal(get(env, "CCCI_REPO"), "");
+  assert_string_equal(get(env, "CCCI_CLONE_URL"), "");
+  assert_string_equal(get(env, "CCCI_GIT_TOKEN_FILE"), "");
+  assert_string_equal(get(env, "CCCI_ABRA_DIR_REAL"), cfg->harness.abra_dir);
+  assert_string_equal(get(env, "CCCI_OVERLAYS_DIR"), "");
+  assert_string_equal(get(env, "CCCI_GATEWAY"), "");
+  assert_string_equal(get(env, "CCCI_GATEWAY_INSECURE"), "0");
+  assert_null(get(env, "CCCI_CONFIG"));
+  ccci_env_free(env);
+
+  /* A config file (named relative to the daemon's directory), a forge
+   * run. */
+  assert_int_equal(ccci_config_parse("etc/ccci.yml", "/etc/ccci", yml,
+                                     strlen(yml), &fcfg, &errors),
+                   0);
+  json_decref(m.trigger);
+  m.trigger = json_pack("{s:s}", "kind", "pr");
+  m.repo = "coop-cloud/app";
+  m.pr = 3;
+  env = ccci_env_build(&m, "/srv/runs/r1", fcfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "swarm-1");
+  assert_string_equal(get(env, "CCCI_REPO"), "coop-cloud/app");
+  assert_string_equal(get(env, "CCCI_CLONE_URL"),
+                      "https://git.example.org/coop-cloud/app.git");
+  assert_string_equal(get(env, "CCCI_GIT_TOKEN_FILE"), "/run/secrets/git");
+  assert_string_equal(get(env, "CCCI_ABRA_DIR_REAL"), "/srv/abra");
+  assert_string_equal(get(env, "CCCI_OVERLAYS_DIR"), "/etc/ccci/overlays");
+  assert_string_equal(get(env, "CCCI_GATEWAY"), "127.0.0.1:8443");
+  assert_string_equal(get(env, "CCCI_GATEWAY_INSECURE"), "1");
+  assert_string_equal(get(env, "CCCI_CONFIG"), "/etc/ccci/ccci.yml");
+  ccci_env_free(env);
+  /* A recorded run without a trigger: its repo says whether it is local. */
+  json_decref(m.trigger);
+  m.trigger = NULL;
+  m.repo = "local/app";
+  env = ccci_env_build(&m, "/srv/runs/r1", fcfg, 60);
+  assert_string_equal(get(env, "CCCI_REPO"), "");
+  assert_string_equal(get(env, "CCCI_CLONE_URL"), "");
+  ccci_env_free(env);
+  ccci_config_unref(fcfg);
+  ccci_config_unref(cfg);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_domains),
       cmocka_unit_test(test_environment),
+      cmocka_unit_test(test_harness_variables),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,9 +49,8 @@ static void test_defaults(void **state)
 
   (void)state;
   /* No file at all, a missing file and an empty one give the same. */
-  assert_int_equal(ccci_meta_load(NULL, "/nonexistent/recipe_meta.yml", &m,
-                                  &errors),
-                   0);
+  assert_int_equal(
+      ccci_meta_load(NULL, "/nonexistent/recipe_meta.yml", &m, &errors), 0);
   assert_null(errors);
   assert_null(m.upgrade_base_version);
   assert_int_equal(m.skip_tiers.n, 0);
@@ -264,8 +263,7 @@ static const struct {
      "value to insert)\n"
      "recipe_meta.yml:3:3: SECRETS.b: value_file needs generate: false (a "
      "generated secret has no file)\n"},
-    {"a secret given a scalar, twice",
-     "SECRETS:\n  a: 12\n  a: {}\n",
+    {"a secret given a scalar, twice", "SECRETS:\n  a: 12\n  a: {}\n",
      "recipe_meta.yml:2:6: SECRETS.a: expected a mapping of keys, got a "
      "scalar\n"
      "recipe_meta.yml:3:3: duplicate key 'SECRETS.a'\n"},
@@ -302,8 +300,9 @@ static const struct {
     {"booleans", "BACKUP: yes\nSCREENSHOT: 1\n",
      "recipe_meta.yml:1:1: BACKUP: expected true or false, got 'yes'\n"
      "recipe_meta.yml:2:1: SCREENSHOT: expected true or false, got '1'\n"},
-    {"DATA_CHECK missing a command", "DATA_CHECK:\n  service: app\n  "
-                                     "write: echo {marker}\n",
+    {"DATA_CHECK missing a command",
+     "DATA_CHECK:\n  service: app\n  "
+     "write: echo {marker}\n",
      "recipe_meta.yml:1:1: DATA_CHECK: needs key 'read'\n"},
     {"DATA_CHECK with an unknown key",
      "DATA_CHECK: {service: app, write: w, raed: r}\n",
@@ -572,8 +571,8 @@ static void test_dump_and_example(void **state)
   j = ccci_meta_to_json(&again);
   assert_true(json_is_null(json_object_get(j, "DATA_CHECK")));
   assert_true(json_is_array(json_object_get(j, "DEPS")));
-  assert_string_equal(
-      json_string_value(json_object_get(j, "HEALTH_TIMEOUT")), "5m");
+  assert_string_equal(json_string_value(json_object_get(j, "HEALTH_TIMEOUT")),
+                      "5m");
   json_decref(j);
   ccci_meta_free(&again);
   ccci_meta_free(&m);

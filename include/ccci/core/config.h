@@ -55,6 +55,32 @@ struct ccci_config {
     char *domain_suffix;
     char *user;
     struct ccci_strmap env;
+    char *server;       /**< abra's server name, passed as CCCI_SERVER */
+    char *abra_dir;     /**< the operator's abra state (resolved) */
+    char *overlays_dir; /**< per-recipe recipe_meta.yml and hooks, or NULL */
+    char *gateway;      /**< host:port or http://host:port; NULL: DNS */
+    bool gateway_insecure;
+    char *git_token_file; /**< for private recipe mirrors, or NULL */
+    /** Command templates of each abra (and docker) call, argv lists with
+     * `{domain}`-like placeholders the harness expands. */
+    struct {
+      struct ccci_strlist new;
+      struct ccci_strlist secret_generate;
+      struct ccci_strlist secret_insert;
+      struct ccci_strlist deploy;
+      struct ccci_strlist undeploy;
+      struct ccci_strlist volume_remove;
+      struct ccci_strlist secret_remove;
+      struct ccci_strlist remove;
+      struct ccci_strlist backup;
+      struct ccci_strlist snapshots;
+      struct ccci_strlist restore;
+      struct ccci_strlist run;
+      struct ccci_strlist services;
+      struct ccci_strlist labels;
+      struct ccci_strlist volumes;
+      struct ccci_strlist secrets;
+    } abra;
   } harness;
   struct {
     uint64_t interval_ms;

@@ -15,9 +15,9 @@
 
 /** A cold dependency: another recipe deployed before the base. */
 struct ccci_meta_dep {
-  char *recipe;            /**< its recipe name */
-  char *version;           /**< a release tag; NULL: its newest */
-  struct ccci_strmap env;  /**< extra values of its app env */
+  char *recipe;           /**< its recipe name */
+  char *version;          /**< a release tag; NULL: its newest */
+  struct ccci_strmap env; /**< extra values of its app env */
 };
 
 /** How the harness handles one of the recipe's secrets. */
@@ -66,7 +66,7 @@ enum ccci_meta_source {
 
 /** A recipe's effective settings. Durations are milliseconds. */
 struct ccci_meta {
-  char *upgrade_base_version;    /**< NULL: newest release tag before head */
+  char *upgrade_base_version;      /**< NULL: newest release tag before head */
   struct ccci_strlist skip_tiers;  /**< tier names */
   struct ccci_strlist quick_tiers; /**< default [install] */
   struct ccci_meta_dep *deps;
@@ -75,11 +75,11 @@ struct ccci_meta {
   struct ccci_strlist compose_files; /**< empty: COMPOSE_FILE of .env.sample */
   struct ccci_meta_secret *secrets;
   size_t nsecrets;
-  char *health_path; /**< default "/" */
+  char *health_path;                            /**< default "/" */
   struct ccci_meta_status_range *health_status; /**< default 200-399 */
   size_t nhealth_status;
-  uint64_t health_timeout_ms; /**< 5m */
-  uint64_t deploy_timeout_ms; /**< 15m */
+  uint64_t health_timeout_ms;   /**< 5m */
+  uint64_t deploy_timeout_ms;   /**< 15m */
   struct ccci_strlist services; /**< empty: all */
   int backup; /**< -1 unset (a backupbot label decides), 0, 1 */
   /** DATA_CHECK; all three NULL when there is none. */

@@ -23,7 +23,11 @@ char *ccci_env_domain(const struct ccci_config *cfg, const char *recipe,
  * The environment of a run's harness or teardown: PATH, HOME, LANG,
  * LC_ALL, TZ, TMPDIR, USER and DOCKER_HOST from the daemon's own when
  * set, then harness.env, then the CCCI_* variables of run @p m in its run
- * dir @p dir with a deadline @p deadline_s from now, ABRA_DIR, and
+ * dir @p dir with a deadline @p deadline_s from now, ABRA_DIR, the
+ * harness's (CCCI_SERVER, CCCI_REPO and CCCI_CLONE_URL, empty for local
+ * runs, CCCI_GIT_TOKEN_FILE, CCCI_ABRA_DIR_REAL, CCCI_OVERLAYS_DIR,
+ * CCCI_GATEWAY, CCCI_GATEWAY_INSECURE `1`/`0`, and CCCI_CONFIG, the
+ * absolute path of @p cfg's file, only when it came from one), and
  * CCCI_DAEMON_PID. A NULL-terminated array of allocated `KEY=value`
  * strings; free it with ccci_env_free.
  */

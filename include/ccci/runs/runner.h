@@ -15,16 +15,21 @@
 /** Extra time after kill_grace before the daemon SIGKILLs the session. */
 #define CCCI_RUNNER_BACKSTOP_MS 10000u
 
+/** An argv whose program is exactly this runs the daemon's own binary. */
+#define CCCI_RUNNER_SELF "ccci"
+
 /** What to run and how. Everything is copied or referenced by start. */
 struct ccci_runner_spec {
   const char *run_id;
   const char *self_exe;  /**< the ccci binary, for `ccci supervise` */
   const char *state_dir; /**< runs/<id>/state: the exit detail lands here */
-  char *const *argv;     /**< the harness's argv, NULL-terminated */
-  char *const *env;      /**< the supervisor's environment, NULL-ended */
-  const char *user;      /**< harness.user, or NULL */
-  int lock_fd;           /**< handed to the supervisor, or -1 */
-  uint64_t deadline_ms;  /**< from start; 0: none */
+  /** The harness's argv, NULL-terminated; a first word CCCI_RUNNER_SELF
+   * (`ccci`) is replaced by self_exe. */
+  char *const *argv;
+  char *const *env;     /**< the supervisor's environment, NULL-ended */
+  const char *user;     /**< harness.user, or NULL */
+  int lock_fd;          /**< handed to the supervisor, or -1 */
+  uint64_t deadline_ms; /**< from start; 0: none */
   uint64_t kill_grace_ms;
   uint64_t drain_timeout_ms;
   struct ccci_redact_set *secrets; /**< referenced */
