@@ -35,49 +35,20 @@
 #define MAX_APPS 17
 #define STATE_FILE_MAX 4096
 
-/* The abra command templates (notes/h14.md, docs/harness.md). These
- * defaults stand in for the config keys harness.abra.<name> until they are
- * in the config table; tmpl() is the one place that reads them. */
-#define T(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* The abra command templates: config keys harness.abra.<name>. */
+#define TMPL(n) {#n, offsetof(struct ccci_config, harness.abra.n)}
 static const struct {
   const char *name;
-  const char *const *argv;
-} default_templates[] = {
-    {"new", T("abra", "app", "new", "{recipe}", "--server", "{server}",
-              "--domain", "{domain}", "--chaos", "--offline", "--no-input")},
-    {"secret_generate", T("abra", "app", "secret", "generate", "{domain}",
-                          "--all", "--chaos", "--offline", "--no-input")},
-    {"secret_insert",
-     T("abra", "app", "secret", "insert", "{domain}", "{secret}", "{version}",
-       "{file}", "--file", "--chaos", "--offline", "--no-input")},
-    {"deploy", T("abra", "app", "deploy", "{domain}", "--chaos", "--offline",
-                 "--no-input", "--no-converge-checks")},
-    {"undeploy", T("abra", "app", "undeploy", "{domain}", "--no-input")},
-    {"volume_remove", T("abra", "app", "volume", "remove", "{domain}",
-                        "--force", "--no-input")},
-    {"secret_remove", T("abra", "app", "secret", "remove", "{domain}",
-                        "--all", "--no-input")},
-    {"remove", T("abra", "app", "remove", "{domain}", "--force", "--no-input")},
-    {"backup", T("abra", "app", "backup", "create", "{domain}", "--no-input")},
-    {"snapshots",
-     T("abra", "app", "backup", "snapshots", "{domain}", "--no-input")},
-    {"restore", T("abra", "app", "restore", "{domain}", "--no-input")},
-    {"run", T("abra", "app", "run", "{domain}", "{service}", "--no-tty", "--",
-              "{args}")},
-    {"services",
-     T("docker", "--context", "{server}", "service", "ls", "--filter",
-       "label=com.docker.stack.namespace={stack}", "--format",
-       "{{.Name}} {{.Replicas}}")},
-    {"labels", T("docker", "--context", "{server}", "service", "inspect",
-                 "{stack}_app", "--format", "{{json .Spec.Labels}}")},
-    {"volumes",
-     T("docker", "--context", "{server}", "volume", "ls", "--quiet",
-       "--filter", "label=com.docker.stack.namespace={stack}")},
-    {"secrets",
-     T("docker", "--context", "{server}", "secret", "ls", "--quiet",
-       "--filter", "label=com.docker.stack.namespace={stack}")},
+  size_t off;
+} templates[] = {
+    TMPL(new),       TMPL(secret_generate), TMPL(secret_insert),
+    TMPL(deploy),    TMPL(undeploy),        TMPL(volume_remove),
+    TMPL(secret_remove), TMPL(remove),      TMPL(backup),
+    TMPL(snapshots), TMPL(restore),         TMPL(run),
+    TMPL(services),  TMPL(labels),          TMPL(volumes),
+    TMPL(secrets),
 };
-#undef T
+#undef TMPL
 
 struct app {
   char *recipe;
@@ -102,7 +73,7 @@ struct h {
   /* the run */
   char *run_id, *recipe, *recipe_dir, *ref, *sha, *pr, *repo, *clone_url;
   char *token_file, *abra_real, *overlays, *gateway;
-  bool gateway_insecure, quick, keep, standalone, teardown_only;
+  bool gateway_insecure, quick, keep, standalone, teardown_only, server_flag;
   struct ccci_strlist only_tiers; /* --tier */
   char *results, *deploys_f, *opstate_f, *deps_f, *depskip_f;
   char *run_dir, *abra_dir, *checkout, *snapshot, *askpass;
@@ -165,18 +136,17 @@ static bool strlist_has(const struct ccci_strlist *l, const char *s)
   return false;
 }
 
-/* The template @p name as a strlist view (static storage). */
+static const struct ccci_config *the_cfg;
+
+/* The template @p name of the config (a view, not a copy). */
 static struct ccci_strlist tmpl(const char *name)
 {
   struct ccci_strlist l = {NULL, 0};
   size_t i;
-  for (i = 0; i < CCCI_ARRAY_LEN(default_templates); i++) {
-    if (strcmp(default_templates[i].name, name) != 0)
-      continue;
-    l.v = (char **)(uintptr_t)default_templates[i].argv;
-    while (l.v[l.n] != NULL)
-      l.n++;
-  }
+  for (i = 0; i < CCCI_ARRAY_LEN(templates); i++)
+    if (strcmp(templates[i].name, name) == 0)
+      l = *(const struct ccci_strlist *)(const void *)((const char *)the_cfg +
+                                                       templates[i].off);
   return l;
 }
 
@@ -1742,6 +1712,8 @@ static int parse_args(struct h *h, int argc, char **argv)
       continue;
     }
     setopt(slot, argv[++i]);
+    if (slot == &h->server)
+      h->server_flag = true;
     if (slot == &h->recipe_dir)
       h->standalone = true;
   }
@@ -2261,7 +2233,27 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     h_free(&h);
     return code;
   }
+  the_cfg = h.cfg;
   h.teardown_grace_ms = h.cfg->teardown_grace_ms;
+  /* Standalone runs take from the config what the daemon would pass. */
+  if (h.gateway == NULL && h.cfg->harness.gateway != NULL) {
+    h.gateway = ccci_xstrdup(h.cfg->harness.gateway);
+    h.gateway_insecure = h.cfg->harness.gateway_insecure;
+  }
+  if (h.overlays == NULL && h.cfg->harness.overlays_dir != NULL)
+    h.overlays = ccci_xstrdup(h.cfg->harness.overlays_dir);
+  if (h.token_file == NULL && h.cfg->harness.git_token_file != NULL)
+    h.token_file = ccci_xstrdup(h.cfg->harness.git_token_file);
+  if (getenv("CCCI_ABRA_DIR_REAL") == NULL &&
+      h.cfg->harness.abra_dir != NULL) {
+    free(h.abra_real);
+    h.abra_real = ccci_xstrdup(h.cfg->harness.abra_dir);
+  }
+  if (getenv("CCCI_SERVER") == NULL && !h.server_flag &&
+      h.cfg->harness.server != NULL) {
+    free(h.server);
+    h.server = ccci_xstrdup(h.cfg->harness.server);
+  }
   {
     const char *g = getenv("CCCI_TEARDOWN_GRACE_S");
     uint64_t s;
