@@ -26,10 +26,9 @@ static const char *var_value(const struct ccci_abratext_vars *v,
   };
   size_t i;
   for (i = 0; i < CCCI_ARRAY_LEN(names); i++) {
-    if (strlen(names[i].name) == len &&
-        memcmp(names[i].name, name, len) == 0) {
-      const char *s = *(const char *const *)(const void *)((const char *)v +
-                                                           names[i].off);
+    if (strlen(names[i].name) == len && memcmp(names[i].name, name, len) == 0) {
+      const char *s =
+          *(const char *const *)(const void *)((const char *)v + names[i].off);
       *known = true;
       return s != NULL ? s : "";
     }
@@ -242,8 +241,9 @@ static size_t cells(const char *line, size_t len, const char **cell,
       i++;
       continue;
     }
-    if (c == 0xE2 && i + 2 < len && ((unsigned char)line[i + 1] == 0x94 ||
-                                     (unsigned char)line[i + 1] == 0x95)) {
+    if (c == 0xE2 && i + 2 < len &&
+        ((unsigned char)line[i + 1] == 0x94 ||
+         (unsigned char)line[i + 1] == 0x95)) {
       i += 3;
       continue;
     }
@@ -349,8 +349,8 @@ int ccci_abratext_services_ready(const char *text, const char *stack,
       char num[32];
       size_t a = slash != NULL ? (size_t)(slash - cell[1]) : 0;
       size_t b = slash != NULL ? clen[1] - a - 1 : 0;
-      bool ok = slash != NULL && a > 0 && b > 0 && a < sizeof(num) &&
-                b < sizeof(num);
+      bool ok =
+          slash != NULL && a > 0 && b > 0 && a < sizeof(num) && b < sizeof(num);
       if (ok) {
         memcpy(num, cell[1], a);
         num[a] = '\0';
@@ -381,8 +381,8 @@ int ccci_abratext_services_ready(const char *text, const char *stack,
   if (want != NULL)
     for (i = 0; i < want->n && i < 64; i++)
       if (!seen[i]) {
-        *why = ccci_xasprintf("service %s_%s is not running", stack,
-                              want->v[i]);
+        *why =
+            ccci_xasprintf("service %s_%s is not running", stack, want->v[i]);
         return 0;
       }
   if (listed == 0) {

@@ -36,17 +36,18 @@
 #define STATE_FILE_MAX 4096
 
 /* The abra command templates: config keys harness.abra.<name>. */
-#define TMPL(n) {#n, offsetof(struct ccci_config, harness.abra.n)}
+#define TMPL(n)                                                                \
+  {                                                                            \
+#n, offsetof(struct ccci_config, harness.abra.n)                           \
+  }
 static const struct {
   const char *name;
   size_t off;
 } templates[] = {
-    TMPL(new),       TMPL(secret_generate), TMPL(secret_insert),
-    TMPL(deploy),    TMPL(undeploy),        TMPL(volume_remove),
-    TMPL(secret_remove), TMPL(remove),      TMPL(backup),
-    TMPL(snapshots), TMPL(restore),         TMPL(run),
-    TMPL(services),  TMPL(labels),          TMPL(volumes),
-    TMPL(secrets),
+    TMPL(new),      TMPL(secret_generate), TMPL(secret_insert), TMPL(deploy),
+    TMPL(undeploy), TMPL(volume_remove),   TMPL(secret_remove), TMPL(remove),
+    TMPL(backup),   TMPL(snapshots),       TMPL(restore),       TMPL(run),
+    TMPL(services), TMPL(labels),          TMPL(volumes),       TMPL(secrets),
 };
 #undef TMPL
 
@@ -166,8 +167,8 @@ static void state_write(const char *path, const char *text)
 static void write_opstate(struct h *h, bool deployed)
 {
   char *s = ccci_xasprintf("%s\ndomain %s\nserver %s\n",
-                           deployed ? "deployed" : "clean", nz(h->apps[0].domain),
-                           nz(h->server));
+                           deployed ? "deployed" : "clean",
+                           nz(h->apps[0].domain), nz(h->server));
   state_write(h->opstate_f, s);
   free(s);
 }
@@ -272,7 +273,8 @@ static bool git(struct h *h, const char *dir, char **out, char **why,
     argv[n++] = dir;
   }
   va_start(ap, a0);
-  for (a = a0; a != NULL && n < CCCI_ARRAY_LEN(argv) - 1; a = va_arg(ap, const char *))
+  for (a = a0; a != NULL && n < CCCI_ARRAY_LEN(argv) - 1;
+       a = va_arg(ap, const char *))
     argv[n++] = a;
   va_end(ap);
   argv[n] = NULL;
@@ -338,8 +340,7 @@ static void tier_end(struct h *h, enum ccci_tier t, enum ccci_tier_status st,
   h->t[t].st = st;
   free(h->t[t].reason);
   h->t[t].reason = reason;
-  h->t[t].duration_s =
-      ((double)ccci_now_ms() - h->t[t].duration_s) / 1000.0;
+  h->t[t].duration_s = ((double)ccci_now_ms() - h->t[t].duration_s) / 1000.0;
   h->cur = -1;
   ccci_hcall_printf("%s: %s%s%s\n", ccci_tier_name(t),
                     ccci_tier_status_name(st), reason != NULL ? ": " : "",
@@ -504,15 +505,12 @@ static bool configure_app(struct h *h, struct app *a, char **why)
     free(text);
     return false;
   }
-  ccci_hcall_printf("wrote %zu ENV value%s%s and TIMEOUT=%s into %s\n",
-                    a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0),
-                    a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0) == 1
-                        ? ""
-                        : "s",
-                    a == &h->apps[0] && h->meta.compose_files.n > 0
-                        ? ", COMPOSE_FILE"
-                        : "",
-                    secs, a->envfile);
+  ccci_hcall_printf(
+      "wrote %zu ENV value%s%s and TIMEOUT=%s into %s\n",
+      a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0),
+      a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0) == 1 ? "" : "s",
+      a == &h->apps[0] && h->meta.compose_files.n > 0 ? ", COMPOSE_FILE" : "",
+      secs, a->envfile);
   for (i = 0; a == &h->apps[0] && i < h->meta.nsecrets; i++) {
     const struct ccci_meta_secret *s = &h->meta.secrets[i];
     struct ccci_abratext_vars v;
@@ -702,8 +700,8 @@ static bool ready(struct h *h, struct app *a, bool http, char **why)
       if (!ccci_hcall_ok(&res)) {
         w = ccci_hcall_why(&res, "docker service ls");
       } else if (ccci_abratext_services_ready(
-                     res.out, a->stack, a == &h->apps[0] ? &h->meta.services : NULL,
-                     &w) == 1) {
+                     res.out, a->stack,
+                     a == &h->apps[0] ? &h->meta.services : NULL, &w) == 1) {
         services_ok = true;
         ccci_hcall_printf("services of %s: all running\n", a->stack);
       }
@@ -731,10 +729,10 @@ static bool ready(struct h *h, struct app *a, bool http, char **why)
     }
     tries++;
     if (interrupted() || ccci_now_ms() >= end) {
-      *why = ccci_xasprintf("not ready within HEALTH_TIMEOUT (%llu s): %s",
-                            (unsigned long long)(h->meta.health_timeout_ms /
-                                                 1000),
-                            last != NULL ? last : "no answer");
+      *why =
+          ccci_xasprintf("not ready within HEALTH_TIMEOUT (%llu s): %s",
+                         (unsigned long long)(h->meta.health_timeout_ms / 1000),
+                         last != NULL ? last : "no answer");
       free(last);
       return false;
     }
@@ -755,8 +753,8 @@ static bool deploy_call(struct h *h, struct app *a, char **why)
     write_deploys(h);
   }
   a->deployed = true;
-  r = call(h, "deploy", a, NULL, h->meta.deploy_timeout_ms, false, false,
-           false, &res);
+  r = call(h, "deploy", a, NULL, h->meta.deploy_timeout_ms, false, false, false,
+           &res);
   if (r < 0 || !ccci_hcall_ok(&res)) {
     if (r == 0 && res.end == CCCI_HCALL_TIMEOUT)
       *why = ccci_xasprintf(
@@ -861,8 +859,8 @@ static bool checkout(struct h *h, char **why)
     else
       refspec = ccci_xasprintf("+%s:refs/ccci/head",
                                h->ref != NULL ? h->ref : "HEAD");
-    ok = git(h, h->checkout, NULL, why, "fetch", "-q", "--tags",
-             h->clone_url, refspec, NULL);
+    ok = git(h, h->checkout, NULL, why, "fetch", "-q", "--tags", h->clone_url,
+             refspec, NULL);
     free(refspec);
     if (!ok)
       goto out;
@@ -871,8 +869,8 @@ static bool checkout(struct h *h, char **why)
                                "refs/ccci/head^{commit}", NULL))
       goto out;
   } else if (is_git_repo(h, h->recipe_dir)) {
-    if (!git(h, NULL, NULL, why, "clone", "-q", "--no-hardlinks",
-             h->recipe_dir, h->checkout, NULL))
+    if (!git(h, NULL, NULL, why, "clone", "-q", "--no-hardlinks", h->recipe_dir,
+             h->checkout, NULL))
       goto out;
   } else {
     char *err = NULL;
@@ -976,7 +974,8 @@ static char *subst_marker(const char *cmd, const char *marker)
 
 static char *new_marker(struct h *h, const char *what)
 {
-  return ccci_xasprintf("ccci-%s-%s-%u-%ld", h->run_id != NULL ? h->run_id : "local", what,
+  return ccci_xasprintf("ccci-%s-%s-%u-%ld",
+                        h->run_id != NULL ? h->run_id : "local", what,
                         ++h->marker_seq, (long)time(NULL));
 }
 
@@ -988,9 +987,8 @@ static bool data_cmd(struct h *h, bool write, const char *marker, bool *seen,
   struct ccci_strlist args = {NULL, 0};
   struct ccci_abratext_vars v;
   struct ccci_hcall_result res;
-  char *cmd = subst_marker(write ? h->meta.data_check_write
-                                 : h->meta.data_check_read,
-                           marker);
+  char *cmd = subst_marker(
+      write ? h->meta.data_check_write : h->meta.data_check_read, marker);
   int r;
   strlist_add(&args, "sh");
   strlist_add(&args, "-c");
@@ -1064,8 +1062,7 @@ static bool prepare_dep(struct h *h, struct app *a, const char *version,
                           a->recipe, h->abra_real);
     goto out;
   }
-  if (!git(h, NULL, NULL, why, "clone", "-q", "--no-hardlinks", src, dst,
-           NULL))
+  if (!git(h, NULL, NULL, why, "clone", "-q", "--no-hardlinks", src, dst, NULL))
     goto out;
   if (version != NULL) {
     rev = ccci_xstrdup(version);
@@ -1138,8 +1135,8 @@ static bool check_labels(struct h *h, char **why)
     ccci_hcall_result_free(&res);
     return false;
   }
-  r = ccci_abratext_labels_check(res.out, h->apps[0].stack, h->sha,
-                                 h->head_tag, why);
+  r = ccci_abratext_labels_check(res.out, h->apps[0].stack, h->sha, h->head_tag,
+                                 why);
   ccci_hcall_result_free(&res);
   if (r == 1)
     ccci_hcall_printf("version labels match the PR head %.12s\n", h->sha);
@@ -1158,8 +1155,7 @@ static void tier_upgrade(struct h *h)
     if (!data_cmd(h, true, marker, NULL, &why))
       goto fail;
   }
-  ccci_hcall_printf("upgrade: %s -> the PR head %s\n", h->base_version,
-                    h->sha);
+  ccci_hcall_printf("upgrade: %s -> the PR head %s\n", h->base_version, h->sha);
   if (!checkout_rev(h, h->sha, &why))
     goto fail;
   h->apps[0].head = true;
@@ -1221,8 +1217,8 @@ static long snapshots(struct h *h, char **why)
   struct ccci_hcall_result res;
   long n = 0;
   const char *p;
-  int r = call(h, "snapshots", &h->apps[0], NULL, CALL_TIMEOUT_MS, true,
-               false, false, &res);
+  int r = call(h, "snapshots", &h->apps[0], NULL, CALL_TIMEOUT_MS, true, false,
+               false, &res);
   if (r < 0 || !ccci_hcall_ok(&res)) {
     *why = r < 0 ? ccci_xstrdup("cannot start abra")
                  : ccci_hcall_why(&res, "abra app backup snapshots");
@@ -1486,8 +1482,9 @@ static void teardown(struct h *h)
     for (i = 0; i < CCCI_ARRAY_LEN(steps); i++) {
       struct ccci_hcall_result res;
       uint64_t left = teardown_left(end);
-      if (call(h, steps[i], a, NULL, left < CALL_TIMEOUT_MS ? left : CALL_TIMEOUT_MS,
-               false, false, true, &res) == 0)
+      if (call(h, steps[i], a, NULL,
+               left < CALL_TIMEOUT_MS ? left : CALL_TIMEOUT_MS, false, false,
+               true, &res) == 0)
         ccci_hcall_result_free(&res);
     }
     sv = leftovers(h, "services", a, teardown_left(end));
@@ -1496,8 +1493,13 @@ static void teardown(struct h *h)
     if (sv != 0 || vo != 0 || stat(a->envfile, &st) == 0) {
       ccci_hcall_printf("teardown of %s is not clean: %s services, %s "
                         "volumes left%s\n",
-                        a->domain, sv < 0 ? "unknown" : sv > 0 ? "some" : "no",
-                        vo < 0 ? "unknown" : vo > 0 ? "some" : "no",
+                        a->domain,
+                        sv < 0   ? "unknown"
+                        : sv > 0 ? "some"
+                                 : "no",
+                        vo < 0   ? "unknown"
+                        : vo > 0 ? "some"
+                                 : "no",
                         stat(a->envfile, &st) == 0 ? ", the env file is there"
                                                    : "");
       h->teardown_clean = false;
@@ -1588,8 +1590,7 @@ static void write_results(struct h *h)
     if (t->st == CCCI_TS_NONE)
       continue;
     o = json_object();
-    json_object_set_new(o, "status",
-                        json_string(ccci_tier_status_name(t->st)));
+    json_object_set_new(o, "status", json_string(ccci_tier_status_name(t->st)));
     json_object_set_new(o, "reason", jstr(t->reason));
     if (t->started != 0) {
       ccci_rfc3339(t->started, ts);
@@ -1597,11 +1598,11 @@ static void write_results(struct h *h)
     } else {
       json_object_set_new(o, "started_at", json_null());
     }
-    json_object_set_new(o, "duration_s",
-                        json_real(t->duration_s > 0 && t->started != 0
-                                      ? (double)(long)(t->duration_s * 1000) /
-                                            1000.0
-                                      : 0.0));
+    json_object_set_new(
+        o, "duration_s",
+        json_real(t->duration_s > 0 && t->started != 0
+                      ? (double)(long)(t->duration_s * 1000) / 1000.0
+                      : 0.0));
     json_object_set_new(o, "step",
                         t->started != 0
                             ? json_string(ccci_tier_name((enum ccci_tier)i))
@@ -1618,8 +1619,9 @@ static void write_results(struct h *h)
     unsigned cold = 0;
     for (i = 1; i < h->napps; i++)
       cold += h->apps[i].created;
-    json_object_set_new(inv, "deploy_budget_ok",
-                        json_boolean(h->deploys == 0 || h->deploys == 1 + cold));
+    json_object_set_new(
+        inv, "deploy_budget_ok",
+        json_boolean(h->deploys == 0 || h->deploys == 1 + cold));
   }
   json_object_set_new(inv, "teardown_clean",
                       json_boolean(h->torn_down && h->teardown_clean));
@@ -1632,7 +1634,8 @@ static void write_results(struct h *h)
   json_object_set_new(
       j, "duration_s",
       json_real((double)(long)(ccci_now_ms() - h->t0) / 1000.0));
-  text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
+  text =
+      json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
   json_decref(j);
   if (text == NULL)
     return;
@@ -1848,8 +1851,8 @@ static void dep_domain(struct h *h, struct app *a)
 static void app_fill(struct h *h, struct app *a)
 {
   a->stack = ccci_abratext_stack(a->domain);
-  a->envfile = ccci_xasprintf("%s/servers/%s/%s.env", h->abra_dir, h->server,
-                              a->domain);
+  a->envfile =
+      ccci_xasprintf("%s/servers/%s/%s.env", h->abra_dir, h->server, a->domain);
 }
 
 static bool link_servers(struct h *h, char **why)
@@ -1872,8 +1875,8 @@ static bool link_servers(struct h *h, char **why)
     if (r == 0 && symlink(real, link) < 0)
       r = -errno;
     if (r < 0)
-      *why = ccci_xasprintf("cannot link %s to %s: %s", link, real,
-                            strerror(-r));
+      *why =
+          ccci_xasprintf("cannot link %s to %s: %s", link, real, strerror(-r));
     else
       ccci_hcall_printf("%s -> %s\n", link, real);
     free(real);
@@ -1997,9 +2000,9 @@ static void run_tiers(struct h *h)
   size_t i;
 
   for (i = 0; i < CCCI_TIER_COUNT; i++)
-    want[i] = !quick || i == CCCI_TIER_DEPLOY ||
-              strlist_has(&h->meta.quick_tiers,
-                          ccci_tier_name((enum ccci_tier)i));
+    want[i] =
+        !quick || i == CCCI_TIER_DEPLOY ||
+        strlist_has(&h->meta.quick_tiers, ccci_tier_name((enum ccci_tier)i));
   if (h->meta.upgrade_base_version != NULL)
     h->base_version = ccci_xstrdup(h->meta.upgrade_base_version);
   find_versions(h);
@@ -2019,8 +2022,9 @@ static void run_tiers(struct h *h)
     if (!want[i])
       continue;
     if (interrupted()) {
-      tier_skip(h, t, ccci_hcall_stopped() != 0 ? "the run was stopped"
-                                                : "the run's deadline passed");
+      tier_skip(h, t,
+                ccci_hcall_stopped() != 0 ? "the run was stopped"
+                                          : "the run's deadline passed");
       continue;
     }
     if (!tier_passed(h, CCCI_TIER_DEPLOY)) {
@@ -2111,7 +2115,8 @@ static void read_state(struct h *h)
   h->napps = 1;
   if (h->deps_f != NULL &&
       ccci_read_file(h->deps_f, STATE_FILE_MAX * 4, &text, &len) == 0) {
-    for (line = strtok_r(text, "\n", &save); line != NULL && h->napps < MAX_APPS;
+    for (line = strtok_r(text, "\n", &save);
+         line != NULL && h->napps < MAX_APPS;
          line = strtok_r(NULL, "\n", &save)) {
       char *sp = strchr(line, ' ');
       if (sp == NULL || strcmp(sp + 1, "cold") != 0)
@@ -2128,13 +2133,13 @@ static void read_state(struct h *h)
 static void h_free(struct h *h)
 {
   size_t i;
-  char **s[] = {&h->run_id,    &h->recipe,    &h->recipe_dir, &h->ref,
-                &h->sha,       &h->pr,        &h->repo,       &h->clone_url,
+  char **s[] = {&h->run_id,     &h->recipe,    &h->recipe_dir, &h->ref,
+                &h->sha,        &h->pr,        &h->repo,       &h->clone_url,
                 &h->token_file, &h->abra_real, &h->overlays,   &h->gateway,
-                &h->results,   &h->deploys_f, &h->opstate_f,  &h->deps_f,
-                &h->depskip_f, &h->run_dir,   &h->abra_dir,   &h->checkout,
-                &h->snapshot,  &h->askpass,   &h->server,     &h->base_version,
-                &h->head_tag,  &h->error};
+                &h->results,    &h->deploys_f, &h->opstate_f,  &h->deps_f,
+                &h->depskip_f,  &h->run_dir,   &h->abra_dir,   &h->checkout,
+                &h->snapshot,   &h->askpass,   &h->server,     &h->base_version,
+                &h->head_tag,   &h->error};
   for (i = 0; i < CCCI_ARRAY_LEN(s); i++)
     free(*s[i]);
   for (i = 0; i < MAX_APPS; i++) {
@@ -2244,8 +2249,7 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     h.overlays = ccci_xstrdup(h.cfg->harness.overlays_dir);
   if (h.token_file == NULL && h.cfg->harness.git_token_file != NULL)
     h.token_file = ccci_xstrdup(h.cfg->harness.git_token_file);
-  if (getenv("CCCI_ABRA_DIR_REAL") == NULL &&
-      h.cfg->harness.abra_dir != NULL) {
+  if (getenv("CCCI_ABRA_DIR_REAL") == NULL && h.cfg->harness.abra_dir != NULL) {
     free(h.abra_real);
     h.abra_real = ccci_xstrdup(h.cfg->harness.abra_dir);
   }
@@ -2280,8 +2284,8 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   if (h.recipe == NULL)
     h.recipe = base_name(h.recipe_dir);
   if (h.apps[0].domain == NULL)
-    h.apps[0].domain = ccci_xasprintf("%s-local.%s", h.recipe,
-                                      h.cfg->harness.domain_suffix);
+    h.apps[0].domain =
+        ccci_xasprintf("%s-local.%s", h.recipe, h.cfg->harness.domain_suffix);
   h.apps[0].recipe = ccci_xstrdup(h.recipe);
   app_fill(&h, &h.apps[0]);
   h.napps = 1;
@@ -2307,8 +2311,8 @@ finish:
   sig = ccci_hcall_stopped();
   if (sig != 0) {
     /* Stopped: the results so far first, in case teardown is cut short. */
-    h.error = ccci_xasprintf("stopped by %s",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    h.error =
+        ccci_xasprintf("stopped by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     write_results(&h);
   }
   if (!h.keep)
@@ -2319,8 +2323,8 @@ finish:
                       h.run_dir);
   sig = ccci_hcall_stopped();
   if (sig != 0 && h.error == NULL)
-    h.error = ccci_xasprintf("stopped by %s",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    h.error =
+        ccci_xasprintf("stopped by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
   write_results(&h);
   if (!h.keep && h.teardown_clean && h.secrets_clean)
     remove_tree(h.abra_dir);

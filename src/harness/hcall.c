@@ -288,8 +288,7 @@ static void stream_read(struct stream *s)
       }
       stream_line(s, s->line.data, s->line.len);
       ccci_buf_consume(&s->line, s->line.len);
-    } else if (ccci_buf_append(&s->line, buf + start, (size_t)n - start) <
-               0) {
+    } else if (ccci_buf_append(&s->line, buf + start, (size_t)n - start) < 0) {
       stream_line(s, buf + start, (size_t)n - start);
     }
   }

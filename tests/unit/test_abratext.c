@@ -24,13 +24,14 @@ static void strlist_free(struct ccci_strlist *l)
 
 static void test_expand(void **state)
 {
-  char *t[] = {"abra", "app", "new", "{recipe}", "--domain", "{domain}",
-               "x{stack}y", "{{.Name}} {{.Replicas}}", "{nope}", "{args}",
-               "--", NULL};
+  char *t[] = {"abra",     "app",      "new",       "{recipe}",
+               "--domain", "{domain}", "x{stack}y", "{{.Name}} {{.Replicas}}",
+               "{nope}",   "{args}",   "--",        NULL};
   char *a[] = {"sh", "-c", "echo {domain}", NULL};
   struct ccci_strlist tl = {t, 11}, al = {a, 3};
-  struct ccci_abratext_vars v = {"d.example", "default", "pages", "d_example",
-                                 NULL, NULL, NULL, NULL, &al};
+  struct ccci_abratext_vars v = {"d.example", "default", "pages",
+                                 "d_example", NULL,      NULL,
+                                 NULL,        NULL,      &al};
   char **argv = NULL;
   (void)state;
   assert_int_equal(ccci_abratext_expand(&tl, &v, &argv), 0);
@@ -74,9 +75,9 @@ static void test_stack(void **state)
 
 static void test_release_tags(void **state)
 {
-  const char *tags[] = {"1.0.0+1.27.1", "0.9.0+1.27.0", "latest", "1.10.0+1.2",
-                        "1.9.9+9.9",    "v2",           "1.10.0+1.10",
-                        "1.10.0"};
+  const char *tags[] = {"1.0.0+1.27.1", "0.9.0+1.27.0", "latest",
+                        "1.10.0+1.2",   "1.9.9+9.9",    "v2",
+                        "1.10.0+1.10",  "1.10.0"};
   (void)state;
   assert_true(ccci_abratext_is_release("1.7.1+1.27.2"));
   assert_true(ccci_abratext_is_release("v1.2.3"));
@@ -98,10 +99,9 @@ static void test_release_tags(void **state)
 
 static void test_secret_values(void **state)
 {
-  static const char plain[] =
-      "NAME         VERSION  VALUE\n"
-      "admin_token  v1       s3cr3tvalue-one\n"
-      "db_password  v2       another-s3cr3t\n";
+  static const char plain[] = "NAME         VERSION  VALUE\n"
+                              "admin_token  v1       s3cr3tvalue-one\n"
+                              "db_password  v2       another-s3cr3t\n";
   static const char boxed[] =
       "\xe2\x94\x8c\xe2\x94\x80\xe2\x94\x80\xe2\x94\x90\n"
       "\xe2\x94\x82 NAME \xe2\x94\x82 VALUE \xe2\x94\x82\n"
@@ -129,21 +129,21 @@ static void test_services_ready(void **state)
   struct ccci_strlist want = {t, 1}, none = {NULL, 0};
   char *why = NULL;
   (void)state;
-  assert_int_equal(ccci_abratext_services_ready("s_app 1/1\ns_db 2/2\n", "s",
-                                                &none, &why),
-                   1);
+  assert_int_equal(
+      ccci_abratext_services_ready("s_app 1/1\ns_db 2/2\n", "s", &none, &why),
+      1);
   assert_null(why);
-  assert_int_equal(ccci_abratext_services_ready("s_app 1/1\ns_db 0/1\n", "s",
-                                                &none, &why),
-                   0);
+  assert_int_equal(
+      ccci_abratext_services_ready("s_app 1/1\ns_db 0/1\n", "s", &none, &why),
+      0);
   assert_non_null(strstr(why, "s_db is 0/1"));
   free(why);
   /* A filter: only the services named count, all must be there. */
-  assert_int_equal(ccci_abratext_services_ready("s_app 1/1\ns_db 0/1\n", "s",
-                                                &want, &why),
-                   1);
   assert_int_equal(
-      ccci_abratext_services_ready("s_db 1/1\n", "s", &want, &why), 0);
+      ccci_abratext_services_ready("s_app 1/1\ns_db 0/1\n", "s", &want, &why),
+      1);
+  assert_int_equal(ccci_abratext_services_ready("s_db 1/1\n", "s", &want, &why),
+                   0);
   assert_non_null(strstr(why, "s_app is not running"));
   free(why);
   /* Another stack's services do not count. */
@@ -201,9 +201,12 @@ static void test_backup_label(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_expand),         cmocka_unit_test(test_stack),
-      cmocka_unit_test(test_release_tags),   cmocka_unit_test(test_secret_values),
-      cmocka_unit_test(test_services_ready), cmocka_unit_test(test_labels),
+      cmocka_unit_test(test_expand),
+      cmocka_unit_test(test_stack),
+      cmocka_unit_test(test_release_tags),
+      cmocka_unit_test(test_secret_values),
+      cmocka_unit_test(test_services_ready),
+      cmocka_unit_test(test_labels),
       cmocka_unit_test(test_backup_label),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

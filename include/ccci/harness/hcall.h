@@ -54,16 +54,16 @@ bool ccci_hcall_deadline_passed(void);
 
 /** What to run. */
 struct ccci_hcall {
-  char *const *argv;     /**< argv[0] looked up on PATH */
-  char *const *env;      /**< extra NAME=value entries (NULL-terminated), or
-                            NULL */
-  const char *cwd;       /**< NULL: the harness's */
-  uint64_t timeout_ms;   /**< 0: none */
-  bool capture;          /**< keep stdout in `out` */
-  bool withhold;         /**< print none of stdout (its values are secret) */
-  bool quiet;            /**< do not log the command line or stdout */
-  bool ignore_stop;      /**< run on after SIGTERM and the deadline
-                            (teardown) */
+  char *const *argv;   /**< argv[0] looked up on PATH */
+  char *const *env;    /**< extra NAME=value entries (NULL-terminated), or
+                          NULL */
+  const char *cwd;     /**< NULL: the harness's */
+  uint64_t timeout_ms; /**< 0: none */
+  bool capture;        /**< keep stdout in `out` */
+  bool withhold;       /**< print none of stdout (its values are secret) */
+  bool quiet;          /**< do not log the command line or stdout */
+  bool ignore_stop;    /**< run on after SIGTERM and the deadline
+                          (teardown) */
 };
 
 /** How it went. */
@@ -79,10 +79,10 @@ enum ccci_hcall_end {
 /** The result of ccci_hcall_run. */
 struct ccci_hcall_result {
   enum ccci_hcall_end end;
-  int status;    /**< exit status, signal or errno by `end` */
-  char *out;     /**< captured stdout (NUL-terminated) or NULL; wipe it */
+  int status; /**< exit status, signal or errno by `end` */
+  char *out;  /**< captured stdout (NUL-terminated) or NULL; wipe it */
   size_t out_len;
-  char *err;     /**< the last stderr line (for reasons), or NULL */
+  char *err; /**< the last stderr line (for reasons), or NULL */
 };
 
 /**
