@@ -27,3 +27,4 @@ echo "daemon CPU (user+sys ticks) for the run above: $(awk '{print $14 + $15}' /
 python3 bench/fanin.py "$build"
 python3 bench/tail.py "$build"
 python3 bench/poll.py "$build"
+python3 bench/harness.py "$build"
