@@ -308,6 +308,44 @@ class TestHarnessTiers(HarnessCase):
                            capture_output=True, text=True, env=e, timeout=RUN_WAIT)
         self.assertEqual(t.returncode, 0, "teardown is idempotent: " + t.stdout)
 
+    def test_env_and_secret_value_file(self):
+        value_file = os.path.join(self.tmp, "token.txt")
+        value = "inserted-token-value-0123456789"
+        with open(value_file, "w") as f:
+            f.write(value + "\n")
+        self.overlay("ENV:\n  EXTRA_SETTING: hello-env\n"
+                     "SECRETS:\n  admin_token: {generate: false, value_file: %s}\n"
+                     % value_file)
+        p, res, run = self.harness(self.repo(), "--keep", "--quick")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        env_file = os.path.join(self.real, "servers", "default", "pages-local.ci.local.env")
+        with open(env_file) as f:
+            env = f.read()
+        self.assertIn("EXTRA_SETTING=hello-env\n", env)
+        self.assertIn("SECRET_ADMIN_TOKEN_VERSION=v1 # generate=false\n", env)
+        self.assertIn("TIMEOUT=600\n", env)
+        with open(os.path.join(self.swarm, "default", "state.json")) as f:
+            state = json.load(f)
+        self.assertEqual([s["value"].rstrip("\n") for s in state["secrets"].values()], [value])
+        self.assertIn("generated 0 secrets (values withheld)", p.stdout)
+        self.assertNotIn(value, p.stdout + p.stderr)
+        self.assertEqual(len(self.abra_calls("app secret insert")), 1)
+        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
+                           capture_output=True, text=True,
+                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+        self.assert_swarm_empty()
+
+    def test_abra_missing_exits_127(self):
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(bindir)
+        os.symlink(os.path.join(SUPPORT, "docker"), os.path.join(bindir, "docker"))
+        path = bindir + os.pathsep + "/usr/bin:/bin"
+        p, res, _ = self.harness(self.repo(), env={"PATH": path})
+        self.assertEqual(p.returncode, 127, p.stdout + p.stderr)
+        self.assertEqual(res["tiers"]["deploy"]["status"], "error")
+        self.assertIn("could not be executed", res["tiers"]["deploy"]["reason"])
+
     def test_usage_error(self):
         p = subprocess.run([CCCI, "harness", "--bogus"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 64)
