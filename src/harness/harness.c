@@ -2280,7 +2280,11 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     code = do_teardown(&h);
     goto done;
   }
-  h.recipe_dir = abs_path(h.recipe_dir);
+  {
+    char *abs = abs_path(h.recipe_dir);
+    free(h.recipe_dir);
+    h.recipe_dir = abs;
+  }
   if (h.recipe == NULL)
     h.recipe = base_name(h.recipe_dir);
   if (h.apps[0].domain == NULL)
