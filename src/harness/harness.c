@@ -1570,6 +1570,13 @@ static void write_results(struct h *h)
   size_t i;
   uint64_t pr = 0;
 
+  if (h->error != NULL && h->t[CCCI_TIER_DEPLOY].st == CCCI_TS_NONE) {
+    /* Stopped before any tier (bad recipe_meta.yml, checkout): the deploy
+     * tier could not be run. */
+    h->t[CCCI_TIER_DEPLOY].st = CCCI_TS_ERROR;
+    free(h->t[CCCI_TIER_DEPLOY].reason);
+    h->t[CCCI_TIER_DEPLOY].reason = ccci_xstrdup(h->error);
+  }
   json_object_set_new(j, "version", json_integer(1));
   json_object_set_new(j, "run", jstr(h->run_id));
   json_object_set_new(j, "recipe", jstr(h->recipe));
@@ -2269,6 +2276,8 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     h_free(&h);
     return code;
   }
+  if (h.run_id == NULL) /* standalone: the run dir names the run */
+    h.run_id = base_name(h.run_dir);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
       ccci_hcall_init(NULL, NULL, 0) < 0) {
     fprintf(stderr, "ccci harness: cannot start\n");

@@ -13,6 +13,8 @@ import time
 import unittest
 
 from ccci_testlib import CCCI, SOURCE_DIR, WAIT, CcciTestCase, run_cli, wait_for
+from test_results_schema import SCHEMA
+from test_results_schema import errors as schema_errors
 
 SUPPORT = os.path.join(SOURCE_DIR, "tests", "support")
 EXAMPLE = os.path.join(SOURCE_DIR, "examples", "recipes", "pages")
@@ -108,7 +110,12 @@ class HarnessCase(CcciTestCase):
         if not os.path.exists(path):
             return None
         with open(path) as f:
-            return json.load(f)
+            res = json.load(f)
+        # Every results.json the harness writes is valid by the schema.
+        with open(SCHEMA) as f:
+            schema = json.load(f)
+        self.assertEqual(schema_errors(schema, res, schema), [], json.dumps(res, indent=1))
+        return res
 
     def calls(self):
         path = os.path.join(self.swarm, "calls.log")
@@ -278,7 +285,9 @@ class TestHarnessTiers(HarnessCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn(want, res["error"])
         self.assertIn(want, p.stdout)
-        self.assertEqual(res["tiers"], {})
+        self.assertEqual(list(res["tiers"]), ["deploy"])
+        self.assertEqual(res["tiers"]["deploy"]["status"], "error")
+        self.assertEqual(res["level"], "L0")
         self.assertEqual(self.abra_calls("app new"), [])
 
     def test_generated_secrets_never_in_output(self):
