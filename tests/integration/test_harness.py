@@ -445,8 +445,7 @@ class TestHarnessParallel(HarnessCase):
 
 class TestHarnessUnderDaemon(HarnessCase):
 
-    def test_submit_goes_through_every_tier(self):
-        repo = self.repo()
+    def start_daemon(self):
         env_lines = "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in self.env.items()
                             if k != "PATH")
         d = self.daemon(config=(
@@ -456,6 +455,31 @@ class TestHarnessUnderDaemon(HarnessCase):
             "  env:\n%s" % (CCCI, CCCI, env_lines)),
             env={"PATH": self.env["PATH"]})
         d.start()
+        return d
+
+    def test_cancel_during_backup_tears_down(self):
+        self.faults([{"match": "app backup create", "action": "hang"}])
+        repo = self.repo()
+        d = self.start_daemon()
+        p = run_cli("-s", d.socket, "submit", repo)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        run_id = p.stdout.strip().split()[-1]
+        wait_for(lambda: self.abra_calls("app backup create"), RUN_WAIT, "the backup")
+        c = run_cli("-s", d.socket, "cancel", run_id)
+        self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        t = run_cli("-s", d.socket, "tail", run_id, timeout=RUN_WAIT)
+        self.assertEqual(t.returncode, 2, t.stdout + t.stderr)  # cancelled
+        s = json.loads(run_cli("-s", d.socket, "--json", "show", run_id).stdout)
+        self.assertEqual(s["reason"], "cancelled", t.stdout)
+        with open(os.path.join(s["dir"], "results.json")) as f:
+            res = json.load(f)
+        self.assertEqual(res["tiers"]["backup"]["status"], "cancelled")
+        self.assertTrue(res["invariants"]["teardown_clean"])
+        self.assert_swarm_empty()
+
+    def test_submit_goes_through_every_tier(self):
+        repo = self.repo()
+        d = self.start_daemon()
         p = run_cli("-s", d.socket, "submit", repo)
         self.assertEqual(p.returncode, 0, p.stderr)
         run_id = p.stdout.strip().split()[-1]
