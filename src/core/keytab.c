@@ -650,7 +650,7 @@ static void parse_list(struct parse *ps, const struct ccci_keytab_key *k,
   for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
        it++) {
     yaml_node_t *item = yaml_document_get_node(ps->doc, *it);
-    char label[160];
+    char label[sizeof(ps->lbuf) + 32];
     char *v;
     snprintf(label, sizeof(label), "%s[%zu]", lbl(ps, k),
              (size_t)(it - n->data.sequence.items.start));
