@@ -446,13 +446,19 @@ class TestHarnessParallel(HarnessCase):
 class TestHarnessUnderDaemon(HarnessCase):
 
     def start_daemon(self):
+        # What an operator sets: the harness.* keys; the fakes' own variables
+        # through harness.env.
         env_lines = "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in self.env.items()
-                            if k != "PATH")
+                            if k.startswith("FAKE_") or k == "CCCI_TEARDOWN_GRACE_S")
         d = self.daemon(config=(
             "harness:\n"
             "  command: [%s, harness]\n"
             "  teardown_command: [%s, harness, --teardown]\n"
-            "  env:\n%s" % (CCCI, CCCI, env_lines)),
+            "  abra_dir: %s\n"
+            "  overlays_dir: %s\n"
+            "  gateway: %s\n"
+            "  env:\n%s" % (CCCI, CCCI, self.real, self.overlays, self.env["CCCI_GATEWAY"],
+                             env_lines)),
             env={"PATH": self.env["PATH"]})
         d.start()
         return d
