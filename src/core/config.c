@@ -135,6 +135,14 @@ static bool valid_env_name(const char *s)
   return true;
 }
 
+/* harness.env may not set a variable of the harness contract: the harness
+ * would see it twice, and which one wins depends on its language. */
+static bool valid_harness_env_name(const char *s)
+{
+  return valid_env_name(s) && strncmp(s, "CCCI_", 5) != 0 &&
+         strcmp(s, "ABRA_DIR") != 0;
+}
+
 static char *resolve_path(const char *v, const char *base_dir)
 {
   return ccci_path_join(base_dir, v);
@@ -224,8 +232,9 @@ static const struct ccci_keytab_type t_envmap = {
     .storage = CCCI_KEYTAB_MAP,
     .doc_name = "map of string to string",
     .expect = "a map of environment variable names to strings",
-    .valid_key = valid_env_name,
-    .key_expect = "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+    .valid_key = valid_harness_env_name,
+    .key_expect = "an environment variable name ([A-Za-z_][A-Za-z0-9_]*, "
+                  "not CCCI_* or ABRA_DIR: ccci sets those)",
 };
 
 #define OFF(field) offsetof(struct ccci_config, field)
@@ -339,7 +348,8 @@ static const struct key keys[] = {
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"harness.env", &t_envmap, OFF(harness.env), "{}", NULL, 0, 0,
-      "Extra environment variables for the harness (not for secrets: use "
+      "Extra environment variables for the harness (not `CCCI_*` or `ABRA_DIR`, "
+      "which ccci sets; not for secrets: use "
       "secret files)."},
      CCCI_RELOAD_NEXT_RUN,
      true},

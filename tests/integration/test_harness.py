@@ -449,8 +449,9 @@ class TestHarnessUnderDaemon(HarnessCase):
         # What an operator sets: the harness.* keys; the fakes' own variables
         # through harness.env.
         env_lines = "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in self.env.items()
-                            if k.startswith("FAKE_") or k == "CCCI_TEARDOWN_GRACE_S")
+                            if k.startswith("FAKE_"))
         d = self.daemon(config=(
+            "teardown_grace: 60s\n"
             "harness:\n"
             "  command: [%s, harness]\n"
             "  teardown_command: [%s, harness, --teardown]\n"

@@ -625,6 +625,16 @@ static void test_string(void **state)
   expect_errors("forge:\n  status_context: \"\"\n",
                 "t.yml:2:3: forge.status_context: expected a non-empty "
                 "string, got ''\n");
+  /* The harness contract's own variables cannot be set through
+   * harness.env (the harness would see them twice). */
+  expect_errors("harness:\n  env:\n    CCCI_GATEWAY: x\n    ABRA_DIR: y\n"
+                "    OK: z\n",
+                "t.yml:3:5: harness.env: expected an environment variable "
+                "name ([A-Za-z_][A-Za-z0-9_]*, not CCCI_* or ABRA_DIR: ccci "
+                "sets those) as key\n"
+                "t.yml:4:5: harness.env: expected an environment variable "
+                "name ([A-Za-z_][A-Za-z0-9_]*, not CCCI_* or ABRA_DIR: ccci "
+                "sets those) as key\n");
   expect_errors("harness:\n  user: {a: b}\n",
                 "t.yml:2:3: harness.user: expected a non-empty string, got "
                 "a mapping\n");
@@ -1027,10 +1037,12 @@ static void test_env_map(void **state)
 
   expect_errors("harness:\n  env: {1A: x}\n",
                 "t.yml:2:9: harness.env: expected an environment variable "
-                "name ([A-Za-z_][A-Za-z0-9_]*) as key\n");
+                "name ([A-Za-z_][A-Za-z0-9_]*, not CCCI_* or ABRA_DIR: ccci "
+                "sets those) as key\n");
   expect_errors("harness:\n  env:\n    A-B: x\n",
                 "t.yml:3:5: harness.env: expected an environment variable "
-                "name ([A-Za-z_][A-Za-z0-9_]*) as key\n");
+                "name ([A-Za-z_][A-Za-z0-9_]*, not CCCI_* or ABRA_DIR: ccci "
+                "sets those) as key\n");
   expect_errors("harness:\n  env:\n    FOO:\n      bar: 1\n",
                 "t.yml:3:5: harness.env.FOO: expected a string, got a "
                 "mapping\n");
@@ -1246,7 +1258,8 @@ static void test_multiple_errors_in_order(void **state)
                 "t.yml:6:16: forge.repos[1]: expected a list of owner/name "
                 "repos, got 'noslash'\n"
                 "t.yml:9:5: harness.env: expected an environment variable "
-                "name ([A-Za-z_][A-Za-z0-9_]*) as key\n"
+                "name ([A-Za-z_][A-Za-z0-9_]*, not CCCI_* or ABRA_DIR: ccci "
+                "sets those) as key\n"
                 "t.yml:11:1: duplicate key 'capacity' (first set at line 2)\n"
                 "t.yml:12:1: http: expected a mapping of keys, got a "
                 "scalar\n");
