@@ -168,7 +168,7 @@ int main(void)
   printf(
       "# Levels\n\n"
       "<!-- Generated from include/ccci/runs/levels.h by tests/levels_doc.c; "
-      "do not edit.\n     Regenerate: <build>/tests/levels_doc > "
+      "do not edit.\n     Regenerate: build/tests/levels_doc > "
       "docs/levels.md (ctest docs_levels_current\n     fails when this "
       "file is stale). -->\n\n"
       "A run's level says how far up the ladder the recipe was proven at "
