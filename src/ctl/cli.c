@@ -18,6 +18,7 @@
 #include "ccci/logs/redact.h"
 #include "ccci/logs/secrets.h"
 #include "ccci/runs/levels.h"
+#include "ccci/runs/outcome.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 #include "ccci/runs/supervise.h"
@@ -475,21 +476,36 @@ static int run_op(const struct ccci_cli *cli, const char *op, int argc,
 
 /* The level and the tiers of a run's results.json, when it has one (the
  * CLI runs on the daemon's machine, so it reads the file itself). */
-static void show_results(const char *dir)
+/* The level (as the forge reporter states it) and the tier table of the
+ * results.json in @p dir of a run that ended with @p rs (NULL: running). */
+static void show_results(const char *dir, const char *rs)
 {
+  enum ccci_run_reason reason = CCCI_REASON_NONE;
   struct ccci_results res;
   char *path;
   size_t i;
+  int level;
   if (dir == NULL)
     return;
   path = ccci_xasprintf("%s/results.json", dir);
-  if (ccci_results_read(path, &res) == 0 && res.level >= 0) {
-    printf("level            %s (%s)\n", ccci_level_text(res.level),
-           ccci_level_name(res.level));
+  if (ccci_results_read(path, &res) == 0 && res.ntiers > 0) {
+    if (rs != NULL && ccci_run_reason_parse(rs, &reason) == 0) {
+      level = ccci_outcome_level(reason, &res);
+      if (level >= 0)
+        printf("level            %s (%s)\n", ccci_level_text(level),
+               ccci_level_name(level));
+      else
+        printf("level            none (reason %s)\n", rs);
+    }
     printf("tiers:\n");
-    for (i = 0; i < res.ntiers; i++)
-      printf("  %-8s %-9s %s\n", res.tiers[i].name, res.tiers[i].status,
-             res.tiers[i].reason != NULL ? res.tiers[i].reason : "");
+    for (i = 0; i < res.ntiers; i++) {
+      const struct ccci_results_tier *t = &res.tiers[i];
+      char dur[32] = "";
+      if (t->duration_s >= 0)
+        snprintf(dur, sizeof(dur), "%.1fs", t->duration_s);
+      printf("  %-8s %-9s %7s%s%s\n", t->name, t->status, dur,
+             t->reason != NULL ? "  " : "", t->reason != NULL ? t->reason : "");
+    }
     if (res.error != NULL)
       printf("error            %s\n", res.error);
   }
@@ -526,7 +542,8 @@ int ccci_cmd_show(const struct ccci_cli *cli, int argc, char **argv)
              (long long)json_integer_value(json_object_get(st, "bytes")),
              json_is_true(json_object_get(st, "open")) ? "  (open)" : "");
     }
-    show_results(json_string_value(json_object_get(run, "dir")));
+    show_results(json_string_value(json_object_get(run, "dir")),
+                 json_string_value(json_object_get(run, "reason")));
   }
   rs = json_string_value(json_object_get(run, "reason"));
   if (rs == NULL || ccci_run_reason_parse(rs, &reason) < 0)

@@ -482,6 +482,10 @@ class TestHarnessUnderDaemon(HarnessCase):
             res = json.load(f)
         self.assertEqual(res["tiers"]["backup"]["status"], "cancelled")
         self.assertTrue(res["invariants"]["teardown_clean"])
+        # A cancelled run reports no level, whatever the harness wrote.
+        text = run_cli("-s", d.socket, "show", run_id).stdout
+        self.assertRegex(text, r"(?m)^level +none \(reason cancelled\)$")
+        self.assertRegex(text, r"(?m)^  backup +cancelled ")
         self.assert_swarm_empty()
 
     def test_submit_goes_through_every_tier(self):
