@@ -348,7 +348,8 @@ static const struct key keys[] = {
      CCCI_RELOAD_NEXT_RUN,
      true},
     {{"harness.env", &t_envmap, OFF(harness.env), "{}", NULL, 0, 0,
-      "Extra environment variables for the harness (not `CCCI_*` or `ABRA_DIR`, "
+      "Extra environment variables for the harness (not `CCCI_*` or "
+      "`ABRA_DIR`, "
       "which ccci sets; not for secrets: use "
       "secret files)."},
      CCCI_RELOAD_NEXT_RUN,
