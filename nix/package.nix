@@ -10,6 +10,8 @@
   jansson,
   cmocka,
   python3,
+  git,
+  openssl,
 }:
 
 stdenv.mkDerivation (finalAttrs: {
@@ -55,7 +57,7 @@ stdenv.mkDerivation (finalAttrs: {
   ];
 
   cmakeFlags = [
-    # The embedded default config runs the example harness from here.
+    # Where the examples (the example harness and recipes) are installed.
     (lib.cmakeFeature "CCCI_EXAMPLES_DIR" "${placeholder "out"}/share/ccci/examples")
     (lib.cmakeBool "CCCI_WERROR" false)
     (lib.cmakeBool "CCCI_BENCH" false)
@@ -73,13 +75,18 @@ stdenv.mkDerivation (finalAttrs: {
     done
   '';
 
-  # The tests run after installation rather than in checkPhase: the binary's
-  # default harness lives in $out/share/ccci/examples, which must exist by
+  # The tests run after installation rather than in checkPhase: some use
+  # the example harness in $out/share/ccci/examples, which must exist by
   # then. cmocka is linked into the unit tests (a host library that
-  # pkg-config must find); the integration tests need python3's stdlib only.
+  # pkg-config must find); the integration tests need python3's stdlib, git
+  # (the harness and the example recipe repos) and openssl (the gateway fake).
   doInstallCheck = stdenv.buildPlatform.canExecute stdenv.hostPlatform;
   installCheckInputs = [ cmocka ];
-  nativeInstallCheckInputs = [ python3 ];
+  nativeInstallCheckInputs = [
+    python3
+    git
+    openssl
+  ];
   postConfigure = ''
     cmakeBuildDirAbs=$PWD
   '';
