@@ -303,12 +303,23 @@ int ccci_abratext_secret_values(const char *text, size_t len,
         vcol = -1;
       ncols = n;
     } else if (n == ncols && n > (size_t)vcol) {
-      if (values->n >= 1024)
-        return -ENOBUFS;
-      values->v = ccci_xrealloc(values->v, (values->n + 2) * sizeof(char *));
-      values->v[values->n++] = ccci_xstrndup(cell[vcol], clen[vcol]);
-      values->v[values->n] = NULL;
-      found++;
+      /* A value with NUL bytes is kept as its NUL-free pieces, so every
+       * visible byte of it is still masked. */
+      const char *v = cell[vcol], *vend = cell[vcol] + clen[vcol];
+      while (v < vend) {
+        const char *z = memchr(v, '\0', (size_t)(vend - v));
+        size_t pl = z != NULL ? (size_t)(z - v) : (size_t)(vend - v);
+        if (pl > 0) {
+          if (values->n >= 1024)
+            return -ENOBUFS;
+          values->v =
+              ccci_xrealloc(values->v, (values->n + 2) * sizeof(char *));
+          values->v[values->n++] = ccci_xstrndup(v, pl);
+          values->v[values->n] = NULL;
+          found++;
+        }
+        v += pl + 1;
+      }
     }
     p += ll + 1;
   }

@@ -121,6 +121,15 @@ static void test_secret_values(void **state)
   memset(&v, 0, sizeof(v));
   assert_int_equal(ccci_abratext_secret_values("INFO nothing\n", 13, &v), 0);
   assert_int_equal(v.n, 0);
+  /* NUL bytes in a value: each NUL-free piece is a value (found by the
+   * fuzzer: an empty value came out). */
+  {
+    static const char nul[] = "NAME VALUE\napp \0ab\0\0cd\0\n";
+    assert_int_equal(ccci_abratext_secret_values(nul, sizeof(nul) - 1, &v), 2);
+    assert_string_equal(v.v[0], "ab");
+    assert_string_equal(v.v[1], "cd");
+    strlist_free(&v);
+  }
 }
 
 static void test_services_ready(void **state)

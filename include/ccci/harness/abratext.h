@@ -75,8 +75,9 @@ const char *ccci_abratext_newest_release(const char *const *tags, size_t n);
  * Collect the secret values of `abra app secret generate` output @p text
  * (@p len bytes): the table whose header has NAME and VALUE columns (plain
  * or box-drawn, `|` or `│` separated); each row's VALUE cell is appended to
- * @p values (new strings). Returns how many values were found (0 is not an
- * error), or -ENOBUFS past 1024 values.
+ * @p values (new strings; a cell holding NUL bytes gives its NUL-free pieces,
+ * so each visible byte is masked). Returns how many values were found (0 is not
+ * an error), or -ENOBUFS past 1024 values.
  */
 int ccci_abratext_secret_values(const char *text, size_t len,
                                 struct ccci_strlist *values) CCCI_WUR;
