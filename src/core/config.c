@@ -443,9 +443,11 @@ static const struct key keys[] = {
          "\"label=com.docker.stack.namespace={stack}\"]",
          "List the stack's volumes."),
     ABRA("secrets", secrets,
-         "[docker, --context, \"{server}\", secret, ls, --quiet, --filter, "
-         "\"label=com.docker.stack.namespace={stack}\"]",
-         "List the stack's secrets."),
+         "[docker, --context, \"{server}\", secret, ls, --filter, "
+         "\"label=com.docker.stack.namespace={stack}\", --format, "
+         "\"{{.Name}}\"]",
+         "List the stack's secrets, one name per line (`--quiet` would "
+         "print IDs, which name no stack)."),
     {{"janitor.interval", &ccci_keytab_duration, OFF(janitor.interval_ms), "5m",
       NULL, CCCI_SEC(1), CCCI_DAY(1), "Period of the janitor sweep."},
      CCCI_RELOAD_LIVE,

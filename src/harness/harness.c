@@ -1538,6 +1538,26 @@ static void remove_tree(const char *dir)
   nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Remove the run's ABRA_DIR, but only one that is the run's own: inside the
+ * run dir, its servers/ the link to the operator's (or absent). Anything
+ * else may be an operator's real abra state, which is left alone. */
+static void remove_abra_dir(const struct h *h)
+{
+  size_t n = strlen(h->run_dir);
+  char *servers = ccci_xasprintf("%s/servers", h->abra_dir);
+  struct stat st;
+  bool own = strncmp(h->abra_dir, h->run_dir, n) == 0 &&
+             h->abra_dir[n] == '/' &&
+             (lstat(servers, &st) < 0 ? errno == ENOENT : S_ISLNK(st.st_mode));
+  if (own)
+    remove_tree(h->abra_dir);
+  else
+    printf("leaving %s in place: it is not this run's own ABRA_DIR (not "
+           "under %s, or its servers/ is not a link)\n",
+           h->abra_dir, h->run_dir);
+  free(servers);
+}
+
 /* ---- results.json ---- */
 
 static json_t *jstr(const char *s)
@@ -1784,7 +1804,11 @@ static int setup_env(struct h *h)
     h->apps[0].domain = envdup("CCCI_DOMAIN");
   if (h->results == NULL && !h->standalone)
     h->results = envdup("CCCI_RESULTS_FILE");
-  if (!h->standalone || h->run_dir == NULL) {
+  /* The state files and ABRA_DIR of the environment are the daemon's
+   * (CCCI_RUN_ID says it started us): a maintainer's own ABRA_DIR (often
+   * ~/.abra, exported for abra itself) is never the run's, which is removed
+   * at the end. */
+  if (!h->standalone && getenv("CCCI_RUN_ID") != NULL) {
     if (h->run_dir == NULL && h->results != NULL)
       h->run_dir = ccci_dirname(h->results);
     h->deploys_f = envdup("CCCI_DEPLOYS_FILE");
@@ -2113,8 +2137,12 @@ static void read_state(struct h *h)
          line = strtok_r(NULL, "\n", &save)) {
       if (strncmp(line, "domain ", 7) == 0 && h->apps[0].domain == NULL)
         h->apps[0].domain = ccci_xstrdup(line + 7);
-      else if (strncmp(line, "server ", 7) == 0 && h->server == NULL)
+      else if (strncmp(line, "server ", 7) == 0 && !h->server_flag) {
+        /* The server the run used wins over today's config and
+         * CCCI_SERVER: that is where its apps are. */
+        free(h->server);
         h->server = ccci_xstrdup(line + 7);
+      }
     }
   }
   free(text);
@@ -2211,7 +2239,7 @@ static int do_teardown(struct h *h)
   code = h->teardown_clean && h->secrets_clean ? CCCI_HARNESS_EXIT_OK
                                                : CCCI_HARNESS_EXIT_FAILED;
   if (code == CCCI_HARNESS_EXIT_OK)
-    remove_tree(h->abra_dir);
+    remove_abra_dir(h);
   return code;
 }
 
@@ -2307,7 +2335,12 @@ int ccci_harness_main(int argc, char **argv, const char *config)
                     "%s\n",
                     h.recipe, h.apps[0].domain, h.server, h.run_dir);
   write_opstate(&h, false);
-  write_deploys(&h);
+  /* No deploys file until the first deploy: a run that never deployed has
+   * none, so the daemon does not check its budget (SPEC section 4) and a
+   * bad recipe_meta.yml is a failure, not deploy-budget. An earlier
+   * attempt's file goes. */
+  if (unlink(h.deploys_f) < 0 && errno != ENOENT)
+    ccci_hcall_printf("cannot remove %s: %s\n", h.deploys_f, strerror(errno));
   state_write(h.deps_f, "");
   if (!make_askpass(&h, &why) || !link_servers(&h, &why) ||
       !checkout(&h, &why) || !snapshot_tests(&h, &why)) {
@@ -2340,7 +2373,7 @@ finish:
         ccci_xasprintf("stopped by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
   write_results(&h);
   if (!h.keep && h.teardown_clean && h.secrets_clean)
-    remove_tree(h.abra_dir);
+    remove_abra_dir(&h);
   if (sig != 0) {
     code = 128 + sig;
   } else if (h.noexec) {
@@ -2350,6 +2383,15 @@ finish:
     for (i = 0; i < CCCI_TIER_COUNT; i++)
       if (ccci_tier_status_failed(h.t[i].st))
         code = CCCI_HARNESS_EXIT_FAILED;
+    /* Never leave a deployment behind quietly: a teardown that left
+     * something fails the run (its invariants say what). */
+    if (!h.keep && !(h.teardown_clean && h.secrets_clean)) {
+      ccci_hcall_printf("teardown left %s behind: the run fails; `ccci "
+                        "harness --teardown` removes the rest\n",
+                        !h.teardown_clean ? "parts of the deployment"
+                                          : "secrets");
+      code = CCCI_HARNESS_EXIT_FAILED;
+    }
   }
   {
     int level = level_of(&h);

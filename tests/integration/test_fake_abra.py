@@ -51,8 +51,8 @@ T = {
                "{{json .Spec.Labels}}"],
     "volumes": ["docker", "--context", "{server}", "volume", "ls", "--quiet", "--filter",
                 "label=com.docker.stack.namespace={stack}"],
-    "secrets": ["docker", "--context", "{server}", "secret", "ls", "--quiet", "--filter",
-                "label=com.docker.stack.namespace={stack}"],
+    "secrets": ["docker", "--context", "{server}", "secret", "ls", "--filter",
+                "label=com.docker.stack.namespace={stack}", "--format", "{{.Name}}"],
 }
 MARKER_PATH = "/usr/share/nginx/html/ccci-marker.txt"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",

@@ -179,6 +179,44 @@ class TestHarnessTiers(HarnessCase):
         self.assertFalse(os.path.exists(os.path.join(run, "abra")))
         self.assertTrue(os.path.isdir(os.path.join(self.real, "servers", "default")))
 
+    def test_secret_left_behind_is_not_clean(self):
+        # The secrets of the app survive a failing `secret remove`: the
+        # teardown check must see them (by name) and say so.
+        self.faults([{"match": "app secret remove", "action": "fail"}])
+        p, res, run = self.harness(self.repo())
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertFalse(res["invariants"]["secrets_clean"], p.stdout)
+        # Not clean: the run's ABRA_DIR stays for `ccci harness --teardown`.
+        self.assertTrue(os.path.isdir(os.path.join(run, "abra")))
+
+    def test_maintainers_abra_dir_is_not_the_runs(self):
+        # A maintainer's exported ABRA_DIR (their real abra state) is neither
+        # used nor removed by a standalone run.
+        mine = os.path.join(self.tmp, "my-abra")
+        os.makedirs(os.path.join(mine, "servers", "default"))
+        with open(os.path.join(mine, "servers", "default", "prod.example.org.env"), "w") as f:
+            f.write("TYPE=pages\n")
+        p, res, run = self.harness(self.repo(), env={"ABRA_DIR": mine})
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(res["level"], "L4")
+        self.assertTrue(os.path.exists(
+            os.path.join(mine, "servers", "default", "prod.example.org.env")))
+        self.assertFalse(os.path.exists(os.path.join(mine, "recipes")))
+
+    def test_teardown_uses_the_runs_server(self):
+        # --keep on server `other`, then --teardown with no --server: the
+        # opstate's server is where the app is, not the config's default.
+        os.makedirs(os.path.join(self.real, "servers", "other"))
+        p, res, run = self.harness(self.repo(), "--keep", "--quick", "--server", "other")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
+                           capture_output=True, text=True,
+                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+        self.assertIn("--context other", t.stdout)
+        self.assert_swarm_empty()
+        self.assertEqual(os.listdir(os.path.join(self.real, "servers", "other")), [])
+
     def test_deps_count_one_deploy_each(self):
         dep = self.repo("pagesdep")
         os.makedirs(os.path.join(self.real, "recipes"))
@@ -279,7 +317,7 @@ class TestHarnessTiers(HarnessCase):
         def typo(d):
             with open(os.path.join(d, "tests", "recipe_meta.yml"), "w") as f:
                 f.write("# settings\nHEALTH_PATH: /\nUPGRADE_BASE_VERISON: 1.0.0+1.27.1\n")
-        p, res, _ = self.harness(self.repo(edit=typo))
+        p, res, run = self.harness(self.repo(edit=typo))
         want = ("recipe_meta.yml:3:1: unknown key 'UPGRADE_BASE_VERISON'; "
                 "did you mean 'UPGRADE_BASE_VERSION'?")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -289,6 +327,9 @@ class TestHarnessTiers(HarnessCase):
         self.assertEqual(res["tiers"]["deploy"]["status"], "error")
         self.assertEqual(res["level"], "L0")
         self.assertEqual(self.abra_calls("app new"), [])
+        # Nothing deployed, so no deploys file: the daemon reports a failure,
+        # not deploy-budget.
+        self.assertFalse(os.path.exists(os.path.join(run, "state", "deploys")))
 
     def test_generated_secrets_never_in_output(self):
         repo = self.repo()
