@@ -91,7 +91,6 @@ struct h {
   unsigned deploys;
   /* the outcome */
   struct tier t[CCCI_TIER_COUNT];
-  int cur; /* the tier running, or -1 */
   char *error;
   bool noexec;
   bool teardown_clean, secrets_clean, torn_down;
@@ -320,7 +319,6 @@ static bool interrupted(void)
 
 static void tier_begin(struct h *h, enum ccci_tier t)
 {
-  h->cur = (int)t;
   h->t[t].started = time(NULL);
   h->t[t].duration_s = (double)ccci_now_ms();
   ccci_hcall_printf("~~~ step %s\n", ccci_tier_name(t));
@@ -341,7 +339,6 @@ static void tier_end(struct h *h, enum ccci_tier t, enum ccci_tier_status st,
   free(h->t[t].reason);
   h->t[t].reason = reason;
   h->t[t].duration_s = ((double)ccci_now_ms() - h->t[t].duration_s) / 1000.0;
-  h->cur = -1;
   ccci_hcall_printf("%s: %s%s%s\n", ccci_tier_name(t),
                     ccci_tier_status_name(st), reason != NULL ? ": " : "",
                     nz(reason));
@@ -561,10 +558,6 @@ static bool configure_app(struct h *h, struct app *a, char **why)
 }
 
 /* ---- readiness ---- */
-
-struct health_abort {
-  bool dummy;
-};
 
 static int health_progress(void *p, curl_off_t a, curl_off_t b, curl_off_t c,
                            curl_off_t d)
@@ -2251,7 +2244,6 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   size_t i;
 
   memset(&h, 0, sizeof(h));
-  h.cur = -1;
   h.t0 = ccci_now_ms();
   h.started = time(NULL);
   r = parse_args(&h, argc, argv);

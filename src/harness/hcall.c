@@ -388,7 +388,9 @@ int ccci_hcall_run(const struct ccci_hcall *c, struct ccci_hcall_result *res)
   so.cap = c->capture ? &cap : NULL;
   ccci_buf_init(&so.line, LINE_MAX_BYTES);
   se.fd = err[0];
-  se.print = true;
+  /* A withheld call's stderr is not printed either: its values reach the
+   * redactor only after the call (its last line is still in res->err). */
+  se.print = !c->withhold;
   ccci_buf_init(&se.line, LINE_MAX_BYTES);
   fcntl(so.fd, F_SETFL, O_NONBLOCK);
   fcntl(se.fd, F_SETFL, O_NONBLOCK);
@@ -493,6 +495,8 @@ int ccci_hcall_run(const struct ccci_hcall *c, struct ccci_hcall_result *res)
       memcpy(res->out, cap.data, cap.len);
     res->out[cap.len] = '\0';
   }
+  if (cap.data != NULL) /* it may hold the secret table */
+    explicit_bzero(cap.data, cap.len);
   ccci_buf_close(&cap);
   return 0;
 }
