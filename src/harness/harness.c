@@ -516,6 +516,17 @@ static bool configure_app(struct h *h, struct app *a, char **why)
     size_t vl;
     if (s->value_file == NULL)
       continue;
+    /* The recipe's own file is PR code: it may not make the harness read
+     * a file of its choosing into the app (a token, another run's files). */
+    if (h->meta.origin[CCCI_META_SECRETS].source != CCCI_META_FROM_OPERATOR) {
+      *why = ccci_xasprintf(
+          "SECRETS.%s.value_file: only the operator's overlay "
+          "(<harness.overlays_dir>/%s/recipe_meta.yml) may name a value "
+          "file; the recipe's tests/recipe_meta.yml is PR code",
+          s->name, h->recipe);
+      free(text);
+      return false;
+    }
     r = ccci_read_file(s->value_file, 64 * 1024, &val, &vl);
     if (r < 0) {
       *why = ccci_xasprintf("SECRETS.%s.value_file %s: %s", s->name,

@@ -203,6 +203,24 @@ class TestHarnessTiers(HarnessCase):
             os.path.join(mine, "servers", "default", "prod.example.org.env")))
         self.assertFalse(os.path.exists(os.path.join(mine, "recipes")))
 
+    def test_recipe_cannot_name_a_value_file(self):
+        # Only the operator's overlay may make the harness read a file into
+        # a secret: the recipe's recipe_meta.yml is PR code.
+        secret = os.path.join(self.tmp, "not-for-prs")
+        with open(secret, "w") as f:
+            f.write("operator-only-value-123\n")
+
+        def meta(d):
+            with open(os.path.join(d, "tests", "recipe_meta.yml"), "a") as f:
+                f.write("SECRETS:\n  admin_token: {generate: false, value_file: %s}\n"
+                        % secret)
+        p, res, run = self.harness(self.repo(edit=meta), "--quick")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("only the operator's overlay", p.stdout)
+        self.assertEqual(self.abra_calls("app secret insert"), [])
+        self.assertNotIn("operator-only-value-123", p.stdout + p.stderr)
+        self.assert_swarm_empty()
+
     def test_teardown_uses_the_runs_server(self):
         # --keep on server `other`, then --teardown with no --server: the
         # opstate's server is where the app is, not the config's default.
