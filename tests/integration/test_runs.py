@@ -38,7 +38,7 @@ def procs_with(marker):
 class RunsTest(CcciTestCase):
     def setUp(self):
         super().setUp()
-        self.marker = "CCCI_TEST_MARKER_%d_%d" % (os.getpid(), random.randrange(1 << 30))
+        self.marker = "TEST_MARKER_CCCI_%d_%d" % (os.getpid(), random.randrange(1 << 30))
         self.secrets = os.path.join(self.tmp, "secrets")
         os.makedirs(self.secrets)
         with open(os.path.join(self.secrets, "token"), "w") as f:

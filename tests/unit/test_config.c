@@ -266,8 +266,8 @@ static void check_abra_defaults(const struct ccci_config *cfg)
        "docker --context {server} volume ls --quiet --filter "
        "label=com.docker.stack.namespace={stack}"},
       {&cfg->harness.abra.secrets,
-       "docker --context {server} secret ls --quiet --filter "
-       "label=com.docker.stack.namespace={stack}"},
+       "docker --context {server} secret ls --filter "
+       "label=com.docker.stack.namespace={stack} --format {{.Name}}"},
   };
   size_t i, j;
   for (i = 0; i < CCCI_ARRAY_LEN(want); i++) {
