@@ -1977,6 +1977,7 @@ static bool load_meta(struct h *h)
   free(op);
   free(rf);
   if (r < 0) {
+    ccci_meta_free(&h->meta); /* what the files set before the error */
     h->error = errors != NULL ? errors : ccci_xstrdup("bad recipe_meta.yml");
     ccci_hcall_printf("%s\n", h->error);
     return false;
