@@ -22,6 +22,7 @@
 #include "ccci/core/util.h"
 #include "ccci/harness/abratext.h"
 #include "ccci/harness/hcall.h"
+#include "ccci/harness/hooks.h"
 #include "ccci/harness/meta.h"
 #include "ccci/runs/levels.h"
 #include "ccci/runs/recipe.h"
@@ -75,15 +76,20 @@ struct h {
   char *run_id, *recipe, *recipe_dir, *ref, *sha, *pr, *repo, *clone_url;
   char *token_file, *abra_real, *overlays, *gateway;
   bool gateway_insecure, quick, keep, standalone, teardown_only, server_flag;
-  struct ccci_strlist only_tiers; /* --tier */
+  int upto; /* --tier: the last tier that runs; -1 all */
   char *results, *deploys_f, *opstate_f, *deps_f, *depskip_f;
   char *run_dir, *abra_dir, *checkout, *snapshot, *askpass;
+  char *snap_dir, *overlay_snap, *lib_dir, *artifacts;
   char *server;
   uint64_t teardown_grace_ms;
   struct ccci_config *cfg;
   /* the recipe */
   struct ccci_meta meta;
   bool meta_loaded;
+  /* the hook files in use (docs/hooks.md): a path in the snapshot, or NULL */
+  char *hook[CCCI_HOOK_COUNT];
+  char *install_steps_why; /* install_steps.sh failed: why */
+  char *shot;              /* the install tier's screenshot, run-dir relative */
   char *base_version, *head_tag;
   /* the apps: [0] the base, then the cold dependencies */
   struct app apps[MAX_APPS];
@@ -363,10 +369,8 @@ static const char *tier_unselected(const struct h *h, enum ccci_tier t)
     return NULL;
   if (h->meta_loaded && strlist_has(&h->meta.skip_tiers, name))
     return "SKIP_TIERS names it";
-  if (h->only_tiers.n > 0 && !strlist_has(&h->only_tiers, name) &&
-      !(t == CCCI_TIER_BACKUP &&
-        strlist_has(&h->only_tiers, ccci_tier_name(CCCI_TIER_RESTORE))))
-    return "not selected (--tier)";
+  if (h->upto >= 0 && (int)t > h->upto)
+    return "not selected (--tier: the run stops after an earlier tier)";
   return NULL;
 }
 
@@ -403,6 +407,32 @@ static char *env_set(const char *text, const char *key, const char *val)
     /* past 4 MiB: the env file is not an env file */
   }
   return ccci_buf_detach(&b);
+}
+
+/* The value of an uncommented `KEY=value` line of @p text, its quotes
+ * taken off; NULL when there is none. A new string. */
+static char *env_get(const char *text, const char *key)
+{
+  const char *p = text;
+  size_t kl = strlen(key);
+  while (*p != '\0') {
+    size_t ll = strcspn(p, "\n");
+    if (ll > kl && memcmp(p, key, kl) == 0 && p[kl] == '=') {
+      const char *v = p + kl + 1;
+      size_t vl = ll - kl - 1;
+      while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\r'))
+        vl--;
+      if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+        v++;
+        vl -= 2;
+      }
+      return ccci_xstrndup(v, vl);
+    }
+    p += ll;
+    if (*p == '\n')
+      p++;
+  }
+  return NULL;
 }
 
 /* The version (`v1`) of SECRET_<NAME>_VERSION in @p text, or NULL. Also
@@ -473,13 +503,29 @@ static bool configure_app(struct h *h, struct app *a, char **why)
       free(text);
       text = t;
     }
-    if (h->meta.compose_files.n > 0) {
+    if (h->meta.compose_files.n > 0 || h->hook[CCCI_HOOK_COMPOSE] != NULL) {
       struct ccci_buf b;
       ccci_buf_init(&b, 64 * 1024);
       for (i = 0; i < h->meta.compose_files.n; i++)
         if (ccci_buf_printf(&b, "%s%s", i > 0 ? ":" : "",
                             h->meta.compose_files.v[i]) < 0)
           break;
+      if (h->meta.compose_files.n == 0) {
+        /* The app env's own list (from .env.sample), else abra's default. */
+        char *cur = env_get(text, "COMPOSE_FILE");
+        if (ccci_buf_printf(&b, "%s",
+                            cur != NULL && *cur != '\0' ? cur : "compose.yml") <
+            0) {
+          /* 64 KiB of compose file names: cut */
+        }
+        free(cur);
+      }
+      if (h->hook[CCCI_HOOK_COMPOSE] != NULL &&
+          ccci_buf_printf(&b, ":%s", ccci_hook_info(CCCI_HOOK_COMPOSE)->file) <
+              0) {
+        /* as above */
+      }
+      ccci_hcall_printf("COMPOSE_FILE=%s\n", b.data != NULL ? b.data : "");
       t = env_set(text, "COMPOSE_FILE", b.data != NULL ? b.data : "");
       ccci_buf_close(&b);
       free(text);
@@ -506,7 +552,10 @@ static bool configure_app(struct h *h, struct app *a, char **why)
       "wrote %zu ENV value%s%s and TIMEOUT=%s into %s\n",
       a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0),
       a->env.n + (a == &h->apps[0] ? h->meta.env.n : 0) == 1 ? "" : "s",
-      a == &h->apps[0] && h->meta.compose_files.n > 0 ? ", COMPOSE_FILE" : "",
+      a == &h->apps[0] && (h->meta.compose_files.n > 0 ||
+                           h->hook[CCCI_HOOK_COMPOSE] != NULL)
+          ? ", COMPOSE_FILE"
+          : "",
       secs, a->envfile);
   for (i = 0; a == &h->apps[0] && i < h->meta.nsecrets; i++) {
     const struct ccci_meta_secret *s = &h->meta.secrets[i];
@@ -1017,6 +1066,157 @@ static bool data_cmd(struct h *h, bool write, const char *marker, bool *seen,
   return true;
 }
 
+/* ---- hooks (docs/hooks.md) ---- */
+
+/* Largest hook file copied into the snapshot. */
+#define HOOK_FILE_MAX (4 * 1024 * 1024)
+
+/* Copy the regular file @p from to @p to with its mode bits. */
+static int copy_one(const char *from, const char *to, char **why)
+{
+  char *text = NULL;
+  size_t len;
+  struct stat st;
+  int r = stat(from, &st) < 0 ? -errno : 0;
+  if (r == 0 && !S_ISREG(st.st_mode))
+    r = -EINVAL;
+  if (r == 0)
+    r = ccci_read_file(from, HOOK_FILE_MAX, &text, &len);
+  if (r == 0)
+    r = ccci_write_file_atomic(to, text, len, st.st_mode & 0777);
+  if (r < 0)
+    *why = ccci_xasprintf("cannot copy %s: %s", from,
+                          r == -EINVAL ? "not a regular file" : strerror(-r));
+  free(text);
+  return r;
+}
+
+#define HOOK_ENV_MAX 32
+
+static void env_add(char **env, size_t *n, const char *k, const char *v)
+{
+  if (*n < HOOK_ENV_MAX - 1)
+    env[(*n)++] = ccci_xasprintf("%s=%s", k, nz(v));
+}
+
+/* What a hook or a recipe test gets on top of the harness's environment;
+ * free with free_env. The git token does not pass. */
+static char **hook_env(struct h *h, enum ccci_tier tier, const char *hook)
+{
+  char **env = ccci_xcalloc(HOOK_ENV_MAX, sizeof(char *));
+  size_t n = 0, i;
+  char *url = app_url(h, &h->apps[0]), *tj, *pp;
+  const char *old = getenv("PYTHONPATH");
+  struct ccci_strlist t = tmpl("run");
+  json_t *a = json_array();
+
+  for (i = 0; i < t.n; i++)
+    json_array_append_new(a, json_string(t.v[i]));
+  tj = json_dumps(a, JSON_COMPACT);
+  json_decref(a);
+  pp = ccci_xasprintf("%s:%s:%s%s%s", h->overlay_snap, h->snapshot, h->lib_dir,
+                      old != NULL && *old != '\0' ? ":" : "", nz(old));
+  env_add(env, &n, "CCCI_APP_URL", url);
+  env_add(env, &n, "CCCI_APP_DOMAIN", h->apps[0].domain);
+  env_add(env, &n, "CCCI_STACK", h->apps[0].stack);
+  env_add(env, &n, "CCCI_SERVER", h->server);
+  env_add(env, &n, "CCCI_TIER", ccci_tier_name(tier));
+  env_add(env, &n, "CCCI_HOOK", hook);
+  env_add(env, &n, "CCCI_GATEWAY", h->gateway);
+  env_add(env, &n, "CCCI_GATEWAY_INSECURE", h->gateway_insecure ? "1" : "0");
+  env_add(env, &n, "CCCI_RECIPE_CHECKOUT", h->checkout);
+  env_add(env, &n, "CCCI_ARTIFACTS_DIR", h->artifacts);
+  env_add(env, &n, "CCCI_HEALTH_PATH",
+          h->meta.health_path != NULL ? h->meta.health_path : "/");
+  env_add(env, &n, "CCCI_ABRA_RUN_TEMPLATE", tj != NULL ? tj : "[]");
+  env_add(env, &n, "CCCI_RUN_ID", h->run_id);
+  env_add(env, &n, "CCCI_RECIPE", h->recipe);
+  env_add(env, &n, "CCCI_SHA", h->sha);
+  env_add(env, &n, "CCCI_PR", h->pr);
+  env_add(env, &n, "PYTHONPATH", pp);
+  /* An entry without '=' unsets the variable (putenv). */
+  env[n++] = ccci_xstrdup("GIT_ASKPASS");
+  env[n++] = ccci_xstrdup("CCCI_GIT_TOKEN_FILE");
+  env[n] = NULL;
+  free(tj);
+  free(pp);
+  free(url);
+  return env;
+}
+
+static void free_env(char **env)
+{
+  size_t i;
+  for (i = 0; env[i] != NULL; i++)
+    free(env[i]);
+  free(env);
+}
+
+/* @p path relative to the snapshot dir, where hooks and tests run. */
+static const char *snap_rel(const struct h *h, const char *path)
+{
+  size_t n = strlen(h->snap_dir);
+  return strncmp(path, h->snap_dir, n) == 0 && path[n] == '/' ? path + n + 1
+                                                              : path;
+}
+
+/* Run hook @p k in tier @p tier: an executable hook itself, a tier test
+ * with TEST_RUNNER. False with @p why when it failed. */
+static bool run_hook(struct h *h, enum ccci_hook k, enum ccci_tier tier,
+                     char **why)
+{
+  const struct ccci_hook_info *hi = ccci_hook_info(k);
+  struct ccci_strlist argv = {NULL, 0};
+  struct ccci_hcall_result res;
+  struct ccci_hcall c;
+  char **env;
+  size_t i;
+  int r;
+
+  if (hi->run_by_tests) {
+    for (i = 0; i < h->meta.test_runner.n; i++)
+      strlist_add(&argv, h->meta.test_runner.v[i]);
+    if (argv.n == 0) {
+      *why = ccci_xasprintf("%s: TEST_RUNNER is empty", hi->file);
+      return false;
+    }
+    strlist_add(&argv, snap_rel(h, h->hook[k]));
+  } else {
+    strlist_add(&argv, h->hook[k]);
+  }
+  ccci_hcall_printf(
+      "%s (the %s's hook)\n", hi->file,
+      strncmp(h->hook[k], h->overlay_snap, strlen(h->overlay_snap)) == 0
+          ? "operator"
+          : "recipe");
+  env = hook_env(h, tier, hi->file);
+  memset(&c, 0, sizeof(c));
+  c.argv = argv.v;
+  c.cwd = h->snap_dir;
+  c.env = env;
+  c.timeout_ms = h->meta.deploy_timeout_ms;
+  /* Not run_argv: a hook that cannot be executed fails its tier, it is
+   * not the harness's own missing tool (exit 127). */
+  r = ccci_hcall_run(&c, &res);
+  free_env(env);
+  strlist_clear(&argv);
+  if (r < 0) {
+    *why = ccci_xasprintf("cannot start %s", hi->file);
+    return false;
+  }
+  if (!ccci_hcall_ok(&res)) {
+    if (res.end == CCCI_HCALL_NOEXEC && res.status == EACCES)
+      *why = ccci_xasprintf("%s is not executable (chmod +x it)", hi->file);
+    else
+      *why = ccci_hcall_why(&res, hi->file);
+    ccci_hcall_result_free(&res);
+    return false;
+  }
+  ccci_hcall_result_free(&res);
+  ccci_hcall_printf("%s: passed\n", hi->file);
+  return true;
+}
+
 /* ---- the tiers ---- */
 
 static bool checkout_rev_in(struct h *h, const char *dir, const char *rev,
@@ -1030,11 +1230,26 @@ static bool checkout_rev_in(struct h *h, const char *dir, const char *rev,
   return false;
 }
 
+/* compose.ccci.yml into the recipe checkout's top directory, where
+ * COMPOSE_FILE names it (after every checkout: the recipe may track a file
+ * of that name). */
+static bool place_compose(struct h *h, char **why)
+{
+  char *to;
+  int r;
+  if (h->hook[CCCI_HOOK_COMPOSE] == NULL)
+    return true;
+  to = ccci_path_join(h->checkout, ccci_hook_info(CCCI_HOOK_COMPOSE)->file);
+  r = copy_one(h->hook[CCCI_HOOK_COMPOSE], to, why);
+  free(to);
+  return r == 0;
+}
+
 static bool checkout_rev(struct h *h, const char *rev, char **why)
 {
   char *w = NULL;
   if (git(h, h->checkout, NULL, &w, "checkout", "-q", "-f", rev, NULL))
-    return true;
+    return place_compose(h, why);
   *why = ccci_xasprintf("git checkout -f %s: %s", rev, w);
   free(w);
   return false;
@@ -1125,6 +1340,11 @@ static void tier_deploy(struct h *h, bool base_is_head)
              why);
     return;
   }
+  /* On the base, once it is ready: what it sets up is data the upgrade,
+   * backup and restore carry. Its failure is the install tier's. */
+  if (h->hook[CCCI_HOOK_INSTALL_STEPS] != NULL &&
+      !run_hook(h, CCCI_HOOK_INSTALL_STEPS, CCCI_TIER_INSTALL, &why))
+    h->install_steps_why = why;
   tier_end(h, CCCI_TIER_DEPLOY, CCCI_TS_PASS, NULL);
 }
 
@@ -1152,9 +1372,10 @@ static void tier_upgrade(struct h *h)
   char *why = NULL, *marker = NULL;
   bool seen = false;
   struct tier *t = &h->t[CCCI_TIER_UPGRADE];
+  bool test = h->hook[CCCI_HOOK_TEST_UPGRADE] != NULL;
 
   tier_begin(h, CCCI_TIER_UPGRADE);
-  if (have_data_check(h)) {
+  if (have_data_check(h) && !test) {
     marker = new_marker(h, "upgrade");
     if (!data_cmd(h, true, marker, NULL, &why))
       goto fail;
@@ -1167,8 +1388,15 @@ static void tier_upgrade(struct h *h)
     h->apps[0].head = false;
     goto fail;
   }
-  if (!ready(h, &h->apps[0], true, &why))
+  if (!ready(h, &h->apps[0], !test, &why))
     goto fail;
+  if (test) {
+    /* test_upgrade.py replaces HEALTH_PATH, DATA_CHECK and the labels. */
+    if (!run_hook(h, CCCI_HOOK_TEST_UPGRADE, CCCI_TIER_UPGRADE, &why))
+      goto fail;
+    tier_end(h, CCCI_TIER_UPGRADE, CCCI_TS_PASS, NULL);
+    return;
+  }
   if (marker != NULL) {
     t->data_checked = true;
     if (!data_cmd(h, false, marker, &seen, &why)) {
@@ -1199,7 +1427,13 @@ fail:
 static void tier_install(struct h *h)
 {
   char *why = NULL;
+  bool test = h->hook[CCCI_HOOK_TEST_INSTALL] != NULL;
   tier_begin(h, CCCI_TIER_INSTALL);
+  if (h->install_steps_why != NULL) {
+    tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_FAIL,
+             ccci_xstrdup(h->install_steps_why));
+    return;
+  }
   if (!h->apps[0].head) {
     /* The upgrade's redeploy did not happen: deploy the head now. */
     if (!checkout_rev(h, h->sha, &why) || !deploy_call(h, &h->apps[0], &why)) {
@@ -1208,11 +1442,12 @@ static void tier_install(struct h *h)
     }
     h->apps[0].head = true;
   }
-  if (!ready(h, &h->apps[0], true, &why)) {
+  if (!ready(h, &h->apps[0], !test, &why) ||
+      (test && !run_hook(h, CCCI_HOOK_TEST_INSTALL, CCCI_TIER_INSTALL, &why))) {
     tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_FAIL, why);
     return;
   }
-  tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_PASS, NULL);
+  tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_PASS, NULL); /*SHOT*/
 }
 
 /* The number of snapshot lines, or -1 with @p why. */
@@ -1251,8 +1486,13 @@ static bool compose_has_backup(struct h *h)
     has = ccci_abratext_has_backup_label(text);
   free(path);
   free(text);
-  for (i = 0; !has && i < h->meta.compose_files.n; i++) {
-    path = ccci_path_join(h->checkout, h->meta.compose_files.v[i]);
+  for (i = 0; !has && i <= h->meta.compose_files.n; i++) {
+    if (i == h->meta.compose_files.n && h->hook[CCCI_HOOK_COMPOSE] == NULL)
+      break;
+    path = ccci_path_join(h->checkout,
+                          i < h->meta.compose_files.n
+                              ? h->meta.compose_files.v[i]
+                              : ccci_hook_info(CCCI_HOOK_COMPOSE)->file);
     text = NULL;
     if (ccci_read_file(path, 4 * 1024 * 1024, &text, &len) == 0)
       has = ccci_abratext_has_backup_label(text);
@@ -1269,6 +1509,7 @@ static void tier_backup(struct h *h)
   char *why = NULL;
   struct ccci_hcall_result res;
   long before, after;
+  bool test = h->hook[CCCI_HOOK_TEST_BACKUP] != NULL;
   int r;
 
   tier_begin(h, CCCI_TIER_BACKUP);
@@ -1283,12 +1524,13 @@ static void tier_backup(struct h *h)
                           "and BACKUP is not set"));
     return;
   }
-  if (have_data_check(h)) {
+  /* The marker is for the restore's generic check. */
+  if (have_data_check(h) && h->hook[CCCI_HOOK_TEST_RESTORE] == NULL) {
     backup_marker = new_marker(h, "backup");
     if (!data_cmd(h, true, backup_marker, NULL, &why))
       goto fail;
   }
-  before = snapshots(h, &why);
+  before = test ? 0 : snapshots(h, &why);
   if (before < 0)
     goto fail;
   r = call(h, "backup", &h->apps[0], NULL, h->meta.deploy_timeout_ms, false,
@@ -1300,6 +1542,13 @@ static void tier_backup(struct h *h)
     goto fail;
   }
   ccci_hcall_result_free(&res);
+  if (test) {
+    /* test_backup.py replaces the snapshot count. */
+    if (!run_hook(h, CCCI_HOOK_TEST_BACKUP, CCCI_TIER_BACKUP, &why))
+      goto fail;
+    tier_end(h, CCCI_TIER_BACKUP, CCCI_TS_PASS, NULL);
+    return;
+  }
   after = snapshots(h, &why);
   if (after < 0)
     goto fail;
@@ -1321,6 +1570,7 @@ static void tier_restore(struct h *h)
   char *why = NULL, *changed = NULL;
   struct ccci_hcall_result res;
   bool seen = false;
+  bool test = h->hook[CCCI_HOOK_TEST_RESTORE] != NULL;
   int r;
 
   tier_begin(h, CCCI_TIER_RESTORE);
@@ -1338,8 +1588,16 @@ static void tier_restore(struct h *h)
     goto fail;
   }
   ccci_hcall_result_free(&res);
-  if (!ready(h, &h->apps[0], true, &why))
+  if (!ready(h, &h->apps[0], !test, &why))
     goto fail;
+  if (test) {
+    /* test_restore.py replaces HEALTH_PATH and the DATA_CHECK marker. */
+    if (!run_hook(h, CCCI_HOOK_TEST_RESTORE, CCCI_TIER_RESTORE, &why))
+      goto fail;
+    free(changed);
+    tier_end(h, CCCI_TIER_RESTORE, CCCI_TS_PASS, NULL);
+    return;
+  }
   if (backup_marker != NULL) {
     h->t[CCCI_TIER_RESTORE].data_checked = true;
     if (!data_cmd(h, false, backup_marker, &seen, &why)) {
@@ -1369,8 +1627,8 @@ static void tier_custom(struct h *h)
 {
   struct ccci_strlist argv = {NULL, 0};
   struct ccci_hcall_result res;
-  char *env[8], *url, *cwd = ccci_dirname(h->snapshot);
-  size_t i, nfiles = 0, ne = 0;
+  char **env, *why = NULL;
+  size_t i, nfiles = 0;
   uint64_t timeout = 0;
   int r;
 
@@ -1379,12 +1637,15 @@ static void tier_custom(struct h *h)
     strlist_add(&argv, h->meta.test_runner.v[i]);
   for (i = 0; i < h->meta.custom_tests.n; i++) {
     glob_t g;
-    char *pat = ccci_path_join(cwd, h->meta.custom_tests.v[i]);
+    char *pat = ccci_path_join(h->snap_dir, h->meta.custom_tests.v[i]);
     size_t j;
     if (glob(pat, 0, NULL, &g) == 0) {
       for (j = 0; j < g.gl_pathc; j++) {
-        const char *rel = g.gl_pathv[j] + strlen(cwd) + 1;
-        strlist_add(&argv, rel);
+        const char *base = strrchr(g.gl_pathv[j], '/');
+        /* The hook files are never custom tests (test_install.py). */
+        if (ccci_hook_by_file(base != NULL ? base + 1 : g.gl_pathv[j]) >= 0)
+          continue;
+        strlist_add(&argv, snap_rel(h, g.gl_pathv[j]));
         nfiles++;
       }
     }
@@ -1398,19 +1659,16 @@ static void tier_custom(struct h *h)
                                       : "TEST_RUNNER is empty"));
     goto out;
   }
-  url = app_url(h, &h->apps[0]);
-  env[ne++] = ccci_xasprintf("CCCI_APP_URL=%s", url);
-  free(url);
-  env[ne++] = ccci_xasprintf("CCCI_APP_DOMAIN=%s", h->apps[0].domain);
-  env[ne++] = ccci_xasprintf("CCCI_STACK=%s", h->apps[0].stack);
-  env[ne++] = ccci_xasprintf("CCCI_SERVER=%s", h->server);
-  env[ne++] = ccci_xasprintf("CCCI_GATEWAY=%s", nz(h->gateway));
-  env[ne++] = ccci_xasprintf("CCCI_GATEWAY_INSECURE=%s",
-                             h->gateway_insecure ? "1" : "0");
-  env[ne] = NULL;
+  if (h->hook[CCCI_HOOK_SETUP_CUSTOM] != NULL &&
+      !run_hook(h, CCCI_HOOK_SETUP_CUSTOM, CCCI_TIER_CUSTOM, &why)) {
+    tier_end(h, CCCI_TIER_CUSTOM, CCCI_TS_ERROR, why);
+    goto out;
+  }
+  env = hook_env(h, CCCI_TIER_CUSTOM, "");
   if (h->meta.timeout_ms != 0)
     timeout = h->meta.timeout_ms;
-  r = run_argv(h, argv.v, cwd, env, timeout, false, false, &res);
+  r = run_argv(h, argv.v, h->snap_dir, env, timeout, false, false, &res);
+  free_env(env);
   if (r < 0 || !ccci_hcall_ok(&res))
     tier_end(h, CCCI_TIER_CUSTOM, CCCI_TS_FAIL,
              r < 0 ? ccci_xstrdup("cannot start TEST_RUNNER")
@@ -1419,11 +1677,8 @@ static void tier_custom(struct h *h)
     tier_end(h, CCCI_TIER_CUSTOM, CCCI_TS_PASS, NULL);
   if (r == 0)
     ccci_hcall_result_free(&res);
-  for (i = 0; i < ne; i++)
-    free(env[i]);
 out:
   strlist_clear(&argv);
-  free(cwd);
 }
 
 /* ---- teardown ---- */
@@ -1585,6 +1840,24 @@ static int level_of(const struct h *h)
   return ccci_level_compute(st, h->quick);
 }
 
+/* The tier table a maintainer reads at the end of the run. */
+static void print_tiers(const struct h *h)
+{
+  size_t i;
+  ccci_hcall_printf("%-8s %-9s %9s  %s\n", "tier", "status", "duration",
+                    "reason");
+  for (i = 0; i < CCCI_TIER_COUNT; i++) {
+    const struct tier *t = &h->t[i];
+    if (t->st == CCCI_TS_NONE)
+      continue;
+    ccci_hcall_printf(
+        "%-8s %-9s %8.1fs  %s\n", ccci_tier_name((enum ccci_tier)i),
+        ccci_tier_status_name(t->st),
+        t->started != 0 && t->duration_s > 0 ? t->duration_s : 0.0,
+        nz(t->reason));
+  }
+}
+
 static void write_results(struct h *h)
 {
   json_t *j = json_object(), *tiers = json_object(), *inv = json_object();
@@ -1640,9 +1913,13 @@ static void write_results(struct h *h)
                             : json_null());
     if (i == CCCI_TIER_UPGRADE || i == CCCI_TIER_RESTORE)
       json_object_set_new(o, "data_checked", json_boolean(t->data_checked));
+    if (i == CCCI_TIER_INSTALL && h->shot != NULL)
+      json_object_set_new(o, "artifacts", json_pack("[s]", h->shot));
     json_object_set_new(tiers, ccci_tier_name((enum ccci_tier)i), o);
   }
   json_object_set_new(j, "tiers", tiers);
+  if (h->shot != NULL)
+    json_object_set_new(j, "artifacts", json_pack("[s]", h->shot));
   json_object_set_new(j, "level", json_string(ccci_level_text(level)));
   json_object_set_new(j, "level_name", json_string(ccci_level_name(level)));
   json_object_set_new(j, "deploys", json_integer(h->deploys));
@@ -1738,11 +2015,14 @@ static int parse_args(struct h *h, int argc, char **argv)
     if (i + 1 >= argc)
       return usage_error("%s needs a value", a);
     if (slot == NULL) {
-      if (ccci_tier_parse(argv[i + 1]) < 0)
+      if (h->upto >= 0)
+        return usage_error("%s", "--tier is given once: the last tier to run");
+      h->upto = ccci_tier_parse(argv[i + 1]);
+      if (h->upto < 0)
         return usage_error("--tier: no tier '%s' (deploy, upgrade, install, "
                            "backup, restore, custom)",
                            argv[i + 1]);
-      strlist_add(&h->only_tiers, argv[++i]);
+      i++;
       continue;
     }
     setopt(slot, argv[++i]);
@@ -1828,10 +2108,41 @@ static int setup_env(struct h *h)
   return 0;
 }
 
-/* Standalone defaults: a run dir under $TMPDIR, its state files. */
+/* A maintainer's run of recipe @p name keeps its dir at one place, so that
+ * `ccci harness --teardown --recipe DIR` finds what `--keep` left:
+ * $XDG_STATE_HOME/ccci/harness/<name> (~/.local/state/...). */
+static char *standalone_dir(const char *recipe_dir)
+{
+  const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+  char *abs = abs_path(recipe_dir), *name = base_name(abs), *d;
+  if (xdg != NULL && xdg[0] == '/')
+    d = ccci_xasprintf("%s/ccci/harness/%s", xdg, name);
+  else
+    d = ccci_xasprintf("%s/.local/state/ccci/harness/%s",
+                       home != NULL && *home != '\0' ? home : "/tmp", name);
+  free(abs);
+  free(name);
+  return d;
+}
+
+/* Whether the opstate file @p path says something is deployed. */
+static bool opstate_deployed(const char *path)
+{
+  char *text = NULL;
+  size_t len;
+  bool yes = ccci_read_file(path, STATE_FILE_MAX, &text, &len) == 0 &&
+             strncmp(text, "deployed\n", 9) == 0;
+  free(text);
+  return yes;
+}
+
+/* Standalone defaults: the recipe's run dir (or one under $TMPDIR), its
+ * state files. */
 static int setup_dirs(struct h *h)
 {
   int r;
+  if (h->run_dir == NULL && h->standalone)
+    h->run_dir = standalone_dir(h->recipe_dir);
   if (h->run_dir == NULL) {
     const char *tmp = getenv("TMPDIR");
     char *t = ccci_xasprintf("%s/ccci-harness-XXXXXX",
@@ -2055,6 +2366,10 @@ static void run_tiers(struct h *h)
   for (i = CCCI_TIER_UPGRADE; i < CCCI_TIER_COUNT; i++) {
     enum ccci_tier t = (enum ccci_tier)i;
     const char *skip = tier_unselected(h, t);
+    if (t == CCCI_TIER_INSTALL && h->install_steps_why != NULL) {
+      tier_install(h); /* records the hook's failure */
+      continue;
+    }
     if (!want[i])
       continue;
     if (interrupted()) {
@@ -2069,6 +2384,10 @@ static void run_tiers(struct h *h)
     }
     if (skip != NULL) {
       tier_skip(h, t, skip);
+      continue;
+    }
+    if (h->install_steps_why != NULL) {
+      tier_skip(h, t, "install_steps.sh failed (the install tier says why)");
       continue;
     }
     switch (t) {
@@ -2102,33 +2421,62 @@ static void run_tiers(struct h *h)
   }
 }
 
+/* The snapshot (docs/hooks.md): the recipe's tests/ and the operator's hook
+ * files as they are at the run's start, and the hooks the run uses. */
 static bool snapshot_tests(struct h *h, char **why)
 {
   char *src = ccci_xasprintf("%s/tests", h->checkout), *err = NULL;
   struct stat st;
+  size_t k;
   int r = 0;
-  h->snapshot = ccci_xasprintf("%s/snapshot/tests", h->run_dir);
-  remove_tree(h->snapshot);
-  {
-    char *parent = ccci_dirname(h->snapshot);
-    r = ccci_mkdir_p(parent, 0750);
-    free(parent);
-  }
+  h->snap_dir = ccci_xasprintf("%s/snapshot", h->run_dir);
+  h->snapshot = ccci_xasprintf("%s/tests", h->snap_dir);
+  h->overlay_snap = ccci_xasprintf("%s/overlay", h->snap_dir);
+  h->lib_dir = ccci_xasprintf("%s/lib", h->snap_dir);
+  h->artifacts = ccci_xasprintf("%s/artifacts", h->run_dir);
+  remove_tree(h->snap_dir);
+  remove_tree(h->artifacts); /* an earlier attempt's */
+  r = ccci_mkdir_p(h->overlay_snap, 0750);
   if (r < 0)
     ;
   else if (stat(src, &st) == 0)
     r = ccci_recipe_copy(src, h->snapshot, &err);
   else
     r = ccci_mkdir_p(h->snapshot, 0750);
-  if (r < 0)
+  free(src);
+  if (r < 0) {
     *why = ccci_xasprintf("cannot snapshot the recipe's tests/: %s",
                           err != NULL ? err : strerror(-r));
-  else
-    ccci_hcall_printf("tests/ of %.12s snapshotted to %s\n", h->sha,
-                      h->snapshot);
-  free(err);
-  free(src);
-  return r == 0;
+    free(err);
+    return false;
+  }
+  ccci_hcall_printf("tests/ of %.12s snapshotted to %s\n", h->sha, h->snapshot);
+  for (k = 0; k < CCCI_HOOK_COUNT; k++) {
+    const struct ccci_hook_info *hi = ccci_hook_info((enum ccci_hook)k);
+    char *od = h->overlays != NULL
+                   ? ccci_xasprintf("%s/%s", h->overlays, h->recipe)
+                   : NULL;
+    char *path = NULL;
+    enum ccci_meta_source from =
+        ccci_hook_find(od, h->snapshot, (enum ccci_hook)k, &path);
+    free(od);
+    if (from == CCCI_META_FROM_OPERATOR) {
+      char *to = ccci_path_join(h->overlay_snap, hi->file);
+      r = copy_one(path, to, why);
+      free(path);
+      path = to;
+      if (r < 0) {
+        free(path);
+        return false;
+      }
+    }
+    if (path != NULL)
+      ccci_hcall_printf("hook %s: the %s's (%s)\n", hi->file,
+                        from == CCCI_META_FROM_OPERATOR ? "operator" : "recipe",
+                        path);
+    h->hook[k] = path;
+  }
+  return true;
 }
 
 /* Read opstate/deps back for --teardown. */
@@ -2173,13 +2521,38 @@ static void read_state(struct h *h)
 static void h_free(struct h *h)
 {
   size_t i;
-  char **s[] = {&h->run_id,     &h->recipe,    &h->recipe_dir, &h->ref,
-                &h->sha,        &h->pr,        &h->repo,       &h->clone_url,
-                &h->token_file, &h->abra_real, &h->overlays,   &h->gateway,
-                &h->results,    &h->deploys_f, &h->opstate_f,  &h->deps_f,
-                &h->depskip_f,  &h->run_dir,   &h->abra_dir,   &h->checkout,
-                &h->snapshot,   &h->askpass,   &h->server,     &h->base_version,
-                &h->head_tag,   &h->error};
+  char **s[] = {&h->run_id,
+                &h->recipe,
+                &h->recipe_dir,
+                &h->ref,
+                &h->sha,
+                &h->pr,
+                &h->repo,
+                &h->clone_url,
+                &h->token_file,
+                &h->abra_real,
+                &h->overlays,
+                &h->gateway,
+                &h->results,
+                &h->deploys_f,
+                &h->opstate_f,
+                &h->deps_f,
+                &h->depskip_f,
+                &h->run_dir,
+                &h->abra_dir,
+                &h->checkout,
+                &h->snapshot,
+                &h->askpass,
+                &h->server,
+                &h->base_version,
+                &h->head_tag,
+                &h->error,
+                &h->snap_dir,
+                &h->overlay_snap,
+                &h->lib_dir,
+                &h->artifacts,
+                &h->install_steps_why,
+                &h->shot};
   for (i = 0; i < CCCI_ARRAY_LEN(s); i++)
     free(*s[i]);
   for (i = 0; i < MAX_APPS; i++) {
@@ -2198,7 +2571,8 @@ static void h_free(struct h *h)
   }
   for (i = 0; i < CCCI_TIER_COUNT; i++)
     free(h->t[i].reason);
-  strlist_clear(&h->only_tiers);
+  for (i = 0; i < CCCI_HOOK_COUNT; i++)
+    free(h->hook[i]);
   if (h->meta_loaded)
     ccci_meta_free(&h->meta);
   ccci_config_unref(h->cfg);
@@ -2256,16 +2630,13 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   size_t i;
 
   memset(&h, 0, sizeof(h));
+  h.upto = -1;
   h.t0 = ccci_now_ms();
   h.started = time(NULL);
   r = parse_args(&h, argc, argv);
   if (r != 0) {
     h_free(&h);
     return r < 0 ? CCCI_HARNESS_EXIT_OK : r;
-  }
-  if (h.standalone && h.teardown_only && h.run_dir == NULL) {
-    h_free(&h);
-    return usage_error("%s", "--teardown with --recipe needs --run-dir");
   }
   setup_env(&h);
   if (!h.teardown_only && h.recipe_dir == NULL) {
@@ -2310,6 +2681,16 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   }
   if (h.run_id == NULL) /* standalone: the run dir names the run */
     h.run_id = base_name(h.run_dir);
+  if (h.standalone && !h.teardown_only && opstate_deployed(h.opstate_f)) {
+    fprintf(stderr,
+            "ccci harness: an earlier run's deployment is still up (kept with "
+            "--keep, or its teardown failed); remove it first with: ccci "
+            "harness --teardown --recipe %s%s%s\n",
+            h.recipe_dir, h.run_dir != NULL ? " --run-dir " : "",
+            nz(h.run_dir));
+    h_free(&h);
+    return CCCI_HARNESS_EXIT_FAILED;
+  }
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
       ccci_hcall_init(NULL, NULL, 0) < 0) {
     fprintf(stderr, "ccci harness: cannot start\n");
@@ -2347,7 +2728,8 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     ccci_hcall_printf("cannot remove %s: %s\n", h.deploys_f, strerror(errno));
   state_write(h.deps_f, "");
   if (!make_askpass(&h, &why) || !link_servers(&h, &why) ||
-      !checkout(&h, &why) || !snapshot_tests(&h, &why)) {
+      !checkout(&h, &why) || !snapshot_tests(&h, &why) ||
+      !place_compose(&h, &why)) {
     h.error = why;
     why = NULL;
     ccci_hcall_printf("ccci harness: %s\n", h.error);
@@ -2397,6 +2779,7 @@ finish:
       code = CCCI_HARNESS_EXIT_FAILED;
     }
   }
+  print_tiers(&h);
   {
     int level = level_of(&h);
     ccci_hcall_printf("level %s (%s); results in %s\n", ccci_level_text(level),
