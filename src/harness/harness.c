@@ -2436,7 +2436,9 @@ static bool snapshot_tests(struct h *h, char **why)
   h->artifacts = ccci_xasprintf("%s/artifacts", h->run_dir);
   remove_tree(h->snap_dir);
   remove_tree(h->artifacts); /* an earlier attempt's */
-  r = ccci_mkdir_p(h->overlay_snap, 0750);
+  r = ccci_mkdir_p(h->artifacts, 0750);
+  if (r == 0)
+    r = ccci_mkdir_p(h->overlay_snap, 0750);
   if (r < 0)
     ;
   else if (stat(src, &st) == 0)
