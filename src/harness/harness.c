@@ -3,6 +3,7 @@
 #include "ccci/harness/harness.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -2421,6 +2422,23 @@ static void run_tiers(struct h *h)
   }
 }
 
+/* Say which files in @p dir (shown as @p shown) look like hook files but
+ * are not used as any (`ccci meta check` refuses them). */
+static void warn_misnamed(const char *dir, const char *shown)
+{
+  DIR *d = dir != NULL ? opendir(dir) : NULL;
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    char *why = e->d_name[0] != '.' ? ccci_hook_misnamed(e->d_name) : NULL;
+    if (why != NULL)
+      ccci_hcall_printf("warning: %s/%s\n", shown, why);
+    free(why);
+  }
+  closedir(d);
+}
+
 /* The snapshot (docs/hooks.md): the recipe's tests/ and the operator's hook
  * files as they are at the run's start, and the hooks the run uses. */
 static bool snapshot_tests(struct h *h, char **why)
@@ -2477,6 +2495,12 @@ static bool snapshot_tests(struct h *h, char **why)
                         from == CCCI_META_FROM_OPERATOR ? "operator" : "recipe",
                         path);
     h->hook[k] = path;
+  }
+  warn_misnamed(h->snapshot, "tests");
+  if (h->overlays != NULL) {
+    char *od = ccci_xasprintf("%s/%s", h->overlays, h->recipe);
+    warn_misnamed(od, od);
+    free(od);
   }
   return true;
 }

@@ -173,7 +173,10 @@ class TestInstallSteps(HookCase):
 class TestTierTests(HookCase):
 
     def test_failing_test_upgrade_gives_l1(self):
-        p, res, run = self.harness(self.recipe({"tests/test_upgrade.py": (FAILING_TEST, 0o644)}))
+        p, res, run = self.harness(self.recipe({"tests/test_upgrade.py": (FAILING_TEST, 0o644),
+                                                "tests/test_upgrdae.py": (PASSING_TEST, 0o644)}))
+        self.assertIn("warning: tests/test_upgrdae.py: not a hook file; did you mean "
+                      "test_upgrade.py?", p.stdout)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertEqual(res["tiers"]["upgrade"]["status"], "fail")
         self.assertEqual(res["tiers"]["install"]["status"], "pass")
