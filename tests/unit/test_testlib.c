@@ -39,8 +39,7 @@ static int teardown_tmpdir(void **state)
 static char *read_source(size_t *len)
 {
   char *text = NULL;
-  assert_int_equal(ccci_read_file(CCCI_TESTLIB_PY, 1024 * 1024, &text, len),
-                   0);
+  assert_int_equal(ccci_read_file(CCCI_TESTLIB_PY, 1024 * 1024, &text, len), 0);
   return text;
 }
 
