@@ -16,6 +16,8 @@
 
 /* How many lines of chromium's log a failure prints. */
 #define SHOT_LOG_LINES 20
+/* Room for chromium's argv (its words and the NULL). */
+#define SHOT_ARGV_MAX 24
 /* What chromium draws into: the width is what a test checks. */
 #define SHOT_WINDOW "--window-size=1280,800"
 
@@ -163,18 +165,76 @@ static void print_log(const char *log)
                       lines[i % SHOT_LOG_LINES]);
 }
 
+/* The allocated words of one shot (the env NULL-terminated). */
+struct words {
+  char *profile_arg, *png_arg, *rule_arg, *log_arg, *log, *env[3];
+};
+
+/* chromium's argv for @p s (at most SHOT_ARGV_MAX - 1 words). */
+static void build_argv(const struct ccci_shot *s, const struct words *w,
+                       char **argv)
+{
+  size_t n = 0;
+  argv[n++] = (char *)s->chromium;
+  argv[n++] = "--headless=new";
+  argv[n++] = "--disable-gpu";
+  argv[n++] = "--hide-scrollbars";
+  argv[n++] = SHOT_WINDOW;
+  argv[n++] = "--no-first-run";
+  argv[n++] = "--no-default-browser-check";
+  /* Its log goes to a file, read when no PNG came (stderr is withheld:
+   * mostly D-Bus noise). */
+  argv[n++] = "--enable-logging";
+  argv[n++] = w->log_arg;
+  argv[n++] = w->profile_arg;
+  argv[n++] = w->png_arg;
+  /* Chromium's sandbox refuses to start as root (a CI container, a root
+   * harness); as any other user it stays on. */
+  if (geteuid() == 0)
+    argv[n++] = "--no-sandbox";
+  if (s->insecure)
+    argv[n++] = "--ignore-certificate-errors";
+  if (w->rule_arg != NULL)
+    argv[n++] = w->rule_arg;
+  argv[n++] = (char *)s->url;
+  argv[n] = NULL;
+}
+
+/* Why a run of chromium that ended as @p res made no screenshot: the page
+ * load error of its log @p log when there is one. A new string. */
+static char *failure_why(const struct ccci_shot *s,
+                         const struct ccci_hcall_result *res, const char *log)
+{
+  char *perr = page_error(log), *why;
+  if (perr != NULL) {
+    why = ccci_xasprintf(
+        "%s could not load %s: %s%s", s->chromium, s->url, perr,
+        !s->insecure && strstr(perr, "ERR_CERT_") != NULL
+            ? " (harness.gateway_insecure skips the certificate check)"
+            : "");
+    free(perr);
+    return why;
+  }
+  if (!ccci_hcall_ok(res))
+    return ccci_hcall_why(res, s->chromium);
+  if (access(s->png, F_OK) == 0)
+    return ccci_xasprintf("%s wrote %s, but it is not a PNG", s->chromium,
+                          s->png);
+  return ccci_xasprintf("%s exited without writing %s", s->chromium, s->png);
+}
+
 enum ccci_shot_end ccci_shot_take(const struct ccci_shot *s, char **why)
 {
   enum ccci_shot_end end = CCCI_SHOT_FAILED;
   struct ccci_hcall_result res;
   struct ccci_hcall c;
-  char *profile = NULL, *argv[24], *env[3] = {NULL, NULL, NULL};
-  char *own[5] = {NULL, NULL, NULL, NULL, NULL}, *log = NULL, *perr = NULL;
-  size_t n = 0;
+  struct words w;
+  char *profile = NULL, *argv[SHOT_ARGV_MAX], *log = NULL;
   int r;
 
   *why = NULL;
   memset(&res, 0, sizeof(res));
+  memset(&w, 0, sizeof(w));
   if (!findable(s->chromium)) {
     *why = missing_why(s->chromium);
     return CCCI_SHOT_MISSING;
@@ -190,42 +250,20 @@ enum ccci_shot_end ccci_shot_take(const struct ccci_shot *s, char **why)
     *why = ccci_xasprintf("cannot replace %s: %s", s->png, strerror(errno));
     goto out;
   }
-  own[0] = ccci_xasprintf("--user-data-dir=%s", profile);
-  own[1] = ccci_xasprintf("--screenshot=%s", s->png);
-  own[2] = resolver_rule(s);
-  own[3] = ccci_xasprintf("--log-file=%s/chromium.log", profile);
+  w.profile_arg = ccci_xasprintf("--user-data-dir=%s", profile);
+  w.png_arg = ccci_xasprintf("--screenshot=%s", s->png);
+  w.rule_arg = resolver_rule(s);
+  w.log = ccci_xasprintf("%s/chromium.log", profile);
+  w.log_arg = ccci_xasprintf("--log-file=%s", w.log);
   /* Its cache and config would go to $XDG_*_HOME (the user's home) even
    * with --user-data-dir: keep them in the profile. */
-  env[0] = ccci_xasprintf("XDG_CONFIG_HOME=%s/config", profile);
-  env[1] = ccci_xasprintf("XDG_CACHE_HOME=%s/cache", profile);
-
-  argv[n++] = (char *)s->chromium;
-  argv[n++] = "--headless=new";
-  argv[n++] = "--disable-gpu";
-  argv[n++] = "--hide-scrollbars";
-  argv[n++] = SHOT_WINDOW;
-  argv[n++] = "--no-first-run";
-  argv[n++] = "--no-default-browser-check";
-  /* Its log goes to a file, read when no PNG came (stderr is withheld:
-   * mostly D-Bus noise). */
-  argv[n++] = "--enable-logging";
-  argv[n++] = own[3];
-  argv[n++] = own[0];
-  argv[n++] = own[1];
-  /* Chromium's sandbox refuses to start as root (a CI container, a root
-   * harness); as any other user it stays on. */
-  if (geteuid() == 0)
-    argv[n++] = "--no-sandbox";
-  if (s->insecure)
-    argv[n++] = "--ignore-certificate-errors";
-  if (own[2] != NULL)
-    argv[n++] = own[2];
-  argv[n++] = (char *)s->url;
-  argv[n] = NULL;
+  w.env[0] = ccci_xasprintf("XDG_CONFIG_HOME=%s/config", profile);
+  w.env[1] = ccci_xasprintf("XDG_CACHE_HOME=%s/cache", profile);
+  build_argv(s, &w, argv);
 
   memset(&c, 0, sizeof(c));
   c.argv = argv;
-  c.env = env;
+  c.env = w.env;
   c.timeout_ms = s->timeout_ms;
   c.withhold = true;
   r = ccci_hcall_run(&c, &res);
@@ -249,35 +287,23 @@ enum ccci_shot_end ccci_shot_take(const struct ccci_shot *s, char **why)
     end = CCCI_SHOT_TAKEN;
     goto out;
   }
-  own[4] = ccci_xasprintf("%s/chromium.log", profile);
-  if (ccci_read_file(own[4], 1024 * 1024, &log, NULL) < 0)
+  if (ccci_read_file(w.log, 1024 * 1024, &log, NULL) < 0)
     log = NULL;
   print_log(log);
-  perr = page_error(log);
-  if (perr != NULL)
-    *why = ccci_xasprintf(
-        "%s could not load %s: %s%s", s->chromium, s->url, perr,
-        !s->insecure && strstr(perr, "ERR_CERT_") != NULL
-            ? " (harness.gateway_insecure skips the certificate check)"
-            : "");
-  else if (!ccci_hcall_ok(&res))
-    *why = ccci_hcall_why(&res, s->chromium);
-  else if (access(s->png, F_OK) == 0)
-    *why =
-        ccci_xasprintf("%s wrote %s, but it is not a PNG", s->chromium, s->png);
-  else
-    *why = ccci_xasprintf("%s exited without writing %s", s->chromium, s->png);
+  *why = failure_why(s, &res, log);
   /* Half a file is not a screenshot. */
   unlink(s->png);
 out:
   ccci_hcall_result_free(&res);
   free(log);
-  free(perr);
   nftw(profile, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(profile);
-  for (n = 0; n < CCCI_ARRAY_LEN(own); n++)
-    free(own[n]);
-  free(env[0]);
-  free(env[1]);
+  free(w.profile_arg);
+  free(w.png_arg);
+  free(w.rule_arg);
+  free(w.log_arg);
+  free(w.log);
+  free(w.env[0]);
+  free(w.env[1]);
   return end;
 }
