@@ -63,7 +63,7 @@ in
     extraPackages = mkOption {
       type = types.listOf types.package;
       default = [ ];
-      description = "Packages added to the service's PATH for the harness, abra for instance.";
+      description = "Packages added to the service's PATH for the harness: abra, and pkgs.chromium for SCREENSHOT (harness.chromium).";
     };
 
     user = mkOption {

@@ -28,6 +28,7 @@ stdenv.mkDerivation (finalAttrs: {
       [
         ../CMakeLists.txt
         ../src
+        ../python
         ../third_party
       ]
       ++ map lib.fileset.maybeMissing [

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
   libyaml-dev libjansson-dev libcmocka-dev python3 git"
-TEST_PKGS="clang libclang-rt-14-dev clang-format nix-bin socat openssl"
+# chromium and a font: SCREENSHOT's test (tests/integration/test_shot.py).
+TEST_PKGS="clang libclang-rt-14-dev clang-format nix-bin socat openssl
+  chromium fonts-dejavu-core"
 
 install_missing() {
   missing=""

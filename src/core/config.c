@@ -382,6 +382,12 @@ static const struct key keys[] = {
       "Skip TLS verification of the apps (a staging certificate)."},
      CCCI_RELOAD_NEXT_RUN,
      true},
+    {{"harness.chromium", &ccci_keytab_string, OFF(harness.chromium),
+      "chromium", NULL, 0, 0,
+      "The browser for SCREENSHOT (Debian's `chromium` package): a command "
+      "on PATH or a path. Missing, the install tier notes why and passes."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
     {{"harness.git_token_file", &t_secret_path, OFF(harness.git_token_file),
       NULL, "none", 0, 0,
       "File holding a token for private recipe mirrors; git gets it through "

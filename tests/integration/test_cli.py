@@ -3,7 +3,7 @@
 import json
 import os
 
-from ccci_testlib import SOURCE_DIR, CcciTestCase, run_cli
+from itest import SOURCE_DIR, CcciTestCase, run_cli
 
 
 class CliTest(CcciTestCase):

@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 
-from ccci_testlib import WAIT, CcciTestCase, request, run_cli, wait_for
+from itest import WAIT, CcciTestCase, request, run_cli, wait_for
 from fakeforge import FakeForge
 
 PY = sys.executable

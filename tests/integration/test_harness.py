@@ -12,7 +12,7 @@ import sys
 import time
 import unittest
 
-from ccci_testlib import CCCI, SOURCE_DIR, WAIT, CcciTestCase, run_cli, wait_for
+from itest import CCCI, SOURCE_DIR, WAIT, CcciTestCase, run_cli, wait_for
 from test_results_schema import SCHEMA
 from test_results_schema import errors as schema_errors
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import unittest
 
-from ccci_testlib import SOURCE_DIR, WAIT, CcciTestCase
+from itest import SOURCE_DIR, WAIT, CcciTestCase
 
 
 def example_session():

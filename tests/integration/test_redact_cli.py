@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.parse
 
-from ccci_testlib import CCCI, WAIT, CcciTestCase, run_cli
+from itest import CCCI, WAIT, CcciTestCase, run_cli
 
 SECRET = "s3cr3t-T0ken/with+chars"
 

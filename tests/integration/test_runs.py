@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from ccci_testlib import CCCI, SCALE, SOURCE_DIR, WAIT, CcciTestCase, request, run_cli, wait_for
+from itest import CCCI, SCALE, SOURCE_DIR, WAIT, CcciTestCase, request, run_cli, wait_for
 
 PY = sys.executable
 EXAMPLE = os.path.join(SOURCE_DIR, "examples", "example-harness")

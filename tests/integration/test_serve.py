@@ -10,7 +10,7 @@ import socket
 import stat
 import subprocess
 
-from ccci_testlib import CCCI, WAIT, CcciTestCase, request, run_cli, wait_for
+from itest import CCCI, WAIT, CcciTestCase, request, run_cli, wait_for
 
 LOG_LINE = re.compile(r"^(debug|info|warn|error) [a-z]+: (run=[0-9A-Za-z-]+ )?\S")
 

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 
-from ccci_testlib import CCCI, WAIT, CcciTestCase, run_cli, wait_for
+from itest import CCCI, WAIT, CcciTestCase, run_cli, wait_for
 
 GRACE_MS = 500
 # Every process of a run carries this variable with the test's own value, so

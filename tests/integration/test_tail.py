@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 
-from ccci_testlib import SCALE, WAIT, CcciTestCase, request, run_cli, wait_for
+from itest import SCALE, WAIT, CcciTestCase, request, run_cli, wait_for
 
 PY = sys.executable
 SANITIZED = os.environ.get("CCCI_SANITIZED", "0") not in ("", "0", "OFF")
@@ -337,7 +337,7 @@ class TailTest(CcciTestCase):
 def subprocess_tail(d, run_id):
     import subprocess
 
-    from ccci_testlib import CCCI
+    from itest import CCCI
 
     return subprocess.Popen(
         [CCCI, "-s", d.socket, "tail", run_id],

@@ -46,6 +46,7 @@ static const char *const all_keys[] = {
     "harness.overlays_dir",
     "harness.gateway",
     "harness.gateway_insecure",
+    "harness.chromium",
     "harness.git_token_file",
     "harness.abra.new",
     "harness.abra.secret_generate",
@@ -321,6 +322,7 @@ static void check_defaults(const struct ccci_config *cfg)
   assert_null(cfg->harness.overlays_dir);
   assert_null(cfg->harness.gateway);
   assert_false(cfg->harness.gateway_insecure);
+  assert_string_equal(cfg->harness.chromium, "chromium");
   assert_null(cfg->harness.git_token_file);
   check_abra_defaults(cfg);
   assert_int_equal(cfg->janitor.interval_ms, 300000);
@@ -725,6 +727,7 @@ static void test_harness_keys(void **state)
                  "  overlays_dir: /etc/ccci/overlays\n"
                  "  gateway: 127.0.0.1:443\n"
                  "  gateway_insecure: true\n"
+                 "  chromium: /usr/lib/chromium/chromium\n"
                  "  git_token_file: git-token\n"
                  "  abra:\n"
                  "    deploy: [abra, app, deploy, '{domain}', -C, -o, -n]\n"
@@ -734,6 +737,7 @@ static void test_harness_keys(void **state)
   assert_string_equal(cfg->harness.overlays_dir, "/etc/ccci/overlays");
   assert_string_equal(cfg->harness.gateway, "127.0.0.1:443");
   assert_true(cfg->harness.gateway_insecure);
+  assert_string_equal(cfg->harness.chromium, "/usr/lib/chromium/chromium");
   assert_string_equal(cfg->harness.git_token_file, "/base/git-token");
   assert_int_equal(cfg->harness.abra.deploy.n, 7);
   assert_string_equal(cfg->harness.abra.deploy.v[3], "{domain}");

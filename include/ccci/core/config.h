@@ -60,6 +60,7 @@ struct ccci_config {
     char *overlays_dir; /**< per-recipe recipe_meta.yml and hooks, or NULL */
     char *gateway;      /**< host:port or http://host:port; NULL: DNS */
     bool gateway_insecure;
+    char *chromium;       /**< the browser for SCREENSHOT (command or path) */
     char *git_token_file; /**< for private recipe mirrors, or NULL */
     /** Command templates of each abra (and docker) call, argv lists with
      * `{domain}`-like placeholders the harness expands. */

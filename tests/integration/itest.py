@@ -1,5 +1,7 @@
-"""Shared helpers for the integration tests: a real `ccci` binary in a
-private temporary directory, driven through its CLI and its socket."""
+"""Shared helpers for the integration tests (itest: not the `ccci_testlib`
+module ccci ships to recipe tests, python/ccci_testlib.py): a real `ccci`
+binary in a private temporary directory, driven through its CLI and its
+socket."""
 
 import json
 import os
