@@ -37,7 +37,10 @@ static const struct command commands[] = {
      "config check FILE    print the effective config or its errors\n"
      "  config docs          print the configuration reference"},
     {"meta", ccci_cmd_meta,
-     "meta docs            print the recipe_meta.yml reference"},
+     "meta check DIR [--overlays DIR] [--abra-dir DIR]\n"
+     "                       check a recipe's recipe_meta.yml and hook files\n"
+     "  meta docs | hooks    print the recipe_meta.yml or hook files "
+     "reference"},
     {"redact", ccci_cmd_redact,
      "redact [--secrets-dir DIR] [--secret-file FILE]... [--min-len N] "
      "[--mask STR]\n"

@@ -568,7 +568,7 @@ static char *check_string(struct parse *ps, const struct ccci_keytab_key *k,
 {
   const struct ccci_keytab_type *type = k->type;
   const char *v = (const char *)n->data.scalar.value;
-  char *shown;
+  char *shown, *hint;
 
   if (has_nul(n)) {
     add_error(ps, mark, "%s: contains a NUL byte", label);
@@ -578,7 +578,10 @@ static char *check_string(struct parse *ps, const struct ccci_keytab_key *k,
     return type->convert != NULL ? type->convert(v, ps->base_dir)
                                  : ccci_xstrdup(v);
   shown = show(n);
-  add_error(ps, mark, "%s: expected %s, got '%s'", label, type->expect, shown);
+  hint = type->hint != NULL ? type->hint(v) : NULL;
+  add_error(ps, mark, "%s: expected %s, got '%s'%s%s", label, type->expect,
+            shown, hint != NULL ? "; " : "", hint != NULL ? hint : "");
+  free(hint);
   free(shown);
   return NULL;
 }

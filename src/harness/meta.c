@@ -39,6 +39,29 @@ static bool valid_tier(const char *s)
   return t >= 0 && t != CCCI_TIER_DEPLOY;
 }
 
+/* The hint of a tier SKIP_TIERS or QUICK_TIERS does not know: deploy
+ * always runs; anything else is named with the nearest tier. */
+static char *tier_hint(const char *s)
+{
+  size_t best_d = SIZE_MAX;
+  const char *best = NULL;
+  int t;
+  if (ccci_tier_parse(s) == CCCI_TIER_DEPLOY)
+    return ccci_xstrdup("deploy always runs (it is not skipped or chosen)");
+  for (t = 0; t < CCCI_TIER_COUNT; t++) {
+    const char *name = ccci_tier_name((enum ccci_tier)t);
+    size_t d;
+    if (t == CCCI_TIER_DEPLOY)
+      continue;
+    d = ccci_edit_distance(s, name);
+    if (d < best_d) {
+      best_d = d;
+      best = name;
+    }
+  }
+  return best != NULL ? ccci_xasprintf("did you mean '%s'?", best) : NULL;
+}
+
 static bool valid_env_name(const char *s)
 {
   if (!isalpha((unsigned char)*s) && *s != '_')
@@ -70,7 +93,7 @@ static bool valid_compose_file(const char *s)
   return valid_relative(s) && strchr(s, ':') == NULL;
 }
 
-/* A compose service name or a recipe name. */
+/* A compose service name. */
 static bool valid_name(const char *s)
 {
   size_t l = strlen(s), i;
@@ -78,6 +101,25 @@ static bool valid_name(const char *s)
     return false;
   for (i = 0; i < l; i++)
     if (!isalnum((unsigned char)s[i]) && strchr("_.-", s[i]) == NULL)
+      return false;
+  return true;
+}
+
+/* A DEPS recipe name. The harness names a dependency's app
+ * `<recipe>-<first label of the app's domain>.<rest>`, cut to DNS's 63
+ * bytes per label, and abra derives its stack name from that domain: so a
+ * DNS label's characters (lowercase letters, digits, '-', not at either
+ * end), and at most 61 bytes, which keeps one byte of the app's label. The
+ * recipes of the Co-op Cloud catalogue are named that way. */
+#define RECIPE_NAME_MAX 61
+static bool valid_recipe_name(const char *s)
+{
+  size_t l = strlen(s), i;
+  if (l == 0 || l > RECIPE_NAME_MAX || s[0] == '-' || s[l - 1] == '-')
+    return false;
+  for (i = 0; i < l; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+        s[i] != '-')
       return false;
   return true;
 }
@@ -149,6 +191,7 @@ static const struct ccci_keytab_type t_tiers = {
     .doc_name = "list of tiers",
     .expect = "a list of tiers (upgrade, install, backup, restore, custom)",
     .valid = valid_tier,
+    .hint = tier_hint,
 };
 static const struct ccci_keytab_type t_envmap = {
     .storage = CCCI_KEYTAB_MAP,
@@ -192,8 +235,9 @@ static const struct ccci_keytab_type t_services = {
 static const struct ccci_keytab_type t_recipe = {
     .storage = CCCI_KEYTAB_STR,
     .doc_name = "recipe name",
-    .expect = "a recipe name, like mariadb",
-    .valid = valid_name,
+    .expect = "a recipe name, like mariadb (lowercase letters, digits and "
+              "'-', not at either end; at most 61)",
+    .valid = valid_recipe_name,
 };
 static const struct ccci_keytab_type t_tribool = {
     .storage = CCCI_KEYTAB_TRIBOOL,
@@ -524,19 +568,24 @@ const char *ccci_meta_source_name(enum ccci_meta_source s)
 
 /* ---- output ---- */
 
+char *ccci_meta_dump_key(const struct ccci_meta *m, enum ccci_meta_key k)
+{
+  struct ccci_keytab one = {&keys[k], 1, sizeof(keys[0]), 0};
+  struct ccci_buf line;
+  ccci_buf_init(&line, SIZE_MAX);
+  ccci_keytab_dump(&one, m, &line);
+  return ccci_buf_detach(&line);
+}
+
 char *ccci_meta_dump(const struct ccci_meta *m)
 {
-  struct ccci_buf b, line;
+  struct ccci_buf b;
   size_t i;
   int r = 0;
 
   ccci_buf_init(&b, SIZE_MAX);
   for (i = 0; i < CCCI_META_NKEYS; i++) {
-    struct ccci_keytab one = {&keys[i], 1, sizeof(keys[0]), 0};
-    char *text;
-    ccci_buf_init(&line, SIZE_MAX);
-    ccci_keytab_dump(&one, m, &line);
-    text = ccci_buf_detach(&line);
+    char *text = ccci_meta_dump_key(m, (enum ccci_meta_key)i);
     if (m->origin[i].source == CCCI_META_FROM_DEFAULT)
       r = ccci_buf_printf(&b, "# default\n%s", text);
     else
@@ -669,7 +718,10 @@ char *ccci_meta_docs(void)
       "`ms`, `s`, `m`, `h`, `d` (`90s`, `1h30m`); tiers are `upgrade`, "
       "`install`, `backup`, `restore`, `custom` (`deploy` always runs; "
       "docs/levels.md); a status is a code `200` or a range `200-399`, "
-      "each from 100 to 599.\n\n"
+      "each from 100 to 599; a *recipe name* (DEPS) is lowercase letters, "
+      "digits and `-`, not at either end, at most 61 bytes (the harness "
+      "names a dependency's app `<recipe>-<first label of the app's "
+      "domain>`, one DNS label).\n\n"
       "## Keys\n\n"
       "| key | type | default | meaning |\n"
       "|---|---|---|---|\n");

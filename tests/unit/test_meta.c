@@ -202,9 +202,18 @@ static const struct {
     {"unknown tier, and deploy, which always runs",
      "SKIP_TIERS: [upgrade, deploy]\nQUICK_TIERS: [instal]\n",
      "recipe_meta.yml:1:23: SKIP_TIERS[1]: expected a list of tiers (upgrade, "
-     "install, backup, restore, custom), got 'deploy'\n"
+     "install, backup, restore, custom), got 'deploy'; deploy always runs (it "
+     "is not skipped or chosen)\n"
      "recipe_meta.yml:2:15: QUICK_TIERS[0]: expected a list of tiers "
-     "(upgrade, install, backup, restore, custom), got 'instal'\n"},
+     "(upgrade, install, backup, restore, custom), got 'instal'; did you mean "
+     "'install'?\n"},
+    {"an unknown tier is named with the nearest",
+     "SKIP_TIERS: [bakup, restor]\n",
+     "recipe_meta.yml:1:14: SKIP_TIERS[0]: expected a list of tiers (upgrade, "
+     "install, backup, restore, custom), got 'bakup'; did you mean 'backup'?\n"
+     "recipe_meta.yml:1:21: SKIP_TIERS[1]: expected a list of tiers (upgrade, "
+     "install, backup, restore, custom), got 'restor'; did you mean "
+     "'restore'?\n"},
     {"tiers given a scalar", "SKIP_TIERS: custom\n",
      "recipe_meta.yml:1:1: SKIP_TIERS: expected a list of tiers (upgrade, "
      "install, backup, restore, custom), got a scalar\n"},
@@ -225,9 +234,25 @@ static const struct {
     {"a DEPS item's bad values",
      "DEPS:\n  - recipe: 'no spaces'\n    env: {lower-case: 1}\n",
      "recipe_meta.yml:2:5: DEPS[0].recipe: expected a recipe name, like "
-     "mariadb, got 'no spaces'\n"
+     "mariadb (lowercase letters, digits and '-', not at either end; at most "
+     "61), got 'no spaces'\n"
      "recipe_meta.yml:3:11: DEPS[0].env: expected an environment variable "
      "name ([A-Za-z_][A-Za-z0-9_]*) as key\n"},
+    {"DEPS recipe names that make no domain label",
+     "DEPS: [{recipe: MariaDB}, {recipe: my_app}, {recipe: a.b}, {recipe: "
+     "-x}, {recipe: matrix-synapse}]\n",
+     "recipe_meta.yml:1:9: DEPS[0].recipe: expected a recipe name, like "
+     "mariadb (lowercase letters, digits and '-', not at either end; at most "
+     "61), got 'MariaDB'\n"
+     "recipe_meta.yml:1:28: DEPS[1].recipe: expected a recipe name, like "
+     "mariadb (lowercase letters, digits and '-', not at either end; at most "
+     "61), got 'my_app'\n"
+     "recipe_meta.yml:1:46: DEPS[2].recipe: expected a recipe name, like "
+     "mariadb (lowercase letters, digits and '-', not at either end; at most "
+     "61), got 'a.b'\n"
+     "recipe_meta.yml:1:61: DEPS[3].recipe: expected a recipe name, like "
+     "mariadb (lowercase letters, digits and '-', not at either end; at most "
+     "61), got '-x'\n"},
     {"a DEPS item's duplicate key", "DEPS:\n  - recipe: a\n    recipe: b\n",
      "recipe_meta.yml:3:5: duplicate key 'DEPS[0].recipe' (first set at line "
      "2)\n"},

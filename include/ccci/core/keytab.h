@@ -86,6 +86,12 @@ struct ccci_keytab_type {
    * for example a path resolved against @p base_dir. NULL: a copy of @p v.
    */
   char *(*convert)(const char *v, const char *base_dir);
+  /**
+   * STR and LIST items: when valid says no, an allocated hint appended to
+   * the error after "; " (`did you mean 'install'?`), or NULL for none.
+   * NULL: no hint.
+   */
+  char *(*hint)(const char *v);
   /** U64: parse @p s; 0, -EINVAL or -ERANGE. NULL: a decimal integer. */
   int (*parse)(const char *s, uint64_t *out);
   /** U64: the text of @p v that parse reads back. NULL: decimal. */

@@ -147,6 +147,12 @@ const char *ccci_meta_source_name(enum ccci_meta_source s);
  */
 char *ccci_meta_dump(const struct ccci_meta *m);
 
+/**
+ * Key @p k's effective value as one line of YAML, `KEY: value\n` (the line
+ * of ccci_meta_dump, without its comment). Allocated.
+ */
+char *ccci_meta_dump_key(const struct ccci_meta *m, enum ccci_meta_key k);
+
 /** The effective settings as a JSON object (new reference). */
 json_t *ccci_meta_to_json(const struct ccci_meta *m);
 
