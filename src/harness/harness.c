@@ -24,6 +24,8 @@
 #include "ccci/harness/abratext.h"
 #include "ccci/harness/hcall.h"
 #include "ccci/harness/hooks.h"
+#include "ccci/harness/shot.h"
+#include "ccci/harness/testlib.h"
 #include "ccci/harness/meta.h"
 #include "ccci/runs/levels.h"
 #include "ccci/runs/recipe.h"
@@ -1425,6 +1427,48 @@ fail:
   tier_end(h, CCCI_TIER_UPGRADE, CCCI_TS_FAIL, why);
 }
 
+/* How long the browser of SCREENSHOT may take. */
+#define SHOT_TIMEOUT_MS (2u * 60u * 1000u)
+
+/* SCREENSHOT: artifacts/install.png of HEALTH_PATH. The picture is an
+ * artifact, not a check: no browser, or one that makes no PNG, is a note in
+ * the tier's reason (returned), never its failure. */
+static char *screenshot(struct h *h)
+{
+  struct ccci_shot s;
+  char *why = NULL, *base, *url, *png, *note = NULL;
+  const char *path = h->meta.health_path != NULL ? h->meta.health_path : "/";
+  enum ccci_shot_end e;
+
+  if (!h->meta.screenshot)
+    return NULL;
+  base = app_url(h, &h->apps[0]);
+  url = ccci_xasprintf("%s%s%s", base, path[0] == '/' ? "" : "/", path);
+  png = ccci_xasprintf("%s/install.png", h->artifacts);
+  memset(&s, 0, sizeof(s));
+  s.chromium = h->cfg->harness.chromium;
+  s.url = url;
+  s.domain = h->apps[0].domain;
+  s.gateway = h->gateway;
+  s.insecure = h->gateway_insecure;
+  s.png = png;
+  s.timeout_ms = SHOT_TIMEOUT_MS;
+  e = ccci_shot_take(&s, &why);
+  if (e == CCCI_SHOT_TAKEN) {
+    free(h->shot);
+    h->shot = ccci_xstrdup("artifacts/install.png");
+    ccci_hcall_printf("screenshot of %s saved as %s\n", url, png);
+  } else {
+    note = ccci_xasprintf("screenshot: %s", why != NULL ? why : "not taken");
+    ccci_hcall_printf("%s (the tier does not fail for it)\n", note);
+  }
+  free(why);
+  free(png);
+  free(url);
+  free(base);
+  return note;
+}
+
 static void tier_install(struct h *h)
 {
   char *why = NULL;
@@ -1448,7 +1492,7 @@ static void tier_install(struct h *h)
     tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_FAIL, why);
     return;
   }
-  tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_PASS, NULL); /*SHOT*/
+  tier_end(h, CCCI_TIER_INSTALL, CCCI_TS_PASS, screenshot(h));
 }
 
 /* The number of snapshot lines, or -1 with @p why. */
@@ -2496,6 +2540,8 @@ static bool snapshot_tests(struct h *h, char **why)
                         path);
     h->hook[k] = path;
   }
+  if (ccci_testlib_write(h->lib_dir, why) < 0)
+    return false;
   warn_misnamed(h->snapshot, "tests");
   if (h->overlays != NULL) {
     char *od = ccci_xasprintf("%s/%s", h->overlays, h->recipe);

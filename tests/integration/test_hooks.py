@@ -5,9 +5,11 @@ maintainer's teardown."""
 
 import json
 import os
-import stat
+import shutil
+import struct
 import subprocess
 import unittest
+import zlib
 
 from test_harness import CCCI, RUN_WAIT, HarnessCase
 
@@ -285,6 +287,52 @@ class TestComposeOverlay(HookCase):
                            timeout=RUN_WAIT)
         self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
         self.assert_swarm_empty()
+
+
+class TestScreenshot(HookCase):
+
+    def shot_run(self, config=None, name="run"):
+        self.overlay("SCREENSHOT: true\n")
+        env = {}
+        if config is not None:
+            path = os.path.join(self.tmp, name + ".yml")
+            with open(path, "w") as f:
+                f.write(config)
+            env["CCCI_CONFIG"] = path
+        return self.harness(self.repo(name=os.path.join(name + "-src", "pages")),
+                            env=env, name=name)
+
+    @unittest.skipIf(shutil.which("chromium") is None and os.environ.get("CI") != "true",
+                     "no chromium here (scripts/dev.sh installs it; CI has it)")
+    def test_screenshot_is_a_png_that_opens(self):
+        p, res, run = self.shot_run()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(res["tiers"]["install"]["status"], "pass")
+        self.assertEqual(res["tiers"]["install"]["artifacts"], ["artifacts/install.png"])
+        self.assertEqual(res["artifacts"], ["artifacts/install.png"])
+        with open(os.path.join(run, "artifacts", "install.png"), "rb") as f:
+            png = f.read()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        width, height = struct.unpack(">II", png[16:24])
+        self.assertEqual((width, height), (1280, 800))
+        # It opens: every IDAT chunk inflates.
+        pos, idat = 8, b""
+        while pos < len(png):
+            n, kind = struct.unpack(">I4s", png[pos:pos + 8])
+            if kind == b"IDAT":
+                idat += png[pos + 8:pos + 8 + n]
+            pos += 12 + n
+        self.assertGreater(len(zlib.decompress(idat)), 1280 * 800)
+        self.assert_swarm_empty()
+
+    def test_without_chromium_the_tier_says_why(self):
+        p, res, run = self.shot_run(config="harness:\n  chromium: no-such-browser\n")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(res["tiers"]["install"]["status"], "pass")
+        self.assertIn("screenshot: ", res["tiers"]["install"]["reason"])
+        self.assertIn("no-such-browser", res["tiers"]["install"]["reason"])
+        self.assertNotIn("artifacts", res["tiers"]["install"])
+        self.assertFalse(os.path.exists(os.path.join(run, "artifacts", "install.png")))
 
 
 class TestReproduction(HookCase):
