@@ -26,8 +26,7 @@ static const struct ccci_hook_info hooks[CCCI_HOOK_COUNT] = {
     [CCCI_HOOK_SETUP_CUSTOM] =
         {"setup_custom_tests.sh", true, false, CCCI_TIER_CUSTOM,
          "at the start of the custom tier, before the recipe's tests",
-         TEST_LIMIT,
-         "the custom tier ends as `error` (the tests did not run)",
+         TEST_LIMIT, "the custom tier ends as `error` (the tests did not run)",
          "Prepare what the recipe's own tests need: test users, API tokens, "
          "test data. What it prints is in the custom step's log."},
     [CCCI_HOOK_OPS] =
@@ -220,13 +219,13 @@ char *ccci_hooks_docs(void)
       "|---|---|---|---|---|---|\n");
   for (i = 0; i < CCCI_HOOK_COUNT && rc == 0; i++) {
     const struct ccci_hook_info *k = &hooks[i];
-    rc = ccci_buf_printf(
-        &b, "| `%s` | %s | %s | %s | %s | %s |\n", k->file,
-        k->executable     ? "executed (needs `chmod +x`)"
-        : k->run_by_tests ? "TEST_RUNNER"
-                          : "read",
-        k->tier >= 0 ? ccci_tier_name((enum ccci_tier)k->tier) : "-", k->when,
-        k->limit, k->failure);
+    rc = ccci_buf_printf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", k->file,
+                         k->executable     ? "executed (needs `chmod +x`)"
+                         : k->run_by_tests ? "TEST_RUNNER"
+                                           : "read",
+                         k->tier >= 0 ? ccci_tier_name((enum ccci_tier)k->tier)
+                                      : "-",
+                         k->when, k->limit, k->failure);
   }
   if (rc == 0)
     rc = ccci_buf_printf(&b, "\n");
@@ -234,15 +233,14 @@ char *ccci_hooks_docs(void)
     rc = ccci_buf_printf(&b, "### `%s`\n\n%s\n\n", hooks[i].file, hooks[i].doc);
   if (rc == 0)
     rc = ccci_buf_printf(
-        &b,
-        "## Names `ccci meta check` refuses\n\n"
-        "- `test_deploy.py`, `test_custom.py`: those tiers have no check a "
-        "test replaces.\n"
-        "- A name one or two edits from a hook file (`test_instal.py`, "
-        "`install-steps.sh`): the harness would not use it as the hook; "
-        "rename it, to the hook's name or to a plainly different one.\n"
-        "- `install_steps.sh` or `setup_custom_tests.sh` without the "
-        "executable bit.\n");
+        &b, "## Names `ccci meta check` refuses\n\n"
+            "- `test_deploy.py`, `test_custom.py`: those tiers have no check a "
+            "test replaces.\n"
+            "- A name one or two edits from a hook file (`test_instal.py`, "
+            "`install-steps.sh`): the harness would not use it as the hook; "
+            "rename it, to the hook's name or to a plainly different one.\n"
+            "- `install_steps.sh` or `setup_custom_tests.sh` without the "
+            "executable bit.\n");
   (void)rc;
   return ccci_buf_detach(&b);
 }

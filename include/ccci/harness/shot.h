@@ -8,15 +8,15 @@
 
 /** What to photograph. */
 struct ccci_shot {
-  const char *chromium;   /**< the browser (harness.chromium, a command name
-                             or a path) */
-  const char *url;        /**< https://<domain><HEALTH_PATH> */
-  const char *domain;     /**< the app's domain */
-  const char *gateway;    /**< harness.gateway (`host:port` or
-                             `http://host:port`), NULL: DNS */
-  bool insecure;          /**< harness.gateway_insecure */
-  const char *png;        /**< where the PNG goes (its directory exists) */
-  uint64_t timeout_ms;    /**< the browser's time limit */
+  const char *chromium; /**< the browser (harness.chromium, a command name
+                           or a path) */
+  const char *url;      /**< https://<domain><HEALTH_PATH> */
+  const char *domain;   /**< the app's domain */
+  const char *gateway;  /**< harness.gateway (`host:port` or
+                           `http://host:port`), NULL: DNS */
+  bool insecure;        /**< harness.gateway_insecure */
+  const char *png;      /**< where the PNG goes (its directory exists) */
+  uint64_t timeout_ms;  /**< the browser's time limit */
 };
 
 /** How a screenshot went. */
