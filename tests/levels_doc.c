@@ -134,15 +134,27 @@ static void worked_examples(void)
   size_t i;
   int t;
   printf("## Worked examples\n\n"
-         "Computed by `ccci_level_compute`.\n\n| ");
+         "Computed by `ccci_level_compute`, `ccci_level_blocker` and "
+         "`ccci_level_explain`.\n"
+         "The explanation line (in `ccci show` and under the headline of "
+         "the results\ncomment) names the tier that stops the climb, its "
+         "status and the first line of\nits `reason`, cut at %d bytes "
+         "(\"L2: backup skipped, no backupbot label\"); the\nexamples "
+         "below have no reasons. When the harness's `level` is not the "
+         "one its\ntiers give, the line says so instead (\"L3: the "
+         "harness's level (the tiers give\nL1)\"): the daemon reports the "
+         "harness's level as written.\n\n| ",
+         CCCI_LEVEL_CLAUSE_MAX);
   for (t = 0; t < CCCI_TIER_COUNT; t++)
     printf("%s | ", ccci_tier_name((enum ccci_tier)t));
-  printf("quick | level | what stops the climb | the case |\n|");
-  for (t = 0; t < CCCI_TIER_COUNT + 4; t++)
+  printf("quick | level | what stops the climb | the explanation line | the "
+         "case |\n|");
+  for (t = 0; t < CCCI_TIER_COUNT + 5; t++)
     printf("---|");
   printf("\n");
   for (i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
     enum ccci_tier_status st[CCCI_TIER_COUNT];
+    char why[CCCI_LEVEL_EXPLAIN_MAX];
     int level, blocker;
     statuses(examples[i].st, st);
     level = ccci_level_compute(st, examples[i].quick);
@@ -159,7 +171,8 @@ static void worked_examples(void)
       printf("the quick cap");
     else
       printf("nothing");
-    printf(" | %s |\n", examples[i].what);
+    ccci_level_explain(level, st, NULL, examples[i].quick, why);
+    printf(" | %s | %s |\n", why, examples[i].what);
   }
 }
 

@@ -474,14 +474,37 @@ static int run_op(const struct ccci_cli *cli, const char *op, int argc,
   return call(cli, req, reply);
 }
 
-/* The level and the tiers of a run's results.json, when it has one (the
- * CLI runs on the daemon's machine, so it reads the file itself). */
-/* The level (as the forge reporter states it) and the tier table of the
- * results.json in @p dir of a run that ended with @p rs (NULL: running). */
+/* The artifacts of @p res (the run's list, then each tier's not in it),
+ * as paths under the run directory @p dir. */
+static void show_artifacts(const char *dir, const struct ccci_results *res)
+{
+  struct ccci_results_artifacts all = res->artifacts;
+  size_t i, k, j;
+  for (i = 0; i < res->ntiers; i++)
+    for (k = 0; k < res->tiers[i].artifacts.n; k++) {
+      const char *p = res->tiers[i].artifacts.path[k];
+      bool seen = false;
+      for (j = 0; j < all.n && !seen; j++)
+        seen = strcmp(all.path[j], p) == 0;
+      if (!seen && all.n < CCCI_RESULTS_ARTIFACTS_MAX)
+        all.path[all.n++] = (char *)p; /* borrowed from res */
+    }
+  if (all.n == 0)
+    return;
+  printf("artifacts:\n");
+  for (i = 0; i < all.n; i++)
+    printf("  %s/%s\n", dir, all.path[i]);
+}
+
+/* The level (as the forge reporter states it) with the line explaining it,
+ * the tier table and the artifacts of the results.json in @p dir of a run
+ * that ended with @p rs (NULL: running). The CLI runs on the daemon's
+ * machine, so it reads the file itself. */
 static void show_results(const char *dir, const char *rs)
 {
   enum ccci_run_reason reason = CCCI_REASON_NONE;
   struct ccci_results res;
+  char why[CCCI_LEVEL_EXPLAIN_MAX];
   char *path;
   size_t i;
   int level;
@@ -491,11 +514,14 @@ static void show_results(const char *dir, const char *rs)
   if (ccci_results_read(path, &res) == 0 && res.ntiers > 0) {
     if (rs != NULL && ccci_run_reason_parse(rs, &reason) == 0) {
       level = ccci_outcome_level(reason, &res);
+      ccci_results_explain(&res, level, why);
       if (level >= 0)
         printf("level            %s (%s)\n", ccci_level_text(level),
                ccci_level_name(level));
       else
         printf("level            none (reason %s)\n", rs);
+      if (why[0] != '\0')
+        printf("why              %s\n", why);
     }
     printf("tiers:\n");
     for (i = 0; i < res.ntiers; i++) {
@@ -508,6 +534,7 @@ static void show_results(const char *dir, const char *rs)
     }
     if (res.error != NULL)
       printf("error            %s\n", res.error);
+    show_artifacts(dir, &res);
   }
   ccci_results_clear(&res);
   free(path);

@@ -17,6 +17,7 @@
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/forge/trigger.h"
+#include "ccci/logs/logstore.h"
 #include "ccci/logs/redact.h"
 #include "ccci/runs/levels.h"
 #include "ccci/runs/outcome.h"
@@ -518,11 +519,74 @@ static void duration_text(double s, char out[32])
              (unsigned long long)s % 60);
 }
 
+/* A step of the run's log, for the per-tier links: the number `<n>` of
+ * logs/<n>-<name>.jsonl (SPEC section 6), the anchor `#s<n>` of the run
+ * page (docs/forge.md). */
+struct steps {
+  struct ccci_logstore_file f[CCCI_LOGSTORE_MAX_STEPS + 8];
+  unsigned n;
+};
+
+/* The number of the first step named @p name, or -1. */
+static int step_number(const struct steps *st, const char *name)
+{
+  unsigned i;
+  for (i = 0; name != NULL && i < st->n; i++)
+    if (strcmp(st->f[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* The artifacts @p a: links under the run page @p url, else their paths
+ * relative to the run directory, each after @p sep. The paths hold only
+ * [A-Za-z0-9._/-] (ccci_results_artifact_ok), nothing a link or a table
+ * cell needs escaped. */
+static int artifact_links(struct ccci_buf *b,
+                          const struct ccci_results_artifacts *a,
+                          const char *url, const char *sep)
+{
+  size_t i;
+  int rc = 0;
+  for (i = 0; i < a->n && rc == 0; i++) {
+    const char *name = a->path[i] + strlen("artifacts/");
+    if (url != NULL)
+      rc = ccci_buf_printf(b, "%s[%s](%s/%s)", i > 0 ? " · " : sep, name, url,
+                           a->path[i]);
+    else
+      rc = ccci_buf_printf(b, "%s`%s`", i > 0 ? " · " : sep, a->path[i]);
+  }
+  return rc;
+}
+
+/* The log cell of tier @p t: with the run page @p url a link to the tier's
+ * step on it (the page itself when the step is not in the log), else the
+ * command that shows it; "-" for a tier with no step; then the tier's
+ * artifacts. */
+static int log_cell(struct ccci_buf *b, const struct ccci_results_tier *t,
+                    const struct steps *st, const char *id, const char *url)
+{
+  int n = step_number(st, t->step), rc;
+  if (t->step == NULL)
+    rc = ccci_buf_printf(b, "-");
+  else if (url != NULL && n >= 0)
+    rc = ccci_buf_printf(b, "[%s](%s#s%d)", t->step, url, n);
+  else if (url != NULL)
+    rc = ccci_buf_printf(b, "[%s](%s)", t->step, url);
+  else if (n >= 0)
+    rc = ccci_buf_printf(b, "`ccci tail %s --step %d`", id, n);
+  else
+    rc = ccci_buf_printf(b, "`ccci tail %s --step %s`", id, t->step);
+  if (rc == 0)
+    rc = artifact_links(b, &t->artifacts, url, " · ");
+  return rc;
+}
+
 /* The results comment's tier table: one row per tier in run order (tier,
- * status, duration, reason); tiers whose name or status is not a plain
- * word are left out. */
+ * status, duration, reason, log); tiers whose name or status is not a
+ * plain word are left out. */
 static int tier_table(struct ccci_forgebot *fb, struct ccci_buf *b,
-                      const struct ccci_results *res)
+                      const struct ccci_results *res, const struct steps *st,
+                      const char *id, const char *url)
 {
   size_t i;
   int rc = 0;
@@ -533,8 +597,8 @@ static int tier_table(struct ccci_forgebot *fb, struct ccci_buf *b,
     if (!plain_word(t->name) || !plain_word(t->status))
       continue;
     if (!head)
-      rc = ccci_buf_printf(b, "\n| tier | status | duration | reason |\n"
-                              "|---|---|---|---|\n");
+      rc = ccci_buf_printf(b, "\n| tier | status | duration | reason | log |\n"
+                              "|---|---|---|---|---|\n");
     head = true;
     duration_text(t->duration_s, dur);
     if (rc == 0)
@@ -542,8 +606,59 @@ static int tier_table(struct ccci_forgebot *fb, struct ccci_buf *b,
     if (rc == 0)
       rc = code_span(fb, b, t->reason);
     if (rc == 0)
+      rc = ccci_buf_printf(b, " | ");
+    if (rc == 0)
+      rc = log_cell(b, t, st, id, url);
+    if (rc == 0)
       rc = ccci_buf_printf(b, " |\n");
   }
+  return rc;
+}
+
+/* @p s as plain text on one line: every ASCII character markdown gives a
+ * meaning inline (emphasis, code, links, HTML, entities, tables, @mentions
+ * and #references) escaped with a backslash, control characters as
+ * spaces. */
+static int md_text(struct ccci_buf *b, const char *s)
+{
+  int rc = 0;
+  for (; *s != '\0' && rc == 0; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f)
+      rc = ccci_buf_append(b, " ", 1);
+    else if (strchr("\\`*_[]()<>!|~&@#", c) != NULL)
+      rc = ccci_buf_printf(b, "\\%c", c);
+    else
+      rc = ccci_buf_append(b, s, 1);
+  }
+  return rc;
+}
+
+/* The line under the headline that says what keeps the run at @p level
+ * (ccci_level_explain), the tier reason in it masked before it is cut and
+ * escaped; nothing when there is no level. */
+static int explain_line(struct ccci_forgebot *fb, struct ccci_buf *b,
+                        const struct ccci_results *res, int level)
+{
+  char *masked[CCCI_TIER_COUNT] = {NULL};
+  const char *reasons[CCCI_TIER_COUNT] = {NULL};
+  char line[CCCI_LEVEL_EXPLAIN_MAX];
+  size_t i;
+  int rc = 0;
+  if (level < 0)
+    return 0;
+  for (i = 0; i < res->ntiers; i++)
+    if (res->tiers[i].tier >= 0 && res->tiers[i].reason != NULL)
+      reasons[res->tiers[i].tier] = masked[res->tiers[i].tier] =
+          redacted(fb, res->tiers[i].reason);
+  ccci_level_explain(level, res->st, reasons, res->quick, line);
+  if (line[0] != '\0') {
+    rc = md_text(b, line);
+    if (rc == 0)
+      rc = ccci_buf_printf(b, "\n\n");
+  }
+  for (i = 0; i < CCCI_TIER_COUNT; i++)
+    free(masked[i]);
   return rc;
 }
 
@@ -591,14 +706,18 @@ static void find_newer(void *arg, const struct ccci_run_meta *o,
     n->found = true;
 }
 
-/* The results comment (SPEC section 9): the outcome and the level with its
- * name, duration, deploy count, the log link, the harness's error and the
- * tier table. */
+/* The results comment (SPEC section 9, docs/forge.md): the outcome and
+ * the level with its name, the line explaining the level, duration, deploy
+ * count, the log link, the harness's error, the tier table with each
+ * tier's log and artifacts, and the run's artifacts. The run's log steps
+ * are in @p dir/logs. */
 static int results_body(struct ccci_forgebot *fb, struct ccci_buf *body,
-                        const struct ccci_run_meta *m,
+                        const struct ccci_run_meta *m, const char *dir,
                         const struct ccci_results *res, int level,
                         const char *deploys, const char *url)
 {
+  struct steps *st = ccci_xcalloc(1, sizeof(*st));
+  char *logs = ccci_xasprintf("%s/logs", dir);
   const char *reason = ccci_run_reason_name(m->reason);
   long long secs = m->finished_at > m->started_at && m->started_at > 0
                        ? (long long)(m->finished_at - m->started_at)
@@ -614,13 +733,18 @@ static int results_body(struct ccci_forgebot *fb, struct ccci_buf *body,
     snprintf(dn, sizeof(dn), "%.20s", deploys);
   else if (res->deploys >= 0)
     snprintf(dn, sizeof(dn), "%lld", res->deploys);
-  rc = ccci_buf_printf(body,
-                       "%s\n**ccci** run `%s` of %.12s: **%s**%s\n\n"
-                       "duration %lldm%02llds · deploys %s%s%s%s\n",
+  st->n = ccci_logstore_scan(logs, st->f, CCCI_ARRAY_LEN(st->f));
+  free(logs);
+  rc = ccci_buf_printf(body, "%s\n**ccci** run `%s` of %.12s: **%s**%s\n\n",
                        ccci_forge_marker(), m->id, m->sha,
-                       reason ? reason : "?", lvl, secs / 60, secs % 60, dn,
-                       url != NULL ? " · [log](" : "", url != NULL ? url : "",
-                       url != NULL ? ")" : "");
+                       reason ? reason : "?", lvl);
+  if (rc == 0)
+    rc = explain_line(fb, body, res, level);
+  if (rc == 0)
+    rc = ccci_buf_printf(body, "duration %lldm%02llds · deploys %s%s%s%s\n",
+                         secs / 60, secs % 60, dn,
+                         url != NULL ? " · [log](" : "", url != NULL ? url : "",
+                         url != NULL ? ")" : "");
   if (rc == 0 && res->error != NULL) {
     rc = ccci_buf_printf(body, "\nharness error: ");
     if (rc == 0)
@@ -629,7 +753,16 @@ static int results_body(struct ccci_forgebot *fb, struct ccci_buf *body,
       rc = ccci_buf_printf(body, "\n");
   }
   if (rc == 0)
-    rc = tier_table(fb, body, res);
+    rc = tier_table(fb, body, res, st, m->id, url);
+  if (rc == 0 && res->artifacts.n > 0) {
+    rc = ccci_buf_printf(body, "\nartifacts%s",
+                         url != NULL ? "" : " (in the run's directory)");
+    if (rc == 0)
+      rc = artifact_links(body, &res->artifacts, url, ": ");
+    if (rc == 0)
+      rc = ccci_buf_printf(body, "\n");
+  }
+  free(st);
   return rc;
 }
 
@@ -671,7 +804,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   if (deploys != NULL)
     deploys[strcspn(deploys, " \t\r\n")] = '\0';
   ccci_buf_init(&body, 256 * 1024);
-  (void)results_body(b, &body, m, rp, level, deploys, url);
+  (void)results_body(b, &body, m, dir, rp, level, deploys, url);
   text = redacted(b, body.data != NULL ? body.data : "");
   fb_ob_push(b, json_pack("{s:s,s:s,s:I,s:i,s:s}", "kind", "results", "repo",
                           m->repo, "pr", (json_int_t)m->pr, "comment_id", 0,

@@ -1,6 +1,7 @@
 /* The level ladder and the tier table: names, rungs and the level rule. */
 #include "ccci/runs/levels.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct tier_row {
@@ -152,6 +153,107 @@ int ccci_level_first_failed(const enum ccci_tier_status st[CCCI_TIER_COUNT])
     if (ccci_tier_status_failed(st[t]))
       return t;
   return -1;
+}
+
+/* A byte a clause does not start or end with: blanks and controls. */
+static bool blank(char c)
+{
+  return (unsigned char)c <= 0x20 || c == 0x7f;
+}
+
+void ccci_level_clause(const char *reason, char out[CCCI_LEVEL_CLAUSE_MAX + 8])
+{
+  size_t b, e, n, i;
+  out[0] = '\0';
+  if (reason == NULL)
+    return;
+  e = strcspn(reason, "\r\n");
+  for (b = 0; b < e && blank(reason[b]); b++)
+    ;
+  while (e > b && (blank(reason[e - 1]) || reason[e - 1] == '.'))
+    e--;
+  n = e - b;
+  if (n > CCCI_LEVEL_CLAUSE_MAX) {
+    n = CCCI_LEVEL_CLAUSE_MAX;
+    while (n > 0 && ((unsigned char)reason[b + n] & 0xC0) == 0x80)
+      n--;
+  }
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)reason[b + i];
+    out[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+  }
+  out[n] = '\0';
+  if (n < e - b)
+    memcpy(out + n, "…", sizeof("…"));
+}
+
+/* What a blocking tier's status says of it. */
+static const char *verb(enum ccci_tier_status s)
+{
+  switch (s) {
+  case CCCI_TS_FAIL:
+    return "failed";
+  case CCCI_TS_SKIP:
+    return "skipped";
+  case CCCI_TS_ERROR:
+    return "could not run";
+  case CCCI_TS_CANCELLED:
+    return "cancelled";
+  case CCCI_TS_TIMEOUT:
+    return "timed out";
+  default:
+    return "did not run";
+  }
+}
+
+/* The tiers a quick run can prove ("install"). */
+static void quick_tiers(char *out, size_t n)
+{
+  int t;
+  size_t k = 0;
+  out[0] = '\0';
+  for (t = 0; t < CCCI_TIER_COUNT; t++)
+    if (tiers[t].rung >= 1 && tiers[t].rung <= CCCI_LEVEL_QUICK_MAX && k < n)
+      k += (size_t)snprintf(out + k, n - k, "%s%s", k > 0 ? " and " : "",
+                            tiers[t].name);
+}
+
+void ccci_level_explain(int level,
+                        const enum ccci_tier_status st[CCCI_TIER_COUNT],
+                        const char *const reasons[CCCI_TIER_COUNT], bool quick,
+                        char out[CCCI_LEVEL_EXPLAIN_MAX])
+{
+  char clause[CCCI_LEVEL_CLAUSE_MAX + 8], qt[64];
+  int blocker, computed;
+  const char *lv = ccci_level_text(level);
+
+  out[0] = '\0';
+  if (lv == NULL)
+    return;
+  computed = climb(st, quick, &blocker);
+  if (computed != level) {
+    snprintf(out, CCCI_LEVEL_EXPLAIN_MAX,
+             "%s: the harness's level (the "
+             "tiers give %s)",
+             lv, ccci_level_text(computed));
+    return;
+  }
+  if (blocker < 0 && level == CCCI_LEVEL_MAX) {
+    snprintf(out, CCCI_LEVEL_EXPLAIN_MAX, "%s: every tier passed", lv);
+    return;
+  }
+  if (blocker < 0) {
+    quick_tiers(qt, sizeof(qt));
+    snprintf(out, CCCI_LEVEL_EXPLAIN_MAX, "%s: quick run (%s only)", lv, qt);
+    return;
+  }
+  ccci_level_clause(reasons != NULL ? reasons[blocker] : NULL, clause);
+  snprintf(out, CCCI_LEVEL_EXPLAIN_MAX, "%s: %s %s%s%s", lv,
+           tiers[blocker].name, verb(st[blocker]),
+           clause[0] == '\0'             ? ""
+           : st[blocker] == CCCI_TS_SKIP ? ", "
+                                         : ": ",
+           clause);
 }
 
 const char *ccci_level_name(int level)

@@ -60,6 +60,73 @@ static int level_of(const json_t *lv)
   return ccci_level_parse(plain_string(lv));
 }
 
+bool ccci_results_artifact_ok(const char *path)
+{
+  size_t i, n;
+  bool start = true;
+  if (path == NULL || strncmp(path, "artifacts/", 10) != 0)
+    return false;
+  n = strlen(path);
+  if (n == 10 || n > CCCI_RESULTS_ARTIFACT_PATH_MAX)
+    return false;
+  for (i = 10; i < n; i++) {
+    char c = path[i];
+    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '_';
+    if (c == '/' && !start) {
+      start = true;
+      continue;
+    }
+    if (!(word || (!start && (c == '.' || c == '-'))))
+      return false;
+    start = false;
+  }
+  return !start;
+}
+
+/* The artifact paths of the array @p v into @p out (see the header). */
+static void artifacts_read(const json_t *v, struct ccci_results_artifacts *out)
+{
+  size_t i, k;
+  const json_t *e;
+  json_array_foreach(v, i, e)
+  {
+    const char *p = plain_string(e);
+    bool dup = false;
+    if (out->n == CCCI_RESULTS_ARTIFACTS_MAX)
+      break;
+    if (!ccci_results_artifact_ok(p))
+      continue;
+    for (k = 0; k < out->n && !dup; k++)
+      dup = strcmp(out->path[k], p) == 0;
+    if (!dup)
+      out->path[out->n++] = ccci_xstrdup(p);
+  }
+}
+
+static void artifacts_clear(struct ccci_results_artifacts *a)
+{
+  size_t i;
+  for (i = 0; i < a->n; i++)
+    free(a->path[i]);
+  a->n = 0;
+}
+
+/* A step name as the log store takes it from a marker (SPEC section 6). */
+static bool step_name_ok(const char *s)
+{
+  size_t i, n = s != NULL ? strlen(s) : 0;
+  if (n == 0 || n > 32)
+    return false;
+  for (i = 0; i < n; i++) {
+    char c = s[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+      return false;
+  }
+  return true;
+}
+
 /* The tier @p t named @p name into the next entry; false when it is not an
  * object with a string status. */
 static bool tier_read(const char *name, const json_t *t,
@@ -78,6 +145,9 @@ static bool tier_read(const char *name, const json_t *t,
   e->reason = text_copy(json_object_get(t, "reason"));
   e->duration_s = seconds(json_object_get(t, "duration_s"));
   e->data_checked = boolean(json_object_get(t, "data_checked"));
+  s = plain_string(json_object_get(t, "step"));
+  e->step = step_name_ok(s) ? ccci_xstrdup(s) : NULL;
+  artifacts_read(json_object_get(t, "artifacts"), &e->artifacts);
   return true;
 }
 
@@ -122,6 +192,7 @@ int ccci_results_parse(const char *text, size_t len, struct ccci_results *out)
   out->teardown_clean = boolean(json_object_get(inv, "teardown_clean"));
   out->secrets_clean = boolean(json_object_get(inv, "secrets_clean"));
   out->error = text_copy(json_object_get(j, "error"));
+  artifacts_read(json_object_get(j, "artifacts"), &out->artifacts);
   tiers = json_object_get(j, "tiers");
   complete = lv != NULL && json_is_object(tiers) && json_object_size(tiers) > 0;
   if (json_is_object(tiers)) {
@@ -177,6 +248,27 @@ ccci_results_first_failed(const struct ccci_results *r)
   return NULL;
 }
 
+const struct ccci_results_tier *ccci_results_tier(const struct ccci_results *r,
+                                                  const char *name)
+{
+  size_t i;
+  for (i = 0; name != NULL && i < r->ntiers; i++)
+    if (strcmp(r->tiers[i].name, name) == 0)
+      return &r->tiers[i];
+  return NULL;
+}
+
+void ccci_results_explain(const struct ccci_results *r, int level,
+                          char out[CCCI_LEVEL_EXPLAIN_MAX])
+{
+  const char *reasons[CCCI_TIER_COUNT] = {NULL};
+  size_t i;
+  for (i = 0; i < r->ntiers; i++)
+    if (r->tiers[i].tier >= 0)
+      reasons[r->tiers[i].tier] = r->tiers[i].reason;
+  ccci_level_explain(level, r->st, reasons, r->quick, out);
+}
+
 void ccci_results_clear(struct ccci_results *r)
 {
   size_t i;
@@ -184,8 +276,11 @@ void ccci_results_clear(struct ccci_results *r)
     free(r->tiers[i].name);
     free(r->tiers[i].status);
     free(r->tiers[i].reason);
+    free(r->tiers[i].step);
+    artifacts_clear(&r->tiers[i].artifacts);
   }
   free(r->tiers);
   free(r->error);
+  artifacts_clear(&r->artifacts);
   empty(r);
 }

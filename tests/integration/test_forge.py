@@ -344,19 +344,25 @@ class ForgeTest(CcciTestCase):
 
     # -- the harness's results.json shape (docs/results.schema.json) ---------
 
-    def sh_harness(self, results, then="exit 0"):
-        """A tiny sh harness: one deploy counted, the new-shape results.json
-        written (atomically), then `then` (a stopped harness exits 143)."""
+    def sh_harness(self, results, then="exit 0", steps=("deploy",), artifacts=()):
+        """A tiny sh harness: a step marker and a line per step in `steps`,
+        one deploy counted, the files `artifacts` (run-dir-relative) saved,
+        the new-shape results.json written (atomically), then `then` (a
+        stopped harness exits 143)."""
         src = os.path.join(self.tmp, "results-src.json")
         with open(src, "w") as fh:
             json.dump(results, fh)
         path = os.path.join(self.tmp, "harness.sh")
+        body = "".join("echo '~~~ step %s'\necho 'in %s'\n" % (st, st) for st in steps)
+        for a in artifacts:
+            body += ("mkdir -p \"$(dirname \"$CCCI_RESULTS_FILE\")/%s\" && "
+                     "echo x > \"$(dirname \"$CCCI_RESULTS_FILE\")/%s\"\n"
+                     % (os.path.dirname(a), a))
         with open(path, "w") as fh:
-            fh.write("#!/bin/sh\ntrap 'exit 143' TERM\n"
-                     "echo '~~~ step deploy'\n"
+            fh.write("#!/bin/sh\ntrap 'exit 143' TERM\n%s"
                      "echo 1 > \"$CCCI_DEPLOYS_FILE\"\n"
                      "cp %s \"$CCCI_RESULTS_FILE.tmp\" && mv \"$CCCI_RESULTS_FILE.tmp\" \"$CCCI_RESULTS_FILE\"\n"
-                     "%s\n" % (src, then))
+                     "%s\n" % (body, src, then))
         os.chmod(path, 0o755)
         return "/bin/sh, %s" % path
 
@@ -370,12 +376,102 @@ class ForgeTest(CcciTestCase):
         return r
 
     @staticmethod
-    def tier(status, reason=None, duration=1.0, data_checked=None):
+    def tier(status, reason=None, duration=1.0, data_checked=None, step=None, artifacts=None):
         t = {"status": status, "reason": reason, "started_at": "2026-12-07T03:00:00Z",
-             "duration_s": duration, "step": None}
+             "duration_s": duration, "step": step}
         if data_checked is not None:
             t["data_checked"] = data_checked
+        if artifacts is not None:
+            t["artifacts"] = artifacts
         return t
+
+    def explained_run(self, secret):
+        """L2 capped by a skipped backup (its reason carries `secret`), the
+        steps init(0) deploy(1) upgrade(2) install(3), the install's
+        screenshot an artifact of the tier and of the run."""
+        shot = "artifacts/install.png"
+        tiers = {
+            "deploy": self.tier("pass", step="deploy"),
+            "upgrade": self.tier("pass", step="upgrade", data_checked=True),
+            "install": self.tier("pass", step="install", artifacts=[shot, "../meta.json"]),
+            "backup": self.tier("skip", "no backupbot label " + secret + "\nsee the docs"),
+            "restore": self.tier("skip", "backup skipped", data_checked=False),
+            "custom": self.tier("skip", "an earlier tier was skipped"),
+        }
+        return self.sh_harness(self.new_shape(tiers, "L2", level_name="upgrade",
+                                              artifacts=[shot, "/etc/passwd"]),
+                               steps=("deploy", "upgrade", "install"), artifacts=(shot,))
+
+    def secret_config(self):
+        secret = "s3cr3t-" + secrets.token_hex(8)
+        secret_file = os.path.join(self.tmp, "app-secret")
+        with open(secret_file, "w") as fh:
+            fh.write(secret + "\n")
+        return secret, "secret_files: [%s]\n" % secret_file
+
+    def finished_body(self, d, pr):
+        run = self.wait_run(d, self.forge.comment(REPO, pr, "alice", "!testme"))
+        self.assertEqual(run["reason"], "success", run)
+        body = wait_for(lambda: self.results_comments(pr), what="the results comment")[0]["body"]
+        return run, body
+
+    def test_results_comment_explains_the_level_and_links_tier_logs_and_artifacts(self):
+        secret, extra = self.secret_config()
+        cmd = self.explained_run(secret)
+        pr = self.forge.open_pr(REPO, user="alice")
+        d = self.serve(command=cmd, extra=extra)
+        self.wait_first_poll()
+        run, body = self.finished_body(d, pr)
+        page = "%s/runs/%s" % (PUBLIC_URL, run["id"])
+        lines = body.splitlines()
+        # The explanation right under the headline; the blocking tier's
+        # reason masked before it is cut to its first line and escaped.
+        head = [i for i, ln in enumerate(lines) if ln.startswith("**ccci** run")][0]
+        self.assertIn("level **L2** upgrade", lines[head])
+        self.assertEqual(lines[head + 2],
+                         "L2: backup skipped, no backupbot label \\*\\*\\*\\*\\*\\*\\*\\*", body)
+        self.assertNotIn(secret, body)
+        self.assertNotIn("see the docs", lines[head + 2])
+        # Each tier that ran links its step on the run page (#s<n>: n as in
+        # logs/<n>-<name>.jsonl, 0 is init); a tier that did not run has none.
+        self.assertIn("| tier | status | duration | reason | log |", body)
+        rows = {r.split(" | ")[0][2:]: r for r in lines if r.startswith("| ") and not r.startswith("| tier")}
+        self.assertTrue(rows["deploy"].endswith(" | [deploy](%s#s1) |" % page), rows["deploy"])
+        self.assertTrue(rows["upgrade"].endswith(" | [upgrade](%s#s2) |" % page), rows["upgrade"])
+        self.assertTrue(rows["install"].endswith(
+            " | [install](%s#s3) · [install.png](%s/artifacts/install.png) |" % (page, page)),
+            rows["install"])
+        self.assertTrue(rows["backup"].endswith(" | - |"), rows["backup"])
+        for r in rows.values():
+            self.assertEqual(r.count(" | "), 4, r)  # five cells, whatever the reason
+        # The run's artifacts, the unsafe paths dropped.
+        self.assertIn("\nartifacts: [install.png](%s/artifacts/install.png)\n" % page, body)
+        self.assertNotIn("passwd", body)
+        self.assertNotIn("meta.json", body)
+        self.assertTrue(os.path.exists(os.path.join(d.state_dir, "runs", run["id"], "artifacts", "install.png")))
+        # `ccci show` prints the explanation and the artifacts.
+        out = run_cli("-s", d.socket, "show", run["id"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("why              L2: backup skipped, no backupbot label", out.stdout)
+        self.assertIn("artifacts/install.png", out.stdout)
+        self.assert_fake_clean()
+
+    def test_results_comment_without_public_url_names_the_run_and_step(self):
+        secret, extra = self.secret_config()
+        cmd = self.explained_run(secret)
+        pr = self.forge.open_pr(REPO, user="alice")
+        d = self.serve(command=cmd, extra=extra, public_url=False)
+        self.wait_first_poll()
+        run, body = self.finished_body(d, pr)
+        self.assertNotIn("](", body, "a link without http.public_url")
+        self.assertIn("L2: backup skipped, no backupbot label", body)
+        self.assertNotIn(secret, body)
+        rows = {r.split(" | ")[0][2:]: r for r in body.splitlines()
+                if r.startswith("| ") and not r.startswith("| tier")}
+        self.assertTrue(rows["install"].endswith(
+            " | `ccci tail %s --step 3` · `artifacts/install.png` |" % run["id"]), rows["install"])
+        self.assertTrue(rows["deploy"].endswith(" | `ccci tail %s --step 1` |" % run["id"]), rows["deploy"])
+        self.assertIn("\nartifacts (in the run's directory): `artifacts/install.png`\n", body)
 
     def test_results_comment_has_the_tier_table_and_the_level(self):
         f = self.forge

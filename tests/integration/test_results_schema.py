@@ -20,7 +20,7 @@ LEVELS_H = os.path.join(SRC, "include", "ccci", "runs", "levels.h")
 
 KNOWN = {"$schema", "title", "description", "type", "enum", "const", "required", "properties",
          "additionalProperties", "minProperties", "pattern", "minimum", "minLength", "allOf",
-         "$ref", "$defs", "format"}
+         "$ref", "$defs", "format", "items", "maxItems", "maxLength"}
 TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -57,6 +57,14 @@ def errors(schema, value, root, path="$"):
             out.append("%s: %r does not match %s" % (path, value, schema["pattern"]))
         if len(value) < schema.get("minLength", 0):
             out.append("%s: %r is too short" % (path, value))
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            out.append("%s: %r is too long" % (path, value))
+    if isinstance(value, list):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            out.append("%s: more than %d items" % (path, schema["maxItems"]))
+        if "items" in schema:
+            for i, v in enumerate(value):
+                out += errors(schema["items"], v, root, "%s[%d]" % (path, i))
     if TYPES["number"](value) and "minimum" in schema and value < schema["minimum"]:
         out.append("%s: %r < %r" % (path, value, schema["minimum"]))
     if isinstance(value, dict):
@@ -182,6 +190,31 @@ class SchemaTest(unittest.TestCase):
             r["tiers"]["install"][k] = v
             self.assertNotEqual(self.check(r), [], (k, v))
 
+    def test_artifacts(self):
+        """Optional arrays of run-dir-relative paths under artifacts/, the
+        rule the reader (src/runs/results.c) applies."""
+        r = full_run()
+        r["artifacts"] = ["artifacts/install.png", "artifacts/custom/page-1.html"]
+        r["tiers"]["install"]["artifacts"] = ["artifacts/install.png"]
+        self.assertEqual(self.check(r), [])
+        r["tiers"]["install"]["artifacts"] = []
+        self.assertEqual(self.check(r), [])
+        for bad in ("artifacts/../meta.json", "/etc/passwd", "install.png", "artifacts/",
+                    "artifacts/.x", "artifacts/a b", "artifacts//x", "artifacts/x/",
+                    "artifacts/" + "a" * 119, 7):
+            for where in ("top", "tier"):
+                r = full_run()
+                if where == "top":
+                    r["artifacts"] = [bad]
+                else:
+                    r["tiers"]["install"]["artifacts"] = [bad]
+                self.assertNotEqual(self.check(r), [], (where, bad))
+        r = full_run()
+        r["artifacts"] = ["artifacts/f%d" % i for i in range(17)]
+        self.assertNotEqual(self.check(r), [])
+        r["artifacts"] = "artifacts/install.png"
+        self.assertNotEqual(self.check(r), [])
+
     def test_enums_match_the_tier_table(self):
         h = levels_h()
         tiers = re.findall(r'X\(\w+, "([a-z]+)", \d', macro(h, "CCCI_TIERS"))
@@ -196,7 +229,10 @@ class SchemaTest(unittest.TestCase):
 
     def test_the_validator_can_fail(self):
         with self.assertRaises(AssertionError):
-            errors({"maxLength": 3}, "abcd", {})
+            errors({"uniqueItems": True}, [], {})
+        self.assertNotEqual(errors({"maxLength": 3}, "abcd", {}), [])
+        self.assertNotEqual(errors({"maxItems": 1}, [1, 2], {}), [])
+        self.assertNotEqual(errors({"items": {"type": "string"}}, ["a", 1], {}), [])
         self.assertNotEqual(errors({"type": "integer"}, True, {}), [])
 
 

@@ -75,6 +75,94 @@ static void test_compute(void **state)
   }
 }
 
+/* The explanation line: statuses as in rows[], the level given (the
+ * harness's), one reason for the blocking tier and what the line says. */
+struct why {
+  const char *st;
+  bool quick;
+  int level;
+  int tier; /* whose reason is @p reason (-1: none) */
+  const char *reason;
+  const char *line;
+};
+
+static const struct why whys[] = {
+    {"PPPPPP", false, 4, -1, NULL, "L4: every tier passed"},
+    {"PPPSSP", false, 2, T(BACKUP), "no backupbot label",
+     "L2: backup skipped, no backupbot label"},
+    {"PFPPPP", false, 1, T(UPGRADE), "marker gone after redeploy.",
+     "L1: upgrade failed: marker gone after redeploy"},
+    {"PFPPPP", false, 1, T(UPGRADE), "  first line\nsecond line",
+     "L1: upgrade failed: first line"},
+    {"PFPPPP", false, 1, T(UPGRADE), "tab\there\x7f", /* controls: spaces */
+     "L1: upgrade failed: tab here"},
+    {"PFPPPP", false, 1, -1, NULL, "L1: upgrade failed"},
+    {"FSSSSS", false, 0, T(DEPLOY), "abra app deploy exited 1",
+     "L0: deploy failed: abra app deploy exited 1"},
+    {"ESSSSS", false, 0, T(DEPLOY), "abra: not found",
+     "L0: deploy could not run: abra: not found"},
+    {"PPPPPS", false, 3, T(CUSTOM), "no tests/test_*.py",
+     "L3: custom skipped, no tests/test_*.py"},
+    {"PPPPT-", false, 2, T(RESTORE), "600s", "L2: restore timed out: 600s"},
+    {"PPPC--", false, 2, T(BACKUP), "SIGTERM", "L2: backup cancelled: SIGTERM"},
+    {"PP-PPP", false, 0, -1, NULL, "L0: install did not run"},
+    {"P-P---", true, 1, -1, NULL, "L1: quick run (install only)"},
+    {"P-F---", true, 0, T(INSTALL), "502 from the gateway",
+     "L0: install failed: 502 from the gateway"},
+    /* The harness's level stands; the line says the tiers disagree. */
+    {"PFPPPP", false, 3, T(UPGRADE), "x",
+     "L3: the harness's level (the tiers give L1)"},
+    {"PPPPPP", false, -1, -1, NULL, ""},
+    {"PPPPPP", false, 5, -1, NULL, ""},
+};
+
+static void test_explain(void **state)
+{
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(whys) / sizeof(whys[0]); i++) {
+    enum ccci_tier_status st[CCCI_TIER_COUNT];
+    const char *reasons[CCCI_TIER_COUNT] = {NULL};
+    char out[CCCI_LEVEL_EXPLAIN_MAX];
+    statuses(whys[i].st, st);
+    if (whys[i].tier >= 0)
+      reasons[whys[i].tier] = whys[i].reason;
+    ccci_level_explain(whys[i].level, st, reasons, whys[i].quick, out);
+    print_message("%s -> %s\n", whys[i].st, out);
+    assert_string_equal(out, whys[i].line);
+  }
+}
+
+/* A long reason is cut at a character boundary and marked; the whole line
+ * stays within its buffer. */
+static void test_explain_caps(void **state)
+{
+  enum ccci_tier_status st[CCCI_TIER_COUNT];
+  const char *reasons[CCCI_TIER_COUNT] = {NULL};
+  char long_reason[4 * CCCI_LEVEL_CLAUSE_MAX + 1], out[CCCI_LEVEL_EXPLAIN_MAX];
+  char clause[CCCI_LEVEL_CLAUSE_MAX + 8];
+  size_t i;
+  (void)state;
+  for (i = 0; i + 2 <= 4 * CCCI_LEVEL_CLAUSE_MAX; i += 2)
+    memcpy(long_reason + i, "\xc3\xa9", 2); /* é, 2 bytes */
+  long_reason[i] = '\0';
+  statuses("PFPPPP", st);
+  reasons[CCCI_TIER_UPGRADE] = long_reason;
+  ccci_level_explain(1, st, reasons, false, out);
+  assert_true(strncmp(out, "L1: upgrade failed: \xc3\xa9", 22) == 0);
+  assert_true(strlen(out) < CCCI_LEVEL_EXPLAIN_MAX);
+  ccci_level_clause(long_reason, clause);
+  assert_int_equal(strlen(clause), CCCI_LEVEL_CLAUSE_MAX + strlen("…"));
+  assert_string_equal(clause + CCCI_LEVEL_CLAUSE_MAX, "…");
+  long_reason[101] = '\0'; /* 50 é, then the lead byte of the 51st */
+  ccci_level_clause(long_reason, clause);
+  assert_int_equal(strlen(clause), CCCI_LEVEL_CLAUSE_MAX + strlen("…"));
+  ccci_level_clause(NULL, clause);
+  assert_string_equal(clause, "");
+  ccci_level_clause(" . ", clause);
+  assert_string_equal(clause, "");
+}
+
 /* The tier table as the notes fix it: run order and rungs. */
 static void test_tiers(void **state)
 {
@@ -165,9 +253,10 @@ static void test_level_text(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_compute),    cmocka_unit_test(test_tiers),
-      cmocka_unit_test(test_statuses),   cmocka_unit_test(test_level_names),
-      cmocka_unit_test(test_level_text),
+      cmocka_unit_test(test_compute),      cmocka_unit_test(test_tiers),
+      cmocka_unit_test(test_statuses),     cmocka_unit_test(test_level_names),
+      cmocka_unit_test(test_level_text),   cmocka_unit_test(test_explain),
+      cmocka_unit_test(test_explain_caps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

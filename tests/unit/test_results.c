@@ -459,6 +459,109 @@ static void test_results_caps_and_types(void **state)
   ccci_buf_close(&b);
 }
 
+/* Artifact paths: only safe run-dir-relative paths under artifacts/ are
+ * kept, capped in count and length; the step name likewise. */
+static void test_results_artifacts_and_step(void **state)
+{
+  static const char *const ok[] = {"artifacts/install.png", "artifacts/a",
+                                   "artifacts/custom/page-1.html",
+                                   "artifacts/A_b.c-d", "artifacts/x..y"};
+  static const char *const bad[] = {
+      "artifacts/",         "artifacts/../meta.json",
+      "artifacts/./x",      "artifacts/.hidden",
+      "/etc/passwd",        "install.png",
+      "logs/0-init.jsonl",  "artifacts//x",
+      "artifacts/x/",       "artifacts/a b",
+      "artifacts/a|b",      "artifacts/a)b",
+      "artifacts/\xc3\xa9", "artifacts/a\\b",
+      "artifacts/-x",       "artifacts/x/..",
+      "Artifacts/x",        "artifacts/x?y=1"};
+  static const char text[] =
+      "{\"level\":\"L1\",\"tiers\":{\"install\":{\"status\":\"pass\","
+      "\"step\":\"install\",\"artifacts\":[\"artifacts/install.png\","
+      "\"../x\",7,null,\"artifacts/install.png\",\"artifacts/b.txt\"]},"
+      "\"deploy\":{\"status\":\"pass\",\"step\":\"Deploy\"},"
+      "\"upgrade\":{\"status\":\"skip\",\"step\":null,\"artifacts\":\"x\"}},"
+      "\"artifacts\":[\"artifacts/install.png\",\"/abs\"]}";
+  struct ccci_buf b;
+  struct ccci_results r;
+  const struct ccci_results_tier *t;
+  char path[CCCI_RESULTS_ARTIFACT_PATH_MAX + 2];
+  size_t i;
+  (void)state;
+
+  for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+    assert_true(ccci_results_artifact_ok(ok[i]));
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    print_message("bad: %s\n", bad[i]);
+    assert_false(ccci_results_artifact_ok(bad[i]));
+  }
+  assert_false(ccci_results_artifact_ok(NULL));
+  memset(path, 'a', sizeof(path) - 1);
+  memcpy(path, "artifacts/", 10);
+  path[CCCI_RESULTS_ARTIFACT_PATH_MAX] = '\0';
+  assert_true(ccci_results_artifact_ok(path));
+  path[CCCI_RESULTS_ARTIFACT_PATH_MAX] = 'a';
+  path[CCCI_RESULTS_ARTIFACT_PATH_MAX + 1] = '\0';
+  assert_false(ccci_results_artifact_ok(path));
+
+  assert_int_equal(ccci_results_parse(text, strlen(text), &r), 0);
+  assert_true(r.complete);
+  t = ccci_results_tier(&r, "install");
+  assert_non_null(t);
+  assert_string_equal(t->step, "install");
+  assert_int_equal(t->artifacts.n, 2); /* the bad, the odd and the repeat go */
+  assert_string_equal(t->artifacts.path[0], "artifacts/install.png");
+  assert_string_equal(t->artifacts.path[1], "artifacts/b.txt");
+  t = ccci_results_tier(&r, "deploy");
+  assert_null(t->step); /* not a step name */
+  assert_int_equal(t->artifacts.n, 0);
+  t = ccci_results_tier(&r, "upgrade");
+  assert_null(t->step);
+  assert_int_equal(t->artifacts.n, 0);
+  assert_null(ccci_results_tier(&r, "custom"));
+  assert_int_equal(r.artifacts.n, 1);
+  assert_string_equal(r.artifacts.path[0], "artifacts/install.png");
+  ccci_results_clear(&r);
+  assert_int_equal(r.artifacts.n, 0);
+
+  /* The count is capped. */
+  ccci_buf_init(&b, SIZE_MAX);
+  assert_int_equal(ccci_buf_printf(&b,
+                                   "{\"level\":\"L0\",\"tiers\":{\"deploy\":"
+                                   "{\"status\":\"fail\"}},\"artifacts\":["),
+                   0);
+  for (i = 0; i < 3 * CCCI_RESULTS_ARTIFACTS_MAX; i++)
+    assert_int_equal(
+        ccci_buf_printf(&b, "%s\"artifacts/f%zu\"", i > 0 ? "," : "", i), 0);
+  assert_int_equal(ccci_buf_printf(&b, "]}"), 0);
+  assert_int_equal(ccci_results_parse(b.data, b.len, &r), 0);
+  assert_int_equal(r.artifacts.n, CCCI_RESULTS_ARTIFACTS_MAX);
+  assert_string_equal(r.artifacts.path[CCCI_RESULTS_ARTIFACTS_MAX - 1],
+                      "artifacts/f15");
+  ccci_results_clear(&r);
+  ccci_buf_close(&b);
+}
+
+/* The explanation of what results.json says. */
+static void test_results_explain(void **state)
+{
+  static const char text[] =
+      "{\"level\":\"L2\",\"tiers\":{\"deploy\":{\"status\":\"pass\"},"
+      "\"upgrade\":{\"status\":\"pass\"},\"install\":{\"status\":\"pass\"},"
+      "\"backup\":{\"status\":\"skip\",\"reason\":\"no backupbot label\"},"
+      "\"restore\":{\"status\":\"skip\",\"reason\":\"backup skipped\"}}}";
+  struct ccci_results r;
+  char out[CCCI_LEVEL_EXPLAIN_MAX];
+  (void)state;
+  assert_int_equal(ccci_results_parse(text, strlen(text), &r), 0);
+  ccci_results_explain(&r, r.level, out);
+  assert_string_equal(out, "L2: backup skipped, no backupbot label");
+  ccci_results_explain(&r, -1, out);
+  assert_string_equal(out, "");
+  ccci_results_clear(&r);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -473,6 +576,8 @@ int main(void)
       cmocka_unit_test(test_results_example_harness),
       cmocka_unit_test(test_results_example_harness_script),
       cmocka_unit_test(test_results_caps_and_types),
+      cmocka_unit_test(test_results_artifacts_and_step),
+      cmocka_unit_test(test_results_explain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,40 @@ int ccci_level_blocker(const enum ccci_tier_status st[CCCI_TIER_COUNT],
 /** The first tier in run order whose status fails the run, or -1. */
 int ccci_level_first_failed(const enum ccci_tier_status st[CCCI_TIER_COUNT]);
 
+/** The longest tier reason an explanation quotes, in bytes (a longer one
+ * is cut at a character boundary and ends in "…"). */
+#define CCCI_LEVEL_CLAUSE_MAX 100
+/** Room for any explanation ccci_level_explain writes, terminator
+ * included. */
+#define CCCI_LEVEL_EXPLAIN_MAX 256
+
+/**
+ * The one line that says what keeps a run at @p level, into @p out: the
+ * level, then the tier ccci_level_blocker names with its status and the
+ * first line of its reason, shortened to CCCI_LEVEL_CLAUSE_MAX bytes
+ * ("L2: backup skipped, no backupbot label", "L1: upgrade failed: marker
+ * gone", "L0: deploy failed"); "L4: every tier passed"; for a quick run at
+ * its cap "L1: quick run (install only)". When the tiers give another level
+ * than @p level (the daemon takes the harness's level as written), the line
+ * says so instead ("L3: the harness's level (the tiers give L1)"). Control
+ * characters of a reason become spaces; a trailing full stop is dropped.
+ * @p reasons[t] is tier t's reason or NULL (@p reasons may be NULL). Empty
+ * when @p level is not 0..CCCI_LEVEL_MAX. Pure; the reason is copied as it
+ * is: a caller that posts the line masks its secrets first.
+ */
+void ccci_level_explain(int level,
+                        const enum ccci_tier_status st[CCCI_TIER_COUNT],
+                        const char *const reasons[CCCI_TIER_COUNT], bool quick,
+                        char out[CCCI_LEVEL_EXPLAIN_MAX]);
+
+/**
+ * The first line of @p reason as an explanation quotes it, into @p out:
+ * control characters as spaces, blanks at either end and a trailing full
+ * stop dropped, cut at CCCI_LEVEL_CLAUSE_MAX bytes on a character boundary
+ * with "…" appended. Empty for NULL.
+ */
+void ccci_level_clause(const char *reason, char out[CCCI_LEVEL_CLAUSE_MAX + 8]);
+
 /** The name of level @p level ("none", "install", ..., "custom"); NULL when
  * not 0..CCCI_LEVEL_MAX. */
 const char *ccci_level_name(int level);

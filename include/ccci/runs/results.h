@@ -17,6 +17,29 @@
  * at a UTF-8 character boundary). */
 #define CCCI_RESULTS_TEXT_MAX 1024
 
+/** At most this many artifacts are kept of one list (a tier's or the
+ * top-level one); later entries are dropped. */
+#define CCCI_RESULTS_ARTIFACTS_MAX 16
+/** The longest artifact path kept, in bytes. */
+#define CCCI_RESULTS_ARTIFACT_PATH_MAX 128
+
+/**
+ * A list of artifacts: paths relative to the run directory, each
+ * `artifacts/` then one or more components of [A-Za-z0-9_][A-Za-z0-9._-]*
+ * joined by `/` (so no `..`, no absolute path, no empty component, no byte
+ * a link or a table cell would need escaped), at most
+ * CCCI_RESULTS_ARTIFACT_PATH_MAX bytes. Entries that are not such a string
+ * are dropped, as are duplicates.
+ */
+struct ccci_results_artifacts {
+  char *path[CCCI_RESULTS_ARTIFACTS_MAX];
+  size_t n;
+};
+
+/** Whether @p path is an artifact path as struct ccci_results_artifacts
+ * keeps them. */
+bool ccci_results_artifact_ok(const char *path);
+
 /** One tier as results.json names it. */
 struct ccci_results_tier {
   char *name;   /**< the member name in `tiers` */
@@ -31,6 +54,11 @@ struct ccci_results_tier {
   double duration_s;
   /** `data_checked`: 1 true, 0 false, -1 absent or not a boolean. */
   int data_checked;
+  /** `step` when a valid step name (SPEC section 6:
+   * [a-z0-9][a-z0-9_.-]{0,31}), else NULL. */
+  char *step;
+  /** `artifacts`: what the tier saved (empty when absent). */
+  struct ccci_results_artifacts artifacts;
 };
 
 /** What results.json says. */
@@ -64,6 +92,9 @@ struct ccci_results {
   int deploy_budget_ok, teardown_clean, secrets_clean;
   /** `error` when a string (capped at CCCI_RESULTS_TEXT_MAX), else NULL. */
   char *error;
+  /** The top-level `artifacts`: everything the run saved (empty when
+   * absent). */
+  struct ccci_results_artifacts artifacts;
 };
 
 /**
@@ -90,6 +121,20 @@ int ccci_results_read(const char *path, struct ccci_results *out);
  */
 const struct ccci_results_tier *
 ccci_results_first_failed(const struct ccci_results *r);
+
+/**
+ * The tier named @p name among @p r's tiers, or NULL.
+ */
+const struct ccci_results_tier *ccci_results_tier(const struct ccci_results *r,
+                                                  const char *name);
+
+/**
+ * ccci_level_explain for @p level with @p r's statuses, quick flag and
+ * tier reasons (as read: a caller that posts the line masks them first and
+ * uses ccci_level_explain itself).
+ */
+void ccci_results_explain(const struct ccci_results *r, int level,
+                          char out[CCCI_LEVEL_EXPLAIN_MAX]);
 
 /** Free what @p r holds and empty it. */
 void ccci_results_clear(struct ccci_results *r);
