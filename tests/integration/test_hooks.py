@@ -242,6 +242,13 @@ class T(unittest.TestCase):
         with open(os.path.join(os.environ["CCCI_ARTIFACTS_DIR"], "setup.done")) as f:
             self.assertEqual(f.read().strip(), "ready")
         self.assertEqual(ops.WHO, "operator")
+
+    def test_ccci_testlib_reaches_the_app(self):
+        import ccci_testlib
+        self.assertEqual(ccci_testlib.get("/").status, 200)
+        self.assertEqual(ccci_testlib.wait_http("/", timeout=10).status, 200)
+        out = ccci_testlib.abra_run("app", "sh", "-c", "echo from-the-app")
+        self.assertIn("from-the-app", out.stdout)
 '''
         self.op_hook("ops.py", "WHO = 'operator'\n")
         p, res, run = self.harness(self.recipe({
