@@ -37,7 +37,7 @@ static const struct ccci_hook_info hooks[CCCI_HOOK_COUNT] = {
          "a test that cannot import it fails as that test",
          "Helpers shared by the recipe's tests. Its directory is first on "
          "`PYTHONPATH`, then the recipe's `tests/`, then ccci's own "
-         "`ccci_testlib` (the app URL, an HTTP client through "
+         "`ccci_testlib` (docs/testlib.md: the app URL, an HTTP client through "
          "`harness.gateway`, an `abra app run` wrapper, waiting helpers)."},
     [CCCI_HOOK_COMPOSE] =
         {"compose.ccci.yml", false, false, CCCI_TIER_DEPLOY,
