@@ -1117,7 +1117,8 @@ static char **hook_env(struct h *h, enum ccci_tier tier, const char *hook)
     json_array_append_new(a, json_string(t.v[i]));
   tj = json_dumps(a, JSON_COMPACT);
   json_decref(a);
-  pp = ccci_xasprintf("%s:%s:%s%s%s", h->overlay_snap, h->snapshot, h->lib_dir,
+  /* ccci's module first: a recipe's file of that name cannot replace it. */
+  pp = ccci_xasprintf("%s:%s:%s%s%s", h->lib_dir, h->overlay_snap, h->snapshot,
                       old != NULL && *old != '\0' ? ":" : "", nz(old));
   env_add(env, &n, "CCCI_APP_URL", url);
   env_add(env, &n, "CCCI_APP_DOMAIN", h->apps[0].domain);

@@ -35,10 +35,12 @@ static const struct ccci_hook_info hooks[CCCI_HOOK_COUNT] = {
          "the test_<tier>.py files and the custom tests",
          "none of its own (it runs inside the tests)",
          "a test that cannot import it fails as that test",
-         "Helpers shared by the recipe's tests. Its directory is first on "
-         "`PYTHONPATH`, then the recipe's `tests/`, then ccci's own "
-         "`ccci_testlib` (docs/testlib.md: the app URL, an HTTP client through "
-         "`harness.gateway`, an `abra app run` wrapper, waiting helpers)."},
+         "Helpers shared by the recipe's tests. `PYTHONPATH` holds ccci's own "
+         "`ccci_testlib` first (docs/testlib.md: the app URL, an HTTP client "
+         "through `harness.gateway`, an `abra app run` wrapper, waiting "
+         "helpers; a recipe's file of that name never replaces it), then the "
+         "operator's overlay (so the operator's `ops.py` wins), then the "
+         "recipe's `tests/`."},
     [CCCI_HOOK_COMPOSE] =
         {"compose.ccci.yml", false, false, CCCI_TIER_DEPLOY,
          "every deploy of the recipe itself (base, upgrade, install): copied "
@@ -203,7 +205,8 @@ char *ccci_hooks_docs(void)
       "  - `CCCI_HEALTH_PATH`: HEALTH_PATH; `CCCI_ABRA_RUN_TEMPLATE`: the "
       "`harness.abra.run` template as a JSON array, placeholders unexpanded "
       "(what `ccci_testlib.abra_run` uses);\n"
-      "  - `PYTHONPATH`: `overlay/`, `tests/`, ccci's `ccci_testlib`, then "
+      "  - `PYTHONPATH`: ccci's `ccci_testlib` (`lib/`), `overlay/`, `tests/`, "
+      "then "
       "what it was.\n"
       "  The git token (`CCCI_GIT_TOKEN_FILE`, `GIT_ASKPASS`) is not passed "
       "on.\n"

@@ -128,7 +128,7 @@ class TestInstallSteps(HookCase):
         self.assertEqual(json.loads(env["CCCI_ABRA_RUN_TEMPLATE"])[:4],
                          ["abra", "app", "run", "{domain}"])
         self.assertEqual(env["PYTHONPATH"].split(":")[:3],
-                         [os.path.join(run, "snapshot", d) for d in ("overlay", "tests", "lib")])
+                         [os.path.join(run, "snapshot", d) for d in ("lib", "overlay", "tests")])
         self.assertEqual(env["askpass"], "none token=none")
         # On the base, before the upgrade's redeploy of the head.
         out = p.stdout
