@@ -246,7 +246,12 @@ char *ccci_hooks_docs(void)
             "`install-steps.sh`): the harness would not use it as the hook; "
             "rename it, to the hook's name or to a plainly different one.\n"
             "- `install_steps.sh` or `setup_custom_tests.sh` without the "
-            "executable bit.\n");
+            "executable bit; a hook file that is a dangling link or not a "
+            "regular file.\n"
+            "- A misspelt `recipe_meta.yml` (`recipe_meta.yaml`).\n\n"
+            "A hook file or `recipe_meta.yml` in the recipe's top directory "
+            "instead of `tests/` is a warning: the harness does not look "
+            "there.\n");
   (void)rc;
   return ccci_buf_detach(&b);
 }
