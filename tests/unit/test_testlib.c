@@ -1,6 +1,5 @@
 /* Unit tests of testlib: the embedded ccci_testlib module is the file in
  * python/, byte for byte, and is written into a run as it should be. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,19 +19,7 @@
 
 static int setup_tmpdir(void **state)
 {
-  char *dir = tmpdir_make("testlib");
-  if (dir == NULL)
-    return -1;
-  *state = dir;
-  return 0;
-}
-
-static int teardown_tmpdir(void **state)
-{
-  char *dir = *state;
-  int r = tmpdir_remove(dir);
-  free(dir);
-  return r;
+  return tmpdir_setup(state, "testlib");
 }
 
 /* The source file as it is now (CCCI_TESTLIB_PY, set by the build). */
@@ -41,21 +28,6 @@ static char *read_source(size_t *len)
   char *text = NULL;
   assert_int_equal(ccci_read_file(CCCI_TESTLIB_PY, 1024 * 1024, &text, len), 0);
   return text;
-}
-
-/* How many entries (besides . and ..) are in @p dir. */
-static size_t count_entries(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  size_t n = 0;
-  assert_non_null(d);
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      n++;
-  }
-  closedir(d);
-  return n;
 }
 
 static void test_source_is_the_file(void **state)
@@ -92,7 +64,7 @@ static void test_write_creates_dirs(void **state)
   /* Readable by all whatever the umask; no temp file left behind. */
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 07777, 0644);
-  assert_int_equal(count_entries(lib), 1);
+  assert_int_equal(tmpdir_count(lib), 1);
   free(text);
 
   /* Again over the old file: replaced, same text. */
@@ -141,9 +113,9 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_source_is_the_file),
       cmocka_unit_test_setup_teardown(test_write_creates_dirs, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_write_fails_with_reason,
-                                      setup_tmpdir, teardown_tmpdir),
+                                      setup_tmpdir, tmpdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,4 @@
 /* Unit tests of util: capped buffers, files, directories, parsing, text. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,34 +21,7 @@
 
 static int setup_tmpdir(void **state)
 {
-  char *dir = tmpdir_make("util");
-  if (dir == NULL)
-    return -1;
-  *state = dir;
-  return 0;
-}
-
-static int teardown_tmpdir(void **state)
-{
-  char *dir = *state;
-  int r = tmpdir_remove(dir);
-  free(dir);
-  return r;
-}
-
-/* How many entries (besides . and ..) are in @p dir. */
-static size_t count_entries(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  size_t n = 0;
-  assert_non_null(d);
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      n++;
-  }
-  closedir(d);
-  return n;
+  return tmpdir_setup(state, "util");
 }
 
 static void write_whole(const char *path, const void *data, size_t len)
@@ -308,7 +280,7 @@ static void test_write_file_atomic(void **state)
   assert_true(S_ISREG(st.st_mode));
   assert_int_equal(st.st_mode & 07777, 0640);
   /* Only the file itself: no temporary file is left behind. */
-  assert_int_equal(count_entries(dir), 1);
+  assert_int_equal(tmpdir_count(dir), 1);
 
   /* Replacing: the new content whole, shorter than the old. */
   assert_int_equal(ccci_write_file_atomic(path, "2nd", 3, 0600), 0);
@@ -318,13 +290,13 @@ static void test_write_file_atomic(void **state)
   free(out);
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 07777, 0600);
-  assert_int_equal(count_entries(dir), 1);
+  assert_int_equal(tmpdir_count(dir), 1);
 
   /* Empty content is a valid file. */
   assert_int_equal(ccci_write_file_atomic(path, "", 0, 0600), 0);
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_size, 0);
-  assert_int_equal(count_entries(dir), 1);
+  assert_int_equal(tmpdir_count(dir), 1);
 
   umask(old);
   free(path);
@@ -337,13 +309,13 @@ static void test_write_file_atomic_fails(void **state)
   char *sub = ccci_xasprintf("%s/adir", dir);
 
   assert_int_equal(ccci_write_file_atomic(path, "x", 1, 0600), -ENOENT);
-  assert_int_equal(count_entries(dir), 0);
+  assert_int_equal(tmpdir_count(dir), 0);
 
   /* Renaming over a directory fails; the temporary file is removed. */
   assert_int_equal(mkdir(sub, 0700), 0);
   assert_int_equal(ccci_write_file_atomic(sub, "x", 1, 0600), -EISDIR);
-  assert_int_equal(count_entries(dir), 1);
-  assert_int_equal(count_entries(sub), 0);
+  assert_int_equal(tmpdir_count(dir), 1);
+  assert_int_equal(tmpdir_count(sub), 0);
   free(sub);
   free(path);
 }
@@ -569,19 +541,19 @@ int main(void)
       cmocka_unit_test(test_buf_consume),
       cmocka_unit_test(test_buf_detach),
       cmocka_unit_test_setup_teardown(test_read_file, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_read_file_big_and_empty,
-                                      setup_tmpdir, teardown_tmpdir),
+                                      setup_tmpdir, tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_read_file_missing, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_write_file_atomic, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_write_file_atomic_fails,
-                                      setup_tmpdir, teardown_tmpdir),
+                                      setup_tmpdir, tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_mkdir_p, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_mkdir_p_on_file, setup_tmpdir,
-                                      teardown_tmpdir),
+                                      tmpdir_teardown),
       cmocka_unit_test(test_dirname),
       cmocka_unit_test(test_path_join),
       cmocka_unit_test(test_rfc3339),
