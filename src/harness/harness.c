@@ -1669,6 +1669,11 @@ fail:
   tier_end(h, CCCI_TIER_RESTORE, CCCI_TS_FAIL, why);
 }
 
+static void add_arg(void *arg, const char *s)
+{
+  strlist_add(arg, s);
+}
+
 static void tier_custom(struct h *h)
 {
   struct ccci_strlist argv = {NULL, 0};
@@ -1681,23 +1686,9 @@ static void tier_custom(struct h *h)
   tier_begin(h, CCCI_TIER_CUSTOM);
   for (i = 0; i < h->meta.test_runner.n; i++)
     strlist_add(&argv, h->meta.test_runner.v[i]);
-  for (i = 0; i < h->meta.custom_tests.n; i++) {
-    glob_t g;
-    char *pat = ccci_path_join(h->snap_dir, h->meta.custom_tests.v[i]);
-    size_t j;
-    if (glob(pat, 0, NULL, &g) == 0) {
-      for (j = 0; j < g.gl_pathc; j++) {
-        const char *base = strrchr(g.gl_pathv[j], '/');
-        /* The hook files are never custom tests (test_install.py). */
-        if (ccci_hook_by_file(base != NULL ? base + 1 : g.gl_pathv[j]) >= 0)
-          continue;
-        strlist_add(&argv, snap_rel(h, g.gl_pathv[j]));
-        nfiles++;
-      }
-    }
-    globfree(&g);
-    free(pat);
-  }
+  for (i = 0; i < h->meta.custom_tests.n; i++)
+    nfiles += ccci_hook_match_tests(h->snap_dir, h->meta.custom_tests.v[i],
+                                    add_arg, &argv);
   if (nfiles == 0 || argv.n == nfiles) {
     tier_end(h, CCCI_TIER_CUSTOM, CCCI_TS_SKIP,
              ccci_xstrdup(nfiles == 0 ? "no test matches CUSTOM_TESTS in the "

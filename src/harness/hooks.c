@@ -2,6 +2,7 @@
 #include "ccci/harness/hooks.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,32 @@ char *ccci_hook_misnamed(const char *file)
   return ccci_xasprintf("%s: not a hook file; did you mean %s? (as it is "
                         "named, the harness does not use it as one)",
                         file, hooks[best].file);
+}
+
+size_t ccci_hook_match_tests(const char *root, const char *pattern,
+                             void (*each)(void *arg, const char *rel),
+                             void *arg)
+{
+  char *pat = ccci_path_join(root, pattern);
+  char *tests = ccci_path_join(root, "tests/");
+  size_t tl = strlen(tests), rl = strlen(root), i, n = 0;
+  glob_t g;
+
+  if (glob(pat, 0, NULL, &g) == 0) {
+    for (i = 0; i < g.gl_pathc; i++) {
+      const char *p = g.gl_pathv[i], *base = strrchr(p, '/');
+      if (strncmp(p, tests, tl) != 0 ||
+          ccci_hook_by_file(base != NULL ? base + 1 : p) >= 0)
+        continue;
+      n++;
+      if (each != NULL)
+        each(arg, p + rl + (p[rl] == '/'));
+    }
+  }
+  globfree(&g);
+  free(tests);
+  free(pat);
+  return n;
 }
 
 char *ccci_hooks_docs(void)

@@ -420,7 +420,9 @@ static const struct ccci_keytab_key keys[] = {
      "Commands that write a marker and read it back, to prove data survives "
      "upgrade and restore."},
     {"CUSTOM_TESTS", &t_globs, OFF(custom_tests), "[tests/test_*.py]", NULL, 0,
-     0, "The recipe's own tests (the custom tier)."},
+     0,
+     "The recipe's own tests (the custom tier): files under tests/, "
+     "relative to the recipe's top directory; hook files never count."},
     {"TEST_RUNNER", &t_argv, OFF(test_runner), "[python3, -m, pytest, -q]",
      NULL, 0, 0, "argv the custom tests run with (their paths appended)."},
     {"SCREENSHOT", &ccci_keytab_bool, OFF(screenshot), "false", NULL, 0, 0,

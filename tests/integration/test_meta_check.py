@@ -198,6 +198,19 @@ TABLE = [
         ],
     ),
     (
+        "CUSTOM_TESTS matching only a tier test or a file outside tests/",
+        {META: "CUSTOM_TESTS: [tests/test_install.py, e2e/test_*.py]\n",
+         "tests/test_install.py": "", "e2e/test_login.py": ""},
+        None,
+        {},
+        [
+            META + ":1:1: CUSTOM_TESTS[0]: 'tests/test_install.py' matches no "
+            "file of the recipe",
+            META + ":1:1: CUSTOM_TESTS[1]: 'e2e/test_*.py' matches no file of "
+            "the recipe",
+        ],
+    ),
+    (
         "a value_file in the recipe's file",
         {META: "SECRETS:\n  api_key: {generate: false, value_file: key.txt}\n",
          "tests/key.txt": "x\n"},

@@ -5,6 +5,7 @@
 #define CCCI_HOOKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "ccci/core/util.h"
 #include "ccci/harness/meta.h"
@@ -61,6 +62,18 @@ enum ccci_meta_source ccci_hook_find(const char *overlay_dir,
  * for names that are plainly custom tests (`test_login.py`).
  */
 char *ccci_hook_misnamed(const char *file);
+
+/**
+ * The custom tests one CUSTOM_TESTS @p pattern names: glob(3) matches of
+ * `<root>/<pattern>` that lie under `<root>/tests/` and are not hook files
+ * (test_install.py is never a custom test). @p each (may be NULL) gets each
+ * path relative to @p root. Returns how many matched. The harness's root is
+ * the run's snapshot, `ccci meta check`'s the recipe checkout: both find
+ * the same files.
+ */
+size_t ccci_hook_match_tests(const char *root, const char *pattern,
+                             void (*each)(void *arg, const char *rel),
+                             void *arg);
 
 /** docs/hooks.md, generated from the table. Allocated. */
 char *ccci_hooks_docs(void);
