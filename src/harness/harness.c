@@ -1249,14 +1249,10 @@ static bool place_compose(struct h *h, char **why)
   return r == 0;
 }
 
+/* The recipe's own checkout at @p rev, its CI overlay in place. */
 static bool checkout_rev(struct h *h, const char *rev, char **why)
 {
-  char *w = NULL;
-  if (git(h, h->checkout, NULL, &w, "checkout", "-q", "-f", rev, NULL))
-    return place_compose(h, why);
-  *why = ccci_xasprintf("git checkout -f %s: %s", rev, w);
-  free(w);
-  return false;
+  return checkout_rev_in(h, h->checkout, rev, why) && place_compose(h, why);
 }
 
 /* A dependency's recipe: cloned from the operator's abra dir (abra fetches
@@ -2479,10 +2475,10 @@ static void warn_misnamed(const char *dir, const char *shown)
  * files as they are at the run's start, and the hooks the run uses. */
 static bool snapshot_tests(struct h *h, char **why)
 {
-  char *src = ccci_xasprintf("%s/tests", h->checkout), *err = NULL;
+  char *src = ccci_xasprintf("%s/tests", h->checkout), *err = NULL, *od;
   struct stat st;
   size_t k;
-  int r = 0;
+  int r;
   h->snap_dir = ccci_xasprintf("%s/snapshot", h->run_dir);
   h->snapshot = ccci_xasprintf("%s/tests", h->snap_dir);
   h->overlay_snap = ccci_xasprintf("%s/overlay", h->snap_dir);
@@ -2493,12 +2489,9 @@ static bool snapshot_tests(struct h *h, char **why)
   r = ccci_mkdir_p(h->artifacts, 0750);
   if (r == 0)
     r = ccci_mkdir_p(h->overlay_snap, 0750);
-  if (r < 0)
-    ;
-  else if (stat(src, &st) == 0)
-    r = ccci_recipe_copy(src, h->snapshot, &err);
-  else
-    r = ccci_mkdir_p(h->snapshot, 0750);
+  if (r == 0)
+    r = stat(src, &st) == 0 ? ccci_recipe_copy(src, h->snapshot, &err)
+                            : ccci_mkdir_p(h->snapshot, 0750);
   free(src);
   if (r < 0) {
     *why = ccci_xasprintf("cannot snapshot the recipe's tests/: %s",
@@ -2507,40 +2500,33 @@ static bool snapshot_tests(struct h *h, char **why)
     return false;
   }
   ccci_hcall_printf("tests/ of %.12s snapshotted to %s\n", h->sha, h->snapshot);
-  for (k = 0; k < CCCI_HOOK_COUNT; k++) {
+  od = h->overlays != NULL ? ccci_xasprintf("%s/%s", h->overlays, h->recipe)
+                           : NULL;
+  for (k = 0; k < CCCI_HOOK_COUNT && r == 0; k++) {
     const struct ccci_hook_info *hi = ccci_hook_info((enum ccci_hook)k);
-    char *od = h->overlays != NULL
-                   ? ccci_xasprintf("%s/%s", h->overlays, h->recipe)
-                   : NULL;
     char *path = NULL;
     enum ccci_meta_source from =
         ccci_hook_find(od, h->snapshot, (enum ccci_hook)k, &path);
-    free(od);
     if (from == CCCI_META_FROM_OPERATOR) {
       char *to = ccci_path_join(h->overlay_snap, hi->file);
       r = copy_one(path, to, why);
       free(path);
       path = to;
-      if (r < 0) {
-        free(path);
-        return false;
-      }
     }
-    if (path != NULL)
+    if (path != NULL && r == 0)
       ccci_hcall_printf("hook %s: the %s's (%s)\n", hi->file,
                         from == CCCI_META_FROM_OPERATOR ? "operator" : "recipe",
                         path);
     h->hook[k] = path;
   }
-  if (ccci_testlib_write(h->lib_dir, why) < 0)
-    return false;
-  warn_misnamed(h->snapshot, "tests");
-  if (h->overlays != NULL) {
-    char *od = ccci_xasprintf("%s/%s", h->overlays, h->recipe);
+  if (r == 0)
+    r = ccci_testlib_write(h->lib_dir, why);
+  if (r == 0) {
+    warn_misnamed(h->snapshot, "tests");
     warn_misnamed(od, od);
-    free(od);
   }
-  return true;
+  free(od);
+  return r == 0;
 }
 
 /* Read opstate/deps back for --teardown. */
