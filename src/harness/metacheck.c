@@ -25,8 +25,9 @@ struct file {
   size_t len;
 };
 
+/* Append a message formatted from @p fmt and @p ap to @p v. */
 static void add_msg(struct ccci_metacheck_msg **v, size_t *n, const char *file,
-                    size_t line, size_t col, char *message)
+                    size_t line, size_t col, const char *fmt, va_list ap)
 {
   struct ccci_metacheck_msg *m;
   *v = ccci_xrealloc(*v, (*n + 1) * sizeof(**v));
@@ -34,7 +35,7 @@ static void add_msg(struct ccci_metacheck_msg **v, size_t *n, const char *file,
   m->file = ccci_xstrdup(file);
   m->line = line;
   m->column = line != 0 ? col : 0;
-  m->message = message;
+  m->message = ccci_xvasprintf(fmt, ap);
 }
 
 static void error_at(struct ccci_metacheck *c, const char *file, size_t line,
@@ -43,11 +44,9 @@ static void error_at(struct ccci_metacheck *c, const char *file, size_t line,
                      size_t col, const char *fmt, ...)
 {
   va_list ap;
-  char *m;
   va_start(ap, fmt);
-  m = ccci_xvasprintf(fmt, ap);
+  add_msg(&c->errors, &c->nerrors, file, line, col, fmt, ap);
   va_end(ap);
-  add_msg(&c->errors, &c->nerrors, file, line, col, m);
 }
 
 static void warning_at(struct ccci_metacheck *c, const char *file, size_t line,
@@ -56,11 +55,9 @@ static void warning_at(struct ccci_metacheck *c, const char *file, size_t line,
                        size_t col, const char *fmt, ...)
 {
   va_list ap;
-  char *m;
   va_start(ap, fmt);
-  m = ccci_xvasprintf(fmt, ap);
+  add_msg(&c->warnings, &c->nwarnings, file, line, col, fmt, ap);
   va_end(ap);
-  add_msg(&c->warnings, &c->nwarnings, file, line, col, m);
 }
 
 /* Read a 1-based number at *@p s followed by @p end. */
