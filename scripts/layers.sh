@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 # Lowest first; the order is the architecture.
-layers="core logs runs harness forge ctl serve"
+layers="core logs runs harness forge ctl http serve"
 
 rank() {
   i=0

@@ -55,7 +55,8 @@ static const struct key keys[] = {
 
 void ccci_serve_counters_read(struct ccci_serve_counters *c,
                               struct ccci_runs *rs, struct ccci_forgebot *fb,
-                              const struct ccci_tail *t)
+                              const struct ccci_tail *t,
+                              const struct ccci_web *w)
 {
   c->has_runs = rs != NULL;
   if (rs != NULL)
@@ -66,6 +67,9 @@ void ccci_serve_counters_read(struct ccci_serve_counters *c,
   c->has_tail = t != NULL;
   if (t != NULL)
     ccci_tail_counters(t, &c->tail);
+  c->has_web = w != NULL;
+  if (w != NULL)
+    ccci_web_counters(w, &c->web);
 }
 
 static bool has(const struct ccci_serve_counters *c, enum part p)

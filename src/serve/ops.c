@@ -11,6 +11,7 @@
 #include "ccci/core/log.h"
 #include "ccci/ctl/proto.h"
 #include "ccci/logs/logline.h"
+#include "ccci/serve/web.h"
 
 json_t ccci_op_later;
 
@@ -72,7 +73,13 @@ static json_t *op_status(const struct ccci_ops_env *env,
     ccci_forgebot_problems(env->forge, json_object_get(reply, "problems"));
     json_object_set_new(reply, "forge", ccci_forgebot_status(env->forge));
   }
-  ccci_serve_counters_read(&d.counters, env->runs, env->forge, env->tail);
+  if (env->web != NULL)
+    json_object_set_new(reply, "http",
+                        json_pack("{s:s,s:s}", "listen",
+                                  ccci_web_address(env->web), "public_url",
+                                  ccci_web_public_url(env->web)));
+  ccci_serve_counters_read(&d.counters, env->runs, env->forge, env->tail,
+                           env->web);
   json_object_set_new(reply, "counters", ccci_serve_counters_json(&d.counters));
   return reply;
 }

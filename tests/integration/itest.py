@@ -5,6 +5,7 @@ socket."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -72,6 +73,9 @@ class Daemon:
             text = "state_dir: %s\nsocket: %s\n" % (self.state_dir, self.socket)
             if config:
                 text += config
+            # Parallel daemons must not fight over the default port 8080.
+            if not config or not re.search(r"(?m)^http:", config):
+                text += "http:\n  listen: 127.0.0.1:0\n"
             with open(self.config_path, "w") as f:
                 f.write(text)
         self.env = dict(os.environ)
@@ -106,6 +110,13 @@ class Daemon:
 
     def status(self):
         return request(self.socket, {"v": 1, "op": "status"})
+
+    def http_address(self):
+        """The HTTP front's "host:port" as `status` reports it."""
+        return self.status()["http"]["listen"]
+
+    def url(self, path="/"):
+        return "http://%s%s" % (self.http_address(), path)
 
     def logtext(self):
         with open(self.log_path, "rb") as f:

@@ -11,6 +11,7 @@
 #include "ccci/forge/forgebot.h"
 #include "ccci/runs/runs.h"
 #include "ccci/serve/tail.h"
+#include "ccci/serve/web.h"
 
 /** Everything `status` counts; a part a daemon lacks is marked absent. */
 struct ccci_serve_counters {
@@ -24,16 +25,19 @@ struct ccci_serve_counters {
   struct ccci_forgebot_counters forge;
   bool has_tail;
   struct ccci_tail_counters tail;
+  bool has_web; /**< false without the HTTP front */
+  struct ccci_web_counters web;
 };
 
 /**
- * Read the runs', the bot's and the tail engine's parts of @p c from those
+ * Read the runs', the bot's, the tail engine's and the HTTP front's parts of @p c from those
  * that exist (NULL: the part is absent). The daemon's own are the caller's
  * to set.
  */
 void ccci_serve_counters_read(struct ccci_serve_counters *c,
                               struct ccci_runs *rs, struct ccci_forgebot *fb,
-                              const struct ccci_tail *t);
+                              const struct ccci_tail *t,
+                              const struct ccci_web *w);
 
 /**
  * `status`'s `counters` object (a new reference): flat keys in a fixed

@@ -35,6 +35,8 @@ struct ccci_op_call {
   struct ccci_tail_sink *(*stream)(struct ccci_op_call *call);
 };
 
+struct ccci_web;
+
 /** The daemon's facts for `status`, as they are now. */
 struct ccci_ops_daemon {
   const char *instance;
@@ -53,6 +55,7 @@ struct ccci_ops_env {
   struct ccci_runs *runs;      /**< NULL once closed */
   struct ccci_tail *tail;      /**< NULL once freed */
   struct ccci_forgebot *forge; /**< NULL without forge.url, and once stopping */
+  struct ccci_web *web;        /**< the HTTP front; NULL once stopping */
   /** Fill @p out (the strings valid until control returns to the loop). */
   void (*daemon)(void *arg, struct ccci_ops_daemon *out);
   void *arg;
