@@ -354,21 +354,15 @@ void fb_set_results_id(struct repo *r, int64_t pr, int64_t id)
 
 static char *link_of(struct ccci_forgebot *b, const char *id)
 {
-  struct ccci_config *cfg = b->config(b->arg);
-  char *url = NULL;
-  if (cfg->http.public_url != NULL) {
-    size_t l = strlen(cfg->http.public_url);
-    url = ccci_xasprintf(
-        "%.*s/runs/%s",
-        (int)(l > 0 && cfg->http.public_url[l - 1] == '/' ? l - 1 : l),
-        cfg->http.public_url, id);
-  } else if (!b->warned_no_url) {
+  const char *base = b->public_url != NULL ? b->public_url(b->arg) : NULL;
+  if (base != NULL)
+    return ccci_xasprintf("%s/runs/%s", base, id);
+  if (!b->warned_no_url) {
     b->warned_no_url = true;
-    ccci_warn("forge", "http.public_url is not set: statuses and comments "
-                       "carry no link to the log");
+    ccci_warn("forge", "no HTTP front: statuses and comments carry no link "
+                       "to the log");
   }
-  ccci_config_unref(cfg);
-  return url;
+  return NULL;
 }
 
 static json_t *status_entry(struct ccci_forgebot *b, const char *repo,
@@ -1029,6 +1023,7 @@ int ccci_forgebot_new(const struct ccci_forgebot_env *env,
   b->loop = env->loop;
   b->runs = env->runs;
   b->config = env->config;
+  b->public_url = env->public_url;
   b->arg = env->arg;
   b->state_dir = ccci_xstrdup(env->state_dir);
   b->forge_dir = ccci_xasprintf("%s/forge", env->state_dir);

@@ -76,6 +76,7 @@ struct ccci_forgebot {
   struct ccci_runs *runs;
   struct ccci_runs_finish_observer finished; /* reports forge runs */
   struct ccci_config *(*config)(void *arg);
+  const char *(*public_url)(void *arg);
   void *arg;
   char *state_dir, *forge_dir, *outbox_dir;
   char *base; /* <url>/api/v1 */

@@ -25,6 +25,7 @@
 #include "ccci/runs/runs.h"
 #include "ccci/serve/ctlops.h"
 #include "ccci/serve/ops.h"
+#include "ccci/serve/web.h"
 #include "ccci/serve/tail.h"
 
 struct daemon {
@@ -231,6 +232,8 @@ static void reload_done(uv_work_t *w, int status)
       ccci_runs_kick(d->ops.runs);
     if (d->ops.forge != NULL)
       ccci_forgebot_reload(d->ops.forge);
+    if (d->ops.web != NULL)
+      ccci_web_reload(d->ops.web, d->cfg);
   }
   d->reload_cfg = NULL;
   d->reload_errors_text = NULL;
@@ -278,6 +281,10 @@ static void stop_finish(void *arg)
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
+  /* The front goes before the tail engine its streams read from. */
+  if (d->ops.web != NULL)
+    ccci_web_free(d->ops.web, NULL, NULL);
+  d->ops.web = NULL;
   if (d->ops.tail != NULL) {
     ccci_runs_observe(d->ops.runs, NULL, NULL);
     ccci_tail_free(d->ops.tail);
@@ -355,9 +362,16 @@ static struct ccci_config *current_config(void *arg)
   return ccci_config_ref(d->cfg);
 }
 
+static const char *public_url(void *arg)
+{
+  struct daemon *d = arg;
+  return d->ops.web != NULL ? ccci_web_public_url(d->ops.web) : NULL;
+}
+
 static int start_runs(struct daemon *d)
 {
   struct ccci_tail_env te;
+  struct ccci_web_env we;
   struct ccci_runs_env env;
   size_t len = sizeof(d->self_exe);
   char *err = NULL;
@@ -384,12 +398,23 @@ static int start_runs(struct daemon *d)
   te.arg = d;
   d->ops.tail = ccci_tail_new(&te);
   ccci_runs_observe(d->ops.runs, on_run_change, d);
+  we.loop = &d->loop;
+  we.ops = &d->ops;
+  we.config = current_config;
+  we.arg = d;
+  r = ccci_web_new(&we, d->cfg, &d->ops.web, &err);
+  if (r < 0) {
+    ccci_error("serve", "%s", err);
+    free(err);
+    return r;
+  }
   if (d->cfg->forge.url != NULL) {
     struct ccci_forgebot_env fe;
     fe.loop = &d->loop;
     fe.state_dir = d->state_dir;
     fe.runs = d->ops.runs;
     fe.config = current_config;
+    fe.public_url = public_url;
     fe.arg = d;
     r = ccci_forgebot_new(&fe, &d->ops.forge, &err);
     if (r < 0) {

@@ -12,19 +12,20 @@
 #include "ccci/core/list.h"
 #include "ccci/http/httpd.h"
 #include "ccci/runs/results.h"
+#include "ccci/serve/ops.h"
 #include "ccci/serve/web.h"
 
 /** The Content-Security-Policy of every page: no inline script or style,
  * nothing from elsewhere. */
-#define CCCI_WEB_CSP                                                          \
-  "default-src 'none'; script-src 'self'; style-src 'self'; "                 \
-  "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "              \
+#define CCCI_WEB_CSP                                                           \
+  "default-src 'none'; script-src 'self'; style-src 'self'; "                  \
+  "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "                \
   "form-action 'self'; frame-ancestors 'none'"
 
 /** Header lines of every HTML page (CSP, no caching). */
-#define CCCI_WEB_PAGE_HEADERS                                                 \
-  "Content-Security-Policy: " CCCI_WEB_CSP "\r\n"                             \
-  "Cache-Control: no-store\r\n"                                               \
+#define CCCI_WEB_PAGE_HEADERS                                                  \
+  "Content-Security-Policy: " CCCI_WEB_CSP "\r\n"                              \
+  "Cache-Control: no-store\r\n"                                                \
   "Referrer-Policy: same-origin\r\n"
 
 #define CCCI_WEB_HTML "text/html; charset=utf-8"
@@ -53,6 +54,15 @@ struct ccci_web {
 };
 
 /* ---- web.c: what every handler uses ---- */
+
+/**
+ * Work the front started on the thread pool (a file read): call
+ * ccci_web_pend() before queueing it and ccci_web_unpend() once its
+ * completion ran on the loop (after answering its request), so that
+ * ccci_web_free waits for it.
+ */
+void ccci_web_pend(struct ccci_web *w);
+void ccci_web_unpend(struct ccci_web *w);
 
 /** The runs, or NULL once they closed (answer 503). */
 struct ccci_runs *ccci_web_runs(struct ccci_web *w);
@@ -116,9 +126,10 @@ typedef void ccci_web_handler(struct ccci_web *w, struct ccci_http_req *r,
                               const char *const *arg);
 
 /* webpages.c */
-ccci_web_handler ccci_web_page_index;  /**< GET / */
-ccci_web_handler ccci_web_page_run;    /**< GET /runs/<id> */
-ccci_web_handler ccci_web_page_log;    /**< GET /runs/<id>/log/<n> (a page of lines) */
+ccci_web_handler ccci_web_page_index; /**< GET / */
+ccci_web_handler ccci_web_page_run;   /**< GET /runs/<id> */
+ccci_web_handler
+    ccci_web_page_log; /**< GET /runs/<id>/log/<n> (a page of lines) */
 ccci_web_handler ccci_web_page_recipe; /**< GET /recipes/<recipe> */
 ccci_web_handler ccci_web_asset;       /**< GET /static/<name> */
 /** An HTML error page with @p status and @p msg (escaped). */
@@ -126,12 +137,16 @@ void ccci_web_page_error(struct ccci_web *w, struct ccci_http_req *r,
                          int status, const char *msg);
 
 /* webapi.c */
-ccci_web_handler ccci_web_api_runs;      /**< GET /api/runs */
-ccci_web_handler ccci_web_api_run;       /**< GET /api/runs/<id> */
-ccci_web_handler ccci_web_api_logs;      /**< GET /api/repos/{o}/{n}/builds/{b}/logs/{stage}/{step} */
-ccci_web_handler ccci_web_api_stream;    /**< GET /api/stream/{o}/{n}/{b}/{stage}/{step} */
-ccci_web_handler ccci_web_page_events;   /**< GET /runs/<id>/events (the page's SSE) */
-ccci_web_handler ccci_web_artifact;      /**< GET /runs/<id>/artifacts/<name> */
+ccci_web_handler ccci_web_api_runs; /**< GET /api/runs */
+ccci_web_handler ccci_web_api_run;  /**< GET /api/runs/<id> */
+ccci_web_handler
+    ccci_web_api_logs; /**< GET
+                          /api/repos/{o}/{n}/builds/{b}/logs/{stage}/{step} */
+ccci_web_handler
+    ccci_web_api_stream; /**< GET /api/stream/{o}/{n}/{b}/{stage}/{step} */
+ccci_web_handler
+    ccci_web_page_events; /**< GET /runs/<id>/events (the page's SSE) */
+ccci_web_handler ccci_web_artifact; /**< GET /runs/<id>/artifacts/<name> */
 /** The front stops: every SSE stream ends with an error event. */
 void ccci_web_sse_stop(struct ccci_web *w);
 

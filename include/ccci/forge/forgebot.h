@@ -24,6 +24,9 @@ struct ccci_forgebot_env {
   struct ccci_runs *runs;
   /** The current configuration (a new reference). */
   struct ccci_config *(*config)(void *arg);
+  /** The base of links to a run (`<base>/runs/<id>`), valid until control
+   * returns to the loop; NULL: no link is posted. */
+  const char *(*public_url)(void *arg);
   void *arg;
 };
 

@@ -70,10 +70,11 @@ int ccci_httpd_new(const struct ccci_httpd_env *env, const char *listen,
 const char *ccci_httpd_address(const struct ccci_httpd *h);
 
 /** Status codes counted one by one; any other is counted as its class. */
-#define CCCI_HTTPD_CODES                                                      \
-  X(200) X(201) X(202) X(204) X(206) X(301) X(302) X(304) X(400) X(401)       \
-      X(403) X(404) X(405) X(408) X(411) X(413) X(414) X(416) X(431) X(500)   \
-          X(501) X(503) X(505)
+#define CCCI_HTTPD_CODES                                                       \
+  X(200)                                                                       \
+  X(201) X(202) X(204) X(206) X(301) X(302) X(304) X(400) X(401) X(403) X(404) \
+      X(405) X(408) X(411) X(413) X(414) X(416) X(431) X(500) X(501) X(503)    \
+          X(505)
 enum {
 #define X(c) CCCI_HTTPD_C##c,
   CCCI_HTTPD_CODES
@@ -82,13 +83,13 @@ enum {
 };
 
 struct ccci_httpd_counters {
-  uint64_t connections;       /**< open now */
-  uint64_t connections_total; /**< accepted since start */
-  uint64_t refused_busy;      /**< answered 503 past max_conns */
-  uint64_t requests;          /**< responses started */
-  uint64_t streams;           /**< stream responses open now */
-  uint64_t timeouts;          /**< connections closed by a deadline */
-  uint64_t bytes_out;         /**< bytes written to clients */
+  uint64_t connections;                /**< open now */
+  uint64_t connections_total;          /**< accepted since start */
+  uint64_t refused_busy;               /**< answered 503 past max_conns */
+  uint64_t requests;                   /**< responses started */
+  uint64_t streams;                    /**< stream responses open now */
+  uint64_t timeouts;                   /**< connections closed by a deadline */
+  uint64_t bytes_out;                  /**< bytes written to clients */
   uint64_t by_code[CCCI_HTTPD_NCODES]; /**< responses by status code */
   uint64_t other_by_class[6];          /**< the rest by class: [5] = 5xx */
 };
@@ -104,8 +105,7 @@ void ccci_httpd_counters(const struct ccci_httpd *h,
  * handler's hands become gone; see ccci_http_watch), @p done is called once
  * every handle is closed and the server is freed after it returns.
  */
-void ccci_httpd_free(struct ccci_httpd *h, void (*done)(void *arg),
-                     void *arg);
+void ccci_httpd_free(struct ccci_httpd *h, void (*done)(void *arg), void *arg);
 
 /* ---- the request (valid until its response ends) ---- */
 

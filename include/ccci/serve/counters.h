@@ -30,9 +30,9 @@ struct ccci_serve_counters {
 };
 
 /**
- * Read the runs', the bot's, the tail engine's and the HTTP front's parts of @p c from those
- * that exist (NULL: the part is absent). The daemon's own are the caller's
- * to set.
+ * Read the runs', the bot's, the tail engine's and the HTTP front's parts of @p
+ * c from those that exist (NULL: the part is absent). The daemon's own are the
+ * caller's to set.
  */
 void ccci_serve_counters_read(struct ccci_serve_counters *c,
                               struct ccci_runs *rs, struct ccci_forgebot *fb,

@@ -9,9 +9,9 @@
 
 #include "ccci/core/config.h"
 #include "ccci/http/httpd.h"
-#include "ccci/serve/ops.h"
 
 struct ccci_web;
+struct ccci_ops_env;
 
 /** What the daemon lends the front; it keeps the ops env current. */
 struct ccci_web_env {
@@ -51,8 +51,7 @@ const char *ccci_web_public_url(const struct ccci_web *w);
 /** SIGHUP: a new configuration (`http.public_url`, the webhook secret). */
 void ccci_web_reload(struct ccci_web *w, const struct ccci_config *cfg);
 
-void ccci_web_counters(const struct ccci_web *w,
-                       struct ccci_web_counters *out);
+void ccci_web_counters(const struct ccci_web *w, struct ccci_web_counters *out);
 
 /**
  * Stop: streams end, the server closes; @p done once every handle is
