@@ -1373,8 +1373,7 @@ int ccci_httpd_new(const struct ccci_httpd_env *env, const char *listen,
   if (r == 0)
     r = uv_tcp_getsockname(&h->listener, (struct sockaddr *)&ss, &len);
   if (r < 0) {
-    *err = ccci_xasprintf("http.listen '%s': cannot listen: %s", listen,
-                          uv_strerror(r));
+    *err = ccci_xasprintf("cannot listen on %s: %s", listen, uv_strerror(r));
     uv_close((uv_handle_t *)&h->listener, on_listener_closed);
     return r;
   }
