@@ -124,7 +124,7 @@ class ForgeTest(CcciTestCase):
                self.forge.url, self.token_file, ", ".join(repos))
         )
         if public_url:
-            text += "http:\n  public_url: '%s'\n" % PUBLIC_URL
+            text += "http:\n  listen: 127.0.0.1:0\n  public_url: '%s'\n" % PUBLIC_URL
         return text + extra
 
     def serve(self, **kw):
@@ -460,22 +460,26 @@ class ForgeTest(CcciTestCase):
         self.assertIn("artifacts/install.png", out.stdout)
         self.assert_fake_clean()
 
-    def test_results_comment_without_public_url_names_the_run_and_step(self):
+    def test_results_comment_without_public_url_links_the_listen_address(self):
+        """SPEC 3: an unset http.public_url defaults to http://<http.listen>,
+        with a warning that it is not reachable from outside."""
         secret, extra = self.secret_config()
         cmd = self.explained_run(secret)
         pr = self.forge.open_pr(REPO, user="alice")
         d = self.serve(command=cmd, extra=extra, public_url=False)
         self.wait_first_poll()
         run, body = self.finished_body(d, pr)
-        self.assertNotIn("](", body, "a link without http.public_url")
+        page = "http://%s/runs/%s" % (d.http_address(), run["id"])
         self.assertIn("L2: backup skipped, no backupbot label", body)
         self.assertNotIn(secret, body)
         rows = {r.split(" | ")[0][2:]: r for r in body.splitlines()
                 if r.startswith("| ") and not r.startswith("| tier")}
         self.assertTrue(rows["install"].endswith(
-            " | `ccci tail %s --step 3` · `artifacts/install.png` |" % run["id"]), rows["install"])
-        self.assertTrue(rows["deploy"].endswith(" | `ccci tail %s --step 1` |" % run["id"]), rows["deploy"])
-        self.assertIn("\nartifacts (in the run's directory): `artifacts/install.png`\n", body)
+            " | [install](%s#s3) · [install.png](%s/artifacts/install.png) |" % (page, page)),
+            rows["install"])
+        self.assertTrue(rows["deploy"].endswith(" | [deploy](%s#s1) |" % page), rows["deploy"])
+        self.assertIn("http.public_url is not set", d.logtext())
+        self.assertIn("not reachable from outside", d.logtext())
 
     def test_results_comment_has_the_tier_table_and_the_level(self):
         f = self.forge
@@ -599,7 +603,8 @@ class ForgeTest(CcciTestCase):
         self.assertEqual(env["CCCI_PR"], str(pr_c))
         sha_c = f.pr(REPO, pr_c)["head"]["sha"]
         ss = self.wait_status(sha_c, "success")
-        self.assertEqual(ss[-1]["target_url"], "", "no public_url, yet a link was posted")
+        self.assertEqual(ss[-1]["target_url"], "http://%s/runs/%s" % (d.http_address(), run["id"]),
+                         "without public_url the link is the listen address")
         wait_for(lambda: self.results_comments(pr_c), what="carol's results comment")
 
         # The same non-member again on the same PR: still one reply.

@@ -315,7 +315,7 @@ class ServeTest(CcciTestCase):
         self.assertTrue(sigign & (1 << (signal.SIGPIPE - 1)), "SIGPIPE not ignored")
 
     def test_log_lines_are_greppable(self):
-        d = self.daemon(config="http:\n  listen: 127.0.0.1:9999\n").start()
+        d = self.daemon(config="http:\n  listen: 127.0.0.1:0\n").start()
         request(d.socket, b"garbage\n")
         d.send(signal.SIGHUP)
         d.wait_log("key")
@@ -325,8 +325,8 @@ class ServeTest(CcciTestCase):
         for line in lines:
             self.assertRegex(line, LOG_LINE)
         self.assertTrue(any(l.startswith("info serve: ccci ") for l in lines))
-        # http.listen is accepted but not acted on yet: the daemon says so.
-        self.assertIn("warn config: http.listen is set, but this version of ccci does not act on it yet", lines)
+        self.assertTrue(any(l.startswith("info http: serving on http://127.0.0.1:") for l in lines), lines)
+        self.assertFalse(any("does not act on it yet" in l for l in lines), lines)
 
     def test_bad_config_refuses_to_start(self):
         d = self.daemon(config="capacity: 0\n")
@@ -346,11 +346,19 @@ class ServeTest(CcciTestCase):
         xdg_state = os.path.join(self.tmp, "xs")
         os.makedirs(home)
         env = {"HOME": home, "XDG_STATE_HOME": xdg_state, "XDG_CONFIG_HOME": os.path.join(home, "cfg"), "CCCI_CONFIG": "", "CCCI_SOCKET": ""}
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", 8080))
+        except OSError:
+            self.skipTest("port 8080 (the embedded default http.listen) is in use")
+        finally:
+            probe.close()
         d = self.daemon(env=env)
         d.socket = os.path.join(xdg_state, "ccci", "ccci.sock")
         d.start(args=[])
         st = json.loads(run_cli("status", "--json", env=env).stdout)
         self.assertEqual(st["config"], "<embedded>")
+        self.assertEqual(st["http"], {"listen": "127.0.0.1:8080", "public_url": "http://127.0.0.1:8080"})
         self.assertEqual(st["state_dir"], os.path.join(xdg_state, "ccci"))
         self.assertEqual(st["socket"], d.socket)
         # SIGHUP on the embedded default has nothing to re-read.
@@ -364,7 +372,7 @@ class ServeTest(CcciTestCase):
         os.makedirs(cfgdir)
         sock = os.path.join(self.tmp, "def.sock")
         with open(os.path.join(cfgdir, "ccci.yml"), "w") as f:
-            f.write("state_dir: %s/st\nsocket: %s\n" % (self.tmp, sock))
+            f.write("state_dir: %s/st\nsocket: %s\nhttp:\n  listen: 127.0.0.1:0\n" % (self.tmp, sock))
         env = {"HOME": home, "XDG_CONFIG_HOME": "", "CCCI_CONFIG": "", "CCCI_SOCKET": ""}
         d = self.daemon(env=env)
         d.socket = sock
