@@ -677,9 +677,10 @@ static void send_bytes(struct ccci_hconn *c, const char *hd, size_t hl,
   w->c = c;
   w->nbufs = 0;
   w->len = hl + bl;
-  memcpy(w->data, hd, hl);
-  if (hl > 0)
+  if (hl > 0) {
+    memcpy(w->data, hd, hl);
     w->bufs[w->nbufs++] = uv_buf_init(w->data, (unsigned)hl);
+  }
   if (bl > 0 && copy) {
     memcpy(w->data + hl, bd, bl);
     w->bufs[w->nbufs++] = uv_buf_init(w->data + hl, (unsigned)bl);

@@ -148,8 +148,9 @@ static void handle(void *arg, struct ccci_http_req *r)
     const char *q = ccci_http_query_param(r, "q");
     snprintf(buf, sizeof(buf), "%s|%s|%s|%s\n", ccci_http_method_name(r),
              ua != NULL ? ua : "-", q != NULL ? q : "-", ccci_http_query(r));
-    ccci_http_respond_ref(r, 200, "text/plain", "X-A: b\r\n", ccci_xstrdup(buf),
-                          strlen(buf), free, NULL);
+    char *dup = ccci_xstrdup(buf);
+    ccci_http_respond_ref(r, 200, "text/plain", "X-A: b\r\n", dup, strlen(dup),
+                          free, dup);
     return;
   }
   if (strcmp(path, "/stream") == 0) {
