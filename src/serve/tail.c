@@ -472,7 +472,11 @@ void ccci_tail_start(struct ccci_tail *t, const struct ccci_tail_request *req,
   s->only_name = req->step_name ? ccci_xstrdup(req->step_name) : NULL;
   s->from = req->from;
   ccci_buf_init(&s->fbuf, LINE_MAX_BYTES + CHUNK);
-  set_step(s, s->only > 0 ? (unsigned)s->only : 0);
+  if (s->only >= 0)
+    set_step(s, (unsigned)s->only);
+  else
+    set_step(s, req->from_step < CCCI_TAIL_MAX_STEPS ? req->from_step
+                                                     : CCCI_TAIL_MAX_STEPS);
   ccci_list_add_head(&t->sessions, &s->node);
   t->counters.clients++;
   t->counters.started++;
