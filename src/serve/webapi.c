@@ -849,7 +849,7 @@ static void sse_fail(struct sse *c, const char *msg)
 {
   struct ccci_buf b;
   ccci_buf_init(&b, SIZE_MAX);
-  if (ccci_buf_append(&b, "event: error\ndata: {\"message\":", 31) < 0 ||
+  if (ccci_buf_printf(&b, "event: error\ndata: {\"message\":") < 0 ||
       json_str(&b, msg, strlen(msg)) < 0 || ccci_buf_append(&b, "}\n\n", 3))
     abort();
   sse_finish(c, b.data);

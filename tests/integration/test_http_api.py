@@ -388,6 +388,24 @@ class HttpApiTest(CcciTestCase):
         body = get(d, "/api/repos/local/recipe/builds/%d/logs/1/2" % number)[2]
         self.assertEqual(len(json.loads(body)), len(step_lines(run["dir"], 1)))
 
+    def test_streams_end_with_an_error_when_the_daemon_stops(self):
+        hold = os.path.join(self.tmp, "hold")
+        open(hold, "w").close()
+        d = self.serve(2000, 0.0, hold)
+        run_id = self.submit(d)
+        number = self.show(d, run_id)["number"]
+        addr = d.http_address()
+        cs = [Sse(addr, "/runs/%s/events" % run_id), Sse(addr, "/api/stream/local/recipe/%d/1/2" % number)]
+        for c in cs:
+            wait_for(lambda: (c.read_some(), c.lines >= 2000)[1], what="the lines")
+        self.assertEqual(d.stop(), 0)
+        for c in cs:
+            c.run_to_end()
+            self.assertEqual(c.events[-1]["event"], b"error")
+            self.assertEqual(json.loads(c.events[-1]["data"]), {"message": "the daemon stops"})
+        self.assertNotIn("ERROR: AddressSanitizer", d.logtext())
+        self.assertNotIn("LeakSanitizer", d.logtext())
+
     def test_200_clients_a_quarter_never_reading(self):
         # 10k lines/s, as the benchmark's fan-out.
         n = 50000 * SCALE
@@ -406,8 +424,11 @@ class HttpApiTest(CcciTestCase):
         readers = [Sse(addr, path, keep=False) for _ in range(150)]
         idle = []
         for _ in range(50):
-            s = socket.create_connection(tuple([addr.rsplit(":", 1)[0], int(addr.rsplit(":", 1)[1])]))
+            # A small receive buffer (set before connecting, so the window
+            # is small from the start): the daemon's queue fills soon.
+            s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((addr.rsplit(":", 1)[0], int(addr.rsplit(":", 1)[1])))
             s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path).encode())
             idle.append(s)
         sel = selectors.DefaultSelector()
@@ -448,7 +469,31 @@ class HttpApiTest(CcciTestCase):
         counters = d.status()["counters"]
         print("counters: %s" % {k: v for k, v in counters.items() if "sse" in k or "http" in k},
               file=sys.stderr)
-        for s in idle:
+        # The clients that never read: once they read, each has a prefix of
+        # the step with no gap, then either the whole step and eof, or an
+        # error event (given up for not keeping up), and resumes from there.
+        time.sleep(max(0.0, t0 + 25 - time.monotonic()))
+        gave_up = 0
+        for s in idle[:10]:
+            c = Sse.__new__(Sse)
+            c.sock, c.buf, c.head, c.events, c.keep = s, b"", None, [], False
+            c.hash, c.lines, c.last, c.eof = hashlib.sha256(), 0, None, False
+            s.setblocking(False)
+            c.run_to_end()
+            last = c.events[-1]
+            if last.get("data") == b"eof":
+                self.assertEqual(c.hash.hexdigest(), want)
+                continue
+            gave_up += 1
+            self.assertEqual(last["event"], b"error")
+            self.assertIn(b"keep up", last["data"])
+            h = hashlib.sha256(b"".join(l + b"\n" for l in lines[:c.lines])).hexdigest()
+            self.assertEqual(c.hash.hexdigest(), h)
+            self.assertEqual(c.last, b"2:%d" % (c.lines - 1))
+            r = Sse(addr, path, {"Last-Event-ID": c.last.decode()}, keep=False).run_to_end()
+            self.assertEqual(c.lines + r.lines, n)
+        print("idle clients given up: %d of 10 looked at" % gave_up, file=sys.stderr)
+        for s in idle[10:]:
             s.close()
         if hold is None and not SANITIZED:
             self.assertLess(peak, 64 * 1024 + 256, "daemon peak RSS %d KiB" % peak)
