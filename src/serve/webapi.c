@@ -789,8 +789,12 @@ struct sse {
   uv_timer_t timer;
   /* The timer handle's, plus one while the end waits for the results. */
   unsigned refs;
-  bool page;                 /* the page's stream, else Drone's */
-  bool tailing;              /* a tail session streams into the sink */
+  bool page;    /* the page's stream, else Drone's */
+  bool tailing; /* a tail session streams into the sink */
+  /* Inside a call of the tail engine: the client's going or draining is
+   * told to it later, from the timer (never from inside its calls). */
+  unsigned in_tail;
+  bool gone, drain_due;
   unsigned url_step;         /* Drone: the step of the URL (from 1) */
   uint64_t full_since;       /* uv_now when found full with no drain since */
   uint64_t last_ping;        /* uv_now of the last ping (or the start) */
@@ -828,16 +832,19 @@ static void on_timer_closed(uv_handle_t *h)
 static void sse_finish(struct sse *c, const char *last)
 {
   struct ccci_web *w = c->w;
-  if (c->r == NULL)
+  struct ccci_http_req *r = c->r;
+  if (r == NULL)
     return;
   if (c->tailing) {
     c->tailing = false;
     ccci_tail_sink_gone(&c->sink);
   }
-  if (last != NULL)
-    sse_write(c, last, strlen(last));
-  ccci_http_stream_end(c->r);
+  /* A write may tell of the client's going at once: that finds the stream
+   * over already. */
   c->r = NULL;
+  if (last != NULL)
+    (void)ccci_http_stream_write(r, last, strlen(last));
+  ccci_http_stream_end(r);
   ccci_list_remove(&c->node);
   w->c.sse_clients--;
   uv_timer_stop(&c->timer);
@@ -856,6 +863,18 @@ static void sse_fail(struct sse *c, const char *msg)
   ccci_buf_close(&b);
 }
 
+/* The engine's calls of the sink: a write can tell of the client's going
+ * at once (a reset), which must wait for the call's end. */
+static void tail_enter(struct sse *c)
+{
+  c->in_tail++;
+}
+
+static void tail_leave(struct sse *c)
+{
+  c->in_tail--;
+}
+
 static void sink_begin(struct ccci_tail_sink *s, const char *id,
                        enum ccci_run_state state)
 {
@@ -872,7 +891,9 @@ static void sink_step(struct ccci_tail_sink *s, unsigned n, const char *name)
   if (ccci_buf_printf(&b, "event: step\ndata: {\"n\":%u,\"name\":", n) < 0 ||
       json_str(&b, name, strlen(name)) < 0 || ccci_buf_append(&b, "}\n\n", 3))
     abort();
+  tail_enter(c);
   sse_write(c, b.data, b.len);
+  tail_leave(c);
   ccci_buf_close(&b);
 }
 
@@ -935,7 +956,9 @@ static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
   }
   ccci_buf_close(&html);
   c->w->c.sse_lines += lines;
+  tail_enter(c);
   sse_write(c, b->data, b->len);
+  tail_leave(c);
   b->len = 0;
   if (b->cap > SSE_SCRATCH_KEEP)
     ccci_buf_close(b);
@@ -944,6 +967,8 @@ static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
 static bool sink_full(const struct ccci_tail_sink *s)
 {
   struct sse *c = of_sink(s);
+  if (c->gone)
+    return true; /* the timer tells the engine */
   if (c->r == NULL || !ccci_http_stream_full(c->r))
     return false;
   if (c->full_since == 0)
@@ -1003,6 +1028,8 @@ static void sink_error(struct ccci_tail_sink *s, int err)
                                   : "the stream stopped");
 }
 
+static void on_tick(uv_timer_t *t);
+
 static const struct ccci_tail_sink_ops sse_ops = {
     .begin = sink_begin,
     .step = sink_step,
@@ -1015,8 +1042,13 @@ static const struct ccci_tail_sink_ops sse_ops = {
 static void on_gone(void *arg)
 {
   struct sse *c = arg;
-  if (c->r == NULL)
+  if (c->r == NULL || c->gone)
     return;
+  if (c->in_tail > 0) {
+    c->gone = true;
+    uv_timer_start(&c->timer, on_tick, 0, SSE_TICK_MS);
+    return;
+  }
   /* Closed by the engine while we waited for a drain: it could not keep
    * up (the write-stall timeout). */
   if (c->full_since != 0)
@@ -1028,6 +1060,11 @@ static void on_drained(void *arg)
 {
   struct sse *c = arg;
   c->full_since = 0;
+  if (c->in_tail > 0) {
+    c->drain_due = true;
+    uv_timer_start(&c->timer, on_tick, 0, SSE_TICK_MS);
+    return;
+  }
   if (c->tailing)
     ccci_tail_sink_drained(&c->sink);
 }
@@ -1036,9 +1073,19 @@ static void on_tick(uv_timer_t *t)
 {
   struct sse *c = ccci_container_of(t, struct sse, timer);
   uint64_t now = uv_now(c->w->env.loop);
-
   if (c->r == NULL)
     return;
+  if (c->gone) {
+    c->gone = false;
+    on_gone(c);
+    return;
+  }
+  if (c->drain_due) {
+    c->drain_due = false;
+    on_drained(c);
+    if (c->r == NULL)
+      return;
+  }
   if (c->full_since != 0 && now + 1 - c->full_since >= SSE_GIVE_UP_MS) {
     c->w->c.sse_dropped++;
     sse_fail(c, "the client does not keep up: resume with Last-Event-ID");
