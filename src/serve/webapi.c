@@ -1119,7 +1119,8 @@ static void sse_start(struct ccci_web *w, struct ccci_http_req *r,
   struct sse *c;
 
   ccci_http_stream_begin(r, 200, SSE_TYPE, SSE_HEADERS);
-  if (ccci_http_method(r) == CCCI_HTTP_HEAD) {
+  /* HEAD gets the head only; a client gone already gets nothing. */
+  if (ccci_http_method(r) == CCCI_HTTP_HEAD || ccci_http_gone(r)) {
     ccci_http_stream_end(r);
     return;
   }
