@@ -1192,6 +1192,7 @@ void ccci_web_api_stream(struct ccci_web *w, struct ccci_http_req *r,
   tr.id = id;
   tr.follow = true;
   tr.step = (int)k;
+  tr.end_with_step = true;
   /* An id of another step does not say where to resume in this one. */
   tr.from = rp > 0 && rstep == (uint64_t)k + 1 ? rpos + 1 : 0;
   sse_start(w, r, &tr, false, k + 1);

@@ -355,6 +355,13 @@ class HttpApiTest(CcciTestCase):
             c.sock.close()
             return c
 
+        # Step 1 (init) is complete once "build" started: its stream ends
+        # while the run is still held, as Drone's step stream does.
+        wait_for(lambda: len(self.show(d, run_id)["steps"]) >= 2, what="the build step")
+        c = Sse(addr, "/api/stream/local/recipe/%d/1/1" % number).run_to_end()
+        self.assertEqual(c.events[-1], {"event": b"error", "data": b"eof"})
+        self.assertEqual(c.lines, 3)
+        self.assertEqual(self.show(d, run_id)["state"], "running")
         drone = "/api/stream/local/recipe/%d/1/2" % number
         page = "/runs/%s/events" % run_id
         dparts, pparts = [], []

@@ -262,7 +262,7 @@ static void assert_text(const struct test_sink *s, unsigned step,
 
 static struct ccci_tail_request all_steps(void)
 {
-  struct ccci_tail_request r = {"r1", true, -1, NULL, 0, 0};
+  struct ccci_tail_request r = {"r1", true, -1, NULL, 0, 0, false};
   return r;
 }
 
@@ -379,7 +379,7 @@ static void test_gone_mid_read(void **state)
 static void test_one_step_by_name_and_snapshot(void **state)
 {
   struct fixture *f = *state;
-  struct ccci_tail_request r = {"r1", false, -1, "build", 2, 0};
+  struct ccci_tail_request r = {"r1", false, -1, "build", 2, 0, false};
   struct test_sink s;
   struct ccci_buf b;
 
@@ -408,7 +408,7 @@ static void test_one_step_by_name_and_snapshot(void **state)
 static void test_from_step(void **state)
 {
   struct fixture *f = *state;
-  struct ccci_tail_request r = {"r1", true, -1, NULL, 2, 1};
+  struct ccci_tail_request r = {"r1", true, -1, NULL, 2, 1, false};
   struct test_sink s, s2;
   struct ccci_buf b;
   unsigned i;
@@ -449,6 +449,32 @@ static void test_from_step(void **state)
   assert_int_equal(s2.step, -1);
   ccci_buf_close(&s.text);
   ccci_buf_close(&s2.text);
+}
+
+/* Drone's step stream: one step, followed, ended once a later step starts
+ * while the run goes on. */
+static void test_end_with_step(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_tail_request r = {"r1", true, 0, NULL, 0, 0, true};
+  struct test_sink s;
+  static const unsigned counts[] = {3000, 5};
+
+  sink_init(&s);
+  add(f, "a", 3000);
+  written(f);
+  ccci_tail_start(f->t, &r, &s.sink);
+  RUN_UNTIL(f, s.lines == 3000);
+  add(f, "b", 5);
+  assert_int_equal(s.lines, 3005);
+  assert_false(s.ended);
+  ccci_logstore_line(f->ls, "~~~ step build\n", 15, true);
+  add(f, "c", 5);
+  RUN_UNTIL(f, s.ended);
+  assert_int_equal(s.end.state, CCCI_RUN_RUNNING);
+  assert_int_equal(s.lines, 3005);
+  assert_text(&s, 0, "ab", counts);
+  ccci_buf_close(&s.text);
 }
 
 static void test_no_run_and_gone_run(void **state)
@@ -523,6 +549,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_one_step_by_name_and_snapshot, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_from_step, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_end_with_step, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_run_and_gone_run, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_engine_stops, setup, teardown),

@@ -91,6 +91,13 @@ struct ccci_tail_request {
    * `pos` of step k asks for from_step k and from pos + 1.
    */
   unsigned from_step;
+  /**
+   * With one step (@p step or @p step_name) and @p follow: end once that
+   * step is complete (a later step started, or the log closed), as Drone's
+   * step stream does, rather than with the run. The end then tells the
+   * run's state at that moment.
+   */
+  bool end_with_step;
 };
 
 /** A tail engine on @p env (copied). Its owner tells it of run changes. */
