@@ -42,7 +42,7 @@
 #define SSE_TICK_MS 5000
 #define SSE_PING_MS 30000
 #define SSE_GIVE_UP_MS 20000
-/* The scratch buffer SSE lines are framed in is freed past this. */
+/* The buffer SSE lines are framed in is freed past this. */
 #define SSE_SCRATCH_KEEP (1u << 20)
 
 #define SSE_TYPE "text/event-stream; charset=utf-8"
@@ -74,7 +74,18 @@ struct ccci_web_api {
    * secrets now empty it. */
   struct ccci_redact_set *set;
   size_t inflight; /* bytes of uncached arrays being built or sent */
-  struct ccci_buf scratch;
+  /* The last batch of lines framed for an SSE client: the clients that
+   * keep up with a run get the same batches (the store's bursts), framed
+   * once for all of them. A step's lines never change, so the run, step,
+   * first position and length name the bytes. */
+  struct {
+    bool valid, page;
+    unsigned url_step, n;
+    uint64_t pos;
+    size_t len, lines;
+    char id[CCCI_RUN_ID_MAX + 1];
+  } memo;
+  struct ccci_buf scratch; /* the memo's framed bytes */
 };
 
 static void cache_init(struct cache *c, size_t max_n, size_t max_bytes)
@@ -932,6 +943,17 @@ static void page_line(struct ccci_buf *b, struct ccci_buf *html, unsigned n,
 
 /* Each encoded line framed as one event (`id: <step>:<pos>`), the batch
  * sent as one write. */
+static bool memo_is(const struct ccci_web_api *a, const struct sse *c,
+                    unsigned n, uint64_t pos, size_t len)
+{
+  return a->memo.valid && a->memo.page == c->page &&
+         a->memo.url_step == c->url_step && a->memo.n == n &&
+         a->memo.pos == pos && a->memo.len == len &&
+         strcmp(a->memo.id, c->id) == 0;
+}
+
+/* Each encoded line framed as one event (`id: <step>:<pos>`), the batch
+ * sent as one write. */
 static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
                        const char *p, size_t len)
 {
@@ -941,27 +963,37 @@ static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
   const char *q, *end = p + len, *nl;
   uint64_t lines = 0;
 
-  b->len = 0;
-  ccci_buf_init(&html, SIZE_MAX);
-  for (q = p; q < end; q = nl + 1) {
-    nl = memchr(q, '\n', (size_t)(end - q));
-    if (c->page)
-      page_line(b, &html, n, q, (size_t)(nl - q));
-    else if (ccci_buf_printf(b, "id: %u:%" PRIu64 "\ndata: ", c->url_step,
-                             pos + lines) < 0 ||
-             ccci_buf_append(b, q, (size_t)(nl - q)) < 0 ||
-             ccci_buf_append(b, "\n\n", 2) < 0)
-      abort();
-    lines++;
+  if (!memo_is(a, c, n, pos, len)) {
+    a->memo.valid = false;
+    if (b->cap > SSE_SCRATCH_KEEP)
+      ccci_buf_close(b);
+    b->len = 0;
+    ccci_buf_init(&html, SIZE_MAX);
+    for (q = p; q < end; q = nl + 1) {
+      nl = memchr(q, '\n', (size_t)(end - q));
+      if (c->page)
+        page_line(b, &html, n, q, (size_t)(nl - q));
+      else if (ccci_buf_printf(b, "id: %u:%" PRIu64 "\ndata: ", c->url_step,
+                               pos + lines) < 0 ||
+               ccci_buf_append(b, q, (size_t)(nl - q)) < 0 ||
+               ccci_buf_append(b, "\n\n", 2) < 0)
+        abort();
+      lines++;
+    }
+    ccci_buf_close(&html);
+    a->memo.valid = true;
+    a->memo.page = c->page;
+    a->memo.url_step = c->url_step;
+    a->memo.n = n;
+    a->memo.pos = pos;
+    a->memo.len = len;
+    a->memo.lines = lines;
+    memcpy(a->memo.id, c->id, sizeof(a->memo.id));
   }
-  ccci_buf_close(&html);
-  c->w->c.sse_lines += lines;
+  c->w->c.sse_lines += a->memo.lines;
   tail_enter(c);
-  sse_write(c, b->data, b->len);
+  sse_write(c, b->data != NULL ? b->data : "", b->len);
   tail_leave(c);
-  b->len = 0;
-  if (b->cap > SSE_SCRATCH_KEEP)
-    ccci_buf_close(b);
 }
 
 static bool sink_full(const struct ccci_tail_sink *s)
