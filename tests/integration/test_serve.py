@@ -240,8 +240,9 @@ class ServeTest(CcciTestCase):
         d.send(signal.SIGHUP)
         d.wait_log("keeping the previous configuration")
         log = d.logtext()
-        self.assertIn("error config: %s:4:1: unknown key 'dedline'; did you mean 'deadline'?" % d.config_path, log)
-        self.assertIn("error config: %s:5:1: duplicate key 'capacity' (first set at line 3)" % d.config_path, log)
+        # Lines 4-5 are itest's http section.
+        self.assertIn("error config: %s:6:1: unknown key 'dedline'; did you mean 'deadline'?" % d.config_path, log)
+        self.assertIn("error config: %s:7:1: duplicate key 'capacity' (first set at line 3)" % d.config_path, log)
         st = d.status()
         self.assertEqual(st["counters"]["config_reload_errors"], 1)
         self.assertEqual(st["counters"]["config_reloads"], 0)
