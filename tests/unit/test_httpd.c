@@ -22,6 +22,7 @@
 #include "ccci/http/httpd.h"
 
 #define OUT_MAX (256 * 1024)
+#define BIG (3 * 1024 * 1024 + 7)
 
 struct srv;
 
@@ -56,6 +57,7 @@ struct srv {
   volatile bool stream_drained;
   int stream_writes;
   unsigned handled;
+  bool released;
   struct ccci_httpd_counters k; /* the server's, as it stopped */
 };
 
@@ -110,6 +112,12 @@ static void stream_tick(uv_timer_t *t)
     (void)ccci_http_stream_write(s->stream, line, sizeof(line) - 1);
 }
 
+static void big_released(void *arg)
+{
+  struct srv *s = arg;
+  s->released = true;
+}
+
 static size_t body_limit(void *arg, const struct ccci_http_req *r)
 {
   (void)arg;
@@ -151,6 +159,20 @@ static void handle(void *arg, struct ccci_http_req *r)
     char *dup = ccci_xstrdup(buf);
     ccci_http_respond_ref(r, 200, "text/plain", "X-A: b\r\n", dup, strlen(dup),
                           free, dup);
+    return;
+  }
+  if (strcmp(path, "/big") == 0) {
+    /* A large body by reference: most of it goes out through uv_write. */
+    static char *big;
+    if (big == NULL) {
+      big = malloc(BIG);
+      assert_non_null(big);
+      for (size_t i = 0; i < BIG; i++)
+        big[i] = (char)('a' + i % 26);
+    }
+    s->released = false;
+    ccci_http_respond_ref(r, 200, "application/json", NULL, big, BIG,
+                          big_released, s);
     return;
   }
   if (strcmp(path, "/stream") == 0) {
@@ -383,6 +405,61 @@ static void test_get_head_keepalive(void **state)
   assert_int_equal(s->k.by_code[CCCI_HTTPD_C404], 1);
   assert_int_equal(s->k.connections_total, 1);
   assert_true(s->k.bytes_out > 0);
+  free(s);
+}
+
+/* ---- a large body, then the next request on the connection ---- */
+
+static void c_big(struct client *cl)
+{
+  int fd = cl_connect(cl->s);
+  size_t got = 0, want;
+  char buf[65536], *hdr_end = NULL;
+  char head[4096];
+  size_t hl = 0;
+  bool ok = true;
+  cl_sends(fd,
+           "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /now/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  usleep(100000); /* let the server's socket buffer fill first */
+  while (hdr_end == NULL && hl < sizeof(head) - 1) {
+    ssize_t k = recv(fd, head + hl, 1, 0);
+    if (k <= 0)
+      break;
+    hl++;
+    head[hl] = '\0';
+    hdr_end = strstr(head, "\r\n\r\n");
+  }
+  want = BIG;
+  while (got < want) {
+    size_t n = want - got < sizeof(buf) ? want - got : sizeof(buf);
+    ssize_t k = recv(fd, buf, n, 0);
+    if (k <= 0)
+      break;
+    for (ssize_t i = 0; i < k; i++)
+      if (buf[i] != (char)('a' + (got + (size_t)i) % 26))
+        ok = false;
+    got += (size_t)k;
+  }
+  snprintf(cl->out[0], OUT_MAX, "%s|%zu|%d", head, got, ok);
+  cl_read_all(cl, 1, fd);
+  close(fd);
+}
+
+static void test_big_body(void **state)
+{
+  struct srv *s = srv_start(NULL);
+  char want[64];
+  (void)state;
+  srv_run(s, c_big);
+  snprintf(want, sizeof(want), "Content-Length: %d\r\n", BIG);
+  assert_non_null(strstr(s->cl.out[0], want));
+  snprintf(want, sizeof(want), "|%d|1", BIG);
+  assert_non_null(strstr(s->cl.out[0], want));
+  assert_true(strncmp(s->cl.out[1], "HTTP/1.1 200 OK", 15) == 0);
+  assert_non_null(strstr(s->cl.out[1], "now after\n"));
+  assert_true(s->released);
+  assert_int_equal(s->k.bytes_out > BIG, 1);
   free(s);
 }
 
@@ -682,6 +759,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_get_head_keepalive),
       cmocka_unit_test(test_pipelined_in_order),
+      cmocka_unit_test(test_big_body),
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_chunked_past_limit),
       cmocka_unit_test(test_huge_header),
