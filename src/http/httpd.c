@@ -1035,8 +1035,10 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return -1;
   }
   if (r->body_len + n + 1 > r->body_cap) {
-    cap = (p->flags & F_CONTENTLENGTH) ? r->body_len + n + p->content_length
-                                       : 2 * (r->body_len + n);
+    /* The parser has already taken this chunk off content_length; one
+     * more byte for the NUL. */
+    cap = (p->flags & F_CONTENTLENGTH) ? r->body_len + n + p->content_length + 1
+                                       : 2 * (r->body_len + n) + 1;
     if (cap < 256)
       cap = 256;
     if (cap > r->body_max + 1)

@@ -121,7 +121,7 @@ static void big_released(void *arg)
 static size_t body_limit(void *arg, const struct ccci_http_req *r)
 {
   (void)arg;
-  return strcmp(ccci_http_path(r), "/echo") == 0 ? 100 : 0;
+  return strcmp(ccci_http_path(r), "/echo") == 0 ? 1000 : 0;
 }
 
 static void handle(void *arg, struct ccci_http_req *r)
@@ -524,7 +524,7 @@ static const struct bad bads[] = {
      "Content-Length: 4\r\n\r\nabcd",
      "HTTP/1.1 400 "},
     {"GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", "HTTP/1.1 400 "},
-    {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+    {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
      "HTTP/1.1 413 "},
     {"POST /now/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx",
      "HTTP/1.1 413 "},
@@ -564,7 +564,7 @@ static void c_big_chunked(struct client *cl)
   cl_sends(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
                "Transfer-Encoding: chunked\r\n\r\n");
   memset(chunk, 'y', sizeof(chunk));
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < 20; i++) {
     cl_sends(fd, "40\r\n");
     cl_send(fd, chunk, sizeof(chunk));
     cl_sends(fd, "\r\n");
@@ -581,6 +581,44 @@ static void test_chunked_past_limit(void **state)
   srv_run(s, c_big_chunked);
   assert_true(strncmp(s->cl.out[0], "HTTP/1.1 413 ", 13) == 0);
   assert_int_equal(s->handled, 0);
+  free(s);
+}
+
+/* Bodies near the limit, with a length and chunked (the buffer holds the
+ * body and its NUL). */
+static void c_echo_sizes(struct client *cl)
+{
+  static const size_t sizes[] = {255, 256, 257, 600, 999, 1000};
+  char body[1000], head[128];
+  size_t i;
+  int fd = cl_connect(cl->s);
+  memset(body, 'q', sizeof(body));
+  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    snprintf(head, sizeof(head),
+             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+             sizes[i]);
+    cl_sends(fd, head);
+    cl_send(fd, body, sizes[i]);
+    snprintf(head, sizeof(head),
+             "POST /echo HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+             sizes[i]);
+    cl_sends(fd, head);
+    cl_send(fd, body, sizes[i]);
+    cl_sends(fd, "\r\n0\r\n\r\n");
+  }
+  cl_read_n(cl, 0, fd, 12);
+  close(fd);
+}
+
+static void test_body_sizes(void **state)
+{
+  struct srv *s = srv_start(NULL);
+  (void)state;
+  srv_run(s, c_echo_sizes);
+  assert_int_equal(count_of(s->cl.out[0], "HTTP/1.1 200 OK"), 12);
+  assert_int_equal(count_of(s->cl.out[0], "Content-Length: 1000\r\n"), 2);
+  assert_int_equal(count_of(s->cl.out[0], "Content-Length: 255\r\n"), 2);
   free(s);
 }
 
@@ -762,6 +800,7 @@ int main(void)
       cmocka_unit_test(test_big_body),
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_chunked_past_limit),
+      cmocka_unit_test(test_body_sizes),
       cmocka_unit_test(test_huge_header),
       cmocka_unit_test(test_slowloris_408),
       cmocka_unit_test(test_idle_timeout),
