@@ -266,6 +266,13 @@ class HttpApiTest(CcciTestCase):
                 {"Last-Event-ID": "2:99"}).run_to_end()
         self.assertEqual([e["data"] for e in c.events if "event" not in e], lines[100:])
 
+        # An id of another step says nothing of this one: from line 0.
+        c = Sse(d.http_address(), "/api/stream/local/recipe/%d/1/2" % number,
+                {"Last-Event-ID": "1:2"}).run_to_end()
+        self.assertEqual([e["data"] for e in c.events if "event" not in e], lines)
+        self.assertEqual(get(d, "/api/stream/local/recipe/%d/1/2" % number,
+                             {"Last-Event-ID": "nonsense"})[0], 400)
+
         # The page's SSE: steps, lines as HTML (escaped, colours as spans,
         # no newline), the end with the level.
         c = Sse(d.http_address(), "/runs/%s/events" % run_id).run_to_end()
