@@ -47,13 +47,17 @@ static void verdict_answer(struct ccci_web *w, struct ccci_http_req *r,
   case CCCI_LEDGER_SUPERSEDE:
     w->c.hook_triggers++;
     answer(w, r, 201,
-           json_pack("{s:s,s:s,s:s}", "result", ccci_ledger_verdict_name(v),
-                     "run", run_id != NULL ? run_id : ""));
+           json_pack("{s:s,s:s}", "result", ccci_ledger_verdict_name(v), "run",
+                     run_id != NULL ? run_id : ""));
     return;
   case CCCI_LEDGER_DUPLICATE:
     answer(w, r, 200,
            json_pack("{s:s,s:s}", "result", "duplicate", "run",
                      run_id != NULL ? run_id : ""));
+    return;
+  case CCCI_LEDGER_ALREADY_SEEN:
+    /* Polling (or an earlier delivery) decided it already. */
+    answer(w, r, 200, json_pack("{s:s}", "result", "already-seen"));
     return;
   case CCCI_LEDGER_RETRY:
     /* Polling reads the comment again; the forge may redeliver too. */
