@@ -84,14 +84,17 @@ class WebhookTest(test_forge.ForgeTest):
         self.wait_first_poll()
         c = self.fake_comment(990001, pr)
         body = self.payload(c, pr)
+        good = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        last = "0" if good[-1] != "0" else "1"
         for sig in (None, "0" * 64, hmac.new(b"other", body, hashlib.sha256).hexdigest(), "zz",
-                    hmac.new(SECRET, body + b" ", hashlib.sha256).hexdigest()):
+                    hmac.new(SECRET, body + b" ", hashlib.sha256).hexdigest(),
+                    good[:-1] + last, good[:-2], good + "00"):
             status, text = self.post(d, body, sig=sig)
             self.assertEqual(status, 401, (sig, text))
         self.wait_polls(2)
         self.assertEqual(self.runs_of(d, 990001), [])
         self.assertEqual(self.run_dirs(d, 990001), [])
-        self.assertEqual(self.counters(d)["hooks_refused"], 5)
+        self.assertEqual(self.counters(d)["hooks_refused"], 8)
         self.assertEqual(self.counters(d)["hooks"], 0)
         self.assertNotIn(SECRET.decode(), d.logtext())
 
@@ -124,7 +127,8 @@ class WebhookTest(test_forge.ForgeTest):
         d = self.serve_hook()
         self.wait_first_poll()
         c = self.fake_comment(990002, pr)
-        status, text = self.post(d, self.payload(c, pr), sig=True)
+        body = self.payload(c, pr)
+        status, text = self.post(d, body, sig=hmac.new(SECRET, body, hashlib.sha256).hexdigest().upper())
         self.assertEqual(status, 201, text)
         run = self.wait_run(d, 990002)
         self.assertEqual(json.loads(text)["run"], run["id"])
