@@ -180,6 +180,19 @@ class HttpMiscTest(CcciTestCase):
         status, _, body = get(d, "/healthz")
         self.assertEqual((status, body), (503, b"draining\n"))
 
+    def test_healthz_503_while_a_secret_file_cannot_be_read(self):
+        missing = os.path.join(self.tmp, "no-such-secret")
+        d = self.daemon(config="min_free_bytes: 0\nsecret_files: [%s]\nharness:\n  command: %s\n"
+                               % (missing, json.dumps([PY, self.harness]))).start()
+
+        def unhealthy():
+            status, _, body = get(d, "/healthz")
+            return status == 503 and body
+
+        body = wait_for(unhealthy, what="/healthz reports the secrets problem")
+        self.assertTrue(body.startswith(b"secrets: "), body)
+        self.assertIn(b"no-such-secret", body)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 import unittest
 
 import test_forge
@@ -154,6 +155,35 @@ class WebhookTest(test_forge.ForgeTest):
         self.wait_polls(2)
         self.assertEqual(self.runs_of(d, 990003), [])
         self.assertEqual(self.starts(), [])
+
+    def test_waiting_delivery_gets_503_when_the_daemon_stops(self):
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice")
+        d = self.serve_hook()
+        self.wait_first_poll()
+        f.fault(r"/pulls/%d$" % pr, "hang", count=None)
+        c = self.fake_comment(990006, pr)
+        got = {}
+
+        def post():
+            got["answer"] = self.post(d, self.payload(c, pr), sig=True)
+
+        t = threading.Thread(target=post)
+        t.start()
+        wait_for(lambda: [r for r in f.requests if r["path"].endswith("/pulls/%d" % pr)],
+                 what="the daemon asks the forge about the PR")
+        d.stop()
+        t.join(WAIT)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(got["answer"][0], 503, got)
+        self.assertEqual(self.run_dirs(d, 990006), [])
+
+    def test_poll_latency_is_counted(self):
+        d = self.serve_hook()
+        self.wait_polls(2)
+        c = self.counters(d)
+        self.assertGreaterEqual(sum(c["forge_poll_latency"].values()), 2)
+        self.assertEqual(list(c["forge_poll_latency"])[-1], "+Inf")
 
     def test_body_past_one_mib_is_413(self):
         d = self.serve_hook()
