@@ -20,9 +20,13 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 # A harness that writes a complete results.json of level 1 (install).
 HARNESS = r"""
-import json, os
+import json, os, sys
 print("~~~ step install", flush=True)
 print("installed <ok> & done", flush=True)
+if len(sys.argv) > 1:
+    # A secret printed twice: the redactor masks it (two masked runs).
+    v = open(sys.argv[1]).read().strip()
+    print("one %s two %s" % (v, v), flush=True)
 res = {
     "run": os.environ["CCCI_RUN_ID"], "recipe": os.environ.get("CCCI_RECIPE"), "pr": None,
     "sha": os.environ.get("CCCI_SHA"),
@@ -67,9 +71,16 @@ class HttpMiscTest(CcciTestCase):
         with open(self.harness, "w") as f:
             f.write(HARNESS)
 
-    def serve(self):
-        d = self.daemon(config="min_free_bytes: 0\ncapacity: 2\nharness:\n  command: %s\n"
-                               % json.dumps([PY, self.harness]))
+    def serve(self, secret=False):
+        cmd, extra = [PY, self.harness], ""
+        if secret:
+            path = os.path.join(self.tmp, "app-secret")
+            with open(path, "w") as f:
+                f.write("s3cr3t_value_8d2f41\n")
+            cmd.append(path)
+            extra = "secret_files: [%s]\n" % path
+        d = self.daemon(config="min_free_bytes: 0\ncapacity: 2\n%sharness:\n  command: %s\n"
+                               % (extra, json.dumps(cmd)))
         return d.start()
 
     def run_one(self, d):
@@ -145,7 +156,7 @@ class HttpMiscTest(CcciTestCase):
         raise AssertionError("no sample %s %s in %s" % (sample, labels, fams[family]))
 
     def test_metrics_parse_and_carry_the_counters(self):
-        d = self.serve()
+        d = self.serve(secret=True)
         self.run_one(d)
         get(d, "/nosuch")
         fams, text = self.metrics(d)
@@ -158,6 +169,8 @@ class HttpMiscTest(CcciTestCase):
         self.assertGreaterEqual(self.value(fams, "ccci_http_requests", "ccci_http_requests_total",
                                            code="404"), 1)
         self.assertGreater(self.value(fams, "ccci_redaction_bytes", "ccci_redaction_bytes_total"), 0)
+        self.assertEqual(self.value(fams, "ccci_redaction_masked", "ccci_redaction_masked_total"), 2)
+        self.assertNotIn("s3cr3t_value_8d2f41", text)
         for fam in ("ccci_janitor_actions", "ccci_sse_clients", "ccci_queue_depth",
                     "ccci_tail_clients", "ccci_hooks", "ccci_draining"):
             self.assertIn(fam, fams)
