@@ -71,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct ccci_forge_pull p;
   struct ccci_forge_status st;
   struct ccci_forge_reaction re;
+  struct ccci_forge_hook h;
   char *err = NULL, *z;
   size_t i;
   int r;
@@ -97,6 +98,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   r = ccci_forge_parse_comment(s, size, &c, &err);
   check(r, err, &c, sizeof(c));
   ccci_forge_comment_close(&c);
+
+  r = ccci_forge_parse_hook(s, size, &h, &err);
+  check(r, err, &h, sizeof(h));
+  if (r == 0 && (h.action == NULL || h.action[0] == '\0' || h.repo == NULL ||
+                 strchr(h.repo, '/') == NULL || h.comment.body == NULL ||
+                 strlen(h.comment.body) > 65536 || h.comment.created_at == 0 ||
+                 h.comment.issue_number <= 0 ||
+                 (h.comment.pull_request_url[0] != '\0') != h.comment.on_pr))
+    abort();
+  ccci_forge_hook_close(&h);
 
   r = ccci_forge_parse_pull(s, size, &p, &err);
   check(r, err, &p, sizeof(p));

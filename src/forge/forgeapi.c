@@ -402,6 +402,76 @@ int ccci_forge_parse_comments(const char *body, size_t len,
                close_comments);
 }
 
+/* ---- webhooks ---- */
+
+void ccci_forge_hook_close(struct ccci_forge_hook *h)
+{
+  free(h->action);
+  free(h->repo);
+  ccci_forge_comment_close(&h->comment);
+  memset(h, 0, sizeof(*h));
+}
+
+static void read_hook(struct rd *rd, const json_t *j, void *out)
+{
+  struct ccci_forge_hook *h = out;
+  struct ccci_forge_comment *c = &h->comment;
+  char sub[PATH_MAX_LEN];
+  const json_t *repo, *issue, *cj, *pr = NULL;
+  int64_t number = 0;
+
+  want_object(rd, j);
+  h->action = get_str(rd, j, "", "action", CCCI_FORGE_STR_MAX, true, true);
+  repo = get_obj(rd, j, "", "repository", sub);
+  if (repo != NULL)
+    h->repo =
+        get_str(rd, repo, sub, "full_name", CCCI_FORGE_STR_MAX, true, true);
+  issue = get_obj(rd, j, "", "issue", sub);
+  if (issue != NULL) {
+    number = get_int(rd, issue, sub, "number", true);
+    pr = get(rd, issue, sub, "pull_request", JSON_OBJECT, false);
+  }
+  cj = get_obj(rd, j, "", "comment", sub);
+  if (cj == NULL)
+    return;
+  read_comment(rd, cj, sub, false, c);
+  if (rd->bad)
+    return;
+  if (c->created_at == 0 || c->updated_at == 0) {
+    fail(rd, sub, c->created_at == 0 ? "created_at" : "updated_at", "missing");
+    return;
+  }
+  if (h->repo != NULL && strchr(h->repo, '/') == NULL) {
+    fail(rd, "repository", "full_name", "expected owner/name");
+    return;
+  }
+  if (c->issue_number == 0)
+    c->issue_number = number;
+  if (!c->on_pr && pr != NULL) {
+    free(c->pull_request_url);
+    c->pull_request_url = ccci_xstrdup(c->issue_url);
+    c->on_pr = true;
+  }
+}
+
+static void close_hook(void *out)
+{
+  ccci_forge_hook_close(out);
+}
+
+int ccci_forge_parse_hook(const char *body, size_t len,
+                          struct ccci_forge_hook *out, char **err)
+{
+  if (len > CCCI_FORGE_HOOK_MAX) {
+    memset(out, 0, sizeof(*out));
+    if (err != NULL)
+      *err =
+          ccci_xasprintf("webhook: larger than %u bytes", CCCI_FORGE_HOOK_MAX);
+    return -EFBIG;
+  }
+  return parse(body, len, err, out, sizeof(*out), read_hook, close_hook);
+}
+
 /* ---- pull requests ---- */
 
 void ccci_forge_pull_close(struct ccci_forge_pull *p)

@@ -36,8 +36,9 @@ struct repo {
   struct ccci_forgebot *b;
   char *full, *owner, *state_path;
   uv_timer_t timer;
-  uint64_t due; /* when the poll is (or was last) due, loop time in ms;
-                   its timer starts at the next slot boundary */
+  uint64_t page_sent; /* when the last page was asked for, loop time in ms */
+  uint64_t due;       /* when the poll is (or was last) due, loop time in ms;
+                         its timer starts at the next slot boundary */
   bool removed;
   /* persisted */
   bool enrolled;

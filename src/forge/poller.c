@@ -143,6 +143,17 @@ static void poll_next_candidate(struct repo *r)
 
 static void get_page(struct repo *r);
 
+/* Count one poll request's latency in its bucket. */
+static void latency(struct ccci_forgebot *b, uint64_t ms)
+{
+  static const uint64_t bounds[] = {CCCI_FORGEBOT_LATENCY_MS};
+  size_t i = 0;
+  while (i < CCCI_FORGEBOT_LATENCY_BUCKETS && ms > bounds[i])
+    i++;
+  b->n.poll_latency[i]++;
+  b->n.poll_latency_ms += ms;
+}
+
 /* The first poll read every page: the last page's Date is the enrolment
  * time and the watermark, so every comment it returned was made by then
  * and a comment it did not return counts. */
@@ -166,6 +177,7 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
   size_t i;
   if (b->stopping)
     return;
+  latency(b, uv_now(b->loop) - r->page_sent);
   if (!fb_ok_status(resp)) {
     poll_failed(r, "listing comments", resp);
     return;
@@ -218,6 +230,7 @@ static void on_comments(struct ccci_forgebot *b, void *arg,
 static void get_page(struct repo *r)
 {
   char since[32];
+  r->page_sent = uv_now(r->b->loop);
   if (!r->enrolled) {
     fb_call(r->b, "GET",
             ccci_xasprintf("/repos/%s/issues/comments?limit=%d&page=%u",

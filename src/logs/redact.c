@@ -770,6 +770,7 @@ struct ccci_redact {
   struct ccci_redact_set *set;
   char *mask;
   size_t mask_len;
+  uint64_t masked; /* masked runs emitted (ccci_redact_masked) */
   /* Input not yet dropped: stream bytes [base, n). */
   unsigned char *win;
   size_t win_cap;
@@ -942,8 +943,10 @@ static void render(struct ccci_redact *r, uint64_t from, uint64_t to)
     while (i < r->niv && r->iv[i].e <= from)
       i++;
     if (i < r->niv && r->iv[i].s <= from) {
-      if (!r->in_run)
+      if (!r->in_run) {
         emit(r, r->mask, r->mask_len);
+        r->masked++;
+      }
       r->in_run = true;
       from = r->iv[i].e < to ? r->iv[i].e : to;
       continue;
@@ -1172,6 +1175,11 @@ int ccci_redact_swap(struct ccci_redact *r, struct ccci_redact_set *set)
     r->scan = r->n;
   }
   return 0;
+}
+
+uint64_t ccci_redact_masked(const struct ccci_redact *r)
+{
+  return r->masked;
 }
 
 size_t ccci_redact_pending(const struct ccci_redact *r)

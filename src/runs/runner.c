@@ -37,6 +37,7 @@ struct ccci_runner {
   uv_timer_t deadline, backstop, drain;
   struct side out, err;
   struct ccci_logstore *logs;
+  uint64_t *redacted_bytes, *redacted_masks; /* the owner's, or NULL */
   ccci_runner_done done;
   void *arg;
   struct ccci_runner_result res;
@@ -125,8 +126,11 @@ static void side_finish(struct side *s)
 {
   const char *out;
   size_t len;
+  uint64_t m0 = s->red != NULL ? ccci_redact_masked(s->red) : 0;
   if (s->red != NULL && ccci_redact_finish(s->red, &out, &len) == 0)
     assemble(s, out, len);
+  if (s->red != NULL && s->r->redacted_masks != NULL)
+    *s->r->redacted_masks += ccci_redact_masked(s->red) - m0;
   if (s->partial.len > 0) {
     put_line(s, s->partial.data, s->partial.len, !s->cont);
     ccci_buf_consume(&s->partial, s->partial.len);
@@ -183,6 +187,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   struct ccci_runner *r = s->r;
   const char *out;
   size_t len;
+  uint64_t m0;
   (void)buf;
 
   if (n == 0)
@@ -195,8 +200,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     maybe_finish(r);
     return;
   }
+  m0 = ccci_redact_masked(s->red);
   if (ccci_redact_feed(s->red, s->rbuf, (size_t)n, &out, &len) == 0)
     assemble(s, out, len);
+  if (r->redacted_bytes != NULL)
+    *r->redacted_bytes += (uint64_t)n;
+  if (r->redacted_masks != NULL)
+    *r->redacted_masks += ccci_redact_masked(s->red) - m0;
   ccci_logstore_flush(r->logs);
   /* A child faster than the disk is slowed: its pipe is not read. */
   if (ccci_logstore_backlog(r->logs) > CCCI_LOGSTORE_HIGH_WATER) {
@@ -411,6 +421,8 @@ int ccci_runner_start(uv_loop_t *loop, const struct ccci_runner_spec *sp,
   r->loop = loop;
   r->run_id = ccci_xstrdup(sp->run_id);
   r->logs = sp->logs;
+  r->redacted_bytes = sp->redacted_bytes;
+  r->redacted_masks = sp->redacted_masks;
   r->done = done;
   r->arg = arg;
   r->kill_grace_ms = sp->kill_grace_ms;

@@ -137,7 +137,10 @@ struct ccci_runs {
   size_t nreported;
   uv_timer_t retry, grace, lock_timer, janitor, td_timer;
   unsigned timers_open;
-  char *problem;                   /* what blocks admission, for status */
+  char *problem;    /* what blocks admission, for status */
+  bool secrets_bad; /* the last look at the secrets failed */
+  uint64_t redacted_bytes, redacted_masks; /* through the runners */
+  uint64_t janitor_acts[CCCI_JANITOR_VERDICT_COUNT];
   struct ccci_redact_set *secrets; /* the newest secrets seen */
   char *secrets_fp;                /* the fingerprint of their files */
   /* The look at the secret files (at start, on SIGHUP, and for the runs
@@ -538,6 +541,8 @@ static void runner_spec(struct run *r, struct ccci_runner_spec *sp,
   sp->drain_timeout_ms = r->cfg->drain_timeout_ms;
   sp->secrets = r->secrets;
   sp->logs = r->logs;
+  sp->redacted_bytes = &r->rs->redacted_bytes;
+  sp->redacted_masks = &r->rs->redacted_masks;
 }
 
 static void run_teardown(struct run *r);
@@ -1011,6 +1016,8 @@ static void refresh_done(uv_work_t *w, int status)
   rs->refresh_busy = false;
   rs->saving--;
   if (!rs->stopping)
+    rs->secrets_bad = set == NULL;
+  if (!rs->stopping)
     set_problem(rs, set != NULL ? NULL
                                 : ccci_xasprintf("%s; no run starts until it "
                                                  "is fixed",
@@ -1322,6 +1329,8 @@ static void janitor_run(struct ccci_runs *rs, struct run *r, bool dry,
                                     ccci_janitor_verdict_name(v)));
   if (dry)
     return;
+  if (v != CCCI_JANITOR_LEAVE)
+    rs->janitor_acts[v]++;
   switch (v) {
   case CCCI_JANITOR_DETACHED:
   case CCCI_JANITOR_STUCK: {
@@ -1929,6 +1938,11 @@ void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out)
     out->secrets_values = ccci_redact_set_values(rs->secrets);
     out->secrets_patterns = ccci_redact_set_patterns(rs->secrets);
   }
+  out->secrets_problem = rs->secrets_bad;
+  out->redaction_bytes = rs->redacted_bytes;
+  out->redaction_masked = rs->redacted_masks;
+  for (i = 0; i < CCCI_JANITOR_VERDICT_COUNT; i++)
+    out->janitor[i] = rs->janitor_acts[i];
 }
 
 json_t *ccci_runs_problems(struct ccci_runs *rs)

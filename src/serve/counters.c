@@ -3,11 +3,12 @@
 #include "ccci/serve/counters.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ccci/runs/run.h"
 
-enum part { DAEMON, RUNS, FORGE, TAIL };
-enum kind { NUMBER, FLAG, BY_STATE, BY_REASON };
+enum part { DAEMON, RUNS, FORGE, TAIL, WEB };
+enum kind { NUMBER, FLAG, BY_STATE, BY_REASON, BY_VERDICT, LATENCY };
 
 /* One key of the `counters` object and where its value is in the struct;
  * the table's order is the object's. */
@@ -39,11 +40,17 @@ static const struct key keys[] = {
     {"draining", RUNS, FLAG, AT(runs.draining)},
     NUM("secrets_values", RUNS, runs.secrets_values),
     NUM("secrets_patterns", RUNS, runs.secrets_patterns),
+    {"secrets_problem", RUNS, FLAG, AT(runs.secrets_problem)},
+    NUM("redaction_bytes", RUNS, runs.redaction_bytes),
+    NUM("redaction_masked", RUNS, runs.redaction_masked),
+    {"janitor_actions", RUNS, BY_VERDICT, AT(runs.janitor)},
     NUM("forge_polls", FORGE, forge.polls),
     NUM("forge_poll_errors", FORGE, forge.poll_errors),
     NUM("forge_requests", FORGE, forge.requests),
     NUM("forge_triggers", FORGE, forge.triggers),
     NUM("forge_unauthorised", FORGE, forge.unauthorised),
+    {"forge_poll_latency", FORGE, LATENCY, AT(forge.poll_latency)},
+    NUM("forge_poll_latency_ms_sum", FORGE, forge.poll_latency_ms),
     NUM("outbox_backlog", FORGE, forge.outbox_backlog),
     NUM("outbox_sent", FORGE, forge.sent),
     NUM("outbox_errors", FORGE, forge.send_errors),
@@ -51,6 +58,10 @@ static const struct key keys[] = {
     NUM("tail_started", TAIL, tail.started),
     NUM("tail_lines", TAIL, tail.lines),
     NUM("tail_bytes_from_disk", TAIL, tail.from_disk),
+    NUM("sse_clients", WEB, web.sse_clients),
+    NUM("hooks", WEB, web.hooks),
+    NUM("hooks_refused", WEB, web.hooks_refused),
+    NUM("hook_triggers", WEB, web.hook_triggers),
 };
 
 void ccci_serve_counters_read(struct ccci_serve_counters *c,
@@ -83,6 +94,8 @@ static bool has(const struct ccci_serve_counters *c, enum part p)
     return c->has_forge;
   case TAIL:
     return c->has_tail;
+  case WEB:
+    return c->has_web;
   }
   return false;
 }
@@ -106,6 +119,29 @@ static const char *state_name(size_t i)
 static const char *reason_name(size_t i)
 {
   return ccci_run_reason_name((enum ccci_run_reason)i);
+}
+
+static const char *verdict_name(size_t i)
+{
+  return ccci_janitor_verdict_name((enum ccci_janitor_verdict)i);
+}
+
+/* The poll latency buckets by upper bound in ms ("+Inf" last), not
+ * cumulative. */
+static json_t *latency(const uint64_t *n)
+{
+  static const uint64_t bounds[] = {CCCI_FORGEBOT_LATENCY_MS};
+  json_t *o = json_object();
+  char k[24];
+  size_t i;
+  for (i = 0; i <= CCCI_FORGEBOT_LATENCY_BUCKETS; i++) {
+    if (i < CCCI_FORGEBOT_LATENCY_BUCKETS)
+      snprintf(k, sizeof(k), "%llu", (unsigned long long)bounds[i]);
+    else
+      snprintf(k, sizeof(k), "+Inf");
+    json_object_set_new(o, k, json_integer((json_int_t)n[i]));
+  }
+  return o;
 }
 
 json_t *ccci_serve_counters_json(const struct ccci_serve_counters *c)
@@ -132,6 +168,13 @@ json_t *ccci_serve_counters_json(const struct ccci_serve_counters *c)
       break;
     case BY_REASON:
       v = by_name(at, CCCI_REASON_NONE + 1, CCCI_REASON_COUNT, reason_name);
+      break;
+    case BY_VERDICT:
+      v = by_name(at, CCCI_JANITOR_LEAVE + 1, CCCI_JANITOR_VERDICT_COUNT,
+                  verdict_name);
+      break;
+    case LATENCY:
+      v = latency(at);
       break;
     }
     json_object_set_new(o, k->name, v);

@@ -32,6 +32,11 @@ static void fill(struct ccci_serve_counters *c)
   c->runs.draining = true;
   c->runs.secrets_values = 32;
   c->runs.secrets_patterns = 33;
+  c->runs.secrets_problem = true;
+  c->runs.redaction_bytes = 34;
+  c->runs.redaction_masked = 35;
+  for (i = 0; i < CCCI_JANITOR_VERDICT_COUNT; i++)
+    c->runs.janitor[i] = 60 + i;
   c->has_forge = true;
   c->forge.polls = 40;
   c->forge.poll_errors = 41;
@@ -41,11 +46,19 @@ static void fill(struct ccci_serve_counters *c)
   c->forge.outbox_backlog = 45;
   c->forge.sent = 46;
   c->forge.send_errors = 47;
+  for (i = 0; i <= CCCI_FORGEBOT_LATENCY_BUCKETS; i++)
+    c->forge.poll_latency[i] = 70 + i;
+  c->forge.poll_latency_ms = 48;
   c->has_tail = true;
   c->tail.clients = 50;
   c->tail.started = 51;
   c->tail.lines = 52;
   c->tail.from_disk = 53;
+  c->has_web = true;
+  c->web.sse_clients = 80;
+  c->web.hooks = 81;
+  c->web.hooks_refused = 82;
+  c->web.hook_triggers = 83;
 }
 
 static void expect(const struct ccci_serve_counters *c, const char *want)
@@ -68,21 +81,30 @@ static void expect(const struct ccci_serve_counters *c, const char *want)
   "\"deploy-budget\":23,\"timeout\":24,\"cancelled\":25,\"orphaned\":26,"      \
   "\"superseded\":27,\"error\":28},"                                           \
   "\"queue_depth\":30,\"runs_active\":31,\"draining\":true,"                   \
-  "\"secrets_values\":32,\"secrets_patterns\":33"
+  "\"secrets_values\":32,\"secrets_patterns\":33,"                             \
+  "\"secrets_problem\":true,\"redaction_bytes\":34,"                           \
+  "\"redaction_masked\":35,\"janitor_actions\":{\"requeue\":61,"               \
+  "\"detached\":62,\"stuck\":63,\"adopt\":64,\"orphan\":65}"
 #define FORGE_KEYS                                                             \
   "\"forge_polls\":40,\"forge_poll_errors\":41,\"forge_requests\":42,"         \
-  "\"forge_triggers\":43,\"forge_unauthorised\":44,\"outbox_backlog\":45,"     \
+  "\"forge_triggers\":43,\"forge_unauthorised\":44,"                           \
+  "\"forge_poll_latency\":{\"50\":70,\"100\":71,\"250\":72,\"500\":73,"        \
+  "\"1000\":74,\"2500\":75,\"5000\":76,\"10000\":77,\"+Inf\":78},"             \
+  "\"forge_poll_latency_ms_sum\":48,\"outbox_backlog\":45,"                    \
   "\"outbox_sent\":46,\"outbox_errors\":47"
 #define TAIL_KEYS                                                              \
   "\"tail_clients\":50,\"tail_started\":51,\"tail_lines\":52,"                 \
   "\"tail_bytes_from_disk\":53"
+#define WEB_KEYS                                                               \
+  "\"sse_clients\":80,\"hooks\":81,\"hooks_refused\":82,\"hook_triggers\":83"
 
 static void test_all_parts(void **state)
 {
   struct ccci_serve_counters c;
   (void)state;
   fill(&c);
-  expect(&c, "{" DAEMON_KEYS "," RUNS_KEYS "," FORGE_KEYS "," TAIL_KEYS "}");
+  expect(&c, "{" DAEMON_KEYS "," RUNS_KEYS "," FORGE_KEYS "," TAIL_KEYS
+             "," WEB_KEYS "}");
 }
 
 static void test_absent_parts(void **state)
@@ -91,6 +113,8 @@ static void test_absent_parts(void **state)
   (void)state;
   fill(&c);
   c.has_forge = false;
+  expect(&c, "{" DAEMON_KEYS "," RUNS_KEYS "," TAIL_KEYS "," WEB_KEYS "}");
+  c.has_web = false;
   expect(&c, "{" DAEMON_KEYS "," RUNS_KEYS "," TAIL_KEYS "}");
   c.has_runs = false;
   c.has_tail = false;

@@ -780,9 +780,75 @@ static void test_format_time(void **state)
   }
 }
 
+/* An issue_comment webhook body (Gitea's IssueCommentPayload, trimmed). */
+#define HOOK_HEAD                                                              \
+  "{\"action\":\"created\",\"issue\":{\"id\":9,\"number\":42,"                 \
+  "\"state\":\"open\",\"pull_request\":{\"merged\":false}},"                   \
+  "\"repository\":{\"full_name\":\"coop-cloud/nextcloud\",\"name\":"           \
+  "\"nextcloud\",\"owner\":{\"login\":\"coop-cloud\"}},"                       \
+  "\"sender\":{\"id\":3,\"login\":\"alice\"},"
+
+static void test_hook(void **state)
+{
+  static const char ok[] = HOOK_HEAD
+      "\"comment\":{\"id\":77,\"body\":\"!testme\\n\","
+      "\"user\":{\"id\":3,\"login\":\"alice\"},"
+      "\"pull_request_url\":\"https://f/coop-cloud/nextcloud/pulls/42\","
+      "\"issue_url\":\"\",\"created_at\":\"2026-11-24T03:57:48Z\","
+      "\"updated_at\":\"2026-11-24T03:57:48Z\"}}";
+  /* Older forges leave pull_request_url empty in hooks: issue.pull_request
+   * says it is a PR, issue.number gives the number. */
+  static const char no_pr_url[] =
+      HOOK_HEAD "\"comment\":{\"id\":78,\"body\":\"x\","
+                "\"user\":{\"id\":3,\"login\":\"alice\"},"
+                "\"issue_url\":\"https://f/coop-cloud/nextcloud/issues/x\","
+                "\"created_at\":\"2026-11-24T03:57:48Z\","
+                "\"updated_at\":\"2026-11-24T03:57:49Z\"}}";
+  static const char no_time[] =
+      HOOK_HEAD "\"comment\":{\"id\":79,\"body\":\"x\","
+                "\"user\":{\"id\":3,\"login\":\"alice\"}}}";
+  static const char no_comment[] = HOOK_HEAD "\"x\":1}";
+  struct ccci_forge_hook h;
+  char *err = NULL;
+  (void)state;
+
+  assert_int_equal(ccci_forge_parse_hook(ok, strlen(ok), &h, &err), 0);
+  assert_null(err);
+  assert_string_equal(h.action, "created");
+  assert_string_equal(h.repo, "coop-cloud/nextcloud");
+  assert_int_equal(h.comment.id, 77);
+  assert_string_equal(h.comment.user_login, "alice");
+  assert_int_equal(h.comment.issue_number, 42);
+  assert_true(h.comment.on_pr);
+  assert_int_equal(h.comment.created_at, 1795492668);
+  ccci_forge_hook_close(&h);
+
+  assert_int_equal(
+      ccci_forge_parse_hook(no_pr_url, strlen(no_pr_url), &h, &err), 0);
+  assert_true(h.comment.on_pr);
+  assert_int_equal(h.comment.issue_number, 42);
+  ccci_forge_hook_close(&h);
+
+  assert_int_equal(ccci_forge_parse_hook(no_time, strlen(no_time), &h, &err),
+                   -EINVAL);
+  assert_string_equal(err, "comment.created_at: missing");
+  free(err);
+  assert_int_equal(
+      ccci_forge_parse_hook(no_comment, strlen(no_comment), &h, &err), -EINVAL);
+  assert_string_equal(err, "comment: missing");
+  free(err);
+  assert_int_equal(ccci_forge_parse_hook("[1]", 3, &h, &err), -EINVAL);
+  assert_string_equal(err, "response: expected an object");
+  free(err);
+  assert_int_equal(
+      ccci_forge_parse_hook(ok, CCCI_FORGE_HOOK_MAX + 1u, &h, &err), -EFBIG);
+  free(err);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hook),
       cmocka_unit_test(test_user_fixture),
       cmocka_unit_test(test_comments_fixture),
       cmocka_unit_test(test_empty_comment_list),

@@ -120,6 +120,33 @@ int ccci_forge_parse_comment(const char *body, size_t len,
 /** Free the strings of @p c and zero it. */
 void ccci_forge_comment_close(struct ccci_forge_comment *c);
 
+/** Largest webhook body the hook parser accepts. */
+#define CCCI_FORGE_HOOK_MAX (1024u * 1024)
+
+/** An `issue_comment` webhook delivery (Gitea/Forgejo IssueCommentPayload). */
+struct ccci_forge_hook {
+  char *action; /**< "created", "edited", "deleted", ... (non-empty) */
+  char *repo;   /**< repository.full_name, `owner/name` */
+  /**
+   * The comment, filled as by ccci_forge_parse_comment, with `created_at`
+   * and `updated_at` required; issue_number falls back to `issue.number`,
+   * and a comment whose `issue.pull_request` is an object is on a PR even
+   * when its pull_request_url is empty (then it is the issue's URL).
+   */
+  struct ccci_forge_comment comment;
+};
+
+/**
+ * Parse an `issue_comment` webhook body: `action` (string), `repository`
+ * (object with `full_name`), `comment` (a Comment as above) and `issue`
+ * (object with a positive `number`; `pull_request` optional). At most
+ * CCCI_FORGE_HOOK_MAX bytes (-EFBIG past it). See "Parsing" above.
+ */
+int ccci_forge_parse_hook(const char *body, size_t len,
+                          struct ccci_forge_hook *out, char **err) CCCI_WUR;
+/** Free the strings of @p h and zero it. */
+void ccci_forge_hook_close(struct ccci_forge_hook *h);
+
 /** A pull request's state (the forge's "open" / "closed"). */
 enum ccci_forge_pr_state {
   CCCI_FORGE_PR_OPEN,

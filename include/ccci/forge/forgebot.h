@@ -80,6 +80,10 @@ enum ccci_ledger_verdict ccci_forgebot_accept_trigger(
     const struct ccci_forge_comment *c,
     void (*cb)(void *arg, const struct ccci_forgebot_verdict *v), void *arg);
 
+/** The upper bounds of the poll latency buckets, in ms. */
+#define CCCI_FORGEBOT_LATENCY_MS 50, 100, 250, 500, 1000, 2500, 5000, 10000
+#define CCCI_FORGEBOT_LATENCY_BUCKETS 8
+
 /** `status`'s `forge` object (a new reference). */
 json_t *ccci_forgebot_status(struct ccci_forgebot *b);
 /** The bot's counters for `status`, since the daemon started. */
@@ -92,6 +96,11 @@ struct ccci_forgebot_counters {
   uint64_t outbox_backlog; /**< outbox entries waiting now */
   uint64_t sent;           /**< outbox entries delivered */
   uint64_t send_errors;    /**< failed deliveries (retried) */
+  /** Poll requests answered, by latency: [i] counts those within
+   * CCCI_FORGEBOT_LATENCY_MS[i] and above the bucket before; the last, the
+   * slower ones (not cumulative; /metrics sums them). */
+  uint64_t poll_latency[CCCI_FORGEBOT_LATENCY_BUCKETS + 1];
+  uint64_t poll_latency_ms; /**< the sum of those latencies */
 };
 
 /** Fill @p out with the bot's counters now. */

@@ -116,6 +116,9 @@ int ccci_redact_finish(struct ccci_redact *r, const char **out,
 int ccci_redact_swap(struct ccci_redact *r,
                      struct ccci_redact_set *set) CCCI_WUR;
 
+/** Masked runs written so far (each maximal run of secret bytes is one). */
+uint64_t ccci_redact_masked(const struct ccci_redact *r);
+
 /** Bytes held back so far (fed but not yet decided). */
 size_t ccci_redact_pending(const struct ccci_redact *r);
 

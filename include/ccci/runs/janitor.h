@@ -19,6 +19,8 @@ enum ccci_janitor_verdict {
   CCCI_JANITOR_ADOPT,    /**< lock free, results complete: take the result */
   CCCI_JANITOR_ORPHAN,   /**< lock free, no complete results: orphaned */
 };
+/** How many verdicts there are. */
+#define CCCI_JANITOR_VERDICT_COUNT (CCCI_JANITOR_ORPHAN + 1)
 
 /** The facts of one run. */
 struct ccci_janitor_case {

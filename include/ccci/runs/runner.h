@@ -34,6 +34,9 @@ struct ccci_runner_spec {
   uint64_t drain_timeout_ms;
   struct ccci_redact_set *secrets; /**< referenced */
   struct ccci_logstore *logs;      /**< lines go here */
+  /** Counters (or NULL): bytes of output through the redactor, and masked
+   * runs it wrote; they must outlive the runner. */
+  uint64_t *redacted_bytes, *redacted_masks;
 };
 
 /** How a runner ended. */

@@ -14,6 +14,7 @@
 #include "ccci/core/list.h"
 #include "ccci/core/util.h"
 #include "ccci/logs/redact.h"
+#include "ccci/runs/janitor.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
 
@@ -197,6 +198,11 @@ struct ccci_runs_counters {
   bool draining;
   uint64_t secrets_values;   /**< values the runs mask now */
   uint64_t secrets_patterns; /**< of which patterns */
+  bool secrets_problem;      /**< the last look at the secrets failed */
+  uint64_t redaction_bytes;  /**< run output bytes through the redactor */
+  uint64_t redaction_masked; /**< masked runs it wrote */
+  /** Janitor decisions acted on, by verdict ([CCCI_JANITOR_LEAVE] stays 0). */
+  uint64_t janitor[CCCI_JANITOR_VERDICT_COUNT];
 };
 
 /** Fill @p out with the runs' counters now. */
