@@ -12,6 +12,7 @@
   python3,
   git,
   openssl,
+  http-parser,
 }:
 
 stdenv.mkDerivation (finalAttrs: {
@@ -55,6 +56,8 @@ stdenv.mkDerivation (finalAttrs: {
     curl
     libyaml
     jansson
+    http-parser
+    openssl
   ];
 
   cmakeFlags = [

@@ -6,10 +6,14 @@ set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
-  libyaml-dev libjansson-dev libcmocka-dev python3 git"
+  libyaml-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev
+  python3 git"
 # chromium and a font: SCREENSHOT's test (tests/integration/test_shot.py).
 TEST_PKGS="clang libclang-rt-14-dev clang-format nix-bin socat openssl
-  chromium fonts-dejavu-core"
+  chromium fonts-dejavu-core python3-prometheus-client"
+# The HTTP benchmark only (bench/http.py): the load generator and the Go
+# net/http server it compares against.
+BENCH_HTTP_PKGS="wrk golang-go"
 
 install_missing() {
   missing=""
@@ -75,8 +79,14 @@ test)
   echo "== tests (sanitizer build)"
   ctest --test-dir build-asan -j2 --output-on-failure
   ;;
+bench-http)
+  shift
+  install_missing $BUILD_PKGS $BENCH_HTTP_PKGS
+  build build-release -DCMAKE_BUILD_TYPE=Release
+  exec python3 bench/http.py --bin build-release/ccci "$@"
+  ;;
 *)
-  echo "usage: scripts/dev.sh serve [-c FILE] | scripts/dev.sh test" >&2
+  echo "usage: scripts/dev.sh serve [-c FILE] | scripts/dev.sh test | scripts/dev.sh bench-http" >&2
   exit 64
   ;;
 esac

@@ -9,6 +9,7 @@ set(CCCI_DEPS
   "curl|libcurl>=7.88|libcurl4-openssl-dev"
   "yaml|yaml-0.1>=0.2.5|libyaml-dev"
   "jansson|jansson>=2.14|libjansson-dev"
+  "crypto|libcrypto>=3.0|libssl-dev"
 )
 
 add_library(ccci_deps INTERFACE)
@@ -24,6 +25,24 @@ foreach(dep ${CCCI_DEPS})
   endif()
   target_link_libraries(ccci_deps INTERFACE PkgConfig::CCCI_DEP_${name})
 endforeach()
+
+# http-parser (the HTTP front's request parser) ships no pkg-config module on
+# Debian: its header and library are found by name, and its version is
+# checked from the header's HTTP_PARSER_VERSION_* macros.
+find_path(CCCI_HTTP_PARSER_INCLUDE http_parser.h)
+find_library(CCCI_HTTP_PARSER_LIB http_parser)
+if(NOT CCCI_HTTP_PARSER_INCLUDE OR NOT CCCI_HTTP_PARSER_LIB)
+  message(FATAL_ERROR "ccci needs http-parser >= 2.9 (http_parser.h and libhttp_parser): install the Debian package libhttp-parser-dev")
+endif()
+file(STRINGS "${CCCI_HTTP_PARSER_INCLUDE}/http_parser.h" CCCI_HP_VER
+     REGEX "^#define HTTP_PARSER_VERSION_(MAJOR|MINOR) [0-9]+")
+string(REGEX REPLACE ".*MAJOR ([0-9]+).*" "\\1" CCCI_HP_MAJOR "${CCCI_HP_VER}")
+string(REGEX REPLACE ".*MINOR ([0-9]+).*" "\\1" CCCI_HP_MINOR "${CCCI_HP_VER}")
+if(NOT CCCI_HP_MAJOR EQUAL 2 OR CCCI_HP_MINOR LESS 9)
+  message(FATAL_ERROR "ccci needs http-parser 2.9 or a later 2.x, found ${CCCI_HP_MAJOR}.${CCCI_HP_MINOR}: install the Debian package libhttp-parser-dev")
+endif()
+target_include_directories(ccci_deps INTERFACE "${CCCI_HTTP_PARSER_INCLUDE}")
+target_link_libraries(ccci_deps INTERFACE "${CCCI_HTTP_PARSER_LIB}")
 
 if(CCCI_TESTS)
   pkg_check_modules(CCCI_CMOCKA IMPORTED_TARGET "cmocka>=1.1")

@@ -1847,6 +1847,20 @@ json_t *ccci_runs_show(struct ccci_runs *rs, const char *id)
   return j;
 }
 
+int ccci_runs_find(struct ccci_runs *rs, const char *repo, uint64_t number,
+                   char out[CCCI_RUN_ID_MAX + 1])
+{
+  size_t i = rs->nall;
+  while (i-- > 0) {
+    const struct ccci_run_meta *m = &rs->all[i]->m;
+    if (m->number == number && m->repo != NULL && strcmp(m->repo, repo) == 0) {
+      memcpy(out, m->id, sizeof(m->id));
+      return 0;
+    }
+  }
+  return -ENOENT;
+}
+
 /* A run's meta, with what ps should say beyond it (`note`). */
 static json_t *with_note(const struct run *r)
 {

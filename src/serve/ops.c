@@ -238,6 +238,8 @@ static json_t *op_tail(const struct ccci_ops_env *env,
   tr.step = json_is_integer(step) ? (int)json_integer_value(step) : -1;
   tr.step_name = json_is_string(step) ? json_string_value(step) : NULL;
   tr.from = json_is_integer(pos) ? (uint64_t)json_integer_value(pos) : 0;
+  tr.from_step = 0;
+  tr.end_with_step = false;
   ccci_tail_start(env->tail, &tr, call->stream(call));
   return CCCI_OP_LATER;
 }

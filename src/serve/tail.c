@@ -33,13 +33,14 @@ struct ccci_tail_session {
   struct ccci_tail_sink *sink; /* NULL once the stream is over */
   char id[CCCI_RUN_ID_MAX + 1];
   bool follow;
-  int only;          /* the one step to stream, or -1 */
-  char *only_name;   /* ... given by name, until it is seen */
-  uint64_t from;     /* lines to skip in the first step streamed */
-  unsigned k;        /* the step being streamed */
-  bool k_announced;  /* the sink was told of it */
-  uint64_t off, pos; /* its next whole line: byte offset and pos */
-  uint64_t eof_off;  /* the step's file ended here (UINT64_MAX: no) */
+  int only;           /* the one step to stream, or -1 */
+  char *only_name;    /* ... given by name, until it is seen */
+  uint64_t from;      /* lines to skip in the first step streamed */
+  bool end_with_step; /* the one step complete: the end */
+  unsigned k;         /* the step being streamed */
+  bool k_announced;   /* the sink was told of it */
+  uint64_t off, pos;  /* its next whole line: byte offset and pos */
+  uint64_t eof_off;   /* the step's file ended here (UINT64_MAX: no) */
   /* The live store being watched, or NULL. */
   struct ccci_logstore *ls;
   struct ccci_logstore *gone_ls; /* closed: never watch it again */
@@ -416,7 +417,7 @@ static void pump(struct ccci_tail_session *s)
     }
     if (si.closed || !s->follow) {
       /* The one step is complete, or a snapshot was asked for. */
-      if (run_done(&v) || !s->follow)
+      if (run_done(&v) || !s->follow || s->end_with_step)
         session_end(s, &v);
       return;
     }
@@ -471,8 +472,13 @@ void ccci_tail_start(struct ccci_tail *t, const struct ccci_tail_request *req,
   s->only = req->step;
   s->only_name = req->step_name ? ccci_xstrdup(req->step_name) : NULL;
   s->from = req->from;
+  s->end_with_step = req->end_with_step && (s->only >= 0 || s->only_name);
   ccci_buf_init(&s->fbuf, LINE_MAX_BYTES + CHUNK);
-  set_step(s, s->only > 0 ? (unsigned)s->only : 0);
+  if (s->only >= 0)
+    set_step(s, (unsigned)s->only);
+  else
+    set_step(s, req->from_step < CCCI_TAIL_MAX_STEPS ? req->from_step
+                                                     : CCCI_TAIL_MAX_STEPS);
   ccci_list_add_head(&t->sessions, &s->node);
   t->counters.clients++;
   t->counters.started++;

@@ -40,6 +40,8 @@ struct ccci_web {
   bool stopping;
   /** webapi.c: SSE streams open (ended with an error event on stop). */
   struct ccci_list sse;
+  /** webapi.c: its caches (private; made at first use, freed on stop). */
+  struct ccci_web_api *api;
   /** webhook.c: hook requests waiting for the acceptance path. */
   struct ccci_list hooks;
   /** webhook.c: the secret of forge.webhook_secret_file, or NULL. */

@@ -51,51 +51,6 @@ void ccci_web_page_error(struct ccci_web *w, struct ccci_http_req *r,
 
 /* ==== end of webpages.c ==== */
 
-/* ==== webapi.c (helper C) ==== */
-
-void ccci_web_api_runs(struct ccci_web *w, struct ccci_http_req *r,
-                       const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_api_run(struct ccci_web *w, struct ccci_http_req *r,
-                      const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_api_logs(struct ccci_web *w, struct ccci_http_req *r,
-                       const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_api_stream(struct ccci_web *w, struct ccci_http_req *r,
-                         const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_page_events(struct ccci_web *w, struct ccci_http_req *r,
-                          const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_artifact(struct ccci_web *w, struct ccci_http_req *r,
-                       const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_sse_stop(struct ccci_web *w)
-{
-  (void)w;
-}
-
-/* ==== end of webapi.c ==== */
-
 /* ==== webmisc.c (helper D) ==== */
 
 void ccci_web_badge(struct ccci_web *w, struct ccci_http_req *r,

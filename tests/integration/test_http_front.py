@@ -59,7 +59,8 @@ class HttpFrontTest(CcciTestCase):
         d.start()
         self.assertEqual(d.status()["http"]["public_url"], "https://ci.example.org")
         self.assertNotIn("http.public_url is not set", d.logtext())
-        text = open(d.config_path).read().replace("https://ci.example.org//", "https://other.example/ci")
+        with open(d.config_path) as f:
+            text = f.read().replace("https://ci.example.org//", "https://other.example/ci")
         with open(d.config_path, "w") as f:
             f.write(text)
         d.send(signal.SIGHUP)

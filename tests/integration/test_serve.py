@@ -240,14 +240,16 @@ class ServeTest(CcciTestCase):
         d.send(signal.SIGHUP)
         d.wait_log("keeping the previous configuration")
         log = d.logtext()
-        self.assertIn("error config: %s:4:1: unknown key 'dedline'; did you mean 'deadline'?" % d.config_path, log)
-        self.assertIn("error config: %s:5:1: duplicate key 'capacity' (first set at line 3)" % d.config_path, log)
+        # Lines 4-5 are itest's http section.
+        self.assertIn("error config: %s:6:1: unknown key 'dedline'; did you mean 'deadline'?" % d.config_path, log)
+        self.assertIn("error config: %s:7:1: duplicate key 'capacity' (first set at line 3)" % d.config_path, log)
         st = d.status()
         self.assertEqual(st["counters"]["config_reload_errors"], 1)
         self.assertEqual(st["counters"]["config_reloads"], 0)
         # Fixed: the next SIGHUP swaps it in.
         with open(d.config_path, "w") as f:
-            f.write("state_dir: %s\nsocket: %s\ncapacity: 3\n" % (d.state_dir, d.socket))
+            f.write("state_dir: %s\nsocket: %s\ncapacity: 3\nhttp:\n  listen: 127.0.0.1:0\n"
+                    % (d.state_dir, d.socket))
         d.send(signal.SIGHUP)
         d.wait_log("(1 key changed)")
         st = d.status()
@@ -257,7 +259,8 @@ class ServeTest(CcciTestCase):
     def test_sighup_restart_only_key_warns_and_keeps_running_values(self):
         d = self.daemon().start()
         with open(d.config_path, "w") as f:
-            f.write("state_dir: %s/elsewhere\nsocket: %s\n" % (self.tmp, d.socket))
+            f.write("state_dir: %s/elsewhere\nsocket: %s\nhttp:\n  listen: 127.0.0.1:0\n"
+                    % (self.tmp, d.socket))
         d.send(signal.SIGHUP)
         d.wait_log("warn config: state_dir changed; it applies after a restart")
         self.assertEqual(d.status()["state_dir"], d.state_dir)

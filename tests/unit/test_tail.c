@@ -262,7 +262,7 @@ static void assert_text(const struct test_sink *s, unsigned step,
 
 static struct ccci_tail_request all_steps(void)
 {
-  struct ccci_tail_request r = {"r1", true, -1, NULL, 0};
+  struct ccci_tail_request r = {"r1", true, -1, NULL, 0, 0, false};
   return r;
 }
 
@@ -379,7 +379,7 @@ static void test_gone_mid_read(void **state)
 static void test_one_step_by_name_and_snapshot(void **state)
 {
   struct fixture *f = *state;
-  struct ccci_tail_request r = {"r1", false, -1, "build", 2};
+  struct ccci_tail_request r = {"r1", false, -1, "build", 2, 0, false};
   struct test_sink s;
   struct ccci_buf b;
 
@@ -400,6 +400,80 @@ static void test_one_step_by_name_and_snapshot(void **state)
                    0);
   assert_string_equal(s.text.data, b.data);
   ccci_buf_close(&b);
+  ccci_buf_close(&s.text);
+}
+
+/* A reader resuming after line 1 of step 1: every step from step 1, its
+ * first two lines skipped, then the live ones, with nothing of step 0. */
+static void test_from_step(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_tail_request r = {"r1", true, -1, NULL, 2, 1, false};
+  struct test_sink s, s2;
+  struct ccci_buf b;
+  unsigned i;
+
+  sink_init(&s);
+  s.skip = 2;
+  add(f, "x", 3000);
+  ccci_logstore_line(f->ls, "~~~ step build\n", 15, true);
+  add(f, "a", 3000);
+  written(f);
+  ccci_tail_start(f->t, &r, &s.sink);
+  RUN_UNTIL(f, s.lines == 2998);
+  assert_int_equal(s.step, 1);
+  add(f, "b", 2);
+  assert_int_equal(s.lines, 3000);
+  finish_run(f);
+  RUN_UNTIL(f, s.ended);
+  assert_int_equal(s.end.state, CCCI_RUN_FINISHED);
+  ccci_buf_init(&b, SIZE_MAX);
+  for (i = 2; i < 3000; i++)
+    assert_int_equal(ccci_buf_printf(&b, "1:a%u some text to fill\n", i), 0);
+  assert_int_equal(ccci_buf_printf(&b, "1:b0 some text to fill\n"
+                                       "1:b1 some text to fill\n"),
+                   0);
+  assert_string_equal(s.text.data, b.data);
+  ccci_buf_close(&b);
+
+  /* A step past the last of a finished run: the end, and no line. */
+  sink_init(&s2);
+  r.from_step = 5;
+  r.from = 0;
+  f->view.state = CCCI_RUN_RUNNING; /* begin checks it */
+  ccci_tail_start(f->t, &r, &s2.sink);
+  f->view.state = CCCI_RUN_FINISHED;
+  ccci_tail_run_changed(f->t, "r1");
+  RUN_UNTIL(f, s2.ended);
+  assert_int_equal(s2.lines, 0);
+  assert_int_equal(s2.step, -1);
+  ccci_buf_close(&s.text);
+  ccci_buf_close(&s2.text);
+}
+
+/* Drone's step stream: one step, followed, ended once a later step starts
+ * while the run goes on. */
+static void test_end_with_step(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_tail_request r = {"r1", true, 0, NULL, 0, 0, true};
+  struct test_sink s;
+  static const unsigned counts[] = {3000, 5};
+
+  sink_init(&s);
+  add(f, "a", 3000);
+  written(f);
+  ccci_tail_start(f->t, &r, &s.sink);
+  RUN_UNTIL(f, s.lines == 3000);
+  add(f, "b", 5);
+  assert_int_equal(s.lines, 3005);
+  assert_false(s.ended);
+  ccci_logstore_line(f->ls, "~~~ step build\n", 15, true);
+  add(f, "c", 5);
+  RUN_UNTIL(f, s.ended);
+  assert_int_equal(s.end.state, CCCI_RUN_RUNNING);
+  assert_int_equal(s.lines, 3005);
+  assert_text(&s, 0, "ab", counts);
   ccci_buf_close(&s.text);
 }
 
@@ -474,6 +548,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_gone_mid_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_step_by_name_and_snapshot, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_from_step, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_end_with_step, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_run_and_gone_run, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_engine_stops, setup, teardown),

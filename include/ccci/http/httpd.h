@@ -70,11 +70,12 @@ int ccci_httpd_new(const struct ccci_httpd_env *env, const char *listen,
 const char *ccci_httpd_address(const struct ccci_httpd *h);
 
 /** Status codes counted one by one; any other is counted as its class. */
-#define CCCI_HTTPD_CODES                                                       \
-  X(200)                                                                       \
-  X(201) X(202) X(204) X(206) X(301) X(302) X(304) X(400) X(401) X(403) X(404) \
-      X(405) X(408) X(411) X(413) X(414) X(416) X(431) X(500) X(501) X(503)    \
-          X(505)
+/* clang-format off */
+#define CCCI_HTTPD_CODES                                                      \
+  X(200) X(201) X(202) X(204) X(206) X(301) X(302) X(304) X(400) X(401)       \
+  X(403) X(404) X(405) X(408) X(411) X(413) X(414) X(416) X(431) X(500)       \
+  X(501) X(503) X(505)
+/* clang-format on */
 enum {
 #define X(c) CCCI_HTTPD_C##c,
   CCCI_HTTPD_CODES

@@ -132,6 +132,14 @@ int ccci_runs_cancel(struct ccci_runs *rs, const char *id, uid_t by) CCCI_WUR;
 /** The run's meta.json plus its steps (new reference), or NULL. */
 json_t *ccci_runs_show(struct ccci_runs *rs, const char *id);
 
+/**
+ * The id of run @p number of repo @p repo (`owner/name`, `local/<recipe>`)
+ * into @p out: 0, or -ENOENT. Numbers are unique per repo; should two runs
+ * share one, the newer is found.
+ */
+int ccci_runs_find(struct ccci_runs *rs, const char *repo, uint64_t number,
+                   char out[CCCI_RUN_ID_MAX + 1]) CCCI_WUR;
+
 /** Runs, newest first, optionally only of one state and/or recipe. */
 json_t *ccci_runs_list(struct ccci_runs *rs, const char *state,
                        const char *recipe);

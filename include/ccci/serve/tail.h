@@ -85,6 +85,19 @@ struct ccci_tail_request {
   int step;              /**< the one step to stream, or -1 for all */
   const char *step_name; /**< the one step by name (once it exists), or NULL */
   uint64_t from;         /**< lines to skip in the first step streamed */
+  /**
+   * With every step (@p step -1): the step to start at, the steps before
+   * it skipped (0: from the first). A reader that resumes after line
+   * `pos` of step k asks for from_step k and from pos + 1.
+   */
+  unsigned from_step;
+  /**
+   * With one step (@p step or @p step_name) and @p follow: end once that
+   * step is complete (a later step started, or the log closed), as Drone's
+   * step stream does, rather than with the run. The end then tells the
+   * run's state at that moment.
+   */
+  bool end_with_step;
 };
 
 /** A tail engine on @p env (copied). Its owner tells it of run changes. */
