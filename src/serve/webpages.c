@@ -1,0 +1,189 @@
+/* The HTML pages (docs/http.md, "Pages"): the recent runs and the error
+ * page. Every byte from a run, a recipe or the forge is escaped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccci/http/html.h"
+#include "ccci/runs/levels.h"
+#include "ccci/runs/runs.h"
+#include "web_int.h"
+
+/* Runs on one page of `/`. */
+#define PER_PAGE 50
+
+static void put(struct ccci_buf *b, const char *s)
+{
+  if (ccci_buf_append(b, s, strlen(s)) < 0)
+    abort();
+}
+
+static void put_esc(struct ccci_buf *b, const char *s)
+{
+  if (ccci_html_escape_str(b, s != NULL ? s : "") < 0)
+    abort();
+}
+
+static void head(struct ccci_buf *b, const char *title)
+{
+  put(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, "
+         "initial-scale=1\"><title>");
+  put_esc(b, title);
+  put(b, " · ccci</title></head><body><header><a href=\"/\">ccci</a>"
+         "</header><main>\n");
+}
+
+static void tail(struct ccci_buf *b)
+{
+  put(b, "</main></body></html>\n");
+}
+
+void ccci_web_page_error(struct ccci_web *w, struct ccci_http_req *r,
+                         int status, const char *msg)
+{
+  struct ccci_buf b;
+  char title[64];
+
+  snprintf(title, sizeof(title), "%d %s", status, ccci_http_reason(status));
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, title);
+  put(&b, "<h1>");
+  put_esc(&b, title);
+  put(&b, "</h1><p>");
+  put_esc(&b, msg);
+  put(&b, "</p>\n");
+  tail(&b);
+  ccci_web_send(w, r, status, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+static const char *str_of(json_t *run, const char *key)
+{
+  return json_string_value(json_object_get(run, key));
+}
+
+/* A query parameter that links keep: "&name=value", escaped. */
+static void keep_param(struct ccci_buf *b, const char *name, const char *v)
+{
+  const char *p;
+  if (v == NULL || v[0] == '\0')
+    return;
+  if (ccci_buf_printf(b, "&amp;%s=", name) < 0)
+    abort();
+  for (p = v; *p != '\0'; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.') {
+      if (ccci_buf_append(b, p, 1) < 0)
+        abort();
+    } else if (ccci_buf_printf(b, "%%%02X", c) < 0)
+      abort();
+  }
+}
+
+static void run_row(struct ccci_web *w, struct ccci_buf *b, json_t *run,
+                    const char *forge_url)
+{
+  const char *id = str_of(run, "id"), *state = str_of(run, "state");
+  const char *reason = str_of(run, "reason"), *repo = str_of(run, "repo");
+  const char *kind = json_string_value(
+      json_object_get(json_object_get(run, "trigger"), "kind"));
+  json_int_t pr = json_integer_value(json_object_get(run, "pr"));
+  int level = id != NULL ? ccci_web_level(w, id) : -1;
+
+  put(b, "<tr><td>");
+  put_esc(b, reason != NULL ? reason : state);
+  put(b, "</td><td><a href=\"/recipes/");
+  put_esc(b, str_of(run, "recipe"));
+  put(b, "\">");
+  put_esc(b, str_of(run, "recipe"));
+  put(b, "</a></td><td>");
+  if (pr > 0 && kind != NULL && strcmp(kind, "forge") == 0 &&
+      forge_url != NULL && repo != NULL) {
+    put(b, "<a href=\"");
+    put_esc(b, forge_url);
+    put(b, "/");
+    put_esc(b, repo);
+    if (ccci_buf_printf(b, "/pulls/%lld\">#%lld</a>", (long long)pr,
+                        (long long)pr) < 0)
+      abort();
+  } else if (pr > 0 && ccci_buf_printf(b, "#%lld", (long long)pr) < 0)
+    abort();
+  put(b, "</td><td>");
+  put(b, level == -2                      ? "…"
+         : ccci_level_text(level) != NULL ? ccci_level_text(level)
+                                          : "");
+  put(b, "</td><td><a href=\"/runs/");
+  put_esc(b, id);
+  put(b, "\">");
+  put_esc(b, str_of(run, "started_at") != NULL ? str_of(run, "started_at")
+                                               : str_of(run, "created_at"));
+  put(b, "</a></td></tr>\n");
+}
+
+void ccci_web_page_index(struct ccci_web *w, struct ccci_http_req *r,
+                         const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  const char *recipe = ccci_http_query_param(r, "recipe");
+  const char *state = ccci_http_query_param(r, "state");
+  const char *pg = ccci_http_query_param(r, "page");
+  struct ccci_config *cfg;
+  struct ccci_buf b;
+  uint64_t page = 1;
+  size_t i, n, first;
+  json_t *runs;
+
+  (void)arg;
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  if (recipe != NULL && recipe[0] == '\0')
+    recipe = NULL;
+  if (state != NULL && state[0] == '\0')
+    state = NULL;
+  if (pg != NULL &&
+      (ccci_parse_u64(pg, &page) < 0 || page == 0 || page > 1000000)) {
+    ccci_web_error(w, r, 400, "page must be a number from 1");
+    return;
+  }
+  runs = ccci_runs_list(rs, state, recipe);
+  n = json_array_size(runs);
+  first = (size_t)(page - 1) * PER_PAGE;
+  cfg = ccci_web_config(w);
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, "runs");
+  put(&b, "<h1>Runs</h1>\n<form method=\"get\" action=\"/\">"
+          "<label>recipe <input name=\"recipe\" value=\"");
+  put_esc(&b, recipe);
+  put(&b, "\"></label> <label>state <input name=\"state\" value=\"");
+  put_esc(&b, state);
+  put(&b, "\"></label> <button>filter</button></form>\n"
+          "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
+          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+  for (i = first; i < n && i < first + PER_PAGE; i++)
+    run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
+  put(&b, "</tbody></table>\n<nav>");
+  if (page > 1) {
+    if (ccci_buf_printf(&b, "<a href=\"/?page=%llu",
+                        (unsigned long long)page - 1) < 0)
+      abort();
+    keep_param(&b, "recipe", recipe);
+    keep_param(&b, "state", state);
+    put(&b, "\">newer</a> ");
+  }
+  if (first + PER_PAGE < n) {
+    if (ccci_buf_printf(&b, "<a href=\"/?page=%llu",
+                        (unsigned long long)page + 1) < 0)
+      abort();
+    keep_param(&b, "recipe", recipe);
+    keep_param(&b, "state", state);
+    put(&b, "\">older</a>");
+  }
+  put(&b, "</nav>\n");
+  tail(&b);
+  ccci_config_unref(cfg);
+  json_decref(runs);
+  ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
