@@ -1,5 +1,6 @@
-/* The HTML pages (docs/http.md, "Pages"): the recent runs and the error
- * page. Every byte from a run, a recipe or the forge is escaped. */
+/* The HTML pages (docs/http.md, "Pages"): the recent runs, a recipe's history
+ * and the error page. Every byte from a run, a recipe or the forge is escaped.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,94 @@ void ccci_web_page_index(struct ccci_web *w, struct ccci_http_req *r,
     put(&b, "\">older</a>");
   }
   put(&b, "</nav>\n");
+  tail(&b);
+  ccci_config_unref(cfg);
+  json_decref(runs);
+  ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+/* Finished runs the level picture shows at most. */
+#define SVG_RUNS 50
+
+/* The level of the last finished runs (oldest left) as points joined by
+ * steps: inline SVG with presentation attributes only. */
+static void level_svg(struct ccci_web *w, struct ccci_buf *b, json_t *runs)
+{
+  int lv[SVG_RUNS];
+  size_t i, n = 0, k;
+
+  for (i = 0; i < json_array_size(runs) && n < SVG_RUNS; i++) {
+    json_t *run = json_array_get(runs, i);
+    const char *st = str_of(run, "state"), *id = str_of(run, "id");
+    if (st == NULL || strcmp(st, "finished") != 0 || id == NULL)
+      continue;
+    lv[n++] = ccci_web_level(w, id);
+  }
+  if (ccci_buf_printf(
+          b,
+          "<svg class=\"levels\" xmlns=\"http://www.w3.org/2000/svg\" "
+          "viewBox=\"0 0 %u 60\" role=\"img\" "
+          "aria-label=\"level of the last %zu finished runs\">",
+          (unsigned)(SVG_RUNS * 10 + 20), n) < 0)
+    abort();
+  for (k = 0; k <= CCCI_LEVEL_MAX; k++)
+    if (ccci_buf_printf(b,
+                        "<line x1=\"10\" x2=\"%u\" y1=\"%zu\" y2=\"%zu\" "
+                        "stroke=\"#ddd\" stroke-width=\"0.5\"/>",
+                        (unsigned)(SVG_RUNS * 10 + 10), 52 - k * 11,
+                        52 - k * 11) < 0)
+      abort();
+  for (k = 0; k < n; k++) {
+    /* Oldest first: the list is newest first. */
+    int l = lv[n - 1 - k];
+    unsigned x = 10 + (unsigned)k * 10;
+    if (l < 0) {
+      if (ccci_buf_printf(b,
+                          "<circle cx=\"%u\" cy=\"52\" r=\"2\" fill=\"none\" "
+                          "stroke=\"#999\"/>",
+                          x) < 0)
+        abort();
+      continue;
+    }
+    if (ccci_buf_printf(b,
+                        "<circle cx=\"%u\" cy=\"%d\" r=\"2.5\" fill=\"#2a6\"/>",
+                        x, 52 - l * 11) < 0)
+      abort();
+  }
+  put(b, "</svg>\n");
+}
+
+void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
+                          const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  struct ccci_config *cfg;
+  struct ccci_buf b;
+  json_t *runs;
+  size_t i;
+
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  runs = ccci_runs_list(rs, NULL, arg[0]);
+  if (json_array_size(runs) == 0) {
+    json_decref(runs);
+    ccci_web_error(w, r, 404, "no run of recipe '%s'", arg[0]);
+    return;
+  }
+  cfg = ccci_web_config(w);
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, arg[0]);
+  put(&b, "<h1>");
+  put_esc(&b, arg[0]);
+  put(&b, "</h1>\n");
+  level_svg(w, &b, runs);
+  put(&b, "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
+          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+  for (i = 0; i < json_array_size(runs) && i < 200; i++)
+    run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
+  put(&b, "</tbody></table>\n");
   tail(&b);
   ccci_config_unref(cfg);
   json_decref(runs);

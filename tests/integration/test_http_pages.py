@@ -84,3 +84,18 @@ class PagesTest(CcciTestCase):
         self.assertEqual(status, 200)
         self.assertNotIn("<script>", body)
         self.assertIn("&lt;script&gt;x", body)
+
+    def test_recipe_page_history_and_svg(self):
+        ids = [self.submit() for _ in range(2)]
+        status, headers, body = get(self.d.url("/recipes/myrecipe"))
+        self.assertEqual(status, 200)
+        self.assertIn("Content-Security-Policy", headers)
+        for i in ids:
+            self.assertIn('href="/runs/%s"' % i, body)
+        svg = body[body.index("<svg"):body.index("</svg>") + 6]
+        root = ET.fromstring(svg)
+        self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg")
+        self.assertEqual(len(root.findall("{http://www.w3.org/2000/svg}circle")), 2)
+        status, _, body = get(self.d.url("/recipes/%3Cb%3E"))
+        self.assertEqual(status, 404)
+        self.assertIn("&#39;&lt;b&gt;&#39;", body)
