@@ -12,12 +12,6 @@ static void not_yet(struct ccci_http_req *r)
 
 /* ==== webpages.c (helper B) ==== */
 
-void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
-                       const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
 void ccci_web_page_log(struct ccci_web *w, struct ccci_http_req *r,
                        const char *const *arg)
 {

@@ -7,6 +7,7 @@
 
 #include "ccci/http/html.h"
 #include "ccci/runs/levels.h"
+#include "ccci/runs/run.h"
 #include "ccci/runs/runs.h"
 #include "web_int.h"
 
@@ -275,4 +276,187 @@ void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
   ccci_config_unref(cfg);
   json_decref(runs);
   ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+/* Lines of a step the run page renders itself (the first ones). */
+#define PAGE_LINES 500
+/* The longest step file line read (an encoded line of CCCI_LOGLINE_MAX
+ * bytes of text takes at most six bytes a byte). */
+#define LINE_MAX_BYTES (6u * 64u * 1024u + 64u)
+
+/* A run page: its head rendered on the loop, its step logs on the pool. */
+struct run_page {
+  uv_work_t work;
+  struct ccci_web *w;
+  struct ccci_http_req *r;
+  struct ccci_buf b;
+  json_t *run; /* meta plus steps */
+};
+
+/* Step @p n's first PAGE_LINES lines as `<div id="s<n>-L<k>">` elements. */
+static void render_step(struct ccci_buf *b, const char *path, unsigned n,
+                        uint64_t lines)
+{
+  FILE *f = fopen(path, "re");
+  char *line = NULL;
+  size_t cap = 0, k = 0;
+  ssize_t len;
+
+  if (f == NULL) {
+    put(b, "<p>the log is not readable</p>\n");
+    return;
+  }
+  put(b, "<pre class=\"log\">");
+  while (k < PAGE_LINES && (len = getline(&line, &cap, f)) > 0) {
+    json_t *j;
+    const char *out;
+    size_t ol;
+    if ((size_t)len > LINE_MAX_BYTES)
+      break;
+    j = json_loadb(line, (size_t)len, 0, NULL);
+    out = json_string_value(json_object_get(j, "out"));
+    ol = out != NULL ? json_string_length(json_object_get(j, "out")) : 0;
+    if (ol > 0 && out[ol - 1] == '\n')
+      ol--;
+    k++;
+    if (ccci_buf_printf(
+            b,
+            "<div class=\"l\" id=\"s%u-L%zu\"><a href=\"#s%u-L%zu\">"
+            "%zu</a><span class=\"t\">",
+            n, k, n, k, k) < 0 ||
+        ccci_html_ansi(b, out != NULL ? out : "", ol) < 0)
+      abort();
+    put(b, "</span></div>");
+    json_decref(j);
+  }
+  put(b, "</pre>\n");
+  if (lines > k && ccci_buf_printf(b, "<p>%llu more lines</p>\n",
+                                   (unsigned long long)(lines - k)) < 0)
+    abort();
+  free(line);
+  fclose(f);
+}
+
+static void run_page_work(uv_work_t *work)
+{
+  struct run_page *p = ccci_container_of(work, struct run_page, work);
+  const char *dir = str_of(p->run, "dir");
+  json_t *steps = json_object_get(p->run, "steps"), *st;
+  size_t i;
+
+  json_array_foreach(steps, i, st)
+  {
+    const char *name = str_of(st, "name");
+    json_int_t n = json_integer_value(json_object_get(st, "n"));
+    char *path;
+    if (name == NULL || dir == NULL)
+      continue;
+    if (ccci_buf_printf(&p->b, "<section id=\"s%lld\"><h2>", (long long)n) < 0)
+      abort();
+    put_esc(&p->b, name);
+    put(&p->b, "</h2>\n");
+    path = ccci_xasprintf("%s/logs/%lld-%s.jsonl", dir, (long long)n, name);
+    render_step(&p->b, path, (unsigned)n,
+                (uint64_t)json_integer_value(json_object_get(st, "lines")));
+    free(path);
+    put(&p->b, "</section>\n");
+  }
+  tail(&p->b);
+}
+
+static void run_page_done(uv_work_t *work, int status)
+{
+  struct run_page *p = ccci_container_of(work, struct run_page, work);
+  struct ccci_web *w = p->w;
+  if (status < 0) {
+    ccci_buf_close(&p->b);
+    ccci_web_error(w, p->r, 503, "the front is stopping");
+  } else
+    ccci_web_send(w, p->r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &p->b,
+                  true);
+  json_decref(p->run);
+  free(p);
+  ccci_web_unpend(w);
+}
+
+static void kv(struct ccci_buf *b, const char *k, const char *v)
+{
+  if (v == NULL)
+    return;
+  put(b, "<dt>");
+  put(b, k);
+  put(b, "</dt><dd>");
+  put_esc(b, v);
+  put(b, "</dd>");
+}
+
+static void run_page_results(void *arg, const struct ccci_web_results *res)
+{
+  struct run_page *p = arg;
+  struct ccci_buf *b = &p->b;
+  json_t *m = p->run;
+  const char *recipe = str_of(m, "recipe");
+  size_t i;
+
+  head(b, recipe != NULL ? recipe : "run");
+  put(b, "<h1>");
+  put_esc(b, recipe);
+  put(b, " <span class=\"lvl\">");
+  put(b,
+      ccci_level_text(res->level) != NULL ? ccci_level_text(res->level) : "");
+  put(b, "</span></h1>\n<dl>");
+  kv(b, "run", str_of(m, "id"));
+  kv(b, "repo", str_of(m, "repo"));
+  kv(b, "sha", str_of(m, "sha"));
+  kv(b, "state", str_of(m, "state"));
+  kv(b, "result", str_of(m, "reason"));
+  kv(b, "commenter",
+     json_string_value(
+         json_object_get(json_object_get(m, "trigger"), "commenter")));
+  put(b, "</dl>\n");
+  if (res->res != NULL && res->res->ntiers > 0) {
+    put(b, "<table class=\"tiers\"><thead><tr><th>tier</th><th>status</th>"
+           "<th>duration</th><th>reason</th></tr></thead><tbody>\n");
+    for (i = 0; i < res->res->ntiers; i++) {
+      const struct ccci_results_tier *t = &res->res->tiers[i];
+      put(b, "<tr><td>");
+      put_esc(b, t->name);
+      put(b, "</td><td>");
+      put_esc(b, t->status);
+      put(b, "</td><td>");
+      if (t->duration_s >= 0 && ccci_buf_printf(b, "%.0f s", t->duration_s) < 0)
+        abort();
+      put(b, "</td><td>");
+      put_esc(b, t->reason);
+      put(b, "</td></tr>\n");
+    }
+    put(b, "</tbody></table>\n");
+  }
+  ccci_web_pend(p->w);
+  if (uv_queue_work(p->w->env.loop, &p->work, run_page_work, run_page_done) < 0)
+    run_page_done(&p->work, UV_ECANCELED);
+}
+
+void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
+                       const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  struct run_page *p;
+  json_t *run;
+
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  run = ccci_run_id_valid(arg[0]) ? ccci_runs_show(rs, arg[0]) : NULL;
+  if (run == NULL) {
+    ccci_web_error(w, r, 404, "no run '%s'", arg[0]);
+    return;
+  }
+  p = ccci_xcalloc(1, sizeof(*p));
+  p->w = w;
+  p->r = r;
+  p->run = run;
+  ccci_buf_init(&p->b, SIZE_MAX);
+  ccci_web_results(w, arg[0], run_page_results, p);
 }

@@ -28,7 +28,8 @@ class PagesTest(CcciTestCase):
         os.makedirs(self.recipe)
         harness = os.path.join(self.tmp, "h.py")
         with open(harness, "w") as f:
-            f.write("print('<script>alert(1)</script>')\n")
+            f.write("print('<script>alert(1)</script>')\n"
+                    "print('\\x1b[31mred\\x1b[0m plain')\n")
         self.d = self.daemon(
             config="min_free_bytes: 0\ncapacity: 2\nharness:\n  command: %s\n"
             % json.dumps([PY, harness])
@@ -99,3 +100,16 @@ class PagesTest(CcciTestCase):
         status, _, body = get(self.d.url("/recipes/%3Cb%3E"))
         self.assertEqual(status, 404)
         self.assertIn("&#39;&lt;b&gt;&#39;", body)
+
+    def test_run_page_escapes_and_anchors(self):
+        run_id = self.submit()
+        status, headers, body = get(self.d.url("/runs/" + run_id))
+        self.assertEqual(status, 200, body)
+        self.assertIn("Content-Security-Policy", headers)
+        self.assertNotIn("<script>", body)
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", body)
+        self.assertIn('<span class="a-f1">red</span> plain', body)
+        self.assertIn('id="s0"', body)
+        self.assertRegex(body, r'<div class="l" id="s0-L1"><a href="#s0-L1">1</a>')
+        status, _, body = get(self.d.url("/runs/nope"))
+        self.assertEqual(status, 404)
