@@ -18,12 +18,6 @@ void ccci_web_page_log(struct ccci_web *w, struct ccci_http_req *r,
   (void)w, (void)arg;
   not_yet(r);
 }
-void ccci_web_asset(struct ccci_web *w, struct ccci_http_req *r,
-                    const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
 /* ==== end of webpages.c ==== */
 
 /* ==== webmisc.c (helper D) ==== */

@@ -11,6 +11,12 @@
 #include "ccci/runs/runs.h"
 #include "web_int.h"
 
+/* The stylesheet, embedded from src/serve/web/style.css at build time. */
+extern const char ccci_web_style_css[];
+extern const size_t ccci_web_style_css_len;
+/* Pages link assets with this version query, so they may be cached long. */
+#define CCCI_WEB_ASSET_VERSION "1"
+
 /* Runs on one page of `/`. */
 #define PER_PAGE 50
 
@@ -30,7 +36,8 @@ static void head(struct ccci_buf *b, const char *title)
 {
   put(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, "
-         "initial-scale=1\"><title>");
+         "initial-scale=1\"><link rel=\"stylesheet\" "
+         "href=\"/static/style.css?v=" CCCI_WEB_ASSET_VERSION "\"><title>");
   put_esc(b, title);
   put(b, " · ccci</title></head><body><header><a href=\"/\">ccci</a>"
          "</header><main>\n");
@@ -459,4 +466,16 @@ void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
   p->run = run;
   ccci_buf_init(&p->b, SIZE_MAX);
   ccci_web_results(w, arg[0], run_page_results, p);
+}
+
+void ccci_web_asset(struct ccci_web *w, struct ccci_http_req *r,
+                    const char *const *arg)
+{
+  if (strcmp(arg[0], "style.css") != 0) {
+    ccci_web_error(w, r, 404, "no such file");
+    return;
+  }
+  ccci_http_respond_ref(r, 200, "text/css; charset=utf-8",
+                        "Cache-Control: public, max-age=31536000\r\n",
+                        ccci_web_style_css, ccci_web_style_css_len, NULL, NULL);
 }

@@ -3,6 +3,9 @@ filters, paging) and the error page (escaped, with the page headers)."""
 
 import json
 import os
+import shutil
+import subprocess
+import unittest
 import sys
 import urllib.error
 import urllib.request
@@ -113,3 +116,37 @@ class PagesTest(CcciTestCase):
         self.assertRegex(body, r'<div class="l" id="s0-L1"><a href="#s0-L1">1</a>')
         status, _, body = get(self.d.url("/runs/nope"))
         self.assertEqual(status, 404)
+
+    def test_stylesheet(self):
+        status, headers, body = get(self.d.url("/static/style.css"))
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/css"))
+        self.assertIn("max-age", headers["Cache-Control"])
+        self.assertIn(".a-f1", body)
+        _, _, page = get(self.d.url("/"))
+        self.assertIn('href="/static/style.css?v=', page)
+        status, _, _ = get(self.d.url("/static/nope.js"))
+        self.assertEqual(status, 404)
+
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is not installed")
+    def test_browser_renders_run_page(self):
+        run_id = self.submit()
+        out = os.environ.get("CCCI_ARTIFACTS", "/tmp/ccci-artifacts")
+        os.makedirs(out, exist_ok=True)
+        prof = os.path.join(self.tmp, "prof")
+        base = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--hide-scrollbars", "--no-first-run", "--user-data-dir=" + prof]
+        url = self.d.url("/runs/" + run_id)
+        dom = subprocess.run(base + ["--dump-dom", url], capture_output=True,
+                             text=True, timeout=120).stdout
+        # The <script> line is text in the DOM, and no script ran.
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", dom)
+        self.assertNotIn("<script>alert", dom)
+        self.assertIn('<span class="a-f1">red</span>', dom)
+        for name, size in (("run-page.png", "1280,800"), ("run-page-phone.png", "390,844")):
+            png = os.path.join(out, name)
+            subprocess.run(base + ["--window-size=" + size, "--screenshot=" + png, url],
+                           capture_output=True, timeout=120)
+            with open(png, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            print("screenshot:", png)
