@@ -12,41 +12,10 @@ static void not_yet(struct ccci_http_req *r)
 
 /* ==== webpages.c (helper B) ==== */
 
-void ccci_web_page_index(struct ccci_web *w, struct ccci_http_req *r,
-                         const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
-                       const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
 void ccci_web_page_log(struct ccci_web *w, struct ccci_http_req *r,
                        const char *const *arg)
 {
   (void)w, (void)arg;
   not_yet(r);
 }
-void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
-                          const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_asset(struct ccci_web *w, struct ccci_http_req *r,
-                    const char *const *arg)
-{
-  (void)w, (void)arg;
-  not_yet(r);
-}
-void ccci_web_page_error(struct ccci_web *w, struct ccci_http_req *r,
-                         int status, const char *msg)
-{
-  (void)w;
-  ccci_http_respond(r, status, "text/plain", NULL, msg, strlen(msg));
-}
-
 /* ==== end of webpages.c ==== */

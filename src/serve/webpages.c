@@ -1,0 +1,481 @@
+/* The HTML pages (docs/http.md, "Pages"): the recent runs, a recipe's history
+ * and the error page. Every byte from a run, a recipe or the forge is escaped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccci/http/html.h"
+#include "ccci/runs/levels.h"
+#include "ccci/runs/run.h"
+#include "ccci/runs/runs.h"
+#include "web_int.h"
+
+/* The stylesheet, embedded from src/serve/web/style.css at build time. */
+extern const char ccci_web_style_css[];
+extern const size_t ccci_web_style_css_len;
+/* Pages link assets with this version query, so they may be cached long. */
+#define CCCI_WEB_ASSET_VERSION "1"
+
+/* Runs on one page of `/`. */
+#define PER_PAGE 50
+
+static void put(struct ccci_buf *b, const char *s)
+{
+  if (ccci_buf_append(b, s, strlen(s)) < 0)
+    abort();
+}
+
+static void put_esc(struct ccci_buf *b, const char *s)
+{
+  if (ccci_html_escape_str(b, s != NULL ? s : "") < 0)
+    abort();
+}
+
+static void head(struct ccci_buf *b, const char *title)
+{
+  put(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, "
+         "initial-scale=1\"><link rel=\"stylesheet\" "
+         "href=\"/static/style.css?v=" CCCI_WEB_ASSET_VERSION "\"><title>");
+  put_esc(b, title);
+  put(b, " · ccci</title></head><body><header><a href=\"/\">ccci</a>"
+         "</header><main>\n");
+}
+
+static void tail(struct ccci_buf *b)
+{
+  put(b, "</main></body></html>\n");
+}
+
+void ccci_web_page_error(struct ccci_web *w, struct ccci_http_req *r,
+                         int status, const char *msg)
+{
+  struct ccci_buf b;
+  char title[64];
+
+  snprintf(title, sizeof(title), "%d %s", status, ccci_http_reason(status));
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, title);
+  put(&b, "<h1>");
+  put_esc(&b, title);
+  put(&b, "</h1><p>");
+  put_esc(&b, msg);
+  put(&b, "</p>\n");
+  tail(&b);
+  ccci_web_send(w, r, status, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+static const char *str_of(json_t *run, const char *key)
+{
+  return json_string_value(json_object_get(run, key));
+}
+
+/* A query parameter that links keep: "&name=value", escaped. */
+static void keep_param(struct ccci_buf *b, const char *name, const char *v)
+{
+  const char *p;
+  if (v == NULL || v[0] == '\0')
+    return;
+  if (ccci_buf_printf(b, "&amp;%s=", name) < 0)
+    abort();
+  for (p = v; *p != '\0'; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.') {
+      if (ccci_buf_append(b, p, 1) < 0)
+        abort();
+    } else if (ccci_buf_printf(b, "%%%02X", c) < 0)
+      abort();
+  }
+}
+
+static void run_row(struct ccci_web *w, struct ccci_buf *b, json_t *run,
+                    const char *forge_url)
+{
+  const char *id = str_of(run, "id"), *state = str_of(run, "state");
+  const char *reason = str_of(run, "reason"), *repo = str_of(run, "repo");
+  const char *kind = json_string_value(
+      json_object_get(json_object_get(run, "trigger"), "kind"));
+  json_int_t pr = json_integer_value(json_object_get(run, "pr"));
+  int level = id != NULL ? ccci_web_level(w, id) : -1;
+
+  put(b, "<tr><td>");
+  put_esc(b, reason != NULL ? reason : state);
+  put(b, "</td><td><a href=\"/recipes/");
+  put_esc(b, str_of(run, "recipe"));
+  put(b, "\">");
+  put_esc(b, str_of(run, "recipe"));
+  put(b, "</a></td><td>");
+  if (pr > 0 && kind != NULL && strcmp(kind, "forge") == 0 &&
+      forge_url != NULL && repo != NULL) {
+    put(b, "<a href=\"");
+    put_esc(b, forge_url);
+    put(b, "/");
+    put_esc(b, repo);
+    if (ccci_buf_printf(b, "/pulls/%lld\">#%lld</a>", (long long)pr,
+                        (long long)pr) < 0)
+      abort();
+  } else if (pr > 0 && ccci_buf_printf(b, "#%lld", (long long)pr) < 0)
+    abort();
+  put(b, "</td><td>");
+  put(b, level == -2                      ? "…"
+         : ccci_level_text(level) != NULL ? ccci_level_text(level)
+                                          : "");
+  put(b, "</td><td><a href=\"/runs/");
+  put_esc(b, id);
+  put(b, "\">");
+  put_esc(b, str_of(run, "started_at") != NULL ? str_of(run, "started_at")
+                                               : str_of(run, "created_at"));
+  put(b, "</a></td></tr>\n");
+}
+
+void ccci_web_page_index(struct ccci_web *w, struct ccci_http_req *r,
+                         const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  const char *recipe = ccci_http_query_param(r, "recipe");
+  const char *state = ccci_http_query_param(r, "state");
+  const char *pg = ccci_http_query_param(r, "page");
+  struct ccci_config *cfg;
+  struct ccci_buf b;
+  uint64_t page = 1;
+  size_t i, n, first;
+  json_t *runs;
+
+  (void)arg;
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  if (recipe != NULL && recipe[0] == '\0')
+    recipe = NULL;
+  if (state != NULL && state[0] == '\0')
+    state = NULL;
+  if (pg != NULL &&
+      (ccci_parse_u64(pg, &page) < 0 || page == 0 || page > 1000000)) {
+    ccci_web_error(w, r, 400, "page must be a number from 1");
+    return;
+  }
+  runs = ccci_runs_list(rs, state, recipe);
+  n = json_array_size(runs);
+  first = (size_t)(page - 1) * PER_PAGE;
+  cfg = ccci_web_config(w);
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, "runs");
+  put(&b, "<h1>Runs</h1>\n<form method=\"get\" action=\"/\">"
+          "<label>recipe <input name=\"recipe\" value=\"");
+  put_esc(&b, recipe);
+  put(&b, "\"></label> <label>state <input name=\"state\" value=\"");
+  put_esc(&b, state);
+  put(&b, "\"></label> <button>filter</button></form>\n"
+          "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
+          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+  for (i = first; i < n && i < first + PER_PAGE; i++)
+    run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
+  put(&b, "</tbody></table>\n<nav>");
+  if (page > 1) {
+    if (ccci_buf_printf(&b, "<a href=\"/?page=%llu",
+                        (unsigned long long)page - 1) < 0)
+      abort();
+    keep_param(&b, "recipe", recipe);
+    keep_param(&b, "state", state);
+    put(&b, "\">newer</a> ");
+  }
+  if (first + PER_PAGE < n) {
+    if (ccci_buf_printf(&b, "<a href=\"/?page=%llu",
+                        (unsigned long long)page + 1) < 0)
+      abort();
+    keep_param(&b, "recipe", recipe);
+    keep_param(&b, "state", state);
+    put(&b, "\">older</a>");
+  }
+  put(&b, "</nav>\n");
+  tail(&b);
+  ccci_config_unref(cfg);
+  json_decref(runs);
+  ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+/* Finished runs the level picture shows at most. */
+#define SVG_RUNS 50
+
+/* The level of the last finished runs (oldest left) as points joined by
+ * steps: inline SVG with presentation attributes only. */
+static void level_svg(struct ccci_web *w, struct ccci_buf *b, json_t *runs)
+{
+  int lv[SVG_RUNS];
+  size_t i, n = 0, k;
+
+  for (i = 0; i < json_array_size(runs) && n < SVG_RUNS; i++) {
+    json_t *run = json_array_get(runs, i);
+    const char *st = str_of(run, "state"), *id = str_of(run, "id");
+    if (st == NULL || strcmp(st, "finished") != 0 || id == NULL)
+      continue;
+    lv[n++] = ccci_web_level(w, id);
+  }
+  if (ccci_buf_printf(
+          b,
+          "<svg class=\"levels\" xmlns=\"http://www.w3.org/2000/svg\" "
+          "viewBox=\"0 0 %u 60\" role=\"img\" "
+          "aria-label=\"level of the last %zu finished runs\">",
+          (unsigned)(SVG_RUNS * 10 + 20), n) < 0)
+    abort();
+  for (k = 0; k <= CCCI_LEVEL_MAX; k++)
+    if (ccci_buf_printf(b,
+                        "<line x1=\"10\" x2=\"%u\" y1=\"%zu\" y2=\"%zu\" "
+                        "stroke=\"#ddd\" stroke-width=\"0.5\"/>",
+                        (unsigned)(SVG_RUNS * 10 + 10), 52 - k * 11,
+                        52 - k * 11) < 0)
+      abort();
+  for (k = 0; k < n; k++) {
+    /* Oldest first: the list is newest first. */
+    int l = lv[n - 1 - k];
+    unsigned x = 10 + (unsigned)k * 10;
+    if (l < 0) {
+      if (ccci_buf_printf(b,
+                          "<circle cx=\"%u\" cy=\"52\" r=\"2\" fill=\"none\" "
+                          "stroke=\"#999\"/>",
+                          x) < 0)
+        abort();
+      continue;
+    }
+    if (ccci_buf_printf(b,
+                        "<circle cx=\"%u\" cy=\"%d\" r=\"2.5\" fill=\"#2a6\"/>",
+                        x, 52 - l * 11) < 0)
+      abort();
+  }
+  put(b, "</svg>\n");
+}
+
+void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
+                          const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  struct ccci_config *cfg;
+  struct ccci_buf b;
+  json_t *runs;
+  size_t i;
+
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  runs = ccci_runs_list(rs, NULL, arg[0]);
+  if (json_array_size(runs) == 0) {
+    json_decref(runs);
+    ccci_web_error(w, r, 404, "no run of recipe '%s'", arg[0]);
+    return;
+  }
+  cfg = ccci_web_config(w);
+  ccci_buf_init(&b, SIZE_MAX);
+  head(&b, arg[0]);
+  put(&b, "<h1>");
+  put_esc(&b, arg[0]);
+  put(&b, "</h1>\n");
+  level_svg(w, &b, runs);
+  put(&b, "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
+          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+  for (i = 0; i < json_array_size(runs) && i < 200; i++)
+    run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
+  put(&b, "</tbody></table>\n");
+  tail(&b);
+  ccci_config_unref(cfg);
+  json_decref(runs);
+  ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &b, true);
+}
+
+/* Lines of a step the run page renders itself (the first ones). */
+#define PAGE_LINES 500
+/* The longest step file line read (an encoded line of CCCI_LOGLINE_MAX
+ * bytes of text takes at most six bytes a byte). */
+#define LINE_MAX_BYTES (6u * 64u * 1024u + 64u)
+
+/* A run page: its head rendered on the loop, its step logs on the pool. */
+struct run_page {
+  uv_work_t work;
+  struct ccci_web *w;
+  struct ccci_http_req *r;
+  struct ccci_buf b;
+  json_t *run; /* meta plus steps */
+};
+
+/* Step @p n's first PAGE_LINES lines as `<div id="s<n>-L<k>">` elements. */
+static void render_step(struct ccci_buf *b, const char *path, unsigned n,
+                        uint64_t lines)
+{
+  FILE *f = fopen(path, "re");
+  char *line = NULL;
+  size_t cap = 0, k = 0;
+  ssize_t len;
+
+  if (f == NULL) {
+    put(b, "<p>the log is not readable</p>\n");
+    return;
+  }
+  put(b, "<pre class=\"log\">");
+  while (k < PAGE_LINES && (len = getline(&line, &cap, f)) > 0) {
+    json_t *j;
+    const char *out;
+    size_t ol;
+    if ((size_t)len > LINE_MAX_BYTES)
+      break;
+    j = json_loadb(line, (size_t)len, 0, NULL);
+    out = json_string_value(json_object_get(j, "out"));
+    ol = out != NULL ? json_string_length(json_object_get(j, "out")) : 0;
+    if (ol > 0 && out[ol - 1] == '\n')
+      ol--;
+    k++;
+    if (ccci_buf_printf(
+            b,
+            "<div class=\"l\" id=\"s%u-L%zu\"><a href=\"#s%u-L%zu\">"
+            "%zu</a><span class=\"t\">",
+            n, k, n, k, k) < 0 ||
+        ccci_html_ansi(b, out != NULL ? out : "", ol) < 0)
+      abort();
+    put(b, "</span></div>");
+    json_decref(j);
+  }
+  put(b, "</pre>\n");
+  if (lines > k && ccci_buf_printf(b, "<p>%llu more lines</p>\n",
+                                   (unsigned long long)(lines - k)) < 0)
+    abort();
+  free(line);
+  fclose(f);
+}
+
+static void run_page_work(uv_work_t *work)
+{
+  struct run_page *p = ccci_container_of(work, struct run_page, work);
+  const char *dir = str_of(p->run, "dir");
+  json_t *steps = json_object_get(p->run, "steps"), *st;
+  size_t i;
+
+  json_array_foreach(steps, i, st)
+  {
+    const char *name = str_of(st, "name");
+    json_int_t n = json_integer_value(json_object_get(st, "n"));
+    char *path;
+    if (name == NULL || dir == NULL)
+      continue;
+    if (ccci_buf_printf(&p->b, "<section id=\"s%lld\"><h2>", (long long)n) < 0)
+      abort();
+    put_esc(&p->b, name);
+    put(&p->b, "</h2>\n");
+    path = ccci_xasprintf("%s/logs/%lld-%s.jsonl", dir, (long long)n, name);
+    render_step(&p->b, path, (unsigned)n,
+                (uint64_t)json_integer_value(json_object_get(st, "lines")));
+    free(path);
+    put(&p->b, "</section>\n");
+  }
+  tail(&p->b);
+}
+
+static void run_page_done(uv_work_t *work, int status)
+{
+  struct run_page *p = ccci_container_of(work, struct run_page, work);
+  struct ccci_web *w = p->w;
+  if (status < 0) {
+    ccci_buf_close(&p->b);
+    ccci_web_error(w, p->r, 503, "the front is stopping");
+  } else
+    ccci_web_send(w, p->r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &p->b,
+                  true);
+  json_decref(p->run);
+  free(p);
+  ccci_web_unpend(w);
+}
+
+static void kv(struct ccci_buf *b, const char *k, const char *v)
+{
+  if (v == NULL)
+    return;
+  put(b, "<dt>");
+  put(b, k);
+  put(b, "</dt><dd>");
+  put_esc(b, v);
+  put(b, "</dd>");
+}
+
+static void run_page_results(void *arg, const struct ccci_web_results *res)
+{
+  struct run_page *p = arg;
+  struct ccci_buf *b = &p->b;
+  json_t *m = p->run;
+  const char *recipe = str_of(m, "recipe");
+  size_t i;
+
+  head(b, recipe != NULL ? recipe : "run");
+  put(b, "<h1>");
+  put_esc(b, recipe);
+  put(b, " <span class=\"lvl\">");
+  put(b,
+      ccci_level_text(res->level) != NULL ? ccci_level_text(res->level) : "");
+  put(b, "</span></h1>\n<dl>");
+  kv(b, "run", str_of(m, "id"));
+  kv(b, "repo", str_of(m, "repo"));
+  kv(b, "sha", str_of(m, "sha"));
+  kv(b, "state", str_of(m, "state"));
+  kv(b, "result", str_of(m, "reason"));
+  kv(b, "commenter",
+     json_string_value(
+         json_object_get(json_object_get(m, "trigger"), "commenter")));
+  put(b, "</dl>\n");
+  if (res->res != NULL && res->res->ntiers > 0) {
+    put(b, "<table class=\"tiers\"><thead><tr><th>tier</th><th>status</th>"
+           "<th>duration</th><th>reason</th></tr></thead><tbody>\n");
+    for (i = 0; i < res->res->ntiers; i++) {
+      const struct ccci_results_tier *t = &res->res->tiers[i];
+      put(b, "<tr><td>");
+      put_esc(b, t->name);
+      put(b, "</td><td>");
+      put_esc(b, t->status);
+      put(b, "</td><td>");
+      if (t->duration_s >= 0 && ccci_buf_printf(b, "%.0f s", t->duration_s) < 0)
+        abort();
+      put(b, "</td><td>");
+      put_esc(b, t->reason);
+      put(b, "</td></tr>\n");
+    }
+    put(b, "</tbody></table>\n");
+  }
+  ccci_web_pend(p->w);
+  if (uv_queue_work(p->w->env.loop, &p->work, run_page_work, run_page_done) < 0)
+    run_page_done(&p->work, UV_ECANCELED);
+}
+
+void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
+                       const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  struct run_page *p;
+  json_t *run;
+
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  run = ccci_run_id_valid(arg[0]) ? ccci_runs_show(rs, arg[0]) : NULL;
+  if (run == NULL) {
+    ccci_web_error(w, r, 404, "no run '%s'", arg[0]);
+    return;
+  }
+  p = ccci_xcalloc(1, sizeof(*p));
+  p->w = w;
+  p->r = r;
+  p->run = run;
+  ccci_buf_init(&p->b, SIZE_MAX);
+  ccci_web_results(w, arg[0], run_page_results, p);
+}
+
+void ccci_web_asset(struct ccci_web *w, struct ccci_http_req *r,
+                    const char *const *arg)
+{
+  if (strcmp(arg[0], "style.css") != 0) {
+    ccci_web_error(w, r, 404, "no such file");
+    return;
+  }
+  ccci_http_respond_ref(r, 200, "text/css; charset=utf-8",
+                        "Cache-Control: public, max-age=31536000\r\n",
+                        ccci_web_style_css, ccci_web_style_css_len, NULL, NULL);
+}
