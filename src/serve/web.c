@@ -63,7 +63,7 @@ static bool match(const char *pat, const char *path, char *buf,
   size_t na = 0;
   char *p;
 
-  strcpy(buf, path);
+  memcpy(buf, path, strlen(path) + 1);
   p = buf;
   if (pat[0] == '\0')
     return p[0] == '\0';
@@ -250,9 +250,10 @@ void ccci_web_json(struct ccci_web *w, struct ccci_http_req *r, int status,
       ccci_buf_append(&b, "\n", 1) < 0) {
     free(text);
     ccci_buf_close(&b);
-    ccci_http_respond(r, 500, CCCI_WEB_JSON, NULL,
-                      "{\"error\":{\"code\":500,\"message\":\"internal\"}}\n",
-                      45);
+    static const char internal[] =
+        "{\"error\":{\"code\":500,\"message\":\"internal\"}}\n";
+    ccci_http_respond(r, 500, CCCI_WEB_JSON, NULL, internal,
+                      sizeof(internal) - 1);
     return;
   }
   free(text);
@@ -352,7 +353,7 @@ static void level_set(struct ccci_web_cache *c, const char *id, int level)
   e = level_slot(c, id);
   if (e->id[0] == '\0') {
     c->nlevels++;
-    strcpy(e->id, id);
+    snprintf(e->id, sizeof(e->id), "%s", id);
   }
   e->level = level;
 }
@@ -453,7 +454,7 @@ static void results_done(uv_work_t *work, int status)
       cached_clear(e);
     e = cache_victim(w->cache);
     *e = tmp;
-    strcpy(e->id, rr->id);
+    snprintf(e->id, sizeof(e->id), "%s", rr->id);
     e->used = ++w->cache->clock;
   }
   out.json = e->json;
@@ -493,7 +494,7 @@ void ccci_web_results(struct ccci_web *w, const char *id,
   }
   rr = ccci_xcalloc(1, sizeof(*rr));
   rr->w = w;
-  strcpy(rr->id, id);
+  snprintf(rr->id, sizeof(rr->id), "%s", id);
   rr->path = ccci_xasprintf("%s/results.json", v.dir);
   rr->finished = v.state == CCCI_RUN_FINISHED;
   rr->cb = cb;
