@@ -1,6 +1,8 @@
 /* The HTML pages (docs/http.md, "Pages"): the recent runs, a recipe's history
  * and the error page. Every byte from a run, a recipe or the forge is escaped.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,12 @@
 /* The stylesheet, embedded from src/serve/web/style.css at build time. */
 extern const char ccci_web_style_css[];
 extern const size_t ccci_web_style_css_len;
+/* The run page's script (live lines, follow, paging), from
+ * src/serve/web/run.js. */
+extern const char ccci_web_run_js[];
+extern const size_t ccci_web_run_js_len;
 /* Pages link assets with this version query, so they may be cached long. */
-#define CCCI_WEB_ASSET_VERSION "1"
+#define CCCI_WEB_ASSET_VERSION "2"
 
 /* Runs on one page of `/`. */
 #define PER_PAGE 50
@@ -300,32 +306,32 @@ struct run_page {
   json_t *run; /* meta plus steps */
 };
 
-/* Step @p n's first PAGE_LINES lines as `<div id="s<n>-L<k>">` elements. */
-static void render_step(struct ccci_buf *b, const char *path, unsigned n,
-                        uint64_t lines)
+/* Lines @p from + 1 .. @p from + @p limit of step @p n as
+ * `<div id="s<n>-L<k>">` elements (k from 1); returns how many. */
+static size_t render_lines(struct ccci_buf *b, const char *path, unsigned n,
+                           uint64_t from, size_t limit, bool *unreadable)
 {
   FILE *f = fopen(path, "re");
   char *line = NULL;
-  size_t cap = 0, k = 0;
+  size_t cap = 0, k = 0, done = 0;
   ssize_t len;
 
-  if (f == NULL) {
-    put(b, "<p>the log is not readable</p>\n");
-    return;
-  }
-  put(b, "<pre class=\"log\">");
-  while (k < PAGE_LINES && (len = getline(&line, &cap, f)) > 0) {
+  *unreadable = f == NULL;
+  if (f == NULL)
+    return 0;
+  while (done < limit && (len = getline(&line, &cap, f)) > 0) {
     json_t *j;
     const char *out;
     size_t ol;
     if ((size_t)len > LINE_MAX_BYTES)
       break;
+    if (k++ < from)
+      continue;
     j = json_loadb(line, (size_t)len, 0, NULL);
     out = json_string_value(json_object_get(j, "out"));
     ol = out != NULL ? json_string_length(json_object_get(j, "out")) : 0;
     if (ol > 0 && out[ol - 1] == '\n')
       ol--;
-    k++;
     if (ccci_buf_printf(
             b,
             "<div class=\"l\" id=\"s%u-L%zu\"><a href=\"#s%u-L%zu\">"
@@ -335,38 +341,95 @@ static void render_step(struct ccci_buf *b, const char *path, unsigned n,
       abort();
     put(b, "</span></div>");
     json_decref(j);
+    done++;
   }
-  put(b, "</pre>\n");
-  if (lines > k && ccci_buf_printf(b, "<p>%llu more lines</p>\n",
-                                   (unsigned long long)(lines - k)) < 0)
-    abort();
   free(line);
   fclose(f);
+  return done;
+}
+
+/* The link that loads the lines after @p from of step @p n (run.js follows
+ * it in place; without script it opens the page of lines). */
+static void more_link(struct ccci_buf *b, const char *id, unsigned n,
+                      uint64_t from, uint64_t lines)
+{
+  if (lines <= from)
+    return;
+  if (ccci_buf_printf(b,
+                      "<p class=\"more\"><a href=\"/runs/%s/log/%u?from=%llu\">"
+                      "%llu more lines</a></p>\n",
+                      id, n, (unsigned long long)from,
+                      (unsigned long long)(lines - from)) < 0)
+    abort();
+}
+
+/* Step @p n's first PAGE_LINES lines; returns how many. */
+static size_t render_step(struct ccci_buf *b, const char *id, const char *path,
+                          unsigned n, uint64_t lines, bool last)
+{
+  bool unreadable;
+  size_t k;
+  put(b, "<pre class=\"log\">");
+  k = render_lines(b, path, n, 0, PAGE_LINES, &unreadable);
+  put(b, "</pre>\n");
+  if (unreadable)
+    put(b, "<p>the log is not readable</p>\n");
+  /* The live stream goes on after the last step's lines shown. */
+  else if (!last)
+    more_link(b, id, n, k, lines);
+  return k;
 }
 
 static void run_page_work(uv_work_t *work)
 {
   struct run_page *p = ccci_container_of(work, struct run_page, work);
-  const char *dir = str_of(p->run, "dir");
+  const char *dir = str_of(p->run, "dir"), *id = str_of(p->run, "id");
   json_t *steps = json_object_get(p->run, "steps"), *st;
-  size_t i;
+  bool live = strcmp(str_of(p->run, "state") ? str_of(p->run, "state") : "",
+                     "finished") != 0;
+  size_t i, nsteps = json_array_size(steps), shown = 0;
+  json_int_t last_n = -1;
 
   json_array_foreach(steps, i, st)
   {
     const char *name = str_of(st, "name");
     json_int_t n = json_integer_value(json_object_get(st, "n"));
     char *path;
-    if (name == NULL || dir == NULL)
+    if (name == NULL || dir == NULL || n < 0 || n > 4096)
       continue;
-    if (ccci_buf_printf(&p->b, "<section id=\"s%lld\"><h2>", (long long)n) < 0)
+    if (ccci_buf_printf(&p->b, "<section id=\"s%lld\"><h2><a href=\"#s%lld\">",
+                        (long long)n, (long long)n) < 0)
       abort();
     put_esc(&p->b, name);
-    put(&p->b, "</h2>\n");
+    put(&p->b, "</a></h2>\n");
     path = ccci_xasprintf("%s/logs/%lld-%s.jsonl", dir, (long long)n, name);
-    render_step(&p->b, path, (unsigned)n,
-                (uint64_t)json_integer_value(json_object_get(st, "lines")));
+    shown =
+        render_step(&p->b, id, path, (unsigned)n,
+                    (uint64_t)json_integer_value(json_object_get(st, "lines")),
+                    live && i + 1 == nsteps);
+    last_n = n;
     free(path);
     put(&p->b, "</section>\n");
+  }
+  put(&p->b, "<div id=\"steps-end\"></div>\n");
+  /* Where the page's stream resumes: after the last line shown (a step
+   * with none shown resumes past the end of the one before). */
+  if (live) {
+    put(&p->b, "<div id=\"live\" data-run=\"");
+    put_esc(&p->b, id);
+    if (last_n >= 0 && shown > 0) {
+      if (ccci_buf_printf(&p->b, "\" data-after=\"%lld:%zu", (long long)last_n,
+                          shown - 1) < 0)
+        abort();
+    } else if (last_n > 0) {
+      if (ccci_buf_printf(&p->b, "\" data-after=\"%lld:%llu",
+                          (long long)last_n - 1,
+                          (unsigned long long)(UINT64_MAX - 1)) < 0)
+        abort();
+    }
+    put(&p->b,
+        "\"></div>\n<script src=\"/static/run.js?v=" CCCI_WEB_ASSET_VERSION
+        "\"></script>\n");
   }
   tail(&p->b);
 }
@@ -384,6 +447,20 @@ static void run_page_done(uv_work_t *work, int status)
   json_decref(p->run);
   free(p);
   ccci_web_unpend(w);
+}
+
+/* The number of the first step named @p name in run @p m, or -1. */
+static int step_number(json_t *m, const char *name)
+{
+  json_t *st;
+  size_t i;
+  json_array_foreach(json_object_get(m, "steps"), i, st)
+  {
+    const char *n = str_of(st, "name");
+    if (n != NULL && strcmp(n, name) == 0)
+      return (int)json_integer_value(json_object_get(st, "n"));
+  }
+  return -1;
 }
 
 static void kv(struct ccci_buf *b, const char *k, const char *v)
@@ -415,8 +492,11 @@ static void run_page_results(void *arg, const struct ccci_web_results *res)
   kv(b, "run", str_of(m, "id"));
   kv(b, "repo", str_of(m, "repo"));
   kv(b, "sha", str_of(m, "sha"));
-  kv(b, "state", str_of(m, "state"));
-  kv(b, "result", str_of(m, "reason"));
+  put(b, "<dt>state</dt><dd id=\"state\">");
+  put_esc(b, str_of(m, "state"));
+  put(b, "</dd><dt>result</dt><dd id=\"result\">");
+  put_esc(b, str_of(m, "reason"));
+  put(b, "</dd>");
   kv(b, "commenter",
      json_string_value(
          json_object_get(json_object_get(m, "trigger"), "commenter")));
@@ -426,9 +506,12 @@ static void run_page_results(void *arg, const struct ccci_web_results *res)
            "<th>duration</th><th>reason</th></tr></thead><tbody>\n");
     for (i = 0; i < res->res->ntiers; i++) {
       const struct ccci_results_tier *t = &res->res->tiers[i];
+      int sn = t->step != NULL ? step_number(m, t->step) : -1;
       put(b, "<tr><td>");
+      if (sn >= 0 && ccci_buf_printf(b, "<a href=\"#s%d\">", sn) < 0)
+        abort();
       put_esc(b, t->name);
-      put(b, "</td><td>");
+      put(b, sn >= 0 ? "</a></td><td>" : "</td><td>");
       put_esc(b, t->status);
       put(b, "</td><td>");
       if (t->duration_s >= 0 && ccci_buf_printf(b, "%.0f s", t->duration_s) < 0)
@@ -439,6 +522,10 @@ static void run_page_results(void *arg, const struct ccci_web_results *res)
     }
     put(b, "</tbody></table>\n");
   }
+  if (strcmp(str_of(m, "state") ? str_of(m, "state") : "", "finished") != 0)
+    put(b, "<p class=\"follow\"><label><input type=\"checkbox\" "
+           "id=\"follow\" checked> follow the log</label> "
+           "<span id=\"live-state\">live</span></p>\n");
   ccci_web_pend(p->w);
   if (uv_queue_work(p->w->env.loop, &p->work, run_page_work, run_page_done) < 0)
     run_page_done(&p->work, UV_ECANCELED);
@@ -471,11 +558,116 @@ void ccci_web_page_run(struct ccci_web *w, struct ccci_http_req *r,
 void ccci_web_asset(struct ccci_web *w, struct ccci_http_req *r,
                     const char *const *arg)
 {
-  if (strcmp(arg[0], "style.css") != 0) {
+  const char *ctype, *body;
+  size_t len;
+  if (strcmp(arg[0], "style.css") == 0) {
+    ctype = "text/css; charset=utf-8";
+    body = ccci_web_style_css;
+    len = ccci_web_style_css_len;
+  } else if (strcmp(arg[0], "run.js") == 0) {
+    ctype = "text/javascript; charset=utf-8";
+    body = ccci_web_run_js;
+    len = ccci_web_run_js_len;
+  } else {
     ccci_web_error(w, r, 404, "no such file");
     return;
   }
-  ccci_http_respond_ref(r, 200, "text/css; charset=utf-8",
-                        "Cache-Control: public, max-age=31536000\r\n",
-                        ccci_web_style_css, ccci_web_style_css_len, NULL, NULL);
+  ccci_http_respond_ref(r, 200, ctype,
+                        "Cache-Control: public, max-age=31536000\r\n", body,
+                        len, NULL, NULL);
+}
+
+/* A page of one step's lines (GET /runs/<id>/log/<n>?from=&limit=). */
+struct log_page {
+  uv_work_t work;
+  struct ccci_web *w;
+  struct ccci_http_req *r;
+  struct ccci_buf b;
+  char *path;
+  unsigned n;
+  uint64_t from, lines;
+  size_t limit;
+  char id[CCCI_RUN_ID_MAX + 1];
+};
+
+static void log_page_work(uv_work_t *work)
+{
+  struct log_page *p = ccci_container_of(work, struct log_page, work);
+  bool unreadable;
+  size_t k = render_lines(&p->b, p->path, p->n, p->from, p->limit, &unreadable);
+  if (!unreadable)
+    more_link(&p->b, p->id, p->n, p->from + k, p->lines);
+}
+
+static void log_page_done(uv_work_t *work, int status)
+{
+  struct log_page *p = ccci_container_of(work, struct log_page, work);
+  struct ccci_web *w = p->w;
+  if (status < 0) {
+    ccci_buf_close(&p->b);
+    ccci_web_error(w, p->r, 503, "the front is stopping");
+  } else
+    ccci_web_send(w, p->r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &p->b,
+                  true);
+  free(p->path);
+  free(p);
+  ccci_web_unpend(w);
+}
+
+void ccci_web_page_log(struct ccci_web *w, struct ccci_http_req *r,
+                       const char *const *arg)
+{
+  struct ccci_runs *rs = ccci_web_runs(w);
+  const char *fs = ccci_http_query_param(r, "from");
+  const char *ls = ccci_http_query_param(r, "limit");
+  uint64_t n, from = 0, limit = PAGE_LINES;
+  json_t *run, *st, *found = NULL;
+  struct log_page *p;
+  size_t i;
+
+  if (rs == NULL) {
+    ccci_web_error(w, r, 503, "the runs are closed");
+    return;
+  }
+  if (ccci_parse_u64(arg[1], &n) < 0 ||
+      (fs != NULL && ccci_parse_u64(fs, &from) < 0) ||
+      (ls != NULL &&
+       (ccci_parse_u64(ls, &limit) < 0 || limit == 0 || limit > PAGE_LINES))) {
+    ccci_web_error(w, r, 400,
+                   "expected /runs/<id>/log/<step>?from=<line>&limit=<1..%d>",
+                   PAGE_LINES);
+    return;
+  }
+  run = ccci_run_id_valid(arg[0]) ? ccci_runs_show(rs, arg[0]) : NULL;
+  if (run == NULL) {
+    ccci_web_error(w, r, 404, "no run '%s'", arg[0]);
+    return;
+  }
+  json_array_foreach(json_object_get(run, "steps"), i, st)
+  {
+    if ((uint64_t)json_integer_value(json_object_get(st, "n")) == n &&
+        str_of(st, "name") != NULL)
+      found = st;
+  }
+  if (found == NULL || str_of(run, "dir") == NULL) {
+    json_decref(run);
+    ccci_web_error(w, r, 404, "no step %llu in run '%s'", (unsigned long long)n,
+                   arg[0]);
+    return;
+  }
+  p = ccci_xcalloc(1, sizeof(*p));
+  p->w = w;
+  p->r = r;
+  p->n = (unsigned)n;
+  p->from = from;
+  p->limit = (size_t)limit;
+  p->lines = (uint64_t)json_integer_value(json_object_get(found, "lines"));
+  snprintf(p->id, sizeof(p->id), "%s", arg[0]);
+  p->path = ccci_xasprintf("%s/logs/%llu-%s.jsonl", str_of(run, "dir"),
+                           (unsigned long long)n, str_of(found, "name"));
+  json_decref(run);
+  ccci_buf_init(&p->b, SIZE_MAX);
+  ccci_web_pend(w);
+  if (uv_queue_work(w->env.loop, &p->work, log_page_work, log_page_done) < 0)
+    log_page_done(&p->work, UV_ECANCELED);
 }

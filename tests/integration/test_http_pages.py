@@ -150,3 +150,74 @@ class PagesTest(CcciTestCase):
             with open(png, "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             print("screenshot:", png)
+
+
+class LivePageTest(CcciTestCase):
+    """/runs/<id> while the run writes: the lines after the page was served
+    arrive through its stream and are rendered in the browser."""
+
+    LINES = 30
+
+    def setUp(self):
+        super().setUp()
+        self.recipe = os.path.join(self.tmp, "liverecipe")
+        os.makedirs(self.recipe)
+        harness = os.path.join(self.tmp, "h.py")
+        with open(harness, "w") as f:
+            f.write(
+                "import sys, time\n"
+                "print('~~~ step build', flush=True)\n"
+                "for i in range(%d):\n"
+                "    if i == 12:\n"
+                "        print(\"<script>document.title='pwned'</script>\", flush=True)\n"
+                "    print('line %%d \\x1b[1;32mgreen\\x1b[0m' %% i, flush=True)\n"
+                "    time.sleep(0.25)\n" % self.LINES)
+        self.d = self.daemon(
+            config="min_free_bytes: 0\ncapacity: 2\nharness:\n  command: %s\n"
+            % json.dumps([PY, harness])
+        ).start()
+
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is not installed")
+    def test_lines_appear_live(self):
+        r = request(self.d.socket, {"v": 1, "op": "submit", "dir": self.recipe})
+        self.assertTrue(r["ok"], r)
+        run_id = r["id"]
+
+        url = self.d.url("/runs/" + run_id)
+        served = []
+
+        def some_lines():
+            status, _, body = get(url)
+            self.assertEqual(status, 200)
+            served[:] = [body]
+            return 'id="s1-L3"' in body
+
+        wait_for(some_lines, what="the first lines on the page")
+        served = served[0]
+        self.assertIn('src="/static/run.js', served)
+        before = served.count('class="l" id="s1-L')
+        self.assertLess(before, self.LINES, "the run wrote everything before the page was served")
+        out = os.environ.get("CCCI_ARTIFACTS", "/tmp/ccci-artifacts")
+        os.makedirs(out, exist_ok=True)
+        png = os.path.join(out, "run-page-live.png")
+        base = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--hide-scrollbars", "--no-first-run",
+                "--user-data-dir=" + os.path.join(self.tmp, "prof")]
+        # Virtual time does not advance while the stream is open, so the
+        # DOM is dumped once the run's end event closed it.
+        dom = subprocess.run(base + ["--virtual-time-budget=30000", "--dump-dom", url],
+                             capture_output=True, text=True, timeout=120).stdout
+        after = dom.count('class="l" id="s1-L')
+        # The harness's lines, its <script> line and the daemon's last line.
+        self.assertEqual(after, self.LINES + 2, dom[-3000:])
+        for k in range(1, self.LINES + 3):
+            self.assertEqual(dom.count('id="s1-L%d"' % k), 1, "line %d once" % k)
+        self.assertIn("&lt;script&gt;document.title='pwned'&lt;/script&gt;", dom)
+        self.assertNotIn("<title>pwned", dom)
+        self.assertIn('<span class="a-b a-f2">green</span>', dom.replace("a-f2 a-b", "a-b a-f2"))
+        self.assertIn("finished: success", dom)
+        subprocess.run(base + ["--window-size=1280,900", "--screenshot=" + png, url],
+                       capture_output=True, timeout=120)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        print("screenshot:", png)
