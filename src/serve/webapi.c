@@ -503,7 +503,8 @@ static void run_results(void *arg, const struct ccci_web_results *res)
   ccci_web_redact(w, &b);
   if (rc->finished && !w->stopping) {
     runs_cache_check(w);
-    e = cache_put(&api_of(w)->runs, rc->id, ccci_buf_detach(&b), b.len);
+    size_t n = b.len; /* before the detach empties the buffer */
+    e = cache_put(&api_of(w)->runs, rc->id, ccci_buf_detach(&b), n);
   }
   if (e != NULL) {
     respond_entry(rc->r, e, CCCI_WEB_JSON, NO_STORE);
