@@ -2,6 +2,8 @@
 #include "ccci/core/util.h"
 
 #include <errno.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -264,18 +266,16 @@ void ccci_buf_close(struct ccci_buf *b)
   b->cap = 0;
 }
 
-int ccci_read_file(const char *path, size_t max, char **out, size_t *len)
+/* Read all of @p fd (closed here) as ccci_read_file does. */
+static int read_fd(int fd, size_t max, char **out, size_t *len)
 {
   struct ccci_buf b;
   char chunk[8192];
-  int fd, r = 0;
+  int r = 0;
 
   *out = NULL;
   if (len != NULL)
     *len = 0;
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return -errno;
   ccci_buf_init(&b, max);
   for (;;) {
     ssize_t n = read(fd, chunk, sizeof(chunk));
@@ -302,6 +302,51 @@ int ccci_read_file(const char *path, size_t max, char **out, size_t *len)
     *len = b.len;
   *out = ccci_buf_detach(&b);
   return 0;
+}
+
+int ccci_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  *out = NULL;
+  if (len != NULL)
+    *len = 0;
+  if (fd < 0)
+    return -errno;
+  return read_fd(fd, max, out, len);
+}
+
+int ccci_read_file_beneath(const char *dir, const char *rel, size_t max,
+                           char **out, size_t *len)
+{
+  struct open_how how;
+  struct stat st;
+  int dfd, fd;
+
+  *out = NULL;
+  if (len != NULL)
+    *len = 0;
+  dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -errno;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+  if (fd < 0) {
+    int e = errno;
+    close(dfd);
+    return -e;
+  }
+  close(dfd);
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -EINVAL;
+  }
+  if ((uint64_t)st.st_size > (uint64_t)max) {
+    close(fd);
+    return -EFBIG;
+  }
+  return read_fd(fd, max, out, len);
 }
 
 static int write_all(int fd, const void *data, size_t len)

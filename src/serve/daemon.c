@@ -318,6 +318,10 @@ static void stop(struct daemon *d, const char *why)
   if (d->ops.forge != NULL)
     ccci_forgebot_free(d->ops.forge, NULL, NULL);
   d->ops.forge = NULL;
+  /* Hook deliveries waiting for the bot get their 503 now, not at the end
+   * of the stop. */
+  if (d->ops.web != NULL)
+    ccci_web_stopping(d->ops.web);
   if (d->ops.runs != NULL)
     ccci_runs_stop(d->ops.runs, d->cfg->shutdown_grace_ms, stop_finish, d);
   else

@@ -190,7 +190,7 @@ struct ccci_config *ccci_web_config(struct ccci_web *w)
   return w->env.config(w->env.arg);
 }
 
-void ccci_web_redact(struct ccci_web *w, struct ccci_buf *b)
+bool ccci_web_redact(struct ccci_web *w, struct ccci_buf *b)
 {
   struct ccci_runs *rs = ccci_web_runs(w);
   struct ccci_redact_set *set = rs != NULL ? ccci_runs_secrets(rs) : NULL;
@@ -200,10 +200,17 @@ void ccci_web_redact(struct ccci_web *w, struct ccci_buf *b)
   size_t n;
   int rc;
 
-  if (set == NULL || ccci_redact_set_values(set) == 0) {
-    if (set != NULL)
-      ccci_redact_set_unref(set);
-    return;
+  if (set == NULL) {
+    /* The secrets are not known (not read yet, unreadable, or the runs
+     * closed): nothing of run data may go out unmasked. */
+    if (b->data != NULL)
+      explicit_bzero(b->data, b->len);
+    b->len = 0;
+    return false;
+  }
+  if (ccci_redact_set_values(set) == 0) {
+    ccci_redact_set_unref(set);
+    return true;
   }
   rd = ccci_redact_new(set, NULL);
   ccci_redact_set_unref(set);
@@ -226,14 +233,25 @@ void ccci_web_redact(struct ccci_web *w, struct ccci_buf *b)
   ccci_buf_close(b);
   out.max = SIZE_MAX;
   *b = out;
+  return rc == 0;
+}
+
+void ccci_web_unmasked(struct ccci_web *w, struct ccci_http_req *r)
+{
+  (void)w;
+  ccci_http_respond(r, 503, "text/plain; charset=utf-8", "Retry-After: 5\r\n",
+                    "the secrets to mask are not known yet: try again\n", 49);
 }
 
 void ccci_web_send(struct ccci_web *w, struct ccci_http_req *r, int status,
                    const char *ctype, const char *extra, struct ccci_buf *b,
                    bool redact)
 {
-  if (redact)
-    ccci_web_redact(w, b);
+  if (redact && !ccci_web_redact(w, b)) {
+    ccci_buf_close(b);
+    ccci_web_unmasked(w, r);
+    return;
+  }
   ccci_http_respond(r, status, ctype, extra, b->data != NULL ? b->data : "",
                     b->len);
   ccci_buf_close(b);
@@ -278,7 +296,9 @@ void ccci_web_error(struct ccci_web *w, struct ccci_http_req *r, int status,
   if (ccci_buf_append(&b, msg, (size_t)n) < 0)
     abort();
   free(msg);
-  ccci_web_redact(w, &b);
+  if (!ccci_web_redact(w, &b) &&
+      ccci_buf_append(&b, "(not shown: the secrets are not known yet)", 42) < 0)
+    abort();
   if (strncmp(ccci_http_path(r), "/api/", 5) == 0) {
     json_t *j = json_pack("{s:{s:i,s:s%}}", "error", "code", status, "message",
                           b.data != NULL ? b.data : "", b.len);
@@ -388,7 +408,8 @@ static void results_work(uv_work_t *work)
   struct results_read *rr = ccci_container_of(work, struct results_read, work);
   char *text = NULL;
   size_t len = 0;
-  rr->err = ccci_read_file(rr->path, RESULTS_MAX, &text, &len);
+  rr->err = ccci_read_file_beneath(rr->path, "results.json", RESULTS_MAX, &text,
+                                   &len);
   ccci_buf_init(&rr->text, SIZE_MAX);
   if (rr->err == 0 && ccci_buf_append(&rr->text, text, len) < 0)
     rr->err = -ENOMEM;
@@ -437,8 +458,10 @@ static void results_done(uv_work_t *work, int status)
 
   memset(&tmp, 0, sizeof(tmp));
   tmp.level = -1;
-  if (status == 0 && rr->err == 0) {
-    ccci_web_redact(w, &rr->text);
+  /* Results that cannot be masked are none, and not kept. */
+  if (status == 0 && rr->err == 0 && !ccci_web_redact(w, &rr->text))
+    rr->finished = false;
+  else if (status == 0 && rr->err == 0) {
     tmp.json = json_loadb(rr->text.data != NULL ? rr->text.data : "",
                           rr->text.len, JSON_REJECT_DUPLICATES, NULL);
     if (tmp.json != NULL &&
@@ -495,7 +518,7 @@ void ccci_web_results(struct ccci_web *w, const char *id,
   rr = ccci_xcalloc(1, sizeof(*rr));
   rr->w = w;
   snprintf(rr->id, sizeof(rr->id), "%s", id);
-  rr->path = ccci_xasprintf("%s/results.json", v.dir);
+  rr->path = ccci_xstrdup(v.dir);
   rr->finished = v.state == CCCI_RUN_FINISHED;
   rr->cb = cb;
   rr->arg = arg;
@@ -533,14 +556,17 @@ static void scan_collect(void *arg, const struct ccci_run_meta *m,
 static int level_of_file(const char *dir)
 {
   struct ccci_results res;
-  char *path = ccci_xasprintf("%s/results.json", dir);
+  char *text = NULL;
+  size_t len = 0;
   int level = -1;
-  if (ccci_results_read(path, &res) == 0) {
+  if (ccci_read_file_beneath(dir, "results.json", RESULTS_MAX, &text, &len) ==
+          0 &&
+      ccci_results_parse(text, len, &res) == 0) {
     if (res.complete)
       level = res.level;
     ccci_results_clear(&res);
   }
-  free(path);
+  free(text);
   return level;
 }
 
@@ -584,14 +610,21 @@ static void scan_start(struct ccci_web *w)
     scan_done(&s->work, UV_ECANCELED);
 }
 
+static void level_read(void *arg, const struct ccci_web_results *res)
+{
+  (void)arg;
+  (void)res;
+}
+
 static void on_finished(void *arg, const struct ccci_run_meta *m,
                         const char *dir, const struct ccci_results *res)
 {
   struct ccci_web *w = arg;
+  (void)dir;
   if (res != NULL)
     level_set(w->cache, m->id, res->complete ? res->level : -1);
-  else
-    level_set(w->cache, m->id, level_of_file(dir));
+  else /* read on the pool; results_done sets the level of a finished run */
+    ccci_web_results(w, m->id, level_read, NULL);
 }
 
 /* ---- life ---- */
@@ -666,6 +699,11 @@ void ccci_web_reload(struct ccci_web *w, const struct ccci_config *cfg)
   free(w->public_url);
   w->public_url = public_url_of(cfg, ccci_httpd_address(w->httpd));
   ccci_web_hook_reload(w, cfg);
+}
+
+void ccci_web_stopping(struct ccci_web *w)
+{
+  ccci_web_hook_stop(w);
 }
 
 void ccci_web_counters(const struct ccci_web *w, struct ccci_web_counters *out)

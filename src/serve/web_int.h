@@ -74,9 +74,15 @@ struct ccci_config *ccci_web_config(struct ccci_web *w);
 /**
  * Mask every secret value the runs mask now in @p b, in place (the buffer
  * may grow or shrink; its cap is raised as needed). Run data (results,
- * errors, log lines read back) goes through this before it is sent.
+ * errors, pages) goes through this before it is sent; the step files are
+ * the redactor's output already and are sent as they are. Returns false,
+ * with @p b emptied, while the secrets are not known (before the first
+ * read of the secret files succeeded, or once the runs closed): then answer
+ * with ccci_web_unmasked.
  */
-void ccci_web_redact(struct ccci_web *w, struct ccci_buf *b);
+bool ccci_web_redact(struct ccci_web *w, struct ccci_buf *b) CCCI_WUR;
+/** 503 with Retry-After: the secrets are not known, nothing is shown. */
+void ccci_web_unmasked(struct ccci_web *w, struct ccci_http_req *r);
 
 /** Respond @p status with @p b's bytes (taken, redacted first when
  * @p redact), @p ctype and @p extra as ccci_http_respond. */

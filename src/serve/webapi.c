@@ -379,6 +379,14 @@ static void link_to(struct ccci_web *w, struct ccci_buf *b,
     abort();
 }
 
+/* A run's record without the server's paths: the run dir and, for a local
+ * submission, the directory it was copied from. */
+static void public_meta(json_t *m)
+{
+  json_object_del(m, "dir");
+  json_object_del(json_object_get(m, "trigger"), "dir");
+}
+
 /* A query parameter that must be a whole number in [@p min, @p max]. */
 static int param_u64(struct ccci_http_req *r, const char *name, uint64_t dflt,
                      uint64_t min, uint64_t max, uint64_t *out)
@@ -441,6 +449,7 @@ void ccci_web_api_runs(struct ccci_web *w, struct ccci_http_req *r,
       continue;
     if (total++ < skip || json_array_size(out) >= per_page)
       continue;
+    public_meta(m);
     json_object_set_new(
         m, "level",
         level_json(ccci_web_level(
@@ -500,10 +509,15 @@ static void run_results(void *arg, const struct ccci_web_results *res)
   if (ccci_buf_append(&b, text, len) < 0)
     abort();
   free(text);
-  ccci_web_redact(w, &b);
+  if (!ccci_web_redact(w, &b)) {
+    ccci_buf_close(&b);
+    ccci_web_unmasked(w, rc->r);
+    free(rc);
+    return;
+  }
   if (rc->finished && !w->stopping) {
-    runs_cache_check(w);
     size_t n = b.len; /* before the detach empties the buffer */
+    runs_cache_check(w);
     e = cache_put(&api_of(w)->runs, rc->id, ccci_buf_detach(&b), n);
   }
   if (e != NULL) {
@@ -544,7 +558,7 @@ void ccci_web_api_run(struct ccci_web *w, struct ccci_http_req *r,
   if (rc->meta == NULL)
     rc->meta = json_object();
   /* The run dir is the server's business. */
-  json_object_del(rc->meta, "dir");
+  public_meta(rc->meta);
   rc->finished = v.state == CCCI_RUN_FINISHED && v.logs == NULL;
   snprintf(rc->id, sizeof(rc->id), "%s", arg[0]);
   ccci_web_results(w, arg[0], run_results, rc);
@@ -1283,13 +1297,14 @@ struct art_read {
   struct ccci_web *w;
   struct ccci_http_req *r;
   char *rel;  /* "artifacts/<name>" */
-  char *path; /* in the run dir */
+  char *path; /* the run dir */
   char *text;
   size_t len;
   int err;
 };
 
-/* The type an artifact is served as, and whether it is text (masked).
+/* The type an artifact is served as, and whether it is masked (all but
+ * the images).
  * HTML and SVG are served as plain text: a run's files never run as pages
  * of this origin. */
 static const char *art_type(const char *rel, bool *text)
@@ -1318,14 +1333,17 @@ static const char *art_type(const char *rel, bool *text)
       return types[i].type;
     }
   }
-  *text = false;
+  /* Unknown bytes may hold a secret as well as text does. */
+  *text = true;
   return "application/octet-stream";
 }
 
 static void art_work(uv_work_t *work)
 {
   struct art_read *ar = ccci_container_of(work, struct art_read, work);
-  ar->err = ccci_read_file(ar->path, ARTIFACT_MAX, &ar->text, &ar->len);
+  /* The harness wrote the run dir: no link out of it, no FIFO. */
+  ar->err = ccci_read_file_beneath(ar->path, ar->rel, ARTIFACT_MAX, &ar->text,
+                                   &ar->len);
 }
 
 static void art_done(uv_work_t *work, int status)
@@ -1337,8 +1355,10 @@ static void art_done(uv_work_t *work, int status)
 
   if (status < 0)
     ar->err = status;
-  if (ar->err == -ENOENT)
-    ccci_web_error(w, ar->r, 404, "no artifact '%s'", ar->rel);
+  if (ar->err == -ENOENT || ar->err == -ELOOP || ar->err == -EXDEV ||
+      ar->err == -EINVAL)
+    ccci_web_error(w, ar->r, 404,
+                   "no artifact '%s' (a regular file in the run)", ar->rel);
   else if (ar->err == -EFBIG)
     ccci_web_error(w, ar->r, 413, "artifact '%s' is over %u bytes", ar->rel,
                    ARTIFACT_MAX);
@@ -1421,6 +1441,6 @@ void ccci_web_artifact(struct ccci_web *w, struct ccci_http_req *r,
   ar->w = w;
   ar->r = r;
   ar->rel = rel;
-  ar->path = ccci_xasprintf("%s/%s", v.dir, rel);
+  ar->path = ccci_xstrdup(v.dir);
   ccci_web_results(w, arg[0], art_results, ar);
 }

@@ -108,7 +108,7 @@ static bool enrolled(const struct ccci_config *cfg, const char *repo)
 {
   size_t i;
   for (i = 0; i < cfg->forge.repos.n; i++)
-    if (strcasecmp(cfg->forge.repos.v[i], repo) == 0)
+    if (strcmp(cfg->forge.repos.v[i], repo) == 0)
       return true;
   return false;
 }

@@ -491,7 +491,9 @@ void ccci_web_healthz(struct ccci_web *w, struct ccci_http_req *r,
   ccci_buf_init(&b, 8192);
   if (ccci_buf_printf(&b, "%.4000s\n", why != NULL ? why : "ok") < 0)
     b.len = 0; /* cannot happen: the text is cut to fit */
+  /* The problems name files, never values (as `ccci status` shows them);
+   * masking is not asked, so it is said even while no secret is known. */
   ccci_web_send(w, r, why != NULL ? 503 : 200, "text/plain; charset=utf-8",
-                "Cache-Control: no-store\r\n", &b, why != NULL);
+                "Cache-Control: no-store\r\n", &b, false);
   free(why);
 }

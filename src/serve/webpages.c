@@ -293,6 +293,11 @@ void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
 
 /* Lines of a step the run page renders itself (the first ones). */
 #define PAGE_LINES 500
+/* HTML of one step's lines on a page at most, and of a whole run page: past
+ * them the lines are left to "more lines" (a 500-line page of 64 KiB lines
+ * would otherwise be hundreds of MiB). */
+#define STEP_HTML_MAX (1024u * 1024u)
+#define RUN_HTML_MAX (8u * 1024u * 1024u)
 /* The longest step file line read (an encoded line of CCCI_LOGLINE_MAX
  * bytes of text takes at most six bytes a byte). */
 #define LINE_MAX_BYTES (6u * 64u * 1024u + 64u)
@@ -313,21 +318,27 @@ static size_t render_lines(struct ccci_buf *b, const char *path, unsigned n,
 {
   FILE *f = fopen(path, "re");
   char *line = NULL;
-  size_t cap = 0, k = 0, done = 0;
+  size_t cap = 0, k = 0, done = 0, start = b->len;
   ssize_t len;
 
   *unreadable = f == NULL;
   if (f == NULL)
     return 0;
-  while (done < limit && (len = getline(&line, &cap, f)) > 0) {
+  while (done < limit && b->len - start < STEP_HTML_MAX &&
+         (len = getline(&line, &cap, f)) > 0) {
     json_t *j;
     const char *out;
     size_t ol;
-    if ((size_t)len > LINE_MAX_BYTES)
+    /* A line still being written (no newline yet) is the stream's. */
+    if ((size_t)len > LINE_MAX_BYTES || line[len - 1] != '\n')
       break;
     if (k++ < from)
       continue;
     j = json_loadb(line, (size_t)len, 0, NULL);
+    if (j == NULL) {
+      k--;
+      break;
+    }
     out = json_string_value(json_object_get(j, "out"));
     ol = out != NULL ? json_string_length(json_object_get(j, "out")) : 0;
     if (ol > 0 && out[ol - 1] == '\n')
@@ -370,7 +381,8 @@ static size_t render_step(struct ccci_buf *b, const char *id, const char *path,
   bool unreadable;
   size_t k;
   put(b, "<pre class=\"log\">");
-  k = render_lines(b, path, n, 0, PAGE_LINES, &unreadable);
+  k = render_lines(b, path, n, 0, b->len < RUN_HTML_MAX ? PAGE_LINES : 0,
+                   &unreadable);
   put(b, "</pre>\n");
   if (unreadable)
     put(b, "<p>the log is not readable</p>\n");

@@ -88,6 +88,14 @@ void ccci_buf_close(struct ccci_buf *b);
 int ccci_read_file(const char *path, size_t max, char **out,
                    size_t *len) CCCI_WUR;
 /**
+ * As ccci_read_file, for a file @p rel under @p dir written by someone else
+ * (a run's harness): no symbolic link on the way (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, so -ELOOP or -EXDEV), opened
+ * without blocking, and only a regular file (else -EINVAL).
+ */
+int ccci_read_file_beneath(const char *dir, const char *rel, size_t max,
+                           char **out, size_t *len) CCCI_WUR;
+/**
  * Replace @p path atomically: write a temp file in the same directory, fsync
  * it, rename it over @p path, fsync the directory. Returns 0 or -errno.
  */

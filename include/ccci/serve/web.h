@@ -48,6 +48,13 @@ const char *ccci_web_address(const struct ccci_web *w);
  * `http://<address>` (valid until the next reload). */
 const char *ccci_web_public_url(const struct ccci_web *w);
 
+/**
+ * The daemon stops and its forge bot is gone: hook deliveries waiting for
+ * a verdict are answered 503 at once (the front goes on serving the rest
+ * until ccci_web_free).
+ */
+void ccci_web_stopping(struct ccci_web *w);
+
 /** SIGHUP: a new configuration (`http.public_url`, the webhook secret). */
 void ccci_web_reload(struct ccci_web *w, const struct ccci_config *cfg);
 
