@@ -48,9 +48,15 @@ with open(os.path.join(rd, "artifacts", "notes.txt"), "w") as f:
     f.write("notes " + secret + "\n")
 with open(os.path.join(rd, "artifacts", "unlisted.txt"), "w") as f:
     f.write("not in the results\n")
+with open(os.path.join(rd, "artifacts", "data.yml"), "w") as f:
+    f.write("password: " + secret + "\n")
+# A link out of the artifacts and a FIFO: never served, never waited on.
+os.symlink(os.path.join(rd, "meta.json"), os.path.join(rd, "artifacts", "link.png"))
+os.mkfifo(os.path.join(rd, "artifacts", "pipe.txt"))
 res = {"version": 1, "tiers": {"deploy": {"status": "pass", "reason": None}},
        "level": "L1", "error": "boom " + secret,
-       "artifacts": ["artifacts/shot.png", "artifacts/notes.txt"]}
+       "artifacts": ["artifacts/shot.png", "artifacts/notes.txt", "artifacts/data.yml",
+                     "artifacts/link.png", "artifacts/pipe.txt"]}
 tmp = os.environ["CCCI_RESULTS_FILE"] + ".tmp"
 with open(tmp, "w") as f:
     json.dump(res, f)
@@ -249,7 +255,12 @@ class HttpApiTest(CcciTestCase):
         self.assertTrue(r.getheader("Content-Type").startswith("text/plain"))
         self.assertTrue(body.startswith(b"notes "))
         self.assertNotIn(self.secret.encode(), body)
-        for name in ("unlisted.txt", "../meta.json", "..%2Fmeta.json", "nope.png"):
+        status, r, body = get(d, "/runs/%s/artifacts/data.yml" % run_id)
+        self.assertEqual(status, 200)
+        self.assertTrue(body.startswith(b"password: "), body)
+        self.assertNotIn(self.secret.encode(), body)
+        for name in ("unlisted.txt", "../meta.json", "..%2Fmeta.json", "nope.png",
+                     "link.png", "pipe.txt"):
             self.assertEqual(get(d, "/runs/%s/artifacts/%s" % (run_id, name))[0], 404, name)
 
         # Drone's SSE of a finished step: every line as id + data, then eof.
