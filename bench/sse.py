@@ -2,24 +2,26 @@
 """SSE fan-out benchmark (issue 16): one run whose harness (bench/tail_writer)
 writes RATE stamped lines/s for SECONDS, CLIENTS SSE clients on its Drone
 stream (/api/stream/{owner}/{name}/{n}/1/{step}) through the real `ccci
-serve`; latency from the child's write(2) to the client's recv(2), lines per
+serve`; latency from the child's write(2) to the client's read(2), lines per
 client (all must be complete), the run's wall time with and without clients,
 daemon CPU and peak RSS. Target: p99 <= 20 ms, 200 clients, 10k lines/s.
 
     bench/sse.py BUILD_DIR [--clients 200] [--stalled 0] [--rate 10000]
-        [--seconds 10] [--size 100] [--procs 2] [--repeat 1]
+        [--seconds 10] [--size 100] [--reader c|py] [--procs N] [--repeat 1]
         [--phases noclients,clients]
 
-The readers are Python, PROCS processes with non-blocking sockets and
-selectors, so that 200 clients cost little: a read is not parsed line by
-line (2M lines/s would take more than the two cores). Each read is cut at
-its last complete event; the events in it are counted, the first and last
-`pos` checked against the previous read (no gap, no duplicate at the seams)
-and every line of the read is counted with the latency of the read's oldest
-line (its first): the percentiles are an upper bound, the max is exact.
-Stalled clients (--stalled) send their request and never read.
-The stream is the Drone one, not /runs/<id>/events: it is the API the issue
-names for the fan-out and it has no HTML rendering to add.
+--reader c (default): bench/sse_reader, all clients in one epoll process,
+every line parsed (pos checked, latency of every line). --reader py: PROCS
+(default 2) Python processes with selectors; too slow to parse 2M lines/s,
+so a read is cut at its last complete event, its events counted, its first
+and last `pos` checked against the previous read, and all its lines counted
+with the latency of its oldest line (percentiles an upper bound, max exact);
+"pass" is how long a pass over the ready sockets took. On this 2-core machine
+the Python readers take most of a core and their own stalls make the tail
+(docs/perf.md), so the figures are the C reader's.
+Stalled clients (--stalled N, of the CLIENTS) send their request and never
+read. The stream is the Drone one, not /runs/<id>/events: it is the API the
+issue names for the fan-out and it has no HTML rendering to add.
 """
 
 import argparse
@@ -31,6 +33,7 @@ import os
 import selectors
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -224,6 +227,7 @@ def phase(a, name, clients, stalled):
     tmp = tempfile.mkdtemp(prefix="ssebench-", dir="/tmp")
     daemon = None
     procs = []
+    creaders = []
     stuck = []
     try:
         sec = os.path.join(tmp, "secrets")
@@ -259,7 +263,8 @@ def phase(a, name, clients, stalled):
         owner, rname = run["repo"].split("/", 1)
         path = "/api/stream/%s/%s/%d/1/%d" % (owner, rname, run["number"], BENCH_STEP + 1)
         live = clients - stalled
-        nproc = min(a.procs, live) if live else 0
+        nproc = min(a.procs, live) if live and a.reader == "py" else 0
+        cprocs = min(a.procs, live) if live and a.reader == "c" else 0
         ctx = multiprocessing.get_context("fork")
         for i in range(nproc):
             n = live // nproc + (1 if i < live % nproc else 0)
@@ -270,6 +275,15 @@ def phase(a, name, clients, stalled):
         for p, conn in procs:
             if conn.recv() != "ready":
                 raise RuntimeError("reader not ready")
+        host, port = addr.rsplit(":", 1)
+        for i in range(cprocs):
+            n = live // cprocs + (1 if i < live % cprocs else 0)
+            p = subprocess.Popen([os.path.join(a.build, "bench", "sse_reader"), "-n", str(n),
+                                  "-t", str(a.seconds + a.timeout), host, port, path],
+                                 stdout=subprocess.PIPE, text=True)
+            creaders.append(p)
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("sse_reader not ready")
         for _ in range(stalled):
             s = open_client(addr, path)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -283,6 +297,7 @@ def phase(a, name, clients, stalled):
         wait_state(sock, rid, ("finished",), 120, pause=0.02)
         t_run = time.monotonic_ns()
         res = [conn.recv() for _, conn in procs]
+        cres = [json.loads(p.stdout.read()) for p in creaders]
         t1 = time.monotonic_ns()
         cpu = cpu_seconds(daemon.pid) - cpu0
         busy1, total1 = machine_ticks()
@@ -294,7 +309,12 @@ def phase(a, name, clients, stalled):
         lats = sorted(x for r in res for x in zip(r["lats"], r["ks"]))
         total = sum(k for _, k in lats)
         passes = sorted(x for r in res for x in r["passes"])
-        per_client = [n for r in res for n in r["per_client"]]
+        per_client = [n for r in res + cres for n in r["per_client"]]
+        for r in cres:
+            r["errors"] = ["%d errors" % r["errors"]] if r["errors"] else []
+            r["unfinished"] += r["eof_without_end"]
+            r["full"] = 0
+
         problems = []
         if run.get("reason") != "success":
             problems.append("run %s" % run.get("reason"))
@@ -302,10 +322,10 @@ def phase(a, name, clients, stalled):
         if short:
             problems.append("%d clients' line count != log (%d)" % (short, logged))
         for key in ("gaps", "dups", "nostamp", "unfinished"):
-            v = sum(r[key] for r in res)
+            v = sum(r[key] for r in res + cres)
             if v:
                 problems.append("%s=%d" % (key, v))
-        errs = [e for r in res for e in r["errors"]]
+        errs = [e for r in res + cres for e in r["errors"]]
         if errs:
             problems.append("%d errors: %s" % (len(errs), errs[0][:80]))
         with open(os.path.join(tmp, "serve.log"), errors="replace") as f:
@@ -317,16 +337,21 @@ def phase(a, name, clients, stalled):
             "phase": name, "clients": live, "stalled": stalled, "logged": logged,
             "expected": a.rate * a.seconds,
             "run_s": (t_run - t0) / 1e9,
-            "p50": percentile(lats, total, 0.50) / 1e6,
-            "p99": percentile(lats, total, 0.99) / 1e6,
-            "max": (lats[-1][0] / 1e6) if lats else 0.0,
+            # The C readers' own percentiles; of several, the worst.
+            "p50": (max(r["p50_ms"] for r in cres) if cres
+                    else percentile(lats, total, 0.50) / 1e6),
+            "p99": (max(r["p99_ms"] for r in cres) if cres
+                    else percentile(lats, total, 0.99) / 1e6),
+            "max": (max(r["max_ms"] for r in cres) if cres
+                    else (lats[-1][0] / 1e6) if lats else 0.0),
             "min_lines": min(per_client) if per_client else 0,
             "max_lines": max(per_client) if per_client else 0,
             "cpu_pct": cpu / wall * 100, "cpu_s": cpu,
             "rss_mib": rss / 1024,
-            "reader_pct": sum(r["cpu_s"] for r in res) / wall * 100,
-            "reads": len(lats), "lines": total,
-            "full_reads": sum(r["full"] for r in res),
+            "reader_pct": sum(r["cpu_s"] for r in res + cres) / wall * 100,
+            "reads": len(lats) if not cres else sum(r["samples"] for r in cres),
+            "lines": total,
+            "full_reads": sum(r["full"] for r in res + cres),
             "pass_p99": passes[int(len(passes) * 0.99)] / 1e6 if passes else 0.0,
             "pass_max": passes[-1] / 1e6 if passes else 0.0,
             "machine_pct": (busy1 - busy0) / max(total1 - total0, 1) * 100,
@@ -336,6 +361,10 @@ def phase(a, name, clients, stalled):
     finally:
         for s in stuck:
             s.close()
+        for p in creaders:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         for p, _ in procs:
             if p.is_alive():
                 p.kill()
@@ -357,14 +386,19 @@ def main():
     ap.add_argument("--rate", type=int, default=10000, help="lines/s the run writes")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--size", type=int, default=100, help="bytes per line, newline included")
-    ap.add_argument("--procs", type=int, default=2, help="reader processes")
+    ap.add_argument("--reader", choices=("c", "py"), default="c",
+                    help="bench/sse_reader (one epoll process) or Python readers")
+    ap.add_argument("--procs", type=int, help="reader processes (default: c 1, py 2)")
     ap.add_argument("--phases", default="noclients,clients")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=120, help="extra seconds the clients may take")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    print("sse: 1 run, %d lines/s of %d bytes for %d s; %d clients (%d stalled) in %d reader "
-          "processes, Drone stream" % (a.rate, a.size, a.seconds, a.clients, a.stalled, a.procs))
+    if a.procs is None:
+        a.procs = 1 if a.reader == "c" else 2
+    print("sse: 1 run, %d lines/s of %d bytes for %d s; %d clients (%d stalled) in %d %s reader "
+          "processes, Drone stream" % (a.rate, a.size, a.seconds, a.clients, a.stalled, a.procs,
+                                       a.reader))
     hdr = ("phase", "reading", "stalled", "log lines", "run s", "p50 ms", "p99 ms", "max ms",
            "lines/client", "reads", "full", "pass p99/max ms", "CPU %", "RSS MiB", "reader %",
            "machine %", "bg %", "check")
