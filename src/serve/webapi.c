@@ -967,6 +967,19 @@ static bool memo_is(const struct ccci_web_api *a, const struct sse *c,
          strcmp(a->memo.id, c->id) == 0;
 }
 
+/* Append @p v in decimal: the framing of every SSE line, cheaper than
+ * printf (bench/sse.py found the formatting first in the profile). */
+static int put_u64(struct ccci_buf *b, uint64_t v)
+{
+  char t[20];
+  size_t i = sizeof(t);
+  do {
+    t[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return ccci_buf_append(b, t + i, sizeof(t) - i);
+}
+
 /* Each encoded line framed as one event (`id: <step>:<pos>`), the batch
  * sent as one write. */
 static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
@@ -988,8 +1001,10 @@ static void sink_lines(struct ccci_tail_sink *s, unsigned n, uint64_t pos,
       nl = memchr(q, '\n', (size_t)(end - q));
       if (c->page)
         page_line(b, &html, n, q, (size_t)(nl - q));
-      else if (ccci_buf_printf(b, "id: %u:%" PRIu64 "\ndata: ", c->url_step,
-                               pos + lines) < 0 ||
+      else if (ccci_buf_append(b, "id: ", 4) < 0 ||
+               put_u64(b, c->url_step) < 0 || ccci_buf_append(b, ":", 1) < 0 ||
+               put_u64(b, pos + lines) < 0 ||
+               ccci_buf_append(b, "\ndata: ", 7) < 0 ||
                ccci_buf_append(b, q, (size_t)(nl - q)) < 0 ||
                ccci_buf_append(b, "\n\n", 2) < 0)
         abort();
