@@ -1,7 +1,7 @@
 # Embed a text file in the binary: cmake -DIN=file -DOUT=file.c -DNAME=sym -P
 # embed.cmake writes OUT defining `const char NAME[]` (the bytes of IN, then
-# a NUL) and `const size_t NAME_len` (without the NUL). CMakeLists.txt runs it
-# for python/ccci_testlib.py whenever the file changes.
+# a NUL) and `const size_t NAME_len` (without the NUL). CMakeLists.txt's
+# ccci_embed() runs it for each embedded file whenever the file changes.
 foreach(v IN ITEMS IN OUT NAME)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "embed.cmake: -D${v}=... is required")

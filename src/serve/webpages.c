@@ -446,16 +446,23 @@ static void run_page_work(uv_work_t *work)
   tail(&p->b);
 }
 
+/* A page built on the pool goes out (redacted), or 503 when the work was
+ * cancelled; then the pool's count of the front drops. */
+static void page_built(struct ccci_web *w, struct ccci_http_req *r,
+                       struct ccci_buf *b, int status)
+{
+  if (status < 0) {
+    ccci_buf_close(b);
+    ccci_web_error(w, r, 503, "the front is stopping");
+  } else
+    ccci_web_send(w, r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, b, true);
+}
+
 static void run_page_done(uv_work_t *work, int status)
 {
   struct run_page *p = ccci_container_of(work, struct run_page, work);
   struct ccci_web *w = p->w;
-  if (status < 0) {
-    ccci_buf_close(&p->b);
-    ccci_web_error(w, p->r, 503, "the front is stopping");
-  } else
-    ccci_web_send(w, p->r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &p->b,
-                  true);
+  page_built(w, p->r, &p->b, status);
   json_decref(p->run);
   free(p);
   ccci_web_unpend(w);
@@ -615,12 +622,7 @@ static void log_page_done(uv_work_t *work, int status)
 {
   struct log_page *p = ccci_container_of(work, struct log_page, work);
   struct ccci_web *w = p->w;
-  if (status < 0) {
-    ccci_buf_close(&p->b);
-    ccci_web_error(w, p->r, 503, "the front is stopping");
-  } else
-    ccci_web_send(w, p->r, 200, CCCI_WEB_HTML, CCCI_WEB_PAGE_HEADERS, &p->b,
-                  true);
+  page_built(w, p->r, &p->b, status);
   free(p->path);
   free(p);
   ccci_web_unpend(w);
