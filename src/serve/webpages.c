@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "ccci/forge/forgeapi.h"
 #include "ccci/http/html.h"
 #include "ccci/runs/levels.h"
 #include "ccci/runs/run.h"
@@ -96,6 +98,29 @@ static void keep_param(struct ccci_buf *b, const char *name, const char *v)
   }
 }
 
+/* A run's duration as "1h 02m", "3m 04s" or "12s": from its start to its
+ * end, or to now while it runs; nothing before it started. */
+static void duration(struct ccci_buf *b, const char *started,
+                     const char *finished)
+{
+  int64_t t0, t1;
+  long long d;
+  int rc;
+  if (started == NULL || ccci_forge_parse_time(started, &t0) < 0)
+    return;
+  if (finished == NULL || ccci_forge_parse_time(finished, &t1) < 0)
+    t1 = (int64_t)time(NULL);
+  d = t1 > t0 ? (long long)(t1 - t0) : 0;
+  if (d >= 3600)
+    rc = ccci_buf_printf(b, "%lldh %02lldm", d / 3600, d % 3600 / 60);
+  else if (d >= 60)
+    rc = ccci_buf_printf(b, "%lldm %02llds", d / 60, d % 60);
+  else
+    rc = ccci_buf_printf(b, "%llds", d);
+  if (rc < 0)
+    abort();
+}
+
 static void run_row(struct ccci_web *w, struct ccci_buf *b, json_t *run,
                     const char *forge_url)
 {
@@ -128,6 +153,8 @@ static void run_row(struct ccci_web *w, struct ccci_buf *b, json_t *run,
   put(b, level == -2                      ? "…"
          : ccci_level_text(level) != NULL ? ccci_level_text(level)
                                           : "");
+  put(b, "</td><td>");
+  duration(b, str_of(run, "started_at"), str_of(run, "finished_at"));
   put(b, "</td><td><a href=\"/runs/");
   put_esc(b, id);
   put(b, "\">");
@@ -176,7 +203,8 @@ void ccci_web_page_index(struct ccci_web *w, struct ccci_http_req *r,
   put_esc(&b, state);
   put(&b, "\"></label> <button>filter</button></form>\n"
           "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
-          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+          "<th>level</th><th>duration</th><th>started</th></tr></thead>"
+          "<tbody>\n");
   for (i = first; i < n && i < first + PER_PAGE; i++)
     run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
   put(&b, "</tbody></table>\n<nav>");
@@ -281,7 +309,8 @@ void ccci_web_page_recipe(struct ccci_web *w, struct ccci_http_req *r,
   put(&b, "</h1>\n");
   level_svg(w, &b, runs);
   put(&b, "<table><thead><tr><th>result</th><th>recipe</th><th>PR</th>"
-          "<th>level</th><th>started</th></tr></thead><tbody>\n");
+          "<th>level</th><th>duration</th><th>started</th></tr></thead>"
+          "<tbody>\n");
   for (i = 0; i < json_array_size(runs) && i < 200; i++)
     run_row(w, &b, json_array_get(runs, i), cfg->forge.url);
   put(&b, "</tbody></table>\n");

@@ -57,6 +57,8 @@ class PagesTest(CcciTestCase):
         self.assertTrue(headers["Content-Type"].startswith("text/html"))
         self.assertIn("script-src 'self'", headers["Content-Security-Policy"])
         self.assertIn('name="viewport"', body)
+        self.assertIn("<th>duration</th>", body)
+        self.assertRegex(body, r"<td>\d+s</td><td><a href=\"/runs/")
         for i in ids:
             self.assertIn('href="/runs/%s"' % i, body)
         self.assertIn('href="/recipes/myrecipe"', body)
