@@ -470,8 +470,9 @@ static int start(struct daemon *d)
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
   r = start_runs(d);
   if (r < 0) {
-    d->stopping = true;
-    stop_finish(d);
+    /* What did open stops as on SIGTERM: the runs' work on the pool ends
+     * before they are freed. */
+    stop(d, "the start failed");
     return -2;
   }
   return 0;
