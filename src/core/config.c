@@ -79,14 +79,31 @@ static bool valid_dns(const char *s)
   return label > 0 && prev != '-';
 }
 
-/* An abra server name: a DNS-like name, or `default` (the local server). */
-static bool valid_server(const char *s)
+bool ccci_valid_server_name(const char *s)
 {
   size_t l = strlen(s), i;
   if (l == 0 || l > 253 || !isalnum((unsigned char)s[0]))
     return false;
   for (i = 0; i < l; i++)
     if (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) == NULL)
+      return false;
+  return true;
+}
+
+static bool valid_server(const char *s)
+{
+  return ccci_valid_server_name(s);
+}
+
+bool ccci_valid_server_label(const char *s)
+{
+  size_t l = strlen(s), i;
+  if (l == 0 || l > 63 ||
+      !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+    return false;
+  for (i = 0; i < l; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+        strchr("._-", s[i]) == NULL)
       return false;
   return true;
 }
@@ -237,6 +254,52 @@ static const struct ccci_keytab_type t_envmap = {
                   "not CCCI_* or ABRA_DIR: ccci sets those)",
 };
 
+static const struct ccci_keytab_type t_labels = {
+    .storage = CCCI_KEYTAB_LIST,
+    .doc_name = "list of labels",
+    .expect = "a list of labels ([a-z0-9][a-z0-9._-]*, at most 63 bytes), "
+              "like [heavy, arm64]",
+    .valid = ccci_valid_server_label,
+};
+
+/* One server of `servers:`. */
+#define SVOFF(field) offsetof(struct ccci_server_conf, field)
+static const struct ccci_keytab_key server_keys[] = {
+    {"name", &t_server, SVOFF(name), NULL, "required", 0, 0,
+     "The abra server (`abra app new --server`; `CCCI_SERVER`)."},
+    {"capacity", &ccci_keytab_int, SVOFF(capacity), "1", NULL, 0, 1024,
+     "Runs at once on it (0: it takes none)."},
+    {"domain_suffix", &t_dns, SVOFF(domain_suffix), NULL,
+     "`harness.domain_suffix`", 0, 0,
+     "App domains on it are `<recipe>-pr<N>.<domain_suffix>`; its Traefik "
+     "answers for them."},
+    {"gateway", &t_gateway, SVOFF(gateway), NULL, "none: DNS", 0, 0,
+     "Where health and data checks reach its apps (`CCCI_GATEWAY`)."},
+    {"gateway_insecure", &ccci_keytab_bool, SVOFF(gateway_insecure), "false",
+     NULL, 0, 0, "Skip TLS verification of its apps."},
+    {"labels", &t_labels, SVOFF(labels), "[]", NULL, 0, 0,
+     "Matched by SERVER_LABELS in recipe_meta.yml."},
+};
+static const struct ccci_keytab server_table = {
+    server_keys, CCCI_ARRAY_LEN(server_keys), sizeof(server_keys[0]), 0};
+
+static const char *check_server(const void *rec)
+{
+  const struct ccci_server_conf *sv = rec;
+  return sv->name == NULL ? "needs key 'name' (the abra server)" : NULL;
+}
+
+static const struct ccci_keytab_type t_servers = {
+    .storage = CCCI_KEYTAB_RECORDS,
+    .doc_name = "list of {name, capacity, domain_suffix, gateway, "
+                "gateway_insecure, labels}",
+    .expect = "a list of servers, each {name, capacity, domain_suffix, "
+              "gateway, gateway_insecure, labels}",
+    .fields = &server_table,
+    .record_size = sizeof(struct ccci_server_conf),
+    .check = check_server,
+};
+
 #define OFF(field) offsetof(struct ccci_config, field)
 
 /* An abra command template: YAML flow text of its default. */
@@ -337,6 +400,12 @@ static const struct key keys[] = {
       "argv of the teardown of a run's domain; a first word `ccci` is the "
       "daemon's own binary."},
      CCCI_RELOAD_NEXT_RUN,
+     true},
+    {{"harness.probe_command", &t_argv, OFF(harness.probe_command),
+      "[ccci, harness, --probe]", NULL, 0, 0,
+      "argv of the probe of an unhealthy server (`CCCI_SERVER` names it; "
+      "exit 0: reachable); a first word `ccci` is the daemon's own binary."},
+     CCCI_RELOAD_LIVE,
      true},
     {{"harness.domain_suffix", &t_dns, OFF(harness.domain_suffix), "ci.local",
       NULL, 0, 0, "App domains are `<recipe>-pr<N>.<domain_suffix>`."},
@@ -454,6 +523,23 @@ static const struct key keys[] = {
          "\"{{.Name}}\"]",
          "List the stack's secrets, one name per line (`--quiet` would "
          "print IDs, which name no stack)."),
+    ABRA("probe", probe,
+         "[docker, --context, \"{server}\", info, --format, "
+         "\"{{.Swarm.LocalNodeState}}\"]",
+         "Reach the server (`ccci harness --probe`): exit 0 when it answers."),
+    {{"harness.connection_errors", &ccci_keytab_strings,
+      OFF(harness.connection_errors),
+      "[\"error during connect\", \"cannot connect to the docker daemon\", "
+      "\"connection refused\", \"no route to host\", \"i/o timeout\", "
+      "\"connection reset by peer\", \"could not resolve hostname\", "
+      "\"ssh: handshake failed\", \"unable to connect to\"]",
+      NULL, 0, 0,
+      "Text in an abra or docker call's output (any case) that means its "
+      "server could not be reached: the run ends `error` naming the server, "
+      "and the server's connection errors count towards "
+      "`pool.unhealthy_after`."},
+     CCCI_RELOAD_NEXT_RUN,
+     true},
     {{"janitor.interval", &ccci_keytab_duration, OFF(janitor.interval_ms), "5m",
       NULL, CCCI_SEC(1), CCCI_DAY(1), "Period of the janitor sweep."},
      CCCI_RELOAD_LIVE,
@@ -501,6 +587,34 @@ static const struct key keys[] = {
      true},
     {{"http.public_url", &t_url, OFF(http.public_url), NULL, "none", 0, 0,
       "Base of links posted to the forge."},
+     CCCI_RELOAD_LIVE,
+     true},
+    {{"servers", &t_servers, OFF(servers), "[]", NULL, 0, 0,
+      "The swarm server pool (docs/architecture.md, \"The server pool\"). "
+      "Empty: one implicit server, `harness.server` with `capacity`, "
+      "`harness.domain_suffix` and `harness.gateway`. Set: `capacity` and "
+      "those keys are not used for scheduling."},
+     CCCI_RELOAD_LIVE,
+     true},
+    {{"pool.unhealthy_after", &ccci_keytab_int, OFF(pool.unhealthy_after), "3",
+      NULL, 1, 1000,
+      "A server whose abra calls fail with connection errors this many "
+      "times in a row gets no new run until a probe reaches it."},
+     CCCI_RELOAD_LIVE,
+     true},
+    {{"pool.probe_min", &ccci_keytab_duration, OFF(pool.probe_min_ms), "10s",
+      NULL, CCCI_SEC(1), CCCI_HOUR(1),
+      "First wait before probing an unhealthy server; doubled after each "
+      "failed probe."},
+     CCCI_RELOAD_LIVE,
+     true},
+    {{"pool.probe_max", &ccci_keytab_duration, OFF(pool.probe_max_ms), "5m",
+      NULL, CCCI_SEC(1), CCCI_DAY(1), "Longest wait between probes."},
+     CCCI_RELOAD_LIVE,
+     true},
+    {{"pool.probe_timeout", &ccci_keytab_duration, OFF(pool.probe_timeout_ms),
+      "1m", NULL, CCCI_SEC(1), CCCI_HOUR(1),
+      "A probe still running after this is killed and counts as failed."},
      CCCI_RELOAD_LIVE,
      true},
 };
@@ -558,12 +672,71 @@ static char *default_abra_dir(const struct ccci_config *cfg)
 /* Keys whose default depends on the environment or on another key. */
 static void finish_defaults(struct ccci_config *cfg)
 {
+  struct ccci_server_conf *is = &cfg->implicit_server;
+  size_t i;
+
   if (cfg->harness.abra_dir == NULL)
     cfg->harness.abra_dir = default_abra_dir(cfg);
   if (cfg->state_dir == NULL)
     cfg->state_dir = default_state_dir();
   if (cfg->socket == NULL)
     cfg->socket = ccci_xasprintf("%s/ccci.sock", cfg->state_dir);
+  for (i = 0; i < cfg->servers.n; i++)
+    if (cfg->servers.v[i].domain_suffix == NULL)
+      cfg->servers.v[i].domain_suffix =
+          ccci_xstrdup(cfg->harness.domain_suffix);
+  is->name = ccci_xstrdup(cfg->harness.server);
+  is->capacity = cfg->capacity;
+  is->domain_suffix = ccci_xstrdup(cfg->harness.domain_suffix);
+  is->gateway =
+      cfg->harness.gateway != NULL ? ccci_xstrdup(cfg->harness.gateway) : NULL;
+  is->gateway_insecure = cfg->harness.gateway_insecure;
+}
+
+static void implicit_clear(struct ccci_server_conf *is)
+{
+  free(is->name);
+  free(is->domain_suffix);
+  free(is->gateway);
+  memset(is, 0, sizeof(*is));
+}
+
+/* Rules across keys, after the parse: an allocated error text, or NULL. */
+static char *cross_check(const char *name, const struct ccci_config *cfg)
+{
+  size_t i, k;
+  for (i = 0; i < cfg->servers.n; i++)
+    for (k = 0; k < i; k++)
+      if (strcmp(cfg->servers.v[i].name, cfg->servers.v[k].name) == 0)
+        return ccci_xasprintf("%s: servers: server '%s' is listed twice "
+                              "(items %zu and %zu)\n",
+                              name, cfg->servers.v[i].name, k + 1, i + 1);
+  if (cfg->pool.probe_max_ms < cfg->pool.probe_min_ms)
+    return ccci_xasprintf("%s: pool.probe_max: shorter than pool.probe_min\n",
+                          name);
+  return NULL;
+}
+
+size_t ccci_config_servers(const struct ccci_config *cfg,
+                           const struct ccci_server_conf **out)
+{
+  if (cfg->servers.n > 0) {
+    *out = cfg->servers.v;
+    return cfg->servers.n;
+  }
+  *out = &cfg->implicit_server;
+  return 1;
+}
+
+const struct ccci_server_conf *ccci_config_server(const struct ccci_config *cfg,
+                                                  const char *name)
+{
+  const struct ccci_server_conf *v;
+  size_t n = ccci_config_servers(cfg, &v), i;
+  for (i = 0; i < n; i++)
+    if (strcmp(v[i].name, name) == 0)
+      return &v[i];
+  return NULL;
 }
 
 /* The defaults are parsed once (on whichever thread loads a config first)
@@ -609,6 +782,11 @@ int ccci_config_parse(const char *name, const char *base_dir, const char *text,
     return r;
   }
   finish_defaults(cfg);
+  *errors = cross_check(name, cfg);
+  if (*errors != NULL) {
+    ccci_config_unref(cfg);
+    return -EINVAL;
+  }
   *out = cfg;
   return 0;
 }
@@ -663,6 +841,7 @@ void ccci_config_unref(struct ccci_config *cfg)
   if (cfg == NULL || --cfg->refs > 0)
     return;
   ccci_keytab_free(&table, cfg);
+  implicit_clear(&cfg->implicit_server);
   free(cfg->source);
   free(cfg->base_dir);
   free(cfg);

@@ -38,6 +38,7 @@ static const char *const all_keys[] = {
     "retention.max_bytes",
     "harness.command",
     "harness.teardown_command",
+    "harness.probe_command",
     "harness.domain_suffix",
     "harness.user",
     "harness.env",
@@ -64,6 +65,8 @@ static const char *const all_keys[] = {
     "harness.abra.labels",
     "harness.abra.volumes",
     "harness.abra.secrets",
+    "harness.abra.probe",
+    "harness.connection_errors",
     "janitor.interval",
     "forge.url",
     "forge.token_file",
@@ -76,6 +79,11 @@ static const char *const all_keys[] = {
     "forge.webhook_secret_file",
     "http.listen",
     "http.public_url",
+    "servers",
+    "pool.unhealthy_after",
+    "pool.probe_min",
+    "pool.probe_max",
+    "pool.probe_timeout",
 };
 
 /* ---- helpers ---- */

@@ -22,6 +22,16 @@ enum ccci_reload {
   CCCI_RELOAD_RESTART,  /**< only after the daemon restarts */
 };
 
+/** One swarm server of the pool (`servers:`, SPEC section 12). */
+struct ccci_server_conf {
+  char *name;          /**< the abra server (`abra app new --server`) */
+  uint64_t capacity;   /**< runs at once on it */
+  char *domain_suffix; /**< app domains on it: `<label>.<domain_suffix>` */
+  char *gateway; /**< its Traefik, host:port or http://host:port; NULL: DNS */
+  bool gateway_insecure;
+  struct ccci_strlist labels; /**< matched by SERVER_LABELS */
+};
+
 /**
  * The effective configuration. Immutable once loaded and shared by reference
  * count: a reload builds a new one and swaps the pointer, so whoever holds
@@ -52,6 +62,7 @@ struct ccci_config {
   struct {
     struct ccci_strlist command;
     struct ccci_strlist teardown_command;
+    struct ccci_strlist probe_command; /**< argv of a server's probe */
     char *domain_suffix;
     char *user;
     struct ccci_strmap env;
@@ -81,7 +92,11 @@ struct ccci_config {
       struct ccci_strlist labels;
       struct ccci_strlist volumes;
       struct ccci_strlist secrets;
+      struct ccci_strlist probe;
     } abra;
+    /** Text in an abra or docker call's output that means the server could
+     * not be reached (matched case-insensitively). */
+    struct ccci_strlist connection_errors;
   } harness;
   struct {
     uint64_t interval_ms;
@@ -101,7 +116,38 @@ struct ccci_config {
     char *listen;
     char *public_url;
   } http;
+  /** `servers:` as written (n == 0: none, the implicit server). */
+  struct {
+    struct ccci_server_conf *v;
+    size_t n;
+  } servers;
+  struct {
+    uint64_t unhealthy_after; /**< connection errors in a row */
+    uint64_t probe_min_ms, probe_max_ms, probe_timeout_ms;
+  } pool;
+  /** Without `servers:`, the one server of today: harness.server with
+   * `capacity`, harness.domain_suffix, harness.gateway(_insecure), no
+   * labels (copies, filled after the parse). */
+  struct ccci_server_conf implicit_server;
 };
+
+/**
+ * The servers runs are scheduled on: `servers:` when it is set, else the
+ * one implicit server. Their count is returned, the array in @p out (owned
+ * by @p cfg).
+ */
+size_t ccci_config_servers(const struct ccci_config *cfg,
+                           const struct ccci_server_conf **out);
+
+/** The server named @p name in ccci_config_servers, or NULL. */
+const struct ccci_server_conf *ccci_config_server(const struct ccci_config *cfg,
+                                                  const char *name);
+
+/** Is @p s an abra server name (a DNS-like name, or `default`)? */
+bool ccci_valid_server_name(const char *s);
+
+/** Is @p s a server label (`[a-z0-9][a-z0-9._-]*`, at most 63 bytes)? */
+bool ccci_valid_server_label(const char *s);
 
 /**
  * Parse YAML @p text (of @p len bytes) named @p name in messages; relative
