@@ -1127,6 +1127,7 @@ struct sched_pass {
   struct ccci_sched_domain *sdoms;
   struct run **runs;
   bool *waiting;
+  struct ccci_sched_server server; /* interim: the pool as one server */
 };
 
 static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
@@ -1145,6 +1146,7 @@ static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
     p->runs[n] = r;
     p->sruns[n].repo = r->m.repo;
     p->sruns[n].domain = dom_index(rs, r->m.domain);
+    p->sruns[n].place = CCCI_SCHED_ANYWHERE;
     n++;
   }
   p->sdoms = ccci_xcalloc(rs->ndoms ? rs->ndoms : 1, sizeof(*p->sdoms));
@@ -1156,8 +1158,16 @@ static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
   p->in.nruns = n;
   p->in.domains = p->sdoms;
   p->in.last_repo = rs->rr_repo;
-  p->in.capacity = cfg->capacity;
-  p->in.running = rs->active;
+  {
+    const struct ccci_server_conf *sv;
+    size_t ns = ccci_config_servers(cfg, &sv), k;
+    p->server.name = sv[0].name;
+    for (k = 0; k < ns; k++)
+      p->server.capacity += (unsigned)sv[k].capacity;
+    p->server.running = rs->active;
+    p->in.servers = &p->server;
+    p->in.nservers = 1;
+  }
   p->in.draining = rs->draining;
   p->in.stopping = rs->stopping;
   p->in.disk_ok = true;

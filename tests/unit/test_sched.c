@@ -98,6 +98,19 @@ static const struct row rows[] = {
      NULL, 4, 0, "", K(START), 0, 0, ".."},
 };
 
+/* The input's pool: one server of @p capacity with @p running runs. */
+static void one_server(struct ccci_sched_input *in,
+                       struct ccci_sched_server *srv, unsigned capacity,
+                       unsigned running)
+{
+  memset(srv, 0, sizeof(*srv));
+  srv->name = "default";
+  srv->capacity = capacity;
+  srv->running = running;
+  in->servers = srv;
+  in->nservers = 1;
+}
+
 static const char *repo_of(char letter)
 {
   return letter == 'a' ? A : letter == 'b' ? B : C;
@@ -113,6 +126,7 @@ static void test_table(void **state)
     struct ccci_sched_domain doms[MAXR];
     bool waiting[MAXR] = {false};
     struct ccci_sched_input in;
+    struct ccci_sched_server srv;
     struct ccci_sched_verdict v;
     char marks[MAXR + 1];
     const char *q;
@@ -122,6 +136,7 @@ static void test_table(void **state)
     for (q = w->queue; *q != '\0'; q += q[2] == ' ' ? 3 : 2) {
       assert_true(n < MAXR);
       runs[n].repo = repo_of(q[0]);
+      runs[n].place = CCCI_SCHED_ANYWHERE;
       runs[n++].domain = (size_t)(q[1] - '0');
     }
     memset(doms, 0, sizeof(doms));
@@ -134,8 +149,7 @@ static void test_table(void **state)
     in.nruns = n;
     in.domains = doms;
     in.last_repo = w->last;
-    in.capacity = w->capacity;
-    in.running = w->running;
+    one_server(&in, &srv, w->capacity, w->running);
     in.draining = strchr(w->flags, 'd') != NULL;
     in.stopping = strchr(w->flags, 's') != NULL;
     in.disk_ok = strchr(w->flags, 'L') == NULL;
@@ -182,6 +196,7 @@ static struct ccci_sched_verdict sim_admit(struct sim *s)
     struct ccci_sched_run runs[SIM_MAX];
     size_t map[SIM_MAX], n = 0, i;
     struct ccci_sched_input in;
+    struct ccci_sched_server srv;
     struct ccci_sched_verdict v;
 
     for (i = 0; i < s->n; i++) {
@@ -189,6 +204,7 @@ static struct ccci_sched_verdict sim_admit(struct sim *s)
         continue;
       runs[n].repo = s->repo[i];
       runs[n].domain = s->dom[i];
+      runs[n].place = CCCI_SCHED_ANYWHERE;
       map[n++] = i;
     }
     memset(&in, 0, sizeof(in));
@@ -196,8 +212,7 @@ static struct ccci_sched_verdict sim_admit(struct sim *s)
     in.nruns = n;
     in.domains = s->doms;
     in.last_repo = s->last;
-    in.capacity = s->capacity;
-    in.running = s->active;
+    one_server(&in, &srv, s->capacity, s->active);
     in.disk_ok = true;
     in.now = 1000;
     v = ccci_sched_decide(&in);
@@ -284,9 +299,12 @@ static void test_one_domain_never_overlaps(void **state)
  * and the input is not changed. */
 static void test_decide_reads_only_its_input(void **state)
 {
-  struct ccci_sched_run runs[] = {{A, 0}, {B, 1}, {A, 1}};
+  struct ccci_sched_run runs[] = {{A, 0, CCCI_SCHED_ANYWHERE},
+                                  {B, 1, CCCI_SCHED_ANYWHERE},
+                                  {A, 1, CCCI_SCHED_ANYWHERE}};
   struct ccci_sched_domain doms[] = {{false, 700}, {false, 0}};
   struct ccci_sched_input in;
+  struct ccci_sched_server srv;
   struct ccci_sched_verdict v1, v2;
 
   (void)state;
@@ -294,7 +312,7 @@ static void test_decide_reads_only_its_input(void **state)
   in.runs = runs;
   in.nruns = 3;
   in.domains = doms;
-  in.capacity = 2;
+  one_server(&in, &srv, 2, 0);
   in.disk_ok = true;
   in.now = 100;
   v1 = ccci_sched_decide(&in);

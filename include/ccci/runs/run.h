@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "ccci/core/keytab.h"
 #include "ccci/core/util.h"
 
 /** meta.json's schema version. */
@@ -98,6 +99,13 @@ struct ccci_run_meta {
   int signal;                                 /**< 0: null */
   enum ccci_teardown teardown;
   unsigned attempt; /**< 1 for the first start; a re-queued run counts on */
+  /** The pool server it was placed on (`server`; NULL until it is, and in
+   * files of older versions): recorded before it starts, used by its
+   * teardown and the janitor even after the server left the config. */
+  char *server;
+  /** Where it may go (`placement`: {servers, labels} from recipe_meta.yml's
+   * SERVERS and SERVER_LABELS; empty: anywhere). */
+  struct ccci_strlist place_servers, place_labels;
 };
 
 /** The name of @p s in meta.json (e.g. "waiting-lock"). */

@@ -29,6 +29,21 @@ struct ccci_runs_env {
   /** The current configuration (a new reference). */
   struct ccci_config *(*config)(void *arg);
   void *arg;
+  /**
+   * Where a run of @p recipe may go (SPEC section 12): the SERVERS and
+   * SERVER_LABELS keys of recipe_meta.yml, the recipe's own file (at
+   * @p own_path when not NULL, else the @p own_len bytes of @p own_text
+   * when that is not NULL, else none) under the operator's overlay
+   * `<harness.overlays_dir>/<recipe>/recipe_meta.yml` of @p cfg, which wins
+   * key by key. Called on the thread pool when a run is accepted; fills
+   * @p servers and @p labels (empty: any) and returns 0, or returns
+   * -EINVAL with a message naming the file, line and key in @p err (the run
+   * is then placed anywhere and the note says why). NULL: runs go anywhere.
+   */
+  int (*placement)(void *arg, const struct ccci_config *cfg, const char *recipe,
+                   const char *own_path, const char *own_text, size_t own_len,
+                   struct ccci_strlist *servers, struct ccci_strlist *labels,
+                   char **err);
 };
 
 /** A local submission. */
@@ -69,6 +84,11 @@ struct ccci_runs_forge {
   const char *ref; /**< the head branch, or NULL */
   bool quick;
   json_t *trigger; /**< copied into meta.json */
+  /** The recipe's tests/recipe_meta.yml at @p sha, read from the forge
+   * (@p recipe_meta_len bytes), or NULL when it has none: its placement
+   * keys choose the run's server. */
+  const char *recipe_meta;
+  size_t recipe_meta_len;
 };
 
 /**
@@ -203,10 +223,35 @@ struct ccci_runs_counters {
   uint64_t redaction_masked; /**< masked runs it wrote */
   /** Janitor decisions acted on, by verdict ([CCCI_JANITOR_LEAVE] stays 0). */
   uint64_t janitor[CCCI_JANITOR_VERDICT_COUNT];
+  uint64_t servers;           /**< in the pool (removed ones with runs too) */
+  uint64_t servers_unhealthy; /**< marked unhealthy, waiting for a probe */
+  uint64_t servers_drained;
 };
 
 /** Fill @p out with the runs' counters now. */
 void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out);
+
+/**
+ * The pool now (`ccci server ls`, `status`, `/metrics`): an array with one
+ * object per server in config order, then servers removed from the config
+ * that still have runs: `name`, `capacity`, `running`, `queued` (queued
+ * runs whose placement matches it), `healthy`, `drained`, `removed`,
+ * `labels`, `domain_suffix`, `gateway` (or null), `connection_errors` (in
+ * a row now), `connection_errors_total`, `runs_started`, `probes`,
+ * `probe_failures`, `next_probe_in_ms` (or null), `last_error` (or null:
+ * the connection error text that matched, never a call's output). A new
+ * reference (docs/protocol.md).
+ */
+json_t *ccci_runs_servers(struct ccci_runs *rs);
+
+/**
+ * Drain (@p drained true) or undrain server @p name: a drained server
+ * takes no new run, its running runs finish. Kept across restarts
+ * (`<state_dir>/servers.json`). Returns 0, or -ENOENT with a message
+ * naming the servers there are in @p err.
+ */
+int ccci_runs_server_drain(struct ccci_runs *rs, const char *name, bool drained,
+                           char **err) CCCI_WUR;
 
 /** Problems an operator must fix (e.g. an unreadable secret), as strings. */
 json_t *ccci_runs_problems(struct ccci_runs *rs);
