@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -758,9 +759,174 @@ static void test_pool_round_robin_sequence(void **state)
   assert_string_equal(got, "abcdbcda");
 }
 
+/* The reference: sched.c's decision as it was first written, sorting the
+ * queue into pass order (O(runs log runs) per decision). sched.c now
+ * compares runs by pass order instead; the randomized simulation checks
+ * that both decide the same, verdict and marks. */
+static bool ref_open_slot(const struct ccci_sched_server *s)
+{
+  return !s->closed && s->running < s->capacity;
+}
+
+/* Is server a less loaded than b (a.running / a.capacity < b's)? Both
+ * have a free slot, so both capacities are above 0. */
+static bool ref_less_loaded(const struct ccci_sched_server *a,
+                            const struct ccci_sched_server *b)
+{
+  return (uint64_t)a->running * b->capacity <
+         (uint64_t)b->running * a->capacity;
+}
+
+/* The server a run of placement @p p starts on: the least loaded open one
+ * with a free slot, the first after the last chosen among equals; or
+ * nservers when none. */
+static size_t ref_best_server(const struct ccci_sched_input *in,
+                              const struct ccci_sched_place *p, size_t first)
+{
+  size_t best = in->nservers, k;
+  for (k = 0; k < in->nservers; k++) {
+    size_t i = (first + k) % in->nservers;
+    const struct ccci_sched_server *s = &in->servers[i];
+    if (!ref_open_slot(s) || !ccci_sched_matches(s, p))
+      continue;
+    if (best == in->nservers || ref_less_loaded(s, &in->servers[best]))
+      best = i;
+  }
+  return best;
+}
+
+static bool ref_any_server(const struct ccci_sched_input *in,
+                           const struct ccci_sched_place *p)
+{
+  size_t i;
+  for (i = 0; i < in->nservers; i++)
+    if (ccci_sched_matches(&in->servers[i], p))
+      return true;
+  return false;
+}
+
+/* What a pass knows of a placement class: looked at yet, its server (or
+ * nservers), whether any server matches it at all. */
+struct ref_memo {
+  bool known;
+  bool placeable;
+  size_t server;
+};
+
+struct ref_order {
+  const char *repo;
+  size_t run;
+};
+
+static int ref_order_cmp(const void *a, const void *b)
+{
+  const struct ref_order *x = a, *y = b;
+  int c = strcmp(x->repo, y->repo);
+  if (c != 0)
+    return c;
+  return x->run < y->run ? -1 : x->run > y->run;
+}
+
+static void ref_mark(bool *v, size_t i)
+{
+  if (v != NULL)
+    v[i] = true;
+}
+
+static struct ccci_sched_verdict ref_decide(const struct ccci_sched_input *in)
+{
+  struct ccci_sched_verdict v = {CCCI_SCHED_IDLE, 0, 0, 0};
+  struct ref_order *ord;
+  struct ref_memo *memo, anywhere = {false, false, 0};
+  bool *held; /* per domain: an older run of its line is held this pass */
+  size_t *repo_start, nrepos = 0, start = 0, first_server = 0, i, k, ndom = 0;
+
+  if (!ccci_sched_has_slot(in)) {
+    v.kind = CCCI_SCHED_CLOSED;
+    return v;
+  }
+  if (!in->disk_ok) {
+    v.kind = CCCI_SCHED_DISK_LOW;
+    return v;
+  }
+  if (in->last_server != NULL)
+    for (i = 0; i < in->nservers; i++)
+      if (strcmp(in->servers[i].name, in->last_server) == 0) {
+        first_server = (i + 1) % in->nservers;
+        break;
+      }
+  /* The runs grouped by repo (name order), oldest first in each. */
+  ord = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*ord));
+  repo_start = ccci_xmalloc((in->nruns + 1) * sizeof(*repo_start));
+  for (i = 0; i < in->nruns; i++) {
+    ord[i].repo = in->runs[i].repo;
+    ord[i].run = i;
+    if (in->runs[i].domain + 1 > ndom)
+      ndom = in->runs[i].domain + 1;
+  }
+  qsort(ord, in->nruns, sizeof(*ord), ref_order_cmp);
+  for (i = 0; i < in->nruns; i++)
+    if (i == 0 || strcmp(ord[i].repo, ord[i - 1].repo) != 0)
+      repo_start[nrepos++] = i;
+  repo_start[nrepos] = in->nruns;
+  memo = ccci_xcalloc(in->nplaces ? in->nplaces : 1, sizeof(*memo));
+  held = ccci_xcalloc(ndom ? ndom : 1, sizeof(*held));
+  /* The repo after the one served last takes its turn first. */
+  while (start < nrepos && in->last_repo != NULL &&
+         strcmp(ord[repo_start[start]].repo, in->last_repo) <= 0)
+    start++;
+  for (k = 0; k < nrepos && v.kind != CCCI_SCHED_START; k++) {
+    size_t g = (start + k) % nrepos, j;
+    for (j = repo_start[g]; j < repo_start[g + 1]; j++) {
+      size_t ri = ord[j].run;
+      const struct ccci_sched_run *r = &in->runs[ri];
+      const struct ccci_sched_domain *d = &in->domains[r->domain];
+      const struct ccci_sched_place *p =
+          r->place == CCCI_SCHED_ANYWHERE ? NULL : &in->places[r->place];
+      struct ref_memo *m =
+          r->place == CCCI_SCHED_ANYWHERE ? &anywhere : &memo[r->place];
+      if (d->busy || held[r->domain]) {
+        ref_mark(in->waiting, ri);
+        continue;
+      }
+      if (in->now < d->next_probe_ms) {
+        ref_mark(in->waiting, ri); /* its lock was held outside: backoff */
+        if (v.wake_ms == 0 || d->next_probe_ms < v.wake_ms)
+          v.wake_ms = d->next_probe_ms;
+        held[r->domain] = true;
+        continue;
+      }
+      if (!m->known) {
+        m->known = true;
+        m->server = ref_best_server(in, p, first_server);
+        m->placeable = m->server < in->nservers || ref_any_server(in, p);
+      }
+      if (m->server < in->nservers) {
+        v.kind = CCCI_SCHED_START;
+        v.run = ri;
+        v.server = m->server;
+        break;
+      }
+      /* No open server of its placement has a slot: the rest of its line
+       * waits behind it. */
+      if (!m->placeable)
+        ref_mark(in->unplaceable, ri);
+      held[r->domain] = true;
+    }
+  }
+  free(held);
+  free(memo);
+  free(repo_start);
+  free(ord);
+  if (v.kind != CCCI_SCHED_START)
+    v.kind = v.wake_ms != 0 ? CCCI_SCHED_WAIT : CCCI_SCHED_IDLE;
+  return v;
+}
+
 /* The randomized simulation: a pool of servers whose capacities, drain
  * and health change, runs of a few repos on a few domains each (a domain
- * belongs to one repo, as `<recipe>-pr<N>` does) with random placements,
+ * belongs to one repo, as `<recipe>-pr<N>` does, but one run in ten is of
+ * a recipe of the same name in another repo) with random placements,
  * runs that end at random, lock probes that fail and back off. Every
  * verdict is checked against what the decision promises. */
 #define PS 6
@@ -780,6 +946,7 @@ struct prop {
   /* the runs not finished, oldest first */
   size_t n;
   size_t dom[PRUNS], cls[PRUNS], on[PRUNS];
+  const char *repo[PRUNS];
   bool running[PRUNS];
   const char *last, *last_sv;
   bool draining, disk_ok;
@@ -860,6 +1027,9 @@ static void prop_events(struct prop *pr)
     for (k = 1 + rnd(pr, 3); k > 0 && pr->n < PRUNS; k--) {
       unsigned c = rnd(pr, 10);
       pr->dom[pr->n] = rnd(pr, PDOMS);
+      /* one in ten: a recipe of the same name in another repo */
+      pr->repo[pr->n] = rnd(pr, 10) == 0 ? prop_repos[rnd(pr, PREPOS)]
+                                         : prop_repo(pr->dom[pr->n]);
       pr->cls[pr->n] = c < PPLACES ? c : CCCI_SCHED_ANYWHERE;
       pr->running[pr->n++] = false;
     }
@@ -878,6 +1048,8 @@ static void prop_events(struct prop *pr)
     memmove(&pr->dom[i], &pr->dom[i + 1], (pr->n - i - 1) * sizeof(size_t));
     memmove(&pr->cls[i], &pr->cls[i + 1], (pr->n - i - 1) * sizeof(size_t));
     memmove(&pr->on[i], &pr->on[i + 1], (pr->n - i - 1) * sizeof(size_t));
+    memmove(&pr->repo[i], &pr->repo[i + 1],
+            (pr->n - i - 1) * sizeof(const char *));
     memmove(&pr->running[i], &pr->running[i + 1],
             (pr->n - i - 1) * sizeof(bool));
     pr->n--;
@@ -894,12 +1066,26 @@ static void prop_events(struct prop *pr)
   }
 }
 
-/* Is run @p i behind an older queued run of its domain? */
+/* Does run @p k come before run @p i in a pass (the repos after the one
+ * served last in name order, then the others, oldest first)? */
+static bool prop_first(const struct prop *pr, size_t k, size_t i)
+{
+  bool wk = pr->last != NULL && strcmp(pr->repo[k], pr->last) <= 0;
+  bool wi = pr->last != NULL && strcmp(pr->repo[i], pr->last) <= 0;
+  int c = strcmp(pr->repo[k], pr->repo[i]);
+  if (wk != wi)
+    return wi;
+  return c != 0 ? c < 0 : k < i;
+}
+
+/* Is run @p i behind another queued run of its domain, one that comes
+ * before it in the pass? */
 static bool prop_behind(const struct prop *pr, size_t i)
 {
   size_t k;
-  for (k = 0; k < i; k++)
-    if (!pr->running[k] && pr->dom[k] == pr->dom[i])
+  for (k = 0; k < pr->n; k++)
+    if (k != i && !pr->running[k] && pr->dom[k] == pr->dom[i] &&
+        prop_first(pr, k, i))
       return true;
   return false;
 }
@@ -985,19 +1171,21 @@ static void prop_check_none(struct prop *pr, const struct ccci_sched_verdict *v)
 }
 
 /* Admit until the decision starts nothing, as runs.c does: a lock probe
- * that fails (one in eight) backs the domain off and decides again. */
+ * that fails (one in eight) backs the domain off and decides again. Each
+ * decision is also made by the reference, which must agree. */
 static void prop_admit(struct prop *pr)
 {
   for (;;) {
     struct ccci_sched_run runs[PRUNS];
     size_t map[PRUNS], nq = 0, i, k;
     bool waiting[PRUNS] = {false}, unpl[PRUNS] = {false};
+    bool rwaiting[PRUNS] = {false}, runpl[PRUNS] = {false};
     struct ccci_sched_input in;
-    struct ccci_sched_verdict v;
+    struct ccci_sched_verdict v, rv;
 
     for (i = 0; i < pr->n; i++)
       if (!pr->running[i]) {
-        runs[nq].repo = prop_repo(pr->dom[i]);
+        runs[nq].repo = pr->repo[i];
         runs[nq].domain = pr->dom[i];
         runs[nq].place = pr->cls[i];
         map[nq++] = i;
@@ -1018,6 +1206,15 @@ static void prop_admit(struct prop *pr)
     in.waiting = waiting;
     in.unplaceable = unpl;
     v = ccci_sched_decide(&in);
+    in.waiting = rwaiting;
+    in.unplaceable = runpl;
+    rv = ref_decide(&in);
+    CHECK(rv.kind == v.kind);
+    CHECK(v.kind != CCCI_SCHED_START ||
+          (rv.run == v.run && rv.server == v.server));
+    CHECK(rv.wake_ms == v.wake_ms);
+    CHECK(memcmp(rwaiting, waiting, sizeof(waiting)) == 0);
+    CHECK(memcmp(runpl, unpl, sizeof(unpl)) == 0);
     for (k = 0; k < nq; k++) {
       const struct ccci_sched_domain *d = &pr->doms[pr->dom[map[k]]];
       if (unpl[k]) {
@@ -1043,7 +1240,7 @@ static void prop_admit(struct prop *pr)
     pr->on[i] = v.server;
     pr->doms[pr->dom[i]].busy = true;
     pr->srv[v.server].running++;
-    pr->last = prop_repo(pr->dom[i]);
+    pr->last = pr->repo[i];
     pr->last_sv = pr->srv[v.server].name;
     pr->starts++;
   }
