@@ -97,12 +97,11 @@ struct class_memo {
  * order, then the others from the first, each repo's runs oldest first.
  * Instead of sorting the queue into that order, a pass compares runs by
  * it: each domain's line is looked at through its first run in pass order
- * (the later ones wait behind it), and those heads are taken from a heap
- * in pass order until one can start. */
+ * (the later ones wait behind it), and the first of those heads that can
+ * start is found in one scan. */
 struct pass {
   const struct ccci_sched_input *in;
   bool *wrap; /* per run: its repo comes in the second round */
-  size_t *heap, nheap;
 };
 
 /* Does run a come before run b in the pass? */
@@ -115,49 +114,39 @@ static bool before(const struct pass *p, size_t a, size_t b)
   return c != 0 ? c < 0 : a < b;
 }
 
-static void sift_down(struct pass *p, size_t i)
-{
-  for (;;) {
-    size_t l = 2 * i + 1, m = i, t;
-    if (l < p->nheap && before(p, p->heap[l], p->heap[m]))
-      m = l;
-    if (l + 1 < p->nheap && before(p, p->heap[l + 1], p->heap[m]))
-      m = l + 1;
-    if (m == i)
-      return;
-    t = p->heap[m];
-    p->heap[m] = p->heap[i];
-    p->heap[i] = t;
-    i = m;
-  }
-}
-
-static size_t pop(struct pass *p)
-{
-  size_t top = p->heap[0];
-  p->heap[0] = p->heap[--p->nheap];
-  sift_down(p, 0);
-  return top;
-}
-
-static void mark(bool *v, size_t i)
-{
-  if (v != NULL)
-    v[i] = true;
-}
-
 static bool in_backoff(const struct ccci_sched_input *in,
                        const struct ccci_sched_domain *d)
 {
   return !d->busy && in->now < d->next_probe_ms;
 }
 
+/* The server a run's placement class starts on, or nservers; looked up
+ * once per class and pass. */
+static struct class_memo *class_of(const struct ccci_sched_input *in,
+                                   struct class_memo *memo,
+                                   struct class_memo *anywhere, size_t run,
+                                   size_t first_server)
+{
+  const struct ccci_sched_run *r = &in->runs[run];
+  const struct ccci_sched_place *pl =
+      r->place == CCCI_SCHED_ANYWHERE ? NULL : &in->places[r->place];
+  struct class_memo *m =
+      r->place == CCCI_SCHED_ANYWHERE ? anywhere : &memo[r->place];
+  if (!m->known) {
+    m->known = true;
+    m->server = best_server(in, pl, first_server);
+    m->placeable = m->server < in->nservers || any_server(in, pl);
+  }
+  return m;
+}
+
 struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
 {
   struct ccci_sched_verdict v = {CCCI_SCHED_IDLE, 0, 0, 0};
-  struct pass p = {in, NULL, NULL, 0};
+  struct pass p = {in, NULL};
   struct class_memo *memo, anywhere = {false, false, 0};
-  size_t *head, chosen = NONE, first_server = 0, i, ndom = 0;
+  size_t *head, *heads, nheads = 0, chosen = NONE, first_server = 0, i, k;
+  size_t ndom = 0;
 
   if (!ccci_sched_has_slot(in)) {
     v.kind = CCCI_SCHED_CLOSED;
@@ -177,7 +166,7 @@ struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
     if (in->runs[i].domain + 1 > ndom)
       ndom = in->runs[i].domain + 1;
   p.wrap = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*p.wrap));
-  p.heap = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*p.heap));
+  heads = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*heads));
   head = ccci_xmalloc((ndom ? ndom : 1) * sizeof(*head));
   memo = ccci_xcalloc(in->nplaces ? in->nplaces : 1, sizeof(*memo));
   for (i = 0; i < ndom; i++)
@@ -191,39 +180,32 @@ struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
     if (d->busy || in_backoff(in, d))
       continue;
     if (head[r->domain] == NONE)
-      p.heap[p.nheap++] = i;
+      heads[nheads++] = r->domain;
     else if (!before(&p, i, head[r->domain]))
       continue;
     head[r->domain] = i;
   }
-  for (i = 0; i < p.nheap; i++)
-    p.heap[i] = head[in->runs[p.heap[i]].domain];
-  for (i = p.nheap / 2; i-- > 0;)
-    sift_down(&p, i);
-  /* The heads in pass order: the first that an open server matching its
-   * placement has a free slot for starts there; each one before it holds
-   * its line (no server of its placement has a slot). */
-  while (p.nheap > 0) {
-    size_t h = pop(&p);
-    const struct ccci_sched_run *r = &in->runs[h];
-    const struct ccci_sched_place *pl =
-        r->place == CCCI_SCHED_ANYWHERE ? NULL : &in->places[r->place];
-    struct class_memo *m =
-        r->place == CCCI_SCHED_ANYWHERE ? &anywhere : &memo[r->place];
-    if (!m->known) {
-      m->known = true;
-      m->server = best_server(in, pl, first_server);
-      m->placeable = m->server < in->nservers || any_server(in, pl);
-    }
-    if (m->server < in->nservers) {
+  /* The first head in pass order that an open server matching its
+   * placement has a free slot for starts there. A head after the best so
+   * far is not looked at; each one before the chosen was, and holds its
+   * line: no server of its placement has a slot. */
+  for (k = 0; k < nheads; k++) {
+    size_t h = head[heads[k]];
+    if (chosen != NONE && !before(&p, h, chosen))
+      continue;
+    if (class_of(in, memo, &anywhere, h, first_server)->server < in->nservers)
       chosen = h;
-      v.kind = CCCI_SCHED_START;
-      v.run = h;
-      v.server = m->server;
-      break;
-    }
-    if (!m->placeable)
-      mark(in->unplaceable, h);
+  }
+  for (k = 0; k < nheads && in->unplaceable != NULL; k++) {
+    size_t h = head[heads[k]];
+    if ((chosen == NONE || before(&p, h, chosen)) &&
+        !class_of(in, memo, &anywhere, h, first_server)->placeable)
+      in->unplaceable[h] = true;
+  }
+  if (chosen != NONE) {
+    v.kind = CCCI_SCHED_START;
+    v.run = chosen;
+    v.server = class_of(in, memo, &anywhere, chosen, first_server)->server;
   }
   /* The runs looked at (before the chosen one in pass order, or all):
    * those behind their domain wait; a backoff wakes the caller. */
@@ -235,13 +217,14 @@ struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
       continue;
     if (chosen != NONE && !before(&p, i, chosen))
       continue;
-    mark(in->waiting, i);
+    if (in->waiting != NULL)
+      in->waiting[i] = true;
     if (back && (v.wake_ms == 0 || d->next_probe_ms < v.wake_ms))
       v.wake_ms = d->next_probe_ms;
   }
   free(memo);
   free(head);
-  free(p.heap);
+  free(heads);
   free(p.wrap);
   if (v.kind != CCCI_SCHED_START)
     v.kind = v.wake_ms != 0 ? CCCI_SCHED_WAIT : CCCI_SCHED_IDLE;
