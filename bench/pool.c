@@ -24,9 +24,8 @@
 #include "ccci/core/util.h"
 #include "ccci/runs/sched.h"
 
-#define RECIPES 1000
+#define RECIPES_PER_SERVER 50
 #define PRS 3
-#define DOMAINS (RECIPES * PRS)
 #define HEAVY_CLASS 0
 #define NAMED_CLASS 1
 
@@ -66,6 +65,7 @@ static double cpu_ns(void)
 }
 
 struct run {
+  char repo[24]; /* its own copy, as runs.c's r->m.repo is */
   unsigned recipe, dom;
   double arrive, dur, start;
   size_t server;
@@ -81,13 +81,14 @@ struct pool {
   struct ccci_sched_place place[2];
   const char *named[2];
   /* the recipes */
-  char repo[RECIPES][24];
-  size_t cls[RECIPES];
+  size_t nrecipes;
+  char (*repo)[24];
+  size_t *cls;
   /* the day's runs, in creation order, and the ones alive */
   struct run *runs;
   size_t nruns, *alive, nalive;
-  bool busy[DOMAINS];
-  size_t queued_of[DOMAINS]; /* its queued run + 1, or 0 */
+  bool *busy;        /* per domain */
+  size_t *queued_of; /* per domain: its queued run + 1, or 0 */
   /* runs holding a slot, by end time (a binary heap of run indices) */
   size_t *heap, nheap;
   const char *last_repo, *last_server;
@@ -98,13 +99,14 @@ struct pool {
   struct ccci_sched_domain *in_doms;
   /* figures */
   unsigned long decisions, starts, superseded;
+  double queued_seen; /* the queue's length, summed over the decisions */
   size_t max_queue;
   double decide_ns, build_ns;
 };
 
 static const char *const heavy_label[] = {"heavy"};
 
-static void pool_init(struct pool *p, size_t nservers)
+static void pool_init(struct pool *p, size_t nservers, size_t nrecipes)
 {
   static const unsigned caps[] = {1, 2, 4, 8};
   size_t i;
@@ -128,7 +130,12 @@ static void pool_init(struct pool *p, size_t nservers)
   p->named[1] = p->srv[nservers > 1 ? 1 : 0].name;
   p->place[HEAVY_CLASS] = (struct ccci_sched_place){NULL, 0, heavy_label, 1};
   p->place[NAMED_CLASS] = (struct ccci_sched_place){p->named, 2, NULL, 0};
-  for (i = 0; i < RECIPES; i++) {
+  p->nrecipes = nrecipes;
+  p->repo = ccci_xcalloc(nrecipes, sizeof(*p->repo));
+  p->cls = ccci_xcalloc(nrecipes, sizeof(*p->cls));
+  p->busy = ccci_xcalloc(nrecipes * PRS, sizeof(*p->busy));
+  p->queued_of = ccci_xcalloc(nrecipes * PRS, sizeof(*p->queued_of));
+  for (i = 0; i < nrecipes; i++) {
     unsigned c = (unsigned)(rng() % 100);
     snprintf(p->repo[i], sizeof(p->repo[i]), "coop-cloud/recipe%04u",
              (unsigned)i);
@@ -140,6 +147,10 @@ static void pool_free(struct pool *p)
 {
   free(p->srv);
   free(p->name);
+  free(p->repo);
+  free(p->cls);
+  free(p->busy);
+  free(p->queued_of);
   free(p->runs);
   free(p->alive);
   free(p->heap);
@@ -155,10 +166,11 @@ static void pool_free(struct pool *p)
  * ones), a PR of the three at random. */
 static void make_runs(struct pool *p, double rate, double hours)
 {
-  double t = 0, end = hours * 3600, *cum = ccci_xcalloc(RECIPES, 8), sum = 0;
+  double t = 0, end = hours * 3600,
+         *cum = ccci_xcalloc(p->nrecipes, sizeof(double)), sum = 0;
   size_t cap = 1024, i;
 
-  for (i = 0; i < RECIPES; i++)
+  for (i = 0; i < p->nrecipes; i++)
     cum[i] = sum += 1 / pow((double)i + 1, 0.7);
   p->runs = ccci_xmalloc(cap * sizeof(*p->runs));
   for (;;) {
@@ -166,7 +178,7 @@ static void make_runs(struct pool *p, double rate, double hours)
     double r = fmod(floor(t / 3600), 24) == 14 ? 2 * rate : rate;
     double next = t + expo(r), u;
     struct run *x;
-    size_t lo = 0, hi = RECIPES - 1;
+    size_t lo = 0, hi = p->nrecipes - 1;
     if (next >= hour_end) { /* memoryless: go on at the next hour's rate */
       t = hour_end;
       if (t >= end)
@@ -187,6 +199,7 @@ static void make_runs(struct pool *p, double rate, double hours)
         hi = mid;
     }
     x->recipe = (unsigned)lo;
+    memcpy(x->repo, p->repo[lo], sizeof(x->repo));
     x->dom = (unsigned)(lo * PRS + rng() % PRS);
     x->arrive = t;
     x->dur = run_time();
@@ -197,8 +210,8 @@ static void make_runs(struct pool *p, double rate, double hours)
   p->in_runs = ccci_xmalloc((p->nruns + 1) * sizeof(*p->in_runs));
   p->in_map = ccci_xmalloc((p->nruns + 1) * sizeof(*p->in_map));
   p->in_doms = ccci_xmalloc((p->nruns + 1) * sizeof(*p->in_doms));
-  p->dom_local = ccci_xcalloc(DOMAINS, sizeof(*p->dom_local));
-  p->dom_stamp = ccci_xcalloc(DOMAINS, sizeof(*p->dom_stamp));
+  p->dom_local = ccci_xcalloc(p->nrecipes * PRS, sizeof(*p->dom_local));
+  p->dom_stamp = ccci_xcalloc(p->nrecipes * PRS, sizeof(*p->dom_stamp));
 }
 
 static double end_of(const struct pool *p, size_t h)
@@ -256,7 +269,7 @@ static void build(struct pool *p, struct ccci_sched_input *in, bool *waiting,
       p->in_doms[nd].busy = p->busy[r->dom];
       p->in_doms[nd++].next_probe_ms = 0;
     }
-    p->in_runs[n].repo = p->repo[r->recipe];
+    p->in_runs[n].repo = r->repo;
     p->in_runs[n].domain = p->dom_local[r->dom];
     p->in_runs[n].place = p->cls[r->recipe];
     p->in_map[n++] = p->alive[i];
@@ -291,6 +304,7 @@ static void admit(struct pool *p, double now, bool *waiting, bool *unpl)
     p->build_ns += t1 - t0;
     p->decide_ns += t2 - t1;
     p->decisions++;
+    p->queued_seen += (double)in.nruns;
     if (in.nruns > p->max_queue)
       p->max_queue = in.nruns;
     if (v.kind != CCCI_SCHED_START)
@@ -320,12 +334,13 @@ static void compact(struct pool *p)
 }
 
 struct figures {
-  size_t servers;
+  size_t servers, recipes;
   unsigned capacity;
+  double share_top, wait_top, wait_rest;
   double hours;
   unsigned long runs, started, superseded, decisions;
   size_t max_queue;
-  double util, p50, p99, jain, maxmean, decide_ns, build_ns;
+  double util, p50, p99, jain, decide_ns, build_ns, mean_queue, per_queued;
 };
 
 static int dcmp(const void *a, const void *b)
@@ -335,17 +350,19 @@ static int dcmp(const void *a, const void *b)
 }
 
 static void simulate(size_t nservers, double hours, double load, uint64_t seed,
-                     double clock_ns, struct figures *f)
+                     double clk_ns, struct figures *f)
 {
   struct pool *p = ccci_xcalloc(1, sizeof(*p));
-  double mean = 0, rate, busy = 0, day, *waits, sum = 0, sq = 0, max = 0;
-  double rsum[RECIPES] = {0};
-  unsigned rn[RECIPES] = {0}, nrep = 0;
+  double mean = 0, rate, busy = 0, day, *waits, sum = 0, sq = 0, *rsum;
+  double top[2] = {0, 0};
+  unsigned *rn, nrep = 0, ntop[2] = {0, 0};
   bool *waiting, *unpl;
-  size_t next = 0, i, nw = 0;
+  size_t next = 0, i, nw = 0, nrecipes = RECIPES_PER_SERVER * nservers;
 
   rng_state = seed;
-  pool_init(p, nservers);
+  pool_init(p, nservers, nrecipes);
+  rsum = ccci_xcalloc(nrecipes, sizeof(*rsum));
+  rn = ccci_xcalloc(nrecipes, sizeof(*rn));
   for (i = 0; i < 200000; i++)
     mean += run_time() / 200000;
   rate = load * p->capacity / mean;
@@ -392,21 +409,27 @@ static void simulate(size_t nservers, double hours, double load, uint64_t seed,
     waits[nw++] = w;
     rsum[r->recipe] += w;
     rn[r->recipe]++;
+    /* the recipes are drawn by rank: the first 5 % are the busiest */
+    top[r->recipe < nrecipes / 20 ? 0 : 1] += w;
+    ntop[r->recipe < nrecipes / 20 ? 0 : 1]++;
     if (s < day)
       busy += (e < day ? e : day) - s;
   }
   qsort(waits, nw, sizeof(*waits), dcmp);
-  for (i = 0; i < RECIPES; i++) {
+  for (i = 0; i < nrecipes; i++) {
     double m;
     if (rn[i] == 0)
       continue;
     m = rsum[i] / rn[i];
     sum += m;
     sq += m * m;
-    max = m > max ? m : max;
     nrep++;
   }
   f->servers = nservers;
+  f->recipes = nrecipes;
+  f->share_top = (double)ntop[0] / (double)(ntop[0] + ntop[1]);
+  f->wait_top = ntop[0] ? top[0] / ntop[0] : 0;
+  f->wait_rest = ntop[1] ? top[1] / ntop[1] : 0;
   f->capacity = p->capacity;
   f->hours = hours;
   f->runs = (unsigned long)p->nruns;
@@ -418,13 +441,17 @@ static void simulate(size_t nservers, double hours, double load, uint64_t seed,
   f->p50 = nw ? waits[nw / 2] : 0;
   f->p99 = nw ? waits[(size_t)(0.99 * (double)(nw - 1))] : 0;
   f->jain = sq > 0 ? sum * sum / (nrep * sq) : 1;
-  f->maxmean = sum > 0 ? max / (sum / nrep) : 0;
+  f->mean_queue = p->queued_seen / (double)p->decisions;
+  f->per_queued = (p->decide_ns - clk_ns * (double)p->decisions) /
+                  (p->queued_seen > 0 ? p->queued_seen : 1);
   /* the clock's own cost, two readings per decision, taken out */
-  f->decide_ns = (p->decide_ns - clock_ns * (double)p->decisions) / p->starts;
-  f->build_ns = (p->decide_ns + p->build_ns -
-                 2 * clock_ns * (double)p->decisions) /
-                p->starts;
+  f->decide_ns = (p->decide_ns - clk_ns * (double)p->decisions) / p->starts;
+  f->build_ns =
+      (p->decide_ns + p->build_ns - 2 * clk_ns * (double)p->decisions) /
+      p->starts;
   free(waits);
+  free(rsum);
+  free(rn);
   free(waiting);
   free(unpl);
   pool_free(p);
@@ -450,6 +477,9 @@ static double snapshot(size_t ns, size_t nq)
 {
   struct pool *p = ccci_xcalloc(1, sizeof(*p));
   struct ccci_sched_run *runs = ccci_xmalloc(nq * sizeof(*runs));
+  char(*names)[24] = ccci_xmalloc(nq * sizeof(*names));
+  bool *waiting = ccci_xcalloc(nq, sizeof(*waiting));
+  bool *unpl = ccci_xcalloc(nq, sizeof(*unpl));
   struct ccci_sched_domain *doms = ccci_xcalloc(nq, sizeof(*doms));
   struct ccci_sched_input in;
   struct ccci_sched_verdict v;
@@ -458,12 +488,13 @@ static double snapshot(size_t ns, size_t nq)
   int round;
 
   rng_state = 42;
-  pool_init(p, ns);
+  pool_init(p, ns, 1000);
   for (i = 0; i < ns; i++)
     if (p->srv[i].nlabels > 0)
       p->srv[i].running = p->srv[i].capacity;
   for (i = 0; i < nq; i++) {
-    runs[i].repo = p->repo[rng() % RECIPES];
+    memcpy(names[i], p->repo[rng() % 1000], sizeof(names[i]));
+    runs[i].repo = names[i];
     runs[i].domain = i;
     runs[i].place = HEAVY_CLASS;
   }
@@ -477,6 +508,8 @@ static double snapshot(size_t ns, size_t nq)
   in.nplaces = 2;
   in.last_repo = p->repo[500];
   in.disk_ok = true;
+  in.waiting = waiting;
+  in.unplaceable = unpl;
   for (round = 0; round < 5; round++) {
     double t0 = cpu_ns(), t;
     for (i = 0; i < reps; i++) {
@@ -490,6 +523,9 @@ static double snapshot(size_t ns, size_t nq)
     best = round == 0 || t < best ? t : best;
   }
   free(runs);
+  free(names);
+  free(waiting);
+  free(unpl);
   free(doms);
   pool_free(p);
   free(p);
@@ -509,36 +545,44 @@ int main(int argc, char **argv)
   printf("bench_pool: seed %llu, offered load 0.8 (1.6 in hour 14), clock "
          "reading %.0f ns (taken out)\n",
          (unsigned long long)seed, clk);
-  printf("%7s %5s %5s %7s %6s %6s %6s %6s %7s %6s %8s %7s %6s %9s %9s\n",
-         "servers", "slots", "hours", "runs", "super", "util", "p50m", "p99m",
-         "jain", "max/mn", "decides", "maxq", "dec/r", "decide_ns",
-         "build+dec");
+  printf("%7s %5s %7s %5s %7s %6s %5s %6s %6s %6s %6s %8s %5s %6s %5s %7s "
+         "%7s %6s\n",
+         "servers", "slots", "recipes", "hours", "runs", "super", "util",
+         "p50min", "p99min", "jain", "busy/q", "decides", "dec/r", "queue",
+         "maxq", "dec_ns", "bld+dec", "ns/q");
   for (i = 0; i < 4; i++) {
     struct figures *x = &f[i];
     simulate(i < 3 ? sizes[i] : 20, i < 3 ? 24 : 48, 0.8, seed, clk, x);
-    printf("%7zu %5u %5.0f %7lu %6lu %6.3f %6.1f %6.1f %7.3f %6.2f %8lu "
-           "%7zu %6.2f %9.0f %9.0f\n",
-           x->servers, x->capacity, x->hours, x->runs, x->superseded, x->util,
-           x->p50, x->p99, x->jain, x->maxmean, x->decisions, x->max_queue,
-           (double)x->decisions / (double)x->started, x->decide_ns,
-           x->build_ns);
+    printf("%7zu %5u %7zu %5.0f %7lu %6lu %5.3f %6.1f %6.1f %6.3f %6.2f %8lu "
+           "%5.2f %6.1f %5zu %7.0f %7.0f %6.1f\n",
+           x->servers, x->capacity, x->recipes, x->hours, x->runs,
+           x->superseded, x->util, x->p50, x->p99, x->jain,
+           x->wait_rest > 0 ? x->wait_top / x->wait_rest : 0, x->decisions,
+           (double)x->decisions / (double)x->started, x->mean_queue,
+           x->max_queue, x->decide_ns, x->build_ns, x->per_queued);
   }
-  printf("decide CPU per run: 100 vs 5 servers %.2fx (slots %.1fx), "
-         "20 servers 48h vs 24h (2x the runs) %.2fx\n",
-         f[2].decide_ns / f[0].decide_ns,
-         (double)f[2].capacity / f[0].capacity, f[3].decide_ns / f[1].decide_ns);
+  printf("busy/q: mean wait of the runs of the busiest 5 %% of the recipes "
+         "(%.0f %% of the runs at 20 servers) / the others'; queue: mean "
+         "queued runs per decision; dec_ns, bld+dec: CPU ns per run started; "
+         "ns/q: decide CPU ns per queued run per decision\n",
+         100 * f[1].share_top);
+  printf("decide CPU per run: 100 vs 5 servers %.2fx (slots %.1fx, mean "
+         "queue %.1fx); 20 servers over 48 h vs 24 h (2x the runs) %.2fx\n",
+         f[2].decide_ns / f[0].decide_ns, (double)f[2].capacity / f[0].capacity,
+         f[2].mean_queue / f[0].mean_queue, f[3].decide_ns / f[1].decide_ns);
   printf("build+decide CPU per run: 100 vs 5 servers %.2fx, 2x the runs "
-         "%.2fx\n",
-         f[2].build_ns / f[0].build_ns, f[3].build_ns / f[1].build_ns);
+         "%.2fx; decide CPU per queued run: 100 vs 5 servers %.2fx\n",
+         f[2].build_ns / f[0].build_ns, f[3].build_ns / f[1].build_ns,
+         f[2].per_queued / f[0].per_queued);
   s[0] = snapshot(5, 1000);
   s[1] = snapshot(20, 1000);
   s[2] = snapshot(100, 1000);
   s[3] = snapshot(20, 2000);
   s[4] = snapshot(20, 4000);
   s[5] = snapshot(100, 4000);
-  printf("one decision looking at every queued run (ns): 1000 runs: 5 "
-         "servers %.0f, 20 %.0f, 100 %.0f; 20 servers: 2000 runs %.0f, 4000 "
-         "%.0f; 100 servers, 4000 runs %.0f\n",
+  printf("one decision that looks at every queued run (CPU ns): 1000 runs "
+         "on 5, 20, 100 servers: %.0f, %.0f, %.0f; 20 servers, 2000 and "
+         "4000 runs: %.0f, %.0f; 100 servers, 4000 runs: %.0f\n",
          s[0], s[1], s[2], s[3], s[4], s[5]);
   printf("ratios: 2x the runs %.2fx, 4x the runs %.2fx, 20x the servers "
          "%.2fx\n",
