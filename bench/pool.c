@@ -12,7 +12,9 @@
  * decision are timed in CPU time. Prints one row per pool size (5, 20 and
  * 100 servers, the load scaled with the capacity, and 20 servers over 48
  * hours: twice the runs), the ratios of CPU per run, and the cost of one
- * decision on a fixed queue that makes it look at every run. */
+ * decision on a fixed queue that makes it look at every run. The CPU
+ * figures are the least of three runs of the same day (the machine may be
+ * shared); the other figures do not change between them. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -101,7 +103,7 @@ struct pool {
   unsigned long decisions, starts, superseded;
   double queued_seen; /* the queue's length, summed over the decisions */
   size_t max_queue;
-  double decide_ns, build_ns;
+  double decide_ns, build_ns, clock_ns;
 };
 
 static const char *const heavy_label[] = {"heavy"};
@@ -296,13 +298,17 @@ static void admit(struct pool *p, double now, bool *waiting, bool *unpl)
     struct ccci_sched_input in;
     struct ccci_sched_verdict v;
     struct run *r;
-    double t0 = cpu_ns(), t1, t2;
+    double t0 = cpu_ns(), t1, t2, t3;
     build(p, &in, waiting, unpl);
     t1 = cpu_ns();
     v = ccci_sched_decide(&in);
     t2 = cpu_ns();
+    t3 = cpu_ns();
+    /* each interval holds one clock reading's cost: the empty one
+     * measures it, under the same conditions */
     p->build_ns += t1 - t0;
     p->decide_ns += t2 - t1;
+    p->clock_ns += t3 - t2;
     p->decisions++;
     p->queued_seen += (double)in.nruns;
     if (in.nruns > p->max_queue)
@@ -341,6 +347,7 @@ struct figures {
   unsigned long runs, started, superseded, decisions;
   size_t max_queue;
   double util, p50, p99, jain, decide_ns, build_ns, mean_queue, per_queued;
+  double clock_ns;
 };
 
 static int dcmp(const void *a, const void *b)
@@ -350,7 +357,7 @@ static int dcmp(const void *a, const void *b)
 }
 
 static void simulate(size_t nservers, double hours, double load, uint64_t seed,
-                     double clk_ns, struct figures *f)
+                     struct figures *f)
 {
   struct pool *p = ccci_xcalloc(1, sizeof(*p));
   double mean = 0, rate, busy = 0, day, *waits, sum = 0, sq = 0, *rsum;
@@ -442,13 +449,12 @@ static void simulate(size_t nservers, double hours, double load, uint64_t seed,
   f->p99 = nw ? waits[(size_t)(0.99 * (double)(nw - 1))] : 0;
   f->jain = sq > 0 ? sum * sum / (nrep * sq) : 1;
   f->mean_queue = p->queued_seen / (double)p->decisions;
-  f->per_queued = (p->decide_ns - clk_ns * (double)p->decisions) /
-                  (p->queued_seen > 0 ? p->queued_seen : 1);
-  /* the clock's own cost, two readings per decision, taken out */
-  f->decide_ns = (p->decide_ns - clk_ns * (double)p->decisions) / p->starts;
-  f->build_ns =
-      (p->decide_ns + p->build_ns - 2 * clk_ns * (double)p->decisions) /
-      p->starts;
+  /* the clock's own cost, measured beside each decision, taken out */
+  f->per_queued =
+      (p->decide_ns - p->clock_ns) / (p->queued_seen > 0 ? p->queued_seen : 1);
+  f->decide_ns = (p->decide_ns - p->clock_ns) / p->starts;
+  f->build_ns = (p->decide_ns + p->build_ns - 2 * p->clock_ns) / p->starts;
+  f->clock_ns = p->clock_ns / (double)p->decisions;
   free(waits);
   free(rsum);
   free(rn);
@@ -458,21 +464,10 @@ static void simulate(size_t nservers, double hours, double load, uint64_t seed,
   free(p);
 }
 
-/* CPU time of one clock reading. */
-static double clock_cost(void)
-{
-  double t0 = cpu_ns(), t1;
-  int i;
-  for (i = 0; i < 100000; i++)
-    (void)cpu_ns();
-  t1 = cpu_ns();
-  return (t1 - t0) / 100000;
-}
-
 /* One decision on a fixed queue of @p nq runs over @p ns servers where
  * every run needs `heavy` and every heavy server is full: the decision
  * looks at every run and finds none to start (its dearest case). CPU ns
- * per decision, the best of 5 rounds. */
+ * per decision, the best of 9 rounds. */
 static double snapshot(size_t ns, size_t nq)
 {
   struct pool *p = ccci_xcalloc(1, sizeof(*p));
@@ -510,7 +505,7 @@ static double snapshot(size_t ns, size_t nq)
   in.disk_ok = true;
   in.waiting = waiting;
   in.unplaceable = unpl;
-  for (round = 0; round < 5; round++) {
+  for (round = 0; round < 9; round++) {
     double t0 = cpu_ns(), t;
     for (i = 0; i < reps; i++) {
       v = ccci_sched_decide(&in);
@@ -537,14 +532,13 @@ int main(int argc, char **argv)
   static const size_t sizes[] = {5, 20, 100};
   struct figures f[4];
   uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
-  double clk = clock_cost(), s[6];
+  double s[6];
   size_t i;
 
   if (seed == 0)
     seed = 1;
-  printf("bench_pool: seed %llu, offered load 0.8 (1.6 in hour 14), clock "
-         "reading %.0f ns (taken out)\n",
-         (unsigned long long)seed, clk);
+  printf("bench_pool: seed %llu, offered load 0.8 (1.6 in hour 14)\n",
+         (unsigned long long)seed);
   printf("%7s %5s %7s %5s %7s %6s %5s %6s %6s %6s %6s %8s %5s %6s %5s %7s "
          "%7s %6s\n",
          "servers", "slots", "recipes", "hours", "runs", "super", "util",
@@ -552,7 +546,18 @@ int main(int argc, char **argv)
          "maxq", "dec_ns", "bld+dec", "ns/q");
   for (i = 0; i < 4; i++) {
     struct figures *x = &f[i];
-    simulate(i < 3 ? sizes[i] : 20, i < 3 ? 24 : 48, 0.8, seed, clk, x);
+    struct figures again;
+    int k;
+    /* the same day three times (the same decisions): the least CPU */
+    simulate(i < 3 ? sizes[i] : 20, i < 3 ? 24 : 48, 0.8, seed, x);
+    for (k = 0; k < 2; k++) {
+      simulate(x->servers, x->hours, 0.8, seed, &again);
+      x->decide_ns =
+          again.decide_ns < x->decide_ns ? again.decide_ns : x->decide_ns;
+      x->build_ns = again.build_ns < x->build_ns ? again.build_ns : x->build_ns;
+      x->per_queued =
+          again.per_queued < x->per_queued ? again.per_queued : x->per_queued;
+    }
     printf("%7zu %5u %7zu %5.0f %7lu %6lu %5.3f %6.1f %6.1f %6.3f %6.2f %8lu "
            "%5.2f %6.1f %5zu %7.0f %7.0f %6.1f\n",
            x->servers, x->capacity, x->recipes, x->hours, x->runs,
@@ -566,6 +571,9 @@ int main(int argc, char **argv)
          "queued runs per decision; dec_ns, bld+dec: CPU ns per run started; "
          "ns/q: decide CPU ns per queued run per decision\n",
          100 * f[1].share_top);
+  printf("a CPU clock reading (a system call) costs %.0f ns: measured beside "
+         "each decision and taken out\n",
+         f[1].clock_ns);
   printf("decide CPU per run: 100 vs 5 servers %.2fx (slots %.1fx, mean "
          "queue %.1fx); 20 servers over 48 h vs 24 h (2x the runs) %.2fx\n",
          f[2].decide_ns / f[0].decide_ns, (double)f[2].capacity / f[0].capacity,
