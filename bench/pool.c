@@ -464,67 +464,94 @@ static void simulate(size_t nservers, double hours, double load, uint64_t seed,
   free(p);
 }
 
-/* One decision on a fixed queue of @p nq runs over @p ns servers where
- * every run needs `heavy` and every heavy server is full: the decision
- * looks at every run and finds none to start (its dearest case). CPU ns
- * per decision, the best of 9 rounds. */
-static double snapshot(size_t ns, size_t nq)
-{
-  struct pool *p = ccci_xcalloc(1, sizeof(*p));
-  struct ccci_sched_run *runs = ccci_xmalloc(nq * sizeof(*runs));
-  char(*names)[24] = ccci_xmalloc(nq * sizeof(*names));
-  bool *waiting = ccci_xcalloc(nq, sizeof(*waiting));
-  bool *unpl = ccci_xcalloc(nq, sizeof(*unpl));
-  struct ccci_sched_domain *doms = ccci_xcalloc(nq, sizeof(*doms));
+/* A fixed queue of @p nq runs over @p ns servers where every run needs
+ * `heavy` and every heavy server is full: a decision looks at every run
+ * and finds none to start (its dearest case). */
+struct snap {
+  struct pool p;
+  struct ccci_sched_run *runs;
+  char (*names)[24];
+  bool *waiting, *unpl;
+  struct ccci_sched_domain *doms;
   struct ccci_sched_input in;
-  struct ccci_sched_verdict v;
-  double best = 0;
-  size_t i, reps = 2000000 / nq;
-  int round;
+  double best;
+};
 
+static void snap_init(struct snap *x, size_t ns, size_t nq)
+{
+  size_t i;
+  memset(x, 0, sizeof(*x));
   rng_state = 42;
-  pool_init(p, ns, 1000);
+  pool_init(&x->p, ns, 1000);
+  x->runs = ccci_xmalloc(nq * sizeof(*x->runs));
+  x->names = ccci_xmalloc(nq * sizeof(*x->names));
+  x->waiting = ccci_xcalloc(nq, sizeof(*x->waiting));
+  x->unpl = ccci_xcalloc(nq, sizeof(*x->unpl));
+  x->doms = ccci_xcalloc(nq, sizeof(*x->doms));
   for (i = 0; i < ns; i++)
-    if (p->srv[i].nlabels > 0)
-      p->srv[i].running = p->srv[i].capacity;
+    if (x->p.srv[i].nlabels > 0)
+      x->p.srv[i].running = x->p.srv[i].capacity;
   for (i = 0; i < nq; i++) {
-    memcpy(names[i], p->repo[rng() % 1000], sizeof(names[i]));
-    runs[i].repo = names[i];
-    runs[i].domain = i;
-    runs[i].place = HEAVY_CLASS;
+    memcpy(x->names[i], x->p.repo[rng() % 1000], sizeof(x->names[i]));
+    x->runs[i].repo = x->names[i];
+    x->runs[i].domain = i;
+    x->runs[i].place = HEAVY_CLASS;
   }
-  memset(&in, 0, sizeof(in));
-  in.runs = runs;
-  in.nruns = nq;
-  in.domains = doms;
-  in.servers = p->srv;
-  in.nservers = ns;
-  in.places = p->place;
-  in.nplaces = 2;
-  in.last_repo = p->repo[500];
-  in.disk_ok = true;
-  in.waiting = waiting;
-  in.unplaceable = unpl;
-  for (round = 0; round < 9; round++) {
-    double t0 = cpu_ns(), t;
-    for (i = 0; i < reps; i++) {
-      v = ccci_sched_decide(&in);
-      if (v.kind != CCCI_SCHED_IDLE) {
-        fprintf(stderr, "bench_pool: the snapshot started a run\n");
-        exit(1);
-      }
+  x->in.runs = x->runs;
+  x->in.nruns = nq;
+  x->in.domains = x->doms;
+  x->in.servers = x->p.srv;
+  x->in.nservers = ns;
+  x->in.places = x->p.place;
+  x->in.nplaces = 2;
+  x->in.last_repo = x->p.repo[500];
+  x->in.disk_ok = true;
+  x->in.waiting = x->waiting;
+  x->in.unplaceable = x->unpl;
+}
+
+/* One round: CPU ns per decision, the least kept. */
+static void snap_round(struct snap *x)
+{
+  size_t i, reps = 4000000 / x->in.nruns;
+  double t0 = cpu_ns(), t;
+  for (i = 0; i < reps; i++)
+    if (ccci_sched_decide(&x->in).kind != CCCI_SCHED_IDLE) {
+      fprintf(stderr, "bench_pool: the snapshot started a run\n");
+      exit(1);
     }
-    t = (cpu_ns() - t0) / (double)reps;
-    best = round == 0 || t < best ? t : best;
+  t = (cpu_ns() - t0) / (double)reps;
+  x->best = x->best == 0 || t < x->best ? t : x->best;
+}
+
+static void snap_free(struct snap *x)
+{
+  free(x->runs);
+  free(x->names);
+  free(x->waiting);
+  free(x->unpl);
+  free(x->doms);
+  pool_free(&x->p);
+}
+
+/* The fixed queues, their rounds interleaved (9 each) so that a busy
+ * moment of a shared machine does not fall on one of them only. */
+static void snapshots(double *s)
+{
+  static const size_t shape[6][2] = {{5, 1000},  {20, 1000}, {100, 1000},
+                                     {20, 2000}, {20, 4000}, {100, 4000}};
+  struct snap *x = ccci_xcalloc(6, sizeof(*x));
+  int round, k;
+  for (k = 0; k < 6; k++)
+    snap_init(&x[k], shape[k][0], shape[k][1]);
+  for (round = 0; round < 9; round++)
+    for (k = 0; k < 6; k++)
+      snap_round(&x[k]);
+  for (k = 0; k < 6; k++) {
+    s[k] = x[k].best;
+    snap_free(&x[k]);
   }
-  free(runs);
-  free(names);
-  free(waiting);
-  free(unpl);
-  free(doms);
-  pool_free(p);
-  free(p);
-  return best;
+  free(x);
 }
 
 int main(int argc, char **argv)
@@ -582,12 +609,7 @@ int main(int argc, char **argv)
          "%.2fx; decide CPU per queued run: 100 vs 5 servers %.2fx\n",
          f[2].build_ns / f[0].build_ns, f[3].build_ns / f[1].build_ns,
          f[2].per_queued / f[0].per_queued);
-  s[0] = snapshot(5, 1000);
-  s[1] = snapshot(20, 1000);
-  s[2] = snapshot(100, 1000);
-  s[3] = snapshot(20, 2000);
-  s[4] = snapshot(20, 4000);
-  s[5] = snapshot(100, 4000);
+  snapshots(s);
   printf("one decision that looks at every queued run (CPU ns): 1000 runs "
          "on 5, 20, 100 servers: %.0f, %.0f, %.0f; 20 servers, 2000 and "
          "4000 runs: %.0f, %.0f; 100 servers, 4000 runs: %.0f\n",
