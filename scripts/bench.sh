@@ -13,6 +13,7 @@ trap '[ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm
 "$build"/bench/bench_redact 256
 "$build"/bench/bench_logpath 256 10
 "$build"/bench/bench_logpath 256 1000
+"$build"/bench/bench_pool
 printf 'state_dir: %s/state\nsocket: %s/ccci.sock\n' "$tmp" "$tmp" >"$tmp/ccci.yml"
 "$build"/ccci serve -c "$tmp/ccci.yml" 2>"$tmp/serve.log" &
 pid=$!

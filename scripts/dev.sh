@@ -85,8 +85,16 @@ bench-http)
   build build-release -DCMAKE_BUILD_TYPE=Release
   exec python3 bench/http.py --bin build-release/ccci "$@"
   ;;
+bench-pool)
+  # The scheduler's decision over a simulated day (bench/pool.c):
+  # utilisation, waits, fairness and decision CPU at 5, 20 and 100 servers.
+  shift
+  install_missing $BUILD_PKGS
+  build build-release -DCMAKE_BUILD_TYPE=Release
+  exec build-release/bench/bench_pool "$@"
+  ;;
 *)
-  echo "usage: scripts/dev.sh serve [-c FILE] | scripts/dev.sh test | scripts/dev.sh bench-http" >&2
+  echo "usage: scripts/dev.sh serve [-c FILE] | scripts/dev.sh test | scripts/dev.sh bench-http | scripts/dev.sh bench-pool [SEED]" >&2
   exit 64
   ;;
 esac

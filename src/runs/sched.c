@@ -91,33 +91,62 @@ struct class_memo {
   size_t server;
 };
 
-struct order {
-  const char *repo;
-  size_t run;
+#define NONE ((size_t)-1)
+
+/* A pass over the queue: the repos after the one served last in name
+ * order, then the others from the first, each repo's runs oldest first.
+ * Instead of sorting the queue into that order, a pass compares runs by
+ * it: each domain's line is looked at through its first run in pass order
+ * (the later ones wait behind it), and the first of those heads that can
+ * start is found in one scan. */
+struct pass {
+  const struct ccci_sched_input *in;
+  bool *wrap; /* per run: its repo comes in the second round */
 };
 
-static int order_cmp(const void *a, const void *b)
+/* Does run a come before run b in the pass? */
+static bool before(const struct pass *p, size_t a, size_t b)
 {
-  const struct order *x = a, *y = b;
-  int c = strcmp(x->repo, y->repo);
-  if (c != 0)
-    return c;
-  return x->run < y->run ? -1 : x->run > y->run;
+  int c;
+  if (p->wrap[a] != p->wrap[b])
+    return p->wrap[b];
+  c = strcmp(p->in->runs[a].repo, p->in->runs[b].repo);
+  return c != 0 ? c < 0 : a < b;
 }
 
-static void mark(bool *v, size_t i)
+static bool in_backoff(const struct ccci_sched_input *in,
+                       const struct ccci_sched_domain *d)
 {
-  if (v != NULL)
-    v[i] = true;
+  return !d->busy && in->now < d->next_probe_ms;
+}
+
+/* The server a run's placement class starts on, or nservers; looked up
+ * once per class and pass. */
+static struct class_memo *class_of(const struct ccci_sched_input *in,
+                                   struct class_memo *memo,
+                                   struct class_memo *anywhere, size_t run,
+                                   size_t first_server)
+{
+  const struct ccci_sched_run *r = &in->runs[run];
+  const struct ccci_sched_place *pl =
+      r->place == CCCI_SCHED_ANYWHERE ? NULL : &in->places[r->place];
+  struct class_memo *m =
+      r->place == CCCI_SCHED_ANYWHERE ? anywhere : &memo[r->place];
+  if (!m->known) {
+    m->known = true;
+    m->server = best_server(in, pl, first_server);
+    m->placeable = m->server < in->nservers || any_server(in, pl);
+  }
+  return m;
 }
 
 struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
 {
   struct ccci_sched_verdict v = {CCCI_SCHED_IDLE, 0, 0, 0};
-  struct order *ord;
+  struct pass p = {in, NULL};
   struct class_memo *memo, anywhere = {false, false, 0};
-  bool *held; /* per domain: an older run of its line is held this pass */
-  size_t *repo_start, nrepos = 0, start = 0, first_server = 0, i, k, ndom = 0;
+  size_t *head, *heads, nheads = 0, chosen = NONE, first_server = 0, i, k;
+  size_t ndom = 0;
 
   if (!ccci_sched_has_slot(in)) {
     v.kind = CCCI_SCHED_CLOSED;
@@ -133,69 +162,70 @@ struct ccci_sched_verdict ccci_sched_decide(const struct ccci_sched_input *in)
         first_server = (i + 1) % in->nservers;
         break;
       }
-  /* The runs grouped by repo (name order), oldest first in each. */
-  ord = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*ord));
-  repo_start = ccci_xmalloc((in->nruns + 1) * sizeof(*repo_start));
-  for (i = 0; i < in->nruns; i++) {
-    ord[i].repo = in->runs[i].repo;
-    ord[i].run = i;
+  for (i = 0; i < in->nruns; i++)
     if (in->runs[i].domain + 1 > ndom)
       ndom = in->runs[i].domain + 1;
-  }
-  qsort(ord, in->nruns, sizeof(*ord), order_cmp);
-  for (i = 0; i < in->nruns; i++)
-    if (i == 0 || strcmp(ord[i].repo, ord[i - 1].repo) != 0)
-      repo_start[nrepos++] = i;
-  repo_start[nrepos] = in->nruns;
+  p.wrap = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*p.wrap));
+  heads = ccci_xmalloc((in->nruns ? in->nruns : 1) * sizeof(*heads));
+  head = ccci_xmalloc((ndom ? ndom : 1) * sizeof(*head));
   memo = ccci_xcalloc(in->nplaces ? in->nplaces : 1, sizeof(*memo));
-  held = ccci_xcalloc(ndom ? ndom : 1, sizeof(*held));
-  /* The repo after the one served last takes its turn first. */
-  while (start < nrepos && in->last_repo != NULL &&
-         strcmp(ord[repo_start[start]].repo, in->last_repo) <= 0)
-    start++;
-  for (k = 0; k < nrepos && v.kind != CCCI_SCHED_START; k++) {
-    size_t g = (start + k) % nrepos, j;
-    for (j = repo_start[g]; j < repo_start[g + 1]; j++) {
-      size_t ri = ord[j].run;
-      const struct ccci_sched_run *r = &in->runs[ri];
-      const struct ccci_sched_domain *d = &in->domains[r->domain];
-      const struct ccci_sched_place *p =
-          r->place == CCCI_SCHED_ANYWHERE ? NULL : &in->places[r->place];
-      struct class_memo *m =
-          r->place == CCCI_SCHED_ANYWHERE ? &anywhere : &memo[r->place];
-      if (d->busy || held[r->domain]) {
-        mark(in->waiting, ri);
-        continue;
-      }
-      if (in->now < d->next_probe_ms) {
-        mark(in->waiting, ri); /* its lock was held outside: backoff */
-        if (v.wake_ms == 0 || d->next_probe_ms < v.wake_ms)
-          v.wake_ms = d->next_probe_ms;
-        held[r->domain] = true;
-        continue;
-      }
-      if (!m->known) {
-        m->known = true;
-        m->server = best_server(in, p, first_server);
-        m->placeable = m->server < in->nservers || any_server(in, p);
-      }
-      if (m->server < in->nservers) {
-        v.kind = CCCI_SCHED_START;
-        v.run = ri;
-        v.server = m->server;
-        break;
-      }
-      /* No open server of its placement has a slot: the rest of its line
-       * waits behind it. */
-      if (!m->placeable)
-        mark(in->unplaceable, ri);
-      held[r->domain] = true;
-    }
+  for (i = 0; i < ndom; i++)
+    head[i] = NONE;
+  /* The first run in pass order of each free domain: the head of its
+   * line. A busy domain or one in backoff holds its whole line. */
+  for (i = 0; i < in->nruns; i++) {
+    const struct ccci_sched_run *r = &in->runs[i];
+    const struct ccci_sched_domain *d = &in->domains[r->domain];
+    p.wrap[i] = in->last_repo != NULL && strcmp(r->repo, in->last_repo) <= 0;
+    if (d->busy || in_backoff(in, d))
+      continue;
+    if (head[r->domain] == NONE)
+      heads[nheads++] = r->domain;
+    else if (!before(&p, i, head[r->domain]))
+      continue;
+    head[r->domain] = i;
   }
-  free(held);
+  /* The first head in pass order that an open server matching its
+   * placement has a free slot for starts there. A head after the best so
+   * far is not looked at; each one before the chosen was, and holds its
+   * line: no server of its placement has a slot. */
+  for (k = 0; k < nheads; k++) {
+    size_t h = head[heads[k]];
+    if (chosen != NONE && !before(&p, h, chosen))
+      continue;
+    if (class_of(in, memo, &anywhere, h, first_server)->server < in->nservers)
+      chosen = h;
+  }
+  for (k = 0; k < nheads && in->unplaceable != NULL; k++) {
+    size_t h = head[heads[k]];
+    if ((chosen == NONE || before(&p, h, chosen)) &&
+        !class_of(in, memo, &anywhere, h, first_server)->placeable)
+      in->unplaceable[h] = true;
+  }
+  if (chosen != NONE) {
+    v.kind = CCCI_SCHED_START;
+    v.run = chosen;
+    v.server = class_of(in, memo, &anywhere, chosen, first_server)->server;
+  }
+  /* The runs looked at (before the chosen one in pass order, or all):
+   * those behind their domain wait; a backoff wakes the caller. */
+  for (i = 0; i < in->nruns; i++) {
+    const struct ccci_sched_run *r = &in->runs[i];
+    const struct ccci_sched_domain *d = &in->domains[r->domain];
+    bool back = in_backoff(in, d);
+    if (!back && (in->waiting == NULL || head[r->domain] == i))
+      continue;
+    if (chosen != NONE && !before(&p, i, chosen))
+      continue;
+    if (in->waiting != NULL)
+      in->waiting[i] = true;
+    if (back && (v.wake_ms == 0 || d->next_probe_ms < v.wake_ms))
+      v.wake_ms = d->next_probe_ms;
+  }
   free(memo);
-  free(repo_start);
-  free(ord);
+  free(head);
+  free(heads);
+  free(p.wrap);
   if (v.kind != CCCI_SCHED_START)
     v.kind = v.wake_ms != 0 ? CCCI_SCHED_WAIT : CCCI_SCHED_IDLE;
   return v;
