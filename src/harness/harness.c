@@ -90,7 +90,7 @@ struct h {
   bool gateway_insecure, quick, keep, standalone, teardown_only, server_flag;
   bool probe;
   int run_flags; /* flags given other than --server (--probe takes none) */
-  int upto; /* --tier: the last tier that runs; -1 all */
+  int upto;      /* --tier: the last tier that runs; -1 all */
   char *results, *deploys_f, *opstate_f, *deps_f, *depskip_f;
   char *run_dir, *abra_dir, *checkout, *snapshot, *askpass;
   char *snap_dir, *overlay_snap, *lib_dir, *artifacts;
@@ -239,8 +239,9 @@ static void write_server(struct h *h)
   if (h->conn_errors > 0 && h->conn_pattern != NULL)
     pat = one_line(h->conn_pattern);
   s = ccci_xasprintf("server %s\nreached %lu\nconnection_errors %lu\n%s%s%s",
-                     name, h->reached, h->conn_errors, pat != NULL ? "error " : "",
-                     nz(pat), pat != NULL ? "\n" : "");
+                     name, h->reached, h->conn_errors,
+                     pat != NULL ? "error " : "", nz(pat),
+                     pat != NULL ? "\n" : "");
   state_write(h->server_f, s);
   free(s);
   free(pat);
@@ -1919,8 +1920,10 @@ static void teardown(struct h *h)
       break;
     }
     sv = leftovers(h, "services", a, teardown_left(end));
-    vo = h->conn_error_last ? -1 : leftovers(h, "volumes", a, teardown_left(end));
-    se = h->conn_error_last ? -1 : leftovers(h, "secrets", a, teardown_left(end));
+    vo = h->conn_error_last ? -1
+                            : leftovers(h, "volumes", a, teardown_left(end));
+    se = h->conn_error_last ? -1
+                            : leftovers(h, "secrets", a, teardown_left(end));
     if (sv != 0 || vo != 0 || stat(a->envfile, &st) == 0) {
       ccci_hcall_printf("teardown of %s is not clean: %s services, %s "
                         "volumes left%s\n",
@@ -2849,8 +2852,8 @@ static int pick_server(struct h *h)
     const char *g = sc != NULL ? sc->gateway : h->cfg->harness.gateway;
     if (g != NULL) {
       h->gateway = ccci_xstrdup(g);
-      h->gateway_insecure = sc != NULL ? sc->gateway_insecure
-                                       : h->cfg->harness.gateway_insecure;
+      h->gateway_insecure =
+          sc != NULL ? sc->gateway_insecure : h->cfg->harness.gateway_insecure;
     }
   }
   return 0;
@@ -2892,8 +2895,9 @@ static int do_probe(struct h *h)
   r = call(h, "probe", &none, NULL, timeout, false, false, false, &res);
   if (r < 0) {
     ccci_hcall_close();
-    fprintf(stderr, "ccci harness --probe: server %s: cannot start the "
-                    "probe: %s\n",
+    fprintf(stderr,
+            "ccci harness --probe: server %s: cannot start the "
+            "probe: %s\n",
             h->server, strerror(-r));
     return CCCI_HARNESS_EXIT_PROBE_FAILED;
   }
@@ -2958,9 +2962,8 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   }
   setup_env(&h);
   if (h.probe) {
-    code = h.run_flags > 0
-               ? usage_error("%s", "--probe takes only --server S")
-               : load_config(&h, config);
+    code = h.run_flags > 0 ? usage_error("%s", "--probe takes only --server S")
+                           : load_config(&h, config);
     if (code == 0)
       code = do_probe(&h);
     h_free(&h);
