@@ -102,6 +102,7 @@ struct h {
   unsigned long reached, conn_errors;
   char *conn_pattern;
   bool conn_error_last; /* the last server call was a connection error */
+  char *sticky;         /* `unreachable` line: the run's first one's pattern */
   char *unreachable;    /* `server S unreachable: P`, after the first */
   enum phase phase;
   uint64_t teardown_grace_ms;
@@ -235,15 +236,19 @@ static char *one_line(const char *s)
  * that matched, never a call's output (no secret can reach the file). */
 static void write_server(struct h *h)
 {
-  char *name = one_line(nz(h->server)), *pat = NULL, *s;
+  char *name = one_line(nz(h->server)), *pat = NULL, *st = NULL, *s;
   if (h->conn_errors > 0 && h->conn_pattern != NULL)
     pat = one_line(h->conn_pattern);
-  s = ccci_xasprintf("server %s\nreached %lu\nconnection_errors %lu\n%s%s%s",
-                     name, h->reached, h->conn_errors,
-                     pat != NULL ? "error " : "", nz(pat),
-                     pat != NULL ? "\n" : "");
+  if (h->sticky != NULL)
+    st = one_line(h->sticky);
+  s = ccci_xasprintf(
+      "server %s\nreached %lu\nconnection_errors %lu\n%s%s%s%s%s%s", name,
+      h->reached, h->conn_errors, pat != NULL ? "error " : "", nz(pat),
+      pat != NULL ? "\n" : "", st != NULL ? "unreachable " : "", nz(st),
+      st != NULL ? "\n" : "");
   state_write(h->server_f, s);
   free(s);
+  free(st);
   free(pat);
   free(name);
 }
@@ -272,6 +277,9 @@ static void read_server(struct h *h)
     else if (same && strncmp(line, "error ", 6) == 0) {
       free(h->conn_pattern);
       h->conn_pattern = ccci_xstrdup(line + 6);
+    } else if (same && strncmp(line, "unreachable ", 12) == 0) {
+      free(h->sticky);
+      h->sticky = ccci_xstrdup(line + 12);
     }
   }
   free(text);
@@ -299,6 +307,10 @@ static void server_note(struct h *h, const struct ccci_hcall_result *res)
     h->conn_error_last = true;
     free(h->conn_pattern);
     h->conn_pattern = ccci_xstrdup(res->matched);
+    /* The run's first: sticky (`unreachable`), whatever comes after; a
+     * later `--teardown` keeps the line but never starts it. */
+    if (h->sticky == NULL && !h->teardown_only)
+      h->sticky = ccci_xstrdup(res->matched);
     if (h->unreachable == NULL) {
       h->unreachable = ccci_xasprintf("server %s unreachable: %s",
                                       nz(h->server), res->matched);
@@ -2767,6 +2779,7 @@ static void h_free(struct h *h)
                 &h->shot,
                 &h->server_f,
                 &h->conn_pattern,
+                &h->sticky,
                 &h->unreachable};
   for (i = 0; i < CCCI_ARRAY_LEN(s); i++)
     free(*s[i]);

@@ -17,7 +17,8 @@ from test_harness import RUN_WAIT, HarnessCase
 
 
 SERVER_FILE_RE = (r"\Aserver (?P<server>\S+)\nreached (?P<reached>\d+)\n"
-                  r"connection_errors (?P<errors>\d+)\n(?:error (?P<error>[^\n]+)\n)?\Z")
+                  r"connection_errors (?P<errors>\d+)\n(?:error (?P<error>[^\n]+)\n)?"
+                  r"(?:unreachable (?P<unreachable>[^\n]+)\n)?\Z")
 
 
 class TestHarnessServers(HarnessCase):
@@ -90,6 +91,7 @@ class TestHarnessServers(HarnessCase):
         self.assertEqual(got["server"], "b")
         self.assertEqual(got["errors"], "2")
         self.assertEqual(got["error"], "error during connect")
+        self.assertEqual(got["unreachable"], "error during connect")
         self.assertGreater(int(got["reached"]), 5)
         # Only counts and the configured text: no call output, no secret.
         with open(os.path.join(self.swarm, "b", "state.json")) as f:
@@ -110,6 +112,8 @@ class TestHarnessServers(HarnessCase):
         after, _ = self.server_file(env["CCCI_SERVER_FILE"])
         self.assertEqual(after["errors"], "0")
         self.assertIsNone(after["error"])
+        # The run stopped at a connection error: that line stays.
+        self.assertEqual(after["unreachable"], "error during connect")
         self.assertGreater(int(after["reached"]), int(got["reached"]))
         self.assert_swarm_empty()
 
@@ -127,8 +131,24 @@ class TestHarnessServers(HarnessCase):
         self.assertEqual(res["error"], why)
         self.assertTrue(res["invariants"]["teardown_clean"])
         got, _ = self.server_file(os.path.join(run, "state", "server"))
-        self.assertEqual((got["server"], got["errors"], got["error"]), ("default", "0", None))
+        # The teardown reached it: no error in a row at the end, but the
+        # sticky line says the run was stopped by an unreachable server.
+        self.assertEqual((got["server"], got["errors"], got["error"], got["unreachable"]),
+                         ("default", "0", None, "error during connect"))
         self.assert_swarm_empty()
+
+    def test_unreachable_first_in_the_teardown(self):
+        # Every tier passed; the server is gone for the teardown: still not
+        # the recipe's failure (exit 2), and the sticky line is written.
+        self.faults([{"match": "app undeploy", "action": "unreachable"}])
+        p, res, run = self.harness(self.repo(), "--quick")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assert_tiers(res, deploy="pass", install="pass")
+        self.assertEqual(res["error"], "server default unreachable: error during connect")
+        self.assertFalse(res["invariants"]["teardown_clean"])
+        got, _ = self.server_file(os.path.join(run, "state", "server"))
+        self.assertEqual((got["errors"], got["error"], got["unreachable"]),
+                         ("1", "error during connect", "error during connect"))
 
     def test_failure_that_is_not_a_connection_error(self):
         # A failing call whose output names no connection error is the
@@ -140,7 +160,8 @@ class TestHarnessServers(HarnessCase):
         self.assertEqual(res["tiers"]["backup"]["status"], "fail")
         self.assertEqual(res["tiers"]["custom"]["status"], "pass")
         got, _ = self.server_file(os.path.join(run, "state", "server"))
-        self.assertEqual(got["errors"], "0")
+        self.assertEqual((got["errors"], got["unreachable"]), ("0", None))
+        self.assertGreater(int(got["reached"]), 5)
 
     def config(self, text):
         path = os.path.join(self.tmp, "ccci.yml")
