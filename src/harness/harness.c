@@ -52,6 +52,7 @@ static const struct {
     TMPL(undeploy), TMPL(volume_remove),   TMPL(secret_remove), TMPL(remove),
     TMPL(backup),   TMPL(snapshots),       TMPL(restore),       TMPL(run),
     TMPL(services), TMPL(labels),          TMPL(volumes),       TMPL(secrets),
+    TMPL(probe),
 };
 #undef TMPL
 
@@ -64,6 +65,14 @@ struct app {
   bool created;           /* `app new` was called */
   bool deployed;          /* a deploy was called */
   bool head;              /* the PR head is what it runs (base only) */
+};
+
+/* What the harness is doing: a connection error stops the tiers, ends a
+ * teardown early, or is the probe's answer. */
+enum phase {
+  PHASE_RUN,
+  PHASE_TEARDOWN,
+  PHASE_PROBE,
 };
 
 struct tier {
@@ -79,11 +88,23 @@ struct h {
   char *run_id, *recipe, *recipe_dir, *ref, *sha, *pr, *repo, *clone_url;
   char *token_file, *abra_real, *overlays, *gateway;
   bool gateway_insecure, quick, keep, standalone, teardown_only, server_flag;
-  int upto; /* --tier: the last tier that runs; -1 all */
+  bool probe;
+  int run_flags; /* flags given other than --server (--probe takes none) */
+  int upto;      /* --tier: the last tier that runs; -1 all */
   char *results, *deploys_f, *opstate_f, *deps_f, *depskip_f;
   char *run_dir, *abra_dir, *checkout, *snapshot, *askpass;
   char *snap_dir, *overlay_snap, *lib_dir, *artifacts;
   char *server;
+  /* state/server (docs/harness-contract.md): the calls that reached the
+   * server, the connection errors in a row at the end and the
+   * harness.connection_errors entry of the last one */
+  char *server_f;
+  unsigned long reached, conn_errors;
+  char *conn_pattern;
+  bool conn_error_last; /* the last server call was a connection error */
+  char *sticky;         /* `unreachable` line: the run's first one's pattern */
+  char *unreachable;    /* `server S unreachable: P`, after the first */
+  enum phase phase;
   uint64_t teardown_grace_ms;
   struct ccci_config *cfg;
   /* the recipe */
@@ -201,14 +222,128 @@ static void write_deploys(struct h *h)
   state_write(h->deploys_f, s);
 }
 
+/* @p s on one line of a state file: control bytes become '?'. */
+static char *one_line(const char *s)
+{
+  char *c = ccci_xstrdup(s), *p;
+  for (p = c; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return c;
+}
+
+/* state/server: only counts, the server's name and the configured text
+ * that matched, never a call's output (no secret can reach the file). */
+static void write_server(struct h *h)
+{
+  char *name = one_line(nz(h->server)), *pat = NULL, *st = NULL, *s;
+  if (h->conn_errors > 0 && h->conn_pattern != NULL)
+    pat = one_line(h->conn_pattern);
+  if (h->sticky != NULL)
+    st = one_line(h->sticky);
+  s = ccci_xasprintf(
+      "server %s\nreached %lu\nconnection_errors %lu\n%s%s%s%s%s%s", name,
+      h->reached, h->conn_errors, pat != NULL ? "error " : "", nz(pat),
+      pat != NULL ? "\n" : "", st != NULL ? "unreachable " : "", nz(st),
+      st != NULL ? "\n" : "");
+  state_write(h->server_f, s);
+  free(s);
+  free(st);
+  free(pat);
+  free(name);
+}
+
+/* Read state/server back (`--teardown` after the run): its counts go on
+ * when it names the same server. */
+static void read_server(struct h *h)
+{
+  char *text = NULL, *line, *save = NULL;
+  size_t len;
+  bool same = false;
+  if (h->server_f == NULL ||
+      ccci_read_file(h->server_f, STATE_FILE_MAX, &text, &len) < 0)
+    return;
+  for (line = strtok_r(text, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    uint64_t n = 0;
+    if (strncmp(line, "server ", 7) == 0)
+      same = strcmp(line + 7, nz(h->server)) == 0;
+    else if (same && strncmp(line, "reached ", 8) == 0 &&
+             ccci_parse_u64(line + 8, &n) == 0)
+      h->reached = (unsigned long)n;
+    else if (same && strncmp(line, "connection_errors ", 18) == 0 &&
+             ccci_parse_u64(line + 18, &n) == 0)
+      h->conn_errors = (unsigned long)n;
+    else if (same && strncmp(line, "error ", 6) == 0) {
+      free(h->conn_pattern);
+      h->conn_pattern = ccci_xstrdup(line + 6);
+    } else if (same && strncmp(line, "unreachable ", 12) == 0) {
+      free(h->sticky);
+      h->sticky = ccci_xstrdup(line + 12);
+    }
+  }
+  free(text);
+}
+
+/* Set once the server could not be reached during the run: no new call of
+ * the tiers starts, the tiers end `error` (static like the stop signal,
+ * which interrupted() reads the same way). */
+static bool stop_unreachable;
+
+/* Count call @p res to the server: exit 0 reached it; a failure whose
+ * output holds one of harness.connection_errors is a connection error;
+ * another failure breaks the row (something answered). A call that could
+ * not be executed says nothing about the server. */
+static void server_note(struct h *h, const struct ccci_hcall_result *res)
+{
+  if (res->end == CCCI_HCALL_NOEXEC)
+    return;
+  h->conn_error_last = false;
+  if (ccci_hcall_ok(res)) {
+    h->reached++;
+    h->conn_errors = 0;
+  } else if (res->matched != NULL) {
+    h->conn_errors++;
+    h->conn_error_last = true;
+    free(h->conn_pattern);
+    h->conn_pattern = ccci_xstrdup(res->matched);
+    /* The run's first: sticky (`unreachable`), whatever comes after; a
+     * later `--teardown` keeps the line but never starts it. */
+    if (h->sticky == NULL && !h->teardown_only)
+      h->sticky = ccci_xstrdup(res->matched);
+    if (h->unreachable == NULL) {
+      h->unreachable = ccci_xasprintf("server %s unreachable: %s",
+                                      nz(h->server), res->matched);
+      if (h->phase == PHASE_RUN) {
+        stop_unreachable = true;
+        ccci_hcall_printf("%s: the tiers stop here (teardown is still "
+                          "tried)\n",
+                          h->unreachable);
+      }
+    }
+  } else if (res->end == CCCI_HCALL_EXITED) {
+    h->conn_errors = 0;
+  }
+  write_server(h);
+}
+
+/* abra calls that only read and write the local env files (`app new`
+ * --offline, `app remove`): they never contact the server. */
+static bool contacts_server(const char *name)
+{
+  return strcmp(name, "new") != 0 && strcmp(name, "remove") != 0;
+}
+
 /* ---- running things ---- */
 
-/* Run template @p name for @p a with @p extra vars; the caller frees @p res.
+/* Run template @p name for @p a with @p extra vars (@p quiet: not
+ * logged); the caller frees @p res. A call that contacts the server is
+ * matched against harness.connection_errors and counted in state/server.
  * Returns 0 when it ran. */
-static int call(struct h *h, const char *name, const struct app *a,
-                const struct ccci_abratext_vars *extra, uint64_t timeout_ms,
-                bool capture, bool withhold, bool ignore_stop,
-                struct ccci_hcall_result *res)
+static int call_q(struct h *h, const char *name, const struct app *a,
+                  const struct ccci_abratext_vars *extra, uint64_t timeout_ms,
+                  bool capture, bool withhold, bool ignore_stop, bool quiet,
+                  struct ccci_hcall_result *res)
 {
   struct ccci_strlist t = tmpl(name);
   struct ccci_abratext_vars v;
@@ -236,11 +371,25 @@ static int call(struct h *h, const char *name, const struct app *a,
   c.capture = capture;
   c.withhold = withhold;
   c.ignore_stop = ignore_stop;
+  c.quiet = quiet;
+  if (contacts_server(name))
+    c.match = &h->cfg->harness.connection_errors;
   r = ccci_hcall_run(&c, res);
   ccci_abratext_argv_free(argv);
   if (r == 0 && res->end == CCCI_HCALL_NOEXEC)
     h->noexec = true;
+  if (r == 0 && c.match != NULL)
+    server_note(h, res);
   return r;
+}
+
+static int call(struct h *h, const char *name, const struct app *a,
+                const struct ccci_abratext_vars *extra, uint64_t timeout_ms,
+                bool capture, bool withhold, bool ignore_stop,
+                struct ccci_hcall_result *res)
+{
+  return call_q(h, name, a, extra, timeout_ms, capture, withhold, ignore_stop,
+                false, res);
 }
 
 /* Run argv (git, cp, the tests) with optional @p cwd and extra @p env. */
@@ -311,7 +460,8 @@ static bool git(struct h *h, const char *dir, char **out, char **why,
 static void nap(int ms)
 {
   uint64_t end = ccci_now_ms() + (uint64_t)ms;
-  while (ccci_hcall_stopped() == 0 && !ccci_hcall_deadline_passed()) {
+  while (ccci_hcall_stopped() == 0 && !ccci_hcall_deadline_passed() &&
+         !stop_unreachable) {
     uint64_t now = ccci_now_ms();
     if (now >= end)
       return;
@@ -321,7 +471,8 @@ static void nap(int ms)
 
 static bool interrupted(void)
 {
-  return ccci_hcall_stopped() != 0 || ccci_hcall_deadline_passed();
+  return ccci_hcall_stopped() != 0 || ccci_hcall_deadline_passed() ||
+         stop_unreachable;
 }
 
 /* ---- tiers bookkeeping ---- */
@@ -333,12 +484,17 @@ static void tier_begin(struct h *h, enum ccci_tier t)
   ccci_hcall_printf("~~~ step %s\n", ccci_tier_name(t));
 }
 
-/* End tier @p t with @p st and @p reason (taken); a stop or the deadline
- * turns a failure into cancelled or timeout. */
+/* End tier @p t with @p st and @p reason (taken); an unreachable server
+ * makes it an error naming the server; a stop or the deadline turns a
+ * failure into cancelled or timeout. */
 static void tier_end(struct h *h, enum ccci_tier t, enum ccci_tier_status st,
                      char *reason)
 {
-  if (st != CCCI_TS_PASS && st != CCCI_TS_SKIP) {
+  if (stop_unreachable && h->unreachable != NULL) {
+    st = CCCI_TS_ERROR;
+    free(reason);
+    reason = ccci_xstrdup(h->unreachable);
+  } else if (st != CCCI_TS_PASS && st != CCCI_TS_SKIP) {
     if (ccci_hcall_stopped() != 0)
       st = CCCI_TS_CANCELLED;
     else if (ccci_hcall_deadline_passed())
@@ -723,31 +879,13 @@ static bool ready(struct h *h, struct app *a, bool http, char **why)
     if (!services_ok) {
       /* Log the first and every tenth poll: the rest would drown the log. */
       bool quiet = tries % 10 != 0;
-      struct ccci_hcall c;
-      struct ccci_strlist t = tmpl("services");
-      struct ccci_abratext_vars v;
-      char **argv = NULL;
-      memset(&v, 0, sizeof(v));
-      v.domain = a->domain;
-      v.server = h->server;
-      v.recipe = a->recipe;
-      v.stack = a->stack;
-      if (ccci_abratext_expand(&t, &v, &argv) < 0)
-        return false;
-      memset(&c, 0, sizeof(c));
-      c.argv = argv;
-      c.timeout_ms = CALL_TIMEOUT_MS;
-      c.capture = true;
-      c.quiet = quiet;
-      if (ccci_hcall_run(&c, &res) < 0) {
-        ccci_abratext_argv_free(argv);
+      if (call_q(h, "services", a, NULL, CALL_TIMEOUT_MS, true, false, false,
+                 quiet, &res) < 0) {
         *why = ccci_xstrdup("cannot start docker");
         free(last);
         return false;
       }
-      ccci_abratext_argv_free(argv);
       if (res.end == CCCI_HCALL_NOEXEC) {
-        h->noexec = true;
         *why = ccci_hcall_why(&res, "docker");
         ccci_hcall_result_free(&res);
         free(last);
@@ -1757,6 +1895,8 @@ static void teardown(struct h *h)
   bool any = false;
 
   ccci_hcall_printf("~~~ step teardown\n");
+  h->phase = PHASE_TEARDOWN;
+  h->conn_error_last = false; /* tried again, even after the tiers' error */
   h->teardown_clean = true;
   h->secrets_clean = true;
   for (i = 0; i < h->napps; i++)
@@ -1771,7 +1911,7 @@ static void teardown(struct h *h)
     long sv, vo, se;
     if (!a->created)
       continue;
-    for (i = 0; i < CCCI_ARRAY_LEN(steps); i++) {
+    for (i = 0; i < CCCI_ARRAY_LEN(steps) && !h->conn_error_last; i++) {
       struct ccci_hcall_result res;
       uint64_t left = teardown_left(end);
       if (call(h, steps[i], a, NULL,
@@ -1779,9 +1919,23 @@ static void teardown(struct h *h)
                true, &res) == 0)
         ccci_hcall_result_free(&res);
     }
+    /* A server that cannot be reached ends the teardown at once: every
+     * other call would wait for it too. What is left is unknown. */
+    if (h->conn_error_last) {
+      ccci_hcall_printf("teardown stopped: %s; what is left on it is "
+                        "unknown (`ccci harness --teardown` again once it "
+                        "answers)\n",
+                        h->unreachable != NULL ? h->unreachable
+                                               : "the server is unreachable");
+      h->teardown_clean = false;
+      h->secrets_clean = false;
+      break;
+    }
     sv = leftovers(h, "services", a, teardown_left(end));
-    vo = leftovers(h, "volumes", a, teardown_left(end));
-    se = leftovers(h, "secrets", a, teardown_left(end));
+    vo = h->conn_error_last ? -1
+                            : leftovers(h, "volumes", a, teardown_left(end));
+    se = h->conn_error_last ? -1
+                            : leftovers(h, "secrets", a, teardown_left(end));
     if (sv != 0 || vo != 0 || stat(a->envfile, &st) == 0) {
       ccci_hcall_printf("teardown of %s is not clean: %s services, %s "
                         "volumes left%s\n",
@@ -1992,7 +2146,8 @@ static void write_results(struct h *h)
 static const char usage_text[] =
     "usage: ccci harness [--recipe DIR] [--ref REF] [--domain D] [--server S]\n"
     "                    [--quick] [--results FILE] [--run-dir DIR] [--keep]\n"
-    "                    [--tier T]... | --teardown [--run-dir DIR]\n";
+    "                    [--tier T]... | --teardown [--run-dir DIR]\n"
+    "       ccci harness --probe [--server S]\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -2017,14 +2172,21 @@ static int parse_args(struct h *h, int argc, char **argv)
     char **slot = NULL;
     if (strcmp(a, "--quick") == 0) {
       h->quick = true;
+      h->run_flags++;
       continue;
     }
     if (strcmp(a, "--keep") == 0) {
       h->keep = true;
+      h->run_flags++;
       continue;
     }
     if (strcmp(a, "--teardown") == 0) {
       h->teardown_only = true;
+      h->run_flags++;
+      continue;
+    }
+    if (strcmp(a, "--probe") == 0) {
+      h->probe = true;
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -2051,6 +2213,7 @@ static int parse_args(struct h *h, int argc, char **argv)
       if (h->upto >= 0)
         return usage_error("%s", "--tier is given once: the last tier to run");
       h->upto = ccci_tier_parse(argv[i + 1]);
+      h->run_flags++;
       if (h->upto < 0)
         return usage_error("--tier: no tier '%s' (deploy, upgrade, install, "
                            "backup, restore, custom)",
@@ -2061,6 +2224,8 @@ static int parse_args(struct h *h, int argc, char **argv)
     setopt(slot, argv[++i]);
     if (slot == &h->server)
       h->server_flag = true;
+    else
+      h->run_flags++;
     if (slot == &h->recipe_dir)
       h->standalone = true;
   }
@@ -2132,6 +2297,7 @@ static int setup_env(struct h *h)
     h->opstate_f = envdup("CCCI_OPSTATE_FILE");
     h->deps_f = envdup("CCCI_DEPS_FILE");
     h->depskip_f = envdup("CCCI_DEPSKIP_FILE");
+    h->server_f = envdup("CCCI_SERVER_FILE");
     h->abra_dir = envdup("ABRA_DIR");
   }
   if (h->abra_real == NULL) {
@@ -2196,7 +2362,8 @@ static int setup_dirs(struct h *h)
   }
   if (h->results == NULL)
     h->results = ccci_xasprintf("%s/results.json", h->run_dir);
-  if (h->opstate_f == NULL || h->deps_f == NULL || h->deploys_f == NULL) {
+  if (h->opstate_f == NULL || h->deps_f == NULL || h->deploys_f == NULL ||
+      h->server_f == NULL) {
     char *sd = ccci_xasprintf("%s/state", h->run_dir);
     if (ccci_mkdir_p(sd, 0750) < 0) {
       /* the writes below say why */
@@ -2207,6 +2374,8 @@ static int setup_dirs(struct h *h)
       h->deps_f = ccci_xasprintf("%s/deps", sd);
     if (h->deploys_f == NULL)
       h->deploys_f = ccci_xasprintf("%s/deploys", sd);
+    if (h->server_f == NULL)
+      h->server_f = ccci_xasprintf("%s/server", sd);
     free(sd);
   }
   if (h->abra_dir == NULL)
@@ -2405,6 +2574,11 @@ static void run_tiers(struct h *h)
     }
     if (!want[i])
       continue;
+    if (stop_unreachable) {
+      tier_begin(h, t);
+      tier_end(h, t, CCCI_TS_ERROR, NULL); /* the reason names the server */
+      continue;
+    }
     if (interrupted()) {
       tier_skip(h, t,
                 ccci_hcall_stopped() != 0 ? "the run was stopped"
@@ -2602,7 +2776,11 @@ static void h_free(struct h *h)
                 &h->lib_dir,
                 &h->artifacts,
                 &h->install_steps_why,
-                &h->shot};
+                &h->shot,
+                &h->server_f,
+                &h->conn_pattern,
+                &h->sticky,
+                &h->unreachable};
   for (i = 0; i < CCCI_ARRAY_LEN(s); i++)
     free(*s[i]);
   for (i = 0; i < MAX_APPS; i++) {
@@ -2628,6 +2806,7 @@ static void h_free(struct h *h)
   ccci_config_unref(h->cfg);
   free(backup_marker);
   backup_marker = NULL;
+  stop_unreachable = false;
 }
 
 static int load_config(struct h *h, const char *config)
@@ -2650,11 +2829,117 @@ static int load_config(struct h *h, const char *config)
   return 0;
 }
 
+/* The server's settings the daemon would pass: with `servers:` the
+ * server's own domain_suffix and gateway, else harness.*; the daemon's
+ * environment wins (CCCI_GATEWAY set, even empty: DNS). */
+static int pick_server(struct h *h)
+{
+  const struct ccci_server_conf *sc;
+  bool daemon = !h->standalone && getenv("CCCI_RUN_ID") != NULL;
+  size_t i;
+
+  if (getenv("CCCI_SERVER") == NULL && !h->server_flag &&
+      h->cfg->harness.server != NULL) {
+    free(h->server);
+    h->server = ccci_xstrdup(h->cfg->harness.server);
+  }
+  sc = ccci_config_server(h->cfg, h->server);
+  if (sc == NULL && h->cfg->servers.n > 0 && h->server_flag &&
+      !h->teardown_only && !h->probe) {
+    struct ccci_buf b;
+    int code;
+    ccci_buf_init(&b, 64 * 1024);
+    for (i = 0; i < h->cfg->servers.n; i++)
+      if (ccci_buf_printf(&b, "%s%s", i > 0 ? ", " : "",
+                          h->cfg->servers.v[i].name) < 0)
+        break;
+    code = usage_error("--server %s is not one of the config's servers",
+                       h->server);
+    fprintf(stderr, "servers: %s\n", b.data != NULL ? b.data : "");
+    ccci_buf_close(&b);
+    return code;
+  }
+  if (daemon && getenv("CCCI_GATEWAY") != NULL)
+    return 0; /* h->gateway is the daemon's (NULL when empty) */
+  if (h->gateway == NULL) {
+    const char *g = sc != NULL ? sc->gateway : h->cfg->harness.gateway;
+    if (g != NULL) {
+      h->gateway = ccci_xstrdup(g);
+      h->gateway_insecure =
+          sc != NULL ? sc->gateway_insecure : h->cfg->harness.gateway_insecure;
+    }
+  }
+  return 0;
+}
+
+/* `ccci harness --probe`: the harness.abra.probe template once, through
+ * the one call function (logged, timed out, matched). 0 reached; 1 a
+ * connection error; 2 anything else. */
+static int do_probe(struct h *h)
+{
+  struct ccci_hcall_result res;
+  struct app none;
+  uint64_t timeout;
+  char *why;
+  int code, r;
+
+  the_cfg = h->cfg;
+  code = pick_server(h);
+  if (code != 0)
+    return code;
+  if (!ccci_valid_server_name(h->server))
+    return usage_error("--probe: '%s' is not a server name", h->server);
+  h->phase = PHASE_PROBE;
+  /* The operator's abra state, as the daemon passes it (abra templates). */
+  if (getenv("ABRA_DIR") == NULL || *getenv("ABRA_DIR") == '\0') {
+    if (h->cfg->harness.abra_dir != NULL &&
+        getenv("CCCI_ABRA_DIR_REAL") == NULL)
+      setenv("ABRA_DIR", h->cfg->harness.abra_dir, 1);
+    else
+      setenv("ABRA_DIR", h->abra_real, 1);
+  }
+  if (ccci_hcall_init(NULL, NULL, 0) < 0) {
+    fprintf(stderr, "ccci harness --probe: cannot start\n");
+    return CCCI_HARNESS_EXIT_PROBE_FAILED;
+  }
+  memset(&none, 0, sizeof(none));
+  timeout = h->cfg->pool.probe_timeout_ms != 0 ? h->cfg->pool.probe_timeout_ms
+                                               : CALL_TIMEOUT_MS;
+  r = call(h, "probe", &none, NULL, timeout, false, false, false, &res);
+  if (r < 0) {
+    ccci_hcall_close();
+    fprintf(stderr,
+            "ccci harness --probe: server %s: cannot start the "
+            "probe: %s\n",
+            h->server, strerror(-r));
+    return CCCI_HARNESS_EXIT_PROBE_FAILED;
+  }
+  if (ccci_hcall_ok(&res)) {
+    ccci_hcall_printf("server %s reached\n", h->server);
+    code = CCCI_HARNESS_EXIT_OK;
+  } else if (res.matched != NULL) {
+    code = CCCI_HARNESS_EXIT_PROBE_UNREACHABLE;
+  } else {
+    code = CCCI_HARNESS_EXIT_PROBE_FAILED;
+  }
+  ccci_hcall_close();
+  if (code == CCCI_HARNESS_EXIT_PROBE_UNREACHABLE) {
+    fprintf(stderr, "server %s unreachable: %s\n", h->server, res.matched);
+  } else if (code != CCCI_HARNESS_EXIT_OK) {
+    why = ccci_hcall_why(&res, "the probe");
+    fprintf(stderr, "ccci harness --probe: server %s: %s\n", h->server, why);
+    free(why);
+  }
+  ccci_hcall_result_free(&res);
+  return code;
+}
+
 static int do_teardown(struct h *h)
 {
   size_t i;
   int code;
   read_state(h);
+  read_server(h);
   if (h->apps[0].domain == NULL) {
     ccci_hcall_printf("ccci harness --teardown: no domain (CCCI_DOMAIN or "
                       "the opstate file): nothing to tear down\n");
@@ -2689,6 +2974,14 @@ int ccci_harness_main(int argc, char **argv, const char *config)
     return r < 0 ? CCCI_HARNESS_EXIT_OK : r;
   }
   setup_env(&h);
+  if (h.probe) {
+    code = h.run_flags > 0 ? usage_error("%s", "--probe takes only --server S")
+                           : load_config(&h, config);
+    if (code == 0)
+      code = do_probe(&h);
+    h_free(&h);
+    return code;
+  }
   if (!h.teardown_only && h.recipe_dir == NULL) {
     h_free(&h);
     return usage_error("%s", "no recipe: --recipe DIR or CCCI_RECIPE_DIR");
@@ -2700,10 +2993,10 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   }
   the_cfg = h.cfg;
   h.teardown_grace_ms = h.cfg->teardown_grace_ms;
-  /* Standalone runs take from the config what the daemon would pass. */
-  if (h.gateway == NULL && h.cfg->harness.gateway != NULL) {
-    h.gateway = ccci_xstrdup(h.cfg->harness.gateway);
-    h.gateway_insecure = h.cfg->harness.gateway_insecure;
+  code = pick_server(&h);
+  if (code != 0) {
+    h_free(&h);
+    return code;
   }
   if (h.overlays == NULL && h.cfg->harness.overlays_dir != NULL)
     h.overlays = ccci_xstrdup(h.cfg->harness.overlays_dir);
@@ -2712,11 +3005,6 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   if (getenv("CCCI_ABRA_DIR_REAL") == NULL && h.cfg->harness.abra_dir != NULL) {
     free(h.abra_real);
     h.abra_real = ccci_xstrdup(h.cfg->harness.abra_dir);
-  }
-  if (getenv("CCCI_SERVER") == NULL && !h.server_flag &&
-      h.cfg->harness.server != NULL) {
-    free(h.server);
-    h.server = ccci_xstrdup(h.cfg->harness.server);
   }
   {
     const char *g = getenv("CCCI_TEARDOWN_GRACE_S");
@@ -2759,9 +3047,12 @@ int ccci_harness_main(int argc, char **argv, const char *config)
   }
   if (h.recipe == NULL)
     h.recipe = base_name(h.recipe_dir);
-  if (h.apps[0].domain == NULL)
-    h.apps[0].domain =
-        ccci_xasprintf("%s-local.%s", h.recipe, h.cfg->harness.domain_suffix);
+  if (h.apps[0].domain == NULL) {
+    const struct ccci_server_conf *sc = ccci_config_server(h.cfg, h.server);
+    h.apps[0].domain = ccci_xasprintf(
+        "%s-local.%s", h.recipe,
+        sc != NULL ? sc->domain_suffix : h.cfg->harness.domain_suffix);
+  }
   h.apps[0].recipe = ccci_xstrdup(h.recipe);
   app_fill(&h, &h.apps[0]);
   h.napps = 1;
@@ -2770,6 +3061,7 @@ int ccci_harness_main(int argc, char **argv, const char *config)
                     "%s\n",
                     h.recipe, h.apps[0].domain, h.server, h.run_dir);
   write_opstate(&h, false);
+  write_server(&h); /* an earlier attempt's counts go */
   /* No deploys file until the first deploy: a run that never deployed has
    * none, so the daemon does not check its budget (SPEC section 4) and a
    * bad recipe_meta.yml is a failure, not deploy-budget. An earlier
@@ -2793,8 +3085,12 @@ finish:
   sig = ccci_hcall_stopped();
   if (sig != 0) {
     /* Stopped: the results so far first, in case teardown is cut short. */
+    free(h.error);
     h.error =
         ccci_xasprintf("stopped by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    write_results(&h);
+  } else if (h.unreachable != NULL && h.error == NULL) {
+    h.error = ccci_xstrdup(h.unreachable);
     write_results(&h);
   }
   if (!h.keep)
@@ -2807,11 +3103,18 @@ finish:
   if (sig != 0 && h.error == NULL)
     h.error =
         ccci_xasprintf("stopped by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (h.unreachable != NULL && h.error == NULL)
+    h.error = ccci_xstrdup(h.unreachable); /* teardown could not reach it */
   write_results(&h);
   if (!h.keep && h.teardown_clean && h.secrets_clean)
     remove_abra_dir(&h);
   if (sig != 0) {
     code = 128 + sig;
+  } else if (h.unreachable != NULL) {
+    /* Not the recipe's failure: the server could not be reached. */
+    code = CCCI_HARNESS_EXIT_UNREACHABLE;
+    ccci_hcall_printf("%s: exit %d (not a recipe failure)\n", h.unreachable,
+                      code);
   } else if (h.noexec) {
     code = CCCI_HARNESS_EXIT_NOEXEC;
   } else {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,7 +231,33 @@ struct stream {
   struct ccci_buf line; /* the partial line */
   struct ccci_buf *cap; /* capture, or NULL */
   char last[512];       /* the last complete line (stderr: for reasons) */
+  const struct ccci_strlist *match; /* texts looked for, or NULL */
+  const char **matched;             /* the first one found */
 };
+
+/* Whether @p pat (not empty) is in the @p n bytes at @p p, in any case. */
+static bool has_text(const char *p, size_t n, const char *pat)
+{
+  size_t m = strlen(pat), i;
+  if (m == 0 || m > n)
+    return false;
+  for (i = 0; i + m <= n; i++)
+    if (strncasecmp(p + i, pat, m) == 0)
+      return true;
+  return false;
+}
+
+static void stream_match(struct stream *s, const char *p, size_t n)
+{
+  size_t i;
+  if (s->match == NULL || *s->matched != NULL)
+    return;
+  for (i = 0; i < s->match->n; i++)
+    if (has_text(p, n, s->match->v[i])) {
+      *s->matched = s->match->v[i];
+      return;
+    }
+}
 
 static void stream_line(struct stream *s, const char *p, size_t n)
 {
@@ -239,6 +266,7 @@ static void stream_line(struct stream *s, const char *p, size_t n)
     memcpy(s->last, p, k);
     s->last[k] = '\0';
   }
+  stream_match(s, p, n);
   if (s->print) {
     emit(p, n);
     emit("\n", 1);
@@ -386,11 +414,15 @@ int ccci_hcall_run(const struct ccci_hcall *c, struct ccci_hcall_result *res)
   so.fd = out[0];
   so.print = !c->withhold && !c->quiet;
   so.cap = c->capture ? &cap : NULL;
+  so.match = c->match;
+  so.matched = &res->matched;
   ccci_buf_init(&so.line, LINE_MAX_BYTES);
   se.fd = err[0];
   /* A withheld call's stderr is not printed either: its values reach the
    * redactor only after the call (its last line is still in res->err). */
   se.print = !c->withhold;
+  se.match = c->match;
+  se.matched = &res->matched;
   ccci_buf_init(&se.line, LINE_MAX_BYTES);
   fcntl(so.fd, F_SETFL, O_NONBLOCK);
   fcntl(se.fd, F_SETFL, O_NONBLOCK);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ccci/core/config.h"
 #include "ccci/runs/levels.h"
 
 /* ---- value checks (no I/O) ---- */
@@ -256,6 +257,20 @@ static const struct ccci_keytab_type t_argv = {
     .expect = "a non-empty list of strings (the program and its arguments)",
     .nonempty = true,
 };
+static const struct ccci_keytab_type t_servers = {
+    .storage = CCCI_KEYTAB_LIST,
+    .doc_name = "list of server names",
+    .expect = "a list of abra server names (of the daemon's servers:), like "
+              "[swarm-a, swarm-b]",
+    .valid = ccci_valid_server_name,
+};
+static const struct ccci_keytab_type t_labels = {
+    .storage = CCCI_KEYTAB_LIST,
+    .doc_name = "list of labels",
+    .expect = "a list of server labels ([a-z0-9][a-z0-9._-]*, at most 63), "
+              "like [heavy]",
+    .valid = ccci_valid_server_label,
+};
 static const struct ccci_keytab_type t_path = {
     .storage = CCCI_KEYTAB_STR,
     .doc_name = "path",
@@ -430,6 +445,15 @@ static const struct ccci_keytab_key keys[] = {
     {"TIMEOUT", &ccci_keytab_duration, OFF(timeout_ms), NULL,
      "`0`: the daemon's `deadline`", 0, CCCI_DAY(7),
      "Time limit of the whole run (at most the daemon's `deadline`)."},
+    {"SERVERS", &t_servers, OFF(servers), "[]", "`[]`: any server", 0, 0,
+     "The servers of the daemon's pool (config `servers:`) the run may go "
+     "to: one of them. Ignored without `servers:` (one implicit server); "
+     "the harness does not read it."},
+    {"SERVER_LABELS", &t_labels, OFF(server_labels), "[]", "`[]`: any server",
+     0, 0,
+     "Labels the run's server must all have (`servers[].labels`, like "
+     "`heavy` or `arm64`). Ignored without `servers:`; the harness does not "
+     "read it."},
 };
 
 _Static_assert(CCCI_ARRAY_LEN(keys) == CCCI_META_NKEYS, "one key per enum");
@@ -538,6 +562,81 @@ int ccci_meta_load(const char *operator_file, const char *recipe_file,
   return 0;
 }
 
+/* A copy of @p from in @p to. */
+static void strlist_copy(struct ccci_strlist *to,
+                         const struct ccci_strlist *from)
+{
+  size_t i;
+  to->v = ccci_xcalloc(from->n + 1, sizeof(char *));
+  for (i = 0; i < from->n; i++)
+    to->v[i] = ccci_xstrdup(from->v[i]);
+  to->n = from->n;
+}
+
+/* Parse @p path (named @p shown in errors) over @p m when it exists. */
+static int placement_file(const char *path, const char *shown,
+                          enum ccci_meta_source source, struct ccci_meta *m,
+                          struct ccci_buf *all)
+{
+  char *text = NULL, *base = NULL, *err = NULL;
+  size_t len = 0;
+  int r;
+
+  if (path == NULL || (access(path, F_OK) < 0 && errno == ENOENT))
+    return 0;
+  r = ccci_keytab_read_file(path, CCCI_META_MAX_BYTES, &text, &len, &base,
+                            &err);
+  if (r == 0)
+    r = ccci_meta_parse(shown, base, text, len, source, m, &err);
+  if (err != NULL && ccci_buf_printf(all, "%s", err) < 0)
+    r = -ENOMEM; /* the buffer is uncapped */
+  free(err);
+  free(text);
+  free(base);
+  return r;
+}
+
+int ccci_meta_placement(const char *own_path, const char *own_text,
+                        size_t own_len, const char *overlay_path,
+                        struct ccci_strlist *servers,
+                        struct ccci_strlist *labels, char **err)
+{
+  static const char own_name[] = "tests/recipe_meta.yml";
+  struct ccci_meta m;
+  struct ccci_buf all;
+  char *e = NULL;
+  int r1 = 0, r2;
+
+  *err = NULL;
+  memset(servers, 0, sizeof(*servers));
+  memset(labels, 0, sizeof(*labels));
+  ccci_meta_defaults(&m);
+  ccci_buf_init(&all, SIZE_MAX);
+  if (own_path != NULL) {
+    r1 = placement_file(own_path, own_name, CCCI_META_FROM_RECIPE, &m, &all);
+  } else if (own_text != NULL) {
+    r1 = ccci_meta_parse(own_name, NULL, own_text, own_len,
+                         CCCI_META_FROM_RECIPE, &m, &e);
+    if (e != NULL && ccci_buf_printf(&all, "%s", e) < 0)
+      r1 = -ENOMEM;
+    free(e);
+  }
+  r2 = placement_file(overlay_path, overlay_path, CCCI_META_FROM_OPERATOR, &m,
+                      &all);
+  if (r1 < 0 || r2 < 0) {
+    ccci_meta_free(&m);
+    *err = ccci_buf_detach(&all);
+    if (*err == NULL)
+      *err = ccci_xstrdup("recipe_meta.yml: cannot be read");
+    return -EINVAL;
+  }
+  ccci_buf_close(&all);
+  strlist_copy(servers, &m.servers);
+  strlist_copy(labels, &m.server_labels);
+  ccci_meta_free(&m);
+  return 0;
+}
+
 bool ccci_meta_status_ok(const struct ccci_meta *m, long status)
 {
   size_t i;
@@ -631,7 +730,8 @@ static const char example[] =
     "  service: app\n"
     "  write: echo {marker} > /var/lib/app/ccci-marker\n"
     "  read: cat /var/lib/app/ccci-marker\n"
-    "TEST_RUNNER: [python3, -m, pytest, -q, -x]\n";
+    "TEST_RUNNER: [python3, -m, pytest, -q, -x]\n"
+    "SERVER_LABELS: [heavy]\n";
 
 const char *ccci_meta_example(void)
 {
@@ -724,6 +824,17 @@ char *ccci_meta_docs(void)
       "digits and `-`, not at either end, at most 61 bytes (the harness "
       "names a dependency's app `<recipe>-<first label of the app's "
       "domain>`, one DNS label).\n\n"
+      "Placement: `SERVERS` and `SERVER_LABELS` are read by the daemon, "
+      "not the harness, when it accepts a run (a local submit from the "
+      "copied recipe, a forge run from the file at the pinned commit), with "
+      "the operator's file over the recipe's as above. With a pool "
+      "(`servers:` in the daemon's config, docs/config.md) the run goes to "
+      "one of the `SERVERS` (any when empty) that has every one of the "
+      "`SERVER_LABELS`; a run no server of the pool matches waits queued. "
+      "Without `servers:` both are ignored: every run goes to the one "
+      "implicit server. A file with an error places the run anywhere (the "
+      "harness then fails it before deploying). `ccci meta check -c CONFIG "
+      "DIR` warns when the pool has no such server.\n\n"
       "## Keys\n\n"
       "| key | type | default | meaning |\n"
       "|---|---|---|---|\n");

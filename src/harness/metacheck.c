@@ -51,6 +51,11 @@ static void error_at(struct ccci_metacheck *c, const char *file, size_t line,
 
 static void warning_at(struct ccci_metacheck *c, const char *file, size_t line,
                        size_t col, const char *fmt, ...) CCCI_PRINTF(5, 6);
+
+static const char *nz_file(const char *f)
+{
+  return f != NULL ? f : META_FILE;
+}
 static void warning_at(struct ccci_metacheck *c, const char *file, size_t line,
                        size_t col, const char *fmt, ...)
 {
@@ -517,6 +522,67 @@ int ccci_metacheck_run(const char *dir, const char *overlays_dir,
   free(overlay_dir);
   free(real);
   return 0;
+}
+
+/* The file that set key @p k, as shown; NULL for a default. */
+static const char *origin_file(const struct ccci_metacheck *c,
+                               enum ccci_meta_key k);
+
+static bool has_all_labels(const struct ccci_server_conf *s,
+                           const struct ccci_strlist *want)
+{
+  size_t i, j;
+  for (i = 0; i < want->n; i++) {
+    for (j = 0; j < s->labels.n; j++)
+      if (strcmp(want->v[i], s->labels.v[j]) == 0)
+        break;
+    if (j == s->labels.n)
+      return false;
+  }
+  return true;
+}
+
+void ccci_metacheck_pool(struct ccci_metacheck *c,
+                         const struct ccci_config *cfg)
+{
+  const struct ccci_strlist *sv = &c->meta.servers,
+                            *lb = &c->meta.server_labels;
+  const char *sf = origin_file(c, CCCI_META_SERVERS);
+  const char *lf = origin_file(c, CCCI_META_SERVER_LABELS);
+  size_t i, matching = 0;
+
+  if (cfg->servers.n == 0 || (sv->n == 0 && lb->n == 0) ||
+      c->failed[CCCI_META_SERVERS] || c->failed[CCCI_META_SERVER_LABELS])
+    return;
+  for (i = 0; i < sv->n; i++)
+    if (ccci_config_server(cfg, sv->v[i]) == NULL)
+      warning_at(c, nz_file(sf), c->meta.origin[CCCI_META_SERVERS].line, 1,
+                 "SERVERS[%zu]: '%s' is not a server of the pool (servers: "
+                 "of %s)",
+                 i, sv->v[i], cfg->source);
+  for (i = 0; i < cfg->servers.n; i++) {
+    const struct ccci_server_conf *s = &cfg->servers.v[i];
+    size_t j;
+    bool listed = sv->n == 0;
+    for (j = 0; j < sv->n && !listed; j++)
+      listed = strcmp(sv->v[j], s->name) == 0;
+    if (listed && has_all_labels(s, lb))
+      matching++;
+  }
+  if (matching == 0) {
+    bool by_labels = lb->n > 0;
+    warning_at(
+        c, nz_file(by_labels ? lf : sf),
+        c->meta.origin[by_labels ? CCCI_META_SERVER_LABELS : CCCI_META_SERVERS]
+            .line,
+        1,
+        "no server of the pool (servers: of %s) is %s: a run would "
+        "wait queued",
+        cfg->source,
+        sv->n > 0 && by_labels ? "in SERVERS with every SERVER_LABELS"
+        : by_labels            ? "labelled with every SERVER_LABELS"
+                               : "in SERVERS");
+  }
 }
 
 static void free_msgs(struct ccci_metacheck_msg *v, size_t n)

@@ -590,6 +590,73 @@ class Fakes(unittest.TestCase):
 
     # --------------------------------------------------------------- docker
 
+    def default_connection_errors(self):
+        """harness.connection_errors's default, from docs/config.md (generated
+        from the config's key table)."""
+        with open(os.path.join(SOURCE_DIR, "docs", "config.md")) as f:
+            for line in f:
+                if line.startswith("| `harness.connection_errors` |"):
+                    return json.loads(line.split("|")[3].strip().strip("`"))
+        self.fail("no harness.connection_errors in docs/config.md")
+
+    def test_fault_unreachable_by_server(self):
+        for s in ("a", "b"):
+            os.makedirs(os.path.join(self.abra_dir, "servers", s))
+        self.checkout()
+        for s in ("a", "b"):
+            self.call("new", recipe="pages", server=s, domain="%s.test" % s)
+            self.call("secret_generate", domain="%s.test" % s)
+        self.faults([{"match": "app", "server": "b", "action": "unreachable"},
+                     {"match": "docker", "server": "b", "action": "unreachable"}])
+        patterns = self.default_connection_errors()
+        self.assertIn("error during connect", patterns)
+
+        def unreachable(p):
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertEqual(p.stdout, "")
+            low = p.stderr.lower()
+            self.assertTrue([x for x in patterns if x in low], p.stderr)
+            return p
+        # abra: the server of the app's env file; nothing changes on b.
+        p = unreachable(self.call("deploy", check=False, domain="b.test"))
+        self.assertRegex(p.stderr, r"^FATA error during connect: .*connection refused\n$")
+        self.assertEqual(fakeswarm.Server("b", self.swarm).load()["stacks"], {})
+        self.call("deploy", domain="a.test")  # another server: no match
+        # `app new`: the server of --server.
+        unreachable(self.call("new", check=False, recipe="pages", server="b", domain="c.test"))
+        self.assertFalse(os.path.exists(os.path.join(self.abra_dir, "servers", "b", "c.test.env")))
+        self.call("new", recipe="pages", server="a", domain="c.test")
+        # docker: the server of --context (or DOCKER_CONTEXT).
+        p = unreachable(self.call("services", check=False, server="b", stack="b_test"))
+        self.assertTrue(p.stderr.startswith("error during connect: "), p.stderr)
+        self.assertEqual(self.call("services", server="a", stack="a_test").stdout, "a_test_app 1/1\n")
+        env = dict(self.env, DOCKER_CONTEXT="b")
+        unreachable(self.raw("docker", "info", "--format", "{{.Swarm.LocalNodeState}}", env=env))
+        unreachable(self.raw("docker", "--context", "b", "volume", "ls", "-q"))
+        # A rule without "server" matches every server; one naming a server
+        # that an app has not matches no call of it.
+        self.faults([{"match": "docker info", "action": "unreachable"}])
+        unreachable(self.raw("docker", "--context", "a", "info", "--format",
+                             "{{.Swarm.LocalNodeState}}"))
+        self.faults([{"match": "app deploy", "server": "nope", "action": "unreachable"}])
+        self.call("deploy", domain="b.test")
+
+    def test_docker_info(self):
+        p = self.raw("docker", "--context", "default", "info", "--format",
+                     "{{.Swarm.LocalNodeState}}")
+        self.assertEqual((p.returncode, p.stdout), (0, "active\n"), p.stderr)
+        self.assertEqual(self.raw("docker", "info").returncode, 0)
+        for argv in (["docker", "info", "--format", "{{.Name}}"], ["docker", "info", "x"],
+                     ["docker", "info", "--format"]):
+            p = self.raw(*argv)
+            self.assertEqual(p.returncode, 1, argv)
+            self.assertTrue(p.stderr, argv)
+        self.faults([{"match": "docker info", "action": "fail", "message": "Error: boom"}])
+        p = self.raw("docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
+        self.assertEqual((p.returncode, p.stderr), (1, "Error: boom\n"))
+        calls = [c["argv"][1:] for c in fakeswarm.read_calls(self.swarm)]
+        self.assertIn(["info", "--format", "{{.Swarm.LocalNodeState}}"], calls)
+
     def test_docker_usage_errors(self):
         for argv in (["docker", "ps"], ["docker", "--context", "default", "service", "ls", "--bogus"],
                      ["docker", "service", "ls", "--format", "{{.Nope}}"],

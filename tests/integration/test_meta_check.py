@@ -365,7 +365,7 @@ class MetaCheckTest(unittest.TestCase):
                 lines = r.stdout.splitlines()
                 self.assertEqual(lines[0], "recipe %s, the effective customisation:" % name)
                 self.assertEqual(lines[-1], "valid")
-                self.assertEqual(len([l for l in lines if " # " in l and l.startswith("  ") and l[2].isupper()]), 18)
+                self.assertEqual(len([l for l in lines if " # " in l and l.startswith("  ") and l[2].isupper()]), 20)
         r = self.run_check(
             os.path.join(SOURCE_DIR, "examples", "recipes", "pages"),
             "--abra-dir", self.abra,
@@ -415,6 +415,26 @@ class MetaCheckTest(unittest.TestCase):
         self.assertIn('  HEALTH_PATH: "/recipe"  # recipe tests/recipe_meta.yml:2\n', r.stdout)
         self.assertIn("  install_steps.sh: tests/install_steps.sh  # recipe\n", r.stdout)
 
+    def test_placement_keys_are_printed(self):
+        # SERVERS and SERVER_LABELS are the daemon's: meta check shows them
+        # with their origin, and checks their names.
+        make_tree(self.recipe, {"tests/recipe_meta.yml":
+                                "SERVERS: [swarm-a, swarm-b]\nSERVER_LABELS: [heavy]\n"})
+        r = self.run_check(self.recipe, "--abra-dir", self.abra)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('  SERVERS: ["swarm-a", "swarm-b"]  # recipe tests/recipe_meta.yml:1\n',
+                      r.stdout)
+        self.assertIn('  SERVER_LABELS: ["heavy"]  # recipe tests/recipe_meta.yml:2\n', r.stdout)
+        r = self.run_check(self.recipe, "--abra-dir", self.abra, "--json")
+        j = json.loads(r.stdout)
+        self.assertEqual(j["keys"]["SERVERS"]["value"], ["swarm-a", "swarm-b"])
+        self.assertEqual(j["keys"]["SERVER_LABELS"]["value"], ["heavy"])
+        make_tree(self.recipe, {"tests/recipe_meta.yml": "SERVER_LABELS: [Heavy]\n"})
+        r = self.run_check(self.recipe, "--abra-dir", self.abra)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("tests/recipe_meta.yml:1:17: SERVER_LABELS[0]: expected a list of "
+                      "server labels", r.stdout)
+
     def test_json(self):
         ov = self.overlay_layout()
         r = subprocess.run(
@@ -430,7 +450,7 @@ class MetaCheckTest(unittest.TestCase):
         self.assertEqual(j["recipe"], "myapp")
         self.assertIs(j["valid"], True)
         self.assertEqual(j["errors"], [])
-        self.assertEqual(len(j["keys"]), 18)
+        self.assertEqual(len(j["keys"]), 20)
         self.assertEqual(
             j["keys"]["HEALTH_PATH"],
             {"value": "/operator", "source": "operator",

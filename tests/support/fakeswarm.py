@@ -94,10 +94,10 @@ def read_calls(d):
 
 # ---------------------------------------------------------------- faults
 
-FAULT_ACTIONS = ("fail", "hang", "lose-data", "unhealthy")
+FAULT_ACTIONS = ("fail", "hang", "lose-data", "unhealthy", "unreachable")
 
 
-def _rule_matches(rule, command, domain, service):
+def _rule_matches(rule, command, domain, service, server):
     m = rule.get("match")
     if not isinstance(m, str) or not m:
         return False
@@ -106,6 +106,8 @@ def _rule_matches(rule, command, domain, service):
     if "domain" in rule and rule["domain"] != domain:
         return False
     if "service" in rule and rule["service"] != service:
+        return False
+    if "server" in rule and rule["server"] != server:
         return False
     return True
 
@@ -125,7 +127,24 @@ def fault_counts(d, index, rule):
     return counts.get(fault_key(index, rule), {"seen": 0, "fired": 0})
 
 
-def take_fault(command, domain=None, service=None):
+def unreachable_abra(server):
+    """What abra prints (stderr) when the docker daemon of `server` cannot be
+    reached: the error of the Docker client it is built on."""
+    return ("FATA error during connect: Get \"http://%s/v1.44/info\": dial tcp "
+            "192.0.2.1:22: connect: connection refused" % server)
+
+
+def unreachable_docker(server):
+    """What docker prints (stderr) for an ssh context whose host does not
+    answer (Docker 24+ with an `ssh://` context)."""
+    return ('error during connect: Get "http://docker.example.com/v1.44/info": '
+            "command [ssh -o ConnectTimeout=30 -T -- %s docker system dial-stdio] "
+            "has exited with exit status 255, make sure the URL is valid, and "
+            "Docker 18.09 or later is installed on the remote host: stderr=ssh: "
+            "connect to host %s port 22: Connection refused" % (server, server))
+
+
+def take_fault(command, domain=None, service=None, server=None):
     """Read faults.json and count this call against every matching rule.
     Returns the first rule that fires (a dict) or None. Counters live in
     $FAKE_SWARM_DIR/faults.count.json, keyed by the rule's index and text,
@@ -157,7 +176,7 @@ def take_fault(command, domain=None, service=None):
             action = rule.get("action", "fail")
             if action not in FAULT_ACTIONS:
                 raise Fatal("faults.json: rule %d: unknown action %r" % (i, action))
-            if not _rule_matches(rule, command, domain, service):
+            if not _rule_matches(rule, command, domain, service, server):
                 continue
             key = fault_key(i, rule)
             c = counts.setdefault(key, {"seen": 0, "fired": 0})

@@ -2,6 +2,7 @@
  * errors with line and column, records, the operator-over-recipe merge,
  * caps, and the accepted HTTP statuses. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +76,8 @@ static void test_defaults(void **state)
   assert_list(&m.test_runner, runner, 4);
   assert_false(m.screenshot);
   assert_int_equal(m.timeout_ms, 0);
+  assert_int_equal(m.servers.n, 0);
+  assert_int_equal(m.server_labels.n, 0);
   for (i = 0; i < CCCI_META_NKEYS; i++) {
     assert_int_equal(m.origin[i].source, CCCI_META_FROM_DEFAULT);
     assert_int_equal(m.origin[i].line, 0);
@@ -120,7 +123,11 @@ static void test_every_key(void **state)
                      "CUSTOM_TESTS: [tests/e2e/*.py]\n"
                      "TEST_RUNNER: [pytest, -x]\n"
                      "SCREENSHOT: true\n"
-                     "TIMEOUT: 45m\n";
+                     "TIMEOUT: 45m\n"
+                     "SERVERS: [swarm-a, default]\n"
+                     "SERVER_LABELS: [heavy, arm64]\n";
+  static const char *const servers_want[] = {"swarm-a", "default"};
+  static const char *const labels_want[] = {"heavy", "arm64"};
 
   (void)state;
   if (parse(yaml, &m, &errors) != 0)
@@ -168,6 +175,9 @@ static void test_every_key(void **state)
   assert_list(&m.test_runner, runner, 2);
   assert_true(m.screenshot);
   assert_int_equal(m.timeout_ms, 45 * 60 * 1000);
+  assert_list(&m.servers, servers_want, 2);
+  assert_list(&m.server_labels, labels_want, 2);
+  assert_int_equal(m.origin[CCCI_META_SERVER_LABELS].line, 27);
   assert_int_equal(m.origin[CCCI_META_TIMEOUT].source, CCCI_META_FROM_RECIPE);
   assert_int_equal(m.origin[CCCI_META_TIMEOUT].line, 25);
   assert_int_equal(m.origin[CCCI_META_DEPS].line, 4);
@@ -342,6 +352,18 @@ static const struct {
     {"an empty test runner", "TEST_RUNNER: []\n",
      "recipe_meta.yml:1:1: TEST_RUNNER: expected a non-empty list of strings "
      "(the program and its arguments), got an empty list\n"},
+    {"server names and labels",
+     "SERVERS: [a, 'b c', -x]\nSERVER_LABELS: [heavy, Heavy, 'a/b']\n",
+     "recipe_meta.yml:1:14: SERVERS[1]: expected a list of abra server names "
+     "(of the daemon's servers:), like [swarm-a, swarm-b], got 'b c'\n"
+     "recipe_meta.yml:1:21: SERVERS[2]: expected a list of abra server names "
+     "(of the daemon's servers:), like [swarm-a, swarm-b], got '-x'\n"
+     "recipe_meta.yml:2:24: SERVER_LABELS[1]: expected a list of server "
+     "labels ([a-z0-9][a-z0-9._-]*, at most 63), like [heavy], got 'Heavy'\n"
+     "recipe_meta.yml:2:31: SERVER_LABELS[2]: expected a list of server "
+     "labels ([a-z0-9][a-z0-9._-]*, at most 63), like [heavy], got 'a/b'\n"},
+    {"a misspelt SERVERS", "SERVRES: [a]\n",
+     "recipe_meta.yml:1:1: unknown key 'SERVRES'; did you mean 'SERVERS'?\n"},
     {"a top-level list", "- DEPS\n",
      "recipe_meta.yml:1:1: expected a mapping of keys at the top level, got "
      "a list\n"},
@@ -610,6 +632,169 @@ static void test_dump_and_example(void **state)
                       "operator");
 }
 
+static void write_text(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void free_list(struct ccci_strlist *l)
+{
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+}
+
+/* The daemon's view: SERVERS and SERVER_LABELS of the recipe's file (by
+ * path or as fetched text) with the operator's over it, key by key. */
+static void test_placement(void **state)
+{
+  static const char *const ab[] = {"a", "b"};
+  static const char *const heavy[] = {"heavy"};
+  static const char *const c[] = {"c"};
+  static const char own[] = "HEALTH_PATH: /x\nSERVERS: [a, b]\n"
+                            "SERVER_LABELS: [heavy]\n";
+  char *dir = tmpdir_make("placement"), *own_f, *ov_f, *missing, *err = NULL;
+  struct ccci_strlist sv, lb;
+
+  (void)state;
+  assert_non_null(dir);
+  own_f = ccci_xasprintf("%s/own.yml", dir);
+  ov_f = ccci_xasprintf("%s/overlay.yml", dir);
+  missing = ccci_xasprintf("%s/missing.yml", dir);
+  write_text(own_f, own);
+  /* None at all: anywhere. */
+  assert_int_equal(ccci_meta_placement(NULL, NULL, 0, NULL, &sv, &lb, &err), 0);
+  assert_null(err);
+  assert_int_equal(sv.n, 0);
+  assert_int_equal(lb.n, 0);
+  free_list(&sv);
+  free_list(&lb);
+  /* By path and as text, the same; a missing overlay is none. */
+  assert_int_equal(ccci_meta_placement(own_f, NULL, 0, missing, &sv, &lb, &err),
+                   0);
+  assert_list(&sv, ab, 2);
+  assert_list(&lb, heavy, 1);
+  free_list(&sv);
+  free_list(&lb);
+  assert_int_equal(
+      ccci_meta_placement(NULL, own, strlen(own), missing, &sv, &lb, &err), 0);
+  assert_list(&sv, ab, 2);
+  assert_list(&lb, heavy, 1);
+  free_list(&sv);
+  free_list(&lb);
+  /* own_path wins over own_text; a missing own file is none. */
+  assert_int_equal(
+      ccci_meta_placement(missing, own, strlen(own), NULL, &sv, &lb, &err), 0);
+  assert_int_equal(sv.n, 0);
+  free_list(&sv);
+  free_list(&lb);
+  /* The operator's file wins key by key: SERVERS replaced whole, the
+   * recipe's SERVER_LABELS kept. */
+  write_text(ov_f, "SERVERS: [c]\n");
+  assert_int_equal(
+      ccci_meta_placement(NULL, own, strlen(own), ov_f, &sv, &lb, &err), 0);
+  assert_list(&sv, c, 1);
+  assert_list(&lb, heavy, 1);
+  free_list(&sv);
+  free_list(&lb);
+  /* The text need not be NUL-terminated: only own_len bytes count. */
+  assert_int_equal(ccci_meta_placement(NULL, "SERVERS: [a]\nBOGUS: 1\n", 13,
+                                       NULL, &sv, &lb, &err),
+                   0);
+  assert_int_equal(sv.n, 1);
+  free_list(&sv);
+  free_list(&lb);
+  /* Errors name their file, line and column; the lists are empty. Any key
+   * counts, as for a run. */
+  assert_int_equal(ccci_meta_placement(NULL, "SERVERS: [a]\nHEALTH_PTH: /\n",
+                                       27, NULL, &sv, &lb, &err),
+                   -EINVAL);
+  assert_string_equal(err, "tests/recipe_meta.yml:2:1: unknown key "
+                           "'HEALTH_PTH'; did you mean 'HEALTH_PATH'?\n");
+  assert_int_equal(sv.n, 0);
+  assert_int_equal(lb.n, 0);
+  free(err);
+  err = NULL;
+  write_text(ov_f, "\nSERVER_LABELS: [Heavy]\n");
+  assert_int_equal(ccci_meta_placement(own_f, NULL, 0, ov_f, &sv, &lb, &err),
+                   -EINVAL);
+  {
+    char *want = ccci_xasprintf(
+        "%s:2:17: SERVER_LABELS[0]: expected a list of server labels "
+        "([a-z0-9][a-z0-9._-]*, at most 63), like [heavy], got 'Heavy'\n",
+        ov_f);
+    assert_string_equal(err, want);
+    free(want);
+  }
+  free(err);
+  err = NULL;
+  /* A file that cannot be read (a directory) is an error too. */
+  assert_int_equal(ccci_meta_placement(dir, NULL, 0, NULL, &sv, &lb, &err),
+                   -EINVAL);
+  assert_non_null(err);
+  free(err);
+  free(own_f);
+  free(ov_f);
+  free(missing);
+  assert_int_equal(tmpdir_remove(dir), 0);
+  free(dir);
+}
+
+struct placer {
+  const char *overlay;
+  int bad; /* calls whose result was not the expected one */
+};
+
+static void *place_many(void *arg)
+{
+  static const char own[] = "SERVERS: [a, b]\nSERVER_LABELS: [heavy]\n";
+  struct placer *p = arg;
+  int i;
+  for (i = 0; i < 200; i++) {
+    struct ccci_strlist sv, lb;
+    char *err = NULL;
+    int r =
+        ccci_meta_placement(NULL, own, strlen(own), p->overlay, &sv, &lb, &err);
+    if (r != 0 || sv.n != 1 || strcmp(sv.v[0], "c") != 0 || lb.n != 1 ||
+        strcmp(lb.v[0], "heavy") != 0)
+      p->bad++;
+    free_list(&sv);
+    free_list(&lb);
+    free(err);
+  }
+  return NULL;
+}
+
+/* The daemon calls it on libuv's thread pool: threads at once agree. */
+static void test_placement_threads(void **state)
+{
+  char *dir = tmpdir_make("placethr"), *ov;
+  pthread_t t[4];
+  struct placer p[4];
+  int i;
+
+  (void)state;
+  assert_non_null(dir);
+  ov = ccci_xasprintf("%s/overlay.yml", dir);
+  write_text(ov, "SERVERS: [c]\n");
+  for (i = 0; i < 4; i++) {
+    p[i].overlay = ov;
+    p[i].bad = 0;
+    assert_int_equal(pthread_create(&t[i], NULL, place_many, &p[i]), 0);
+  }
+  for (i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(p[i].bad, 0);
+  }
+  free(ov);
+  assert_int_equal(tmpdir_remove(dir), 0);
+  free(dir);
+}
+
 /* The docs name every key once, with its row. */
 static void test_docs(void **state)
 {
@@ -638,6 +823,8 @@ int main(void)
       cmocka_unit_test(test_status_ok),
       cmocka_unit_test(test_dump_and_example),
       cmocka_unit_test(test_docs),
+      cmocka_unit_test(test_placement),
+      cmocka_unit_test(test_placement_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ccci/core/keytab.h"
 #include "ccci/core/util.h"
 
 /** How long a stopped call gets between SIGTERM and SIGKILL to its group. */
@@ -64,6 +65,11 @@ struct ccci_hcall {
   bool quiet;          /**< do not log the command line or stdout */
   bool ignore_stop;    /**< run on after SIGTERM and the deadline
                           (teardown) */
+  /** Texts looked for, in any case, in every line of stdout and stderr
+   * (captured, withheld and quiet output too), or NULL: the
+   * `harness.connection_errors` of a call that contacts a server. Empty
+   * entries never match. */
+  const struct ccci_strlist *match;
 };
 
 /** How it went. */
@@ -83,6 +89,9 @@ struct ccci_hcall_result {
   char *out;  /**< captured stdout (NUL-terminated) or NULL; wipe it */
   size_t out_len;
   char *err; /**< the last stderr line (for reasons), or NULL */
+  /** The first entry of the call's `match` found in its output (a pointer
+   * into that list, not a copy), or NULL. */
+  const char *matched;
 };
 
 /**

@@ -33,7 +33,7 @@ struct ccci_meta_status_range {
   unsigned lo, hi;
 };
 
-/** The 18 keys, in the order of the table and the docs. */
+/** The 20 keys, in the order of the table and the docs. */
 enum ccci_meta_key {
   CCCI_META_UPGRADE_BASE_VERSION,
   CCCI_META_SKIP_TIERS,
@@ -53,6 +53,8 @@ enum ccci_meta_key {
   CCCI_META_TEST_RUNNER,
   CCCI_META_SCREENSHOT,
   CCCI_META_TIMEOUT,
+  CCCI_META_SERVERS,
+  CCCI_META_SERVER_LABELS,
   /** The number of keys. */
   CCCI_META_NKEYS
 };
@@ -88,6 +90,11 @@ struct ccci_meta {
   struct ccci_strlist test_runner;  /**< default [python3, -m, pytest, -q] */
   bool screenshot;                  /**< false */
   uint64_t timeout_ms;              /**< 0: unset (the daemon's deadline) */
+  /** Placement (the daemon's, with `servers:`; the harness ignores them):
+   * the run goes to one of these abra servers (empty: any) ... */
+  struct ccci_strlist servers;
+  /** ... that has every one of these labels. */
+  struct ccci_strlist server_labels;
 
   /** HEALTH_STATUS as written (`200`, `200-399`); health_status is it
    * parsed. */
@@ -131,6 +138,25 @@ void ccci_meta_defaults(struct ccci_meta *m);
 
 /** Free what @p m holds and zero it. NULL is fine. */
 void ccci_meta_free(struct ccci_meta *m);
+
+/**
+ * The placement keys of a recipe, for the daemon (docs/recipe-meta.md):
+ * SERVERS into @p servers and SERVER_LABELS into @p labels (each a new
+ * list of copies, empty when not set; free the strings and `v`). The
+ * recipe's own file is read from @p own_path when it is not NULL (a missing
+ * file is none), else parsed from the @p own_len bytes at @p own_text when
+ * that is not NULL (the text a forge fetched), else there is none; the
+ * operator's @p overlay_path (may be NULL; a missing file is none) wins key
+ * by key. Every key of both files is checked, as a run would. Returns 0,
+ * or -EINVAL with an allocated text in @p err, one error per line as
+ * `file:line:column: message` (`tests/recipe_meta.yml` for the recipe's
+ * file, the overlay by its path); both lists are then empty. No global
+ * state: safe on any thread (libuv's thread pool).
+ */
+int ccci_meta_placement(const char *own_path, const char *own_text,
+                        size_t own_len, const char *overlay_path,
+                        struct ccci_strlist *servers,
+                        struct ccci_strlist *labels, char **err) CCCI_WUR;
 
 /** Is the HTTP status @p status one HEALTH_STATUS accepts? */
 bool ccci_meta_status_ok(const struct ccci_meta *m, long status);

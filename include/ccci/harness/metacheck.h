@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ccci/core/config.h"
 #include "ccci/core/util.h"
 #include "ccci/harness/hooks.h"
 #include "ccci/harness/meta.h"
@@ -55,6 +56,17 @@ struct ccci_metacheck {
 int ccci_metacheck_run(const char *dir, const char *overlays_dir,
                        const char *abra_dir, struct ccci_metacheck *out,
                        char **cause) CCCI_WUR;
+
+/**
+ * Add to @p c's warnings what the daemon's pool of @p cfg (`servers:`)
+ * cannot give the run: each SERVERS entry that is not one of its servers,
+ * and, when no server of the pool is in SERVERS (if set) and has every
+ * SERVER_LABELS, that the run would wait queued. Each warning names the
+ * key's file and line. Nothing without `servers:` (placement is ignored on
+ * the one implicit server) or when the keys are not set.
+ */
+void ccci_metacheck_pool(struct ccci_metacheck *c,
+                         const struct ccci_config *cfg);
 
 /** Free what @p c holds and zero it. NULL is fine. */
 void ccci_metacheck_free(struct ccci_metacheck *c);
