@@ -75,8 +75,8 @@ static void conf_set(struct ccci_pool_server *s,
 {
   conf_clear(s);
   s->capacity = c->capacity > 1024 ? 1024 : (unsigned)c->capacity;
-  s->domain_suffix = ccci_xstrdup(c->domain_suffix != NULL ? c->domain_suffix
-                                                           : "");
+  s->domain_suffix =
+      ccci_xstrdup(c->domain_suffix != NULL ? c->domain_suffix : "");
   s->gateway = c->gateway != NULL ? ccci_xstrdup(c->gateway) : NULL;
   s->gateway_insecure = c->gateway_insecure;
   strlist_copy(&s->labels, &c->labels);
@@ -297,8 +297,7 @@ int ccci_pool_drain_parse(struct ccci_pool *p, const char *text, size_t len,
     return -EINVAL;
   }
   a = json_object_get(j, "drained");
-  if (!json_is_object(j) ||
-      !json_is_integer(json_object_get(j, "version")) ||
+  if (!json_is_object(j) || !json_is_integer(json_object_get(j, "version")) ||
       json_integer_value(json_object_get(j, "version")) !=
           CCCI_POOL_FILE_VERSION) {
     *err = ccci_xasprintf("field 'version' must be %d", CCCI_POOL_FILE_VERSION);
@@ -310,10 +309,11 @@ int ccci_pool_drain_parse(struct ccci_pool *p, const char *text, size_t len,
     json_decref(j);
     return -EINVAL;
   }
-  json_array_foreach (a, i, e) {
+  json_array_foreach(a, i, e)
+  {
     if (!json_is_string(e) || !ccci_valid_server_name(json_string_value(e))) {
-      *err = ccci_xasprintf("field 'drained' item %zu must be a server name",
-                            i);
+      *err =
+          ccci_xasprintf("field 'drained' item %zu must be a server name", i);
       strlist_clear(&names);
       json_decref(j);
       return -EINVAL;
@@ -367,8 +367,8 @@ static json_t *str_or_null(const char *s)
   return s != NULL ? json_string(s) : json_null();
 }
 
-json_t *ccci_pool_server_json(const struct ccci_pool_server *s,
-                              uint64_t queued, uint64_t now)
+json_t *ccci_pool_server_json(const struct ccci_pool_server *s, uint64_t queued,
+                              uint64_t now)
 {
   json_t *j = json_object(), *labels = json_array();
   size_t i;

@@ -257,7 +257,8 @@ static void get_place_list(struct rd *rd, const json_t *p, const char *key,
     rd->bad = 1;
     return;
   }
-  json_array_foreach (v, i, e) {
+  json_array_foreach(v, i, e)
+  {
     if (!json_is_string(e)) {
       *rd->err = ccci_xasprintf("field 'placement.%s' must be a list of "
                                 "strings",
@@ -267,8 +268,7 @@ static void get_place_list(struct rd *rd, const json_t *p, const char *key,
     }
   }
   l->v = ccci_xcalloc(json_array_size(v) + 1, sizeof(char *));
-  json_array_foreach (v, i, e)
-    l->v[l->n++] = ccci_xstrdup(json_string_value(e));
+  json_array_foreach(v, i, e) l->v[l->n++] = ccci_xstrdup(json_string_value(e));
 }
 
 /* `server` and `placement`, absent in files of older versions (a run not

@@ -391,6 +391,7 @@ static int start_runs(struct daemon *d)
   env.self_exe = d->self_exe;
   env.config = current_config;
   env.arg = d;
+  env.placement = NULL;
   r = ccci_runs_open(&env, &d->ops.runs, &err);
   if (r < 0) {
     ccci_error("serve", "%s", err);

@@ -97,9 +97,9 @@ static void test_merge_keeps_state(void **state)
   assert_int_equal(ccci_pool_set_drained(&p, "a", true), 0);
   ccci_pool_take(&p, "b", true);
   ccci_pool_take(&p, "b", true);
-  assert_int_equal(ccci_pool_feed(&p, "c", 0, 3, "connection refused", 3, 100,
-                                  10),
-                   CCCI_POOL_UNHEALTHY);
+  assert_int_equal(
+      ccci_pool_feed(&p, "c", 0, 3, "connection refused", 3, 100, 10),
+      CCCI_POOL_UNHEALTHY);
   /* b is removed while it has runs, c leaves (no runs), d comes. */
   merge(&p, "d:1 a:5");
   expect_names(&p, "d a b-");
@@ -206,7 +206,7 @@ static void test_backoff(void **state)
 {
   uint64_t b = 0;
   unsigned r;
-  static const uint64_t want[] = {10000, 20000, 40000, 80000,
+  static const uint64_t want[] = {10000,  20000,  40000, 80000,
                                   160000, 300000, 300000};
   size_t i;
   (void)state;

@@ -120,10 +120,9 @@ static void test_old_record_without_pool_fields(void **state)
   assert_int_equal(m.place_labels.n, 0);
   out = ccci_run_meta_to_json(&m);
   assert_true(json_is_null(json_object_get(out, "server")));
-  assert_int_equal(
-      json_array_size(json_object_get(json_object_get(out, "placement"),
-                                      "servers")),
-      0);
+  assert_int_equal(json_array_size(json_object_get(
+                       json_object_get(out, "placement"), "servers")),
+                   0);
   json_decref(out);
   ccci_run_meta_clear(&m);
   /* One list alone is fine too. */

@@ -40,10 +40,10 @@ struct ccci_pool_server {
   uint64_t connection_errors_total;
   uint64_t runs_started;
   uint64_t probes, probe_failures;
-  char *last_error;        /**< the connection error text, or NULL */
-  uint64_t backoff_ms;     /**< the probe backoff now (0: none yet) */
-  uint64_t next_probe_ms;  /**< unhealthy: loop ms of the next probe */
-  bool probing;            /**< a probe is running */
+  char *last_error;       /**< the connection error text, or NULL */
+  uint64_t backoff_ms;    /**< the probe backoff now (0: none yet) */
+  uint64_t next_probe_ms; /**< unhealthy: loop ms of the next probe */
+  bool probing;           /**< a probe is running */
 };
 
 /** The pool: servers in config order, then removed ones with runs. */
@@ -158,7 +158,7 @@ void ccci_pool_counts(const struct ccci_pool *p, uint64_t *unhealthy,
  * @p queued of the queued runs match it; @p now is the loop's time. A new
  * reference.
  */
-json_t *ccci_pool_server_json(const struct ccci_pool_server *s,
-                              uint64_t queued, uint64_t now);
+json_t *ccci_pool_server_json(const struct ccci_pool_server *s, uint64_t queued,
+                              uint64_t now);
 
 #endif
