@@ -1867,6 +1867,24 @@ struct submit {
   uv_work_t work;
 };
 
+/* The first line of @p msg (taken), saying how many more there were. */
+static char *first_line(char *msg)
+{
+  char *nl = strchr(msg, '\n'), *t;
+  size_t more = 0;
+  const char *p;
+  if (nl == NULL)
+    return msg;
+  for (p = nl + 1; *p != '\0'; p++)
+    if (*p != '\n' && (p[1] == '\n' || p[1] == '\0'))
+      more++;
+  *nl = '\0';
+  t = more > 0 ? ccci_xasprintf("%s (and %zu more)", msg, more)
+               : ccci_xstrdup(msg);
+  free(msg);
+  return t;
+}
+
 /* Where the run may go (SPEC section 12), from its recipe_meta.yml at
  * @p own_path or the forge's text, under the operator's overlay; on the
  * thread pool. Returns whether it has a placement; a file that does not
@@ -1894,6 +1912,8 @@ static bool place_run(struct submit *s, const char *own_path)
     free(lb.v);
     s->r->place_err =
         err != NULL ? err : ccci_xstrdup("recipe_meta.yml cannot be read");
+    /* One line for the note and the log: the first error, and a count. */
+    s->r->place_err = first_line(s->r->place_err);
     return false;
   }
   free(err);
@@ -2602,9 +2622,9 @@ int ccci_runs_server_drain(struct ccci_runs *rs, const char *name, bool drained,
   s = ccci_pool_find(&rs->pool, name);
   if (drained)
     ccci_info("runs",
-              "server %s drained: it takes no new run (%u running "
-              "finish)",
-              name, s->running);
+              "server %s drained: it takes no new run; its %u running "
+              "run%s finish",
+              name, s->running, s->running == 1 ? "" : "s");
   else
     ccci_info("runs", "server %s undrained: it takes runs again", name);
   text = ccci_pool_drain_text(&rs->pool, &len);
