@@ -2340,6 +2340,16 @@ json_t *ccci_runs_problems(struct ccci_runs *rs)
   size_t i;
   if (rs->problem != NULL)
     json_array_append_new(a, json_string(rs->problem));
+  for (i = 0; i < rs->pool.n; i++) {
+    const struct ccci_pool_server *s = &rs->pool.v[i];
+    if (s->unhealthy)
+      json_array_append_new(
+          a, json_sprintf("server %s is unhealthy: %llu connection errors in a "
+                          "row (%s); it takes no new run until a probe "
+                          "reaches it",
+                          s->name, (unsigned long long)s->fails,
+                          s->last_error != NULL ? s->last_error : "?"));
+  }
   for (i = 0; i < rs->nall; i++)
     if (rs->all[i]->stuck)
       json_array_append_new(
@@ -2574,7 +2584,10 @@ json_t *ccci_runs_servers(struct ccci_runs *rs)
   ccci_config_unref(cfg);
   for (i = 0; i < rs->pool.n; i++) {
     uint64_t queued = 0;
-    for (k = 0; k < rs->nall; k++)
+    /* Queued for it: runs it could take; a server the operator took out
+     * (drained, removed) has none, an unhealthy one has them waiting. */
+    for (k = 0;
+         k < rs->nall && !rs->pool.v[i].drained && !rs->pool.v[i].removed; k++)
       if (rs->all[k]->queued && run_matches(rs, rs->all[k], &rs->pool.v[i]))
         queued++;
     json_array_append_new(a,
