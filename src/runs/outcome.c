@@ -78,8 +78,11 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
       o.budget = CCCI_BUDGET_UNCHECKED;
       o.unreachable = true;
     }
+    /* A deployment may be left: stopped while deployed, or its server
+     * was unreachable for the harness's own teardown (tried again until it
+     * comes back). */
     o.teardown = (o.reason == CCCI_REASON_CANCELLED ||
-                  o.reason == CCCI_REASON_TIMEOUT) &&
+                  o.reason == CCCI_REASON_TIMEOUT || o.unreachable) &&
                  c->opstate_deployed;
   }
   o.level = ccci_outcome_level(o.reason, c->results);

@@ -53,7 +53,8 @@ struct ccci_outcome {
   enum ccci_run_reason reason;
   enum ccci_outcome_budget budget;
   /** Tear the domain down before the run finishes (a deployment may be
-   * left: stopped while deployed, or adopted by the janitor). */
+   * left: stopped while deployed, its server unreachable while deployed,
+   * or adopted by the janitor). */
   bool teardown;
   /** The run ended as `error` because its server could not be reached
    * (the note says `server <name> unreachable: <pattern>`). */
