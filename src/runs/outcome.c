@@ -69,10 +69,10 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
       if (o.budget == CCCI_BUDGET_NOT_COUNT || o.budget == CCCI_BUDGET_OVER)
         o.reason = CCCI_REASON_DEPLOY_BUDGET;
     }
-    /* Its server could not be reached at the end: not the recipe's
-     * failure nor its success, whatever the exit (a cancel or a timeout
-     * keeps its reason). */
-    if (c->connection_errors > 0 && o.reason != CCCI_REASON_CANCELLED &&
+    /* The harness stopped at a connection error: not the recipe's failure
+     * nor its success, whatever the exit (a cancel or a timeout keeps its
+     * reason). */
+    if (c->unreachable && o.reason != CCCI_REASON_CANCELLED &&
         o.reason != CCCI_REASON_TIMEOUT) {
       o.reason = CCCI_REASON_ERROR;
       o.budget = CCCI_BUDGET_UNCHECKED;
@@ -167,6 +167,12 @@ int ccci_outcome_server_parse(const char *text, size_t len,
     } else if (klen == 5 && memcmp(p, "error", 5) == 0) {
       if (!copy_value(out->error, sizeof(out->error), sp + 1, vlen)) {
         *why = "`error` is empty or too long";
+        return -EINVAL;
+      }
+    } else if (klen == 11 && memcmp(p, "unreachable", 11) == 0) {
+      if (!copy_value(out->unreachable, sizeof(out->unreachable), sp + 1,
+                      vlen)) {
+        *why = "`unreachable` is empty or too long";
         return -EINVAL;
       }
     }

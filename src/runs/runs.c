@@ -67,7 +67,8 @@ struct run {
   struct ccci_runs *rs;
   struct ccci_run_meta m;
   char *dir;
-  bool queued; /* waiting for admission (queued or waiting-lock) */
+  bool queued;  /* waiting for admission (queued or waiting-lock) */
+  uint64_t seq; /* its place in rs->all, kept by the queue */
   enum phase phase;
   bool cancel_req, daemon_stop;
   int lock_fd;   /* the domain lock while the daemon holds it, or -1 */
@@ -133,6 +134,10 @@ struct ccci_runs {
   void *arg;
   struct run **all;
   size_t nall;
+  uint64_t next_seq;
+  /* The queued runs in rs->all's order (seq): what a decision looks at. */
+  struct run **q;
+  size_t nq;
   /* Domains with a run in the daemon (holding or waiting for it). */
   struct dom **doms;
   size_t ndoms;
@@ -227,6 +232,7 @@ static void add_run(struct ccci_runs *rs, struct run *r)
 {
   rs->all = ccci_xrealloc(rs->all, (rs->nall + 1) * sizeof(*rs->all));
   rs->all[rs->nall++] = r;
+  r->seq = rs->next_seq++;
 }
 
 static uint64_t next_number(struct ccci_runs *rs, const char *repo,
@@ -250,15 +256,46 @@ static uint64_t next_number(struct ccci_runs *rs, const char *repo,
   return rs->numbers[rs->nnumbers++].n;
 }
 
-/* The queue is the runs in id (creation) order with `queued` set. */
+/* The position of seq @p seq in the queue (where it is or would go). */
+static size_t queue_pos(const struct ccci_runs *rs, uint64_t seq)
+{
+  size_t lo = 0, hi = rs->nq;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (rs->q[mid]->seq < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The queue is the runs in rs->all's (creation) order with `queued` set,
+ * kept as its own array so a decision costs the queue, not the history. */
 static void enqueue(struct run *r)
 {
+  struct ccci_runs *rs = r->rs;
+  size_t i;
+  if (r->queued)
+    return;
   r->queued = true;
+  i = queue_pos(rs, r->seq);
+  rs->q = ccci_xrealloc(rs->q, (rs->nq + 1) * sizeof(*rs->q));
+  memmove(&rs->q[i + 1], &rs->q[i], (rs->nq - i) * sizeof(*rs->q));
+  rs->q[i] = r;
+  rs->nq++;
 }
 
 static void dequeue(struct run *r)
 {
+  struct ccci_runs *rs = r->rs;
+  size_t i;
+  if (!r->queued)
+    return;
   r->queued = false;
+  i = queue_pos(rs, r->seq);
+  memmove(&rs->q[i], &rs->q[i + 1], (rs->nq - i - 1) * sizeof(*rs->q));
+  rs->nq--;
 }
 
 /* The length of @p domain's first DNS label (its line's key). */
@@ -824,8 +861,7 @@ static void end_work(uv_work_t *w)
   c->cold_deps = cold_deps(r);
   c->opstate_deployed = opstate_deployed(r);
   read_server_file(r);
-  c->connection_errors =
-      r->end_srv_state > 0 ? r->end_srv.connection_errors : 0;
+  c->unreachable = r->end_srv_state > 0 && r->end_srv.unreachable[0] != '\0';
   ccci_results_clear(&r->end_results);            /* an earlier attempt's */
   (void)ccci_results_read(path, &r->end_results); /* any error: incomplete */
   c->results = &r->end_results;
@@ -883,7 +919,7 @@ static void end_done(uv_work_t *w, int status)
     note(r, "state/server ignored: %s", r->end_srv_why);
   if (o.unreachable)
     note(r, "server %s unreachable: %s", r->m.server ? r->m.server : "?",
-         r->end_srv.error[0] != '\0' ? r->end_srv.error : "a connection error");
+         r->end_srv.unreachable);
   if (r->end_srv_state > 0)
     feed_health(r);
   if (o.budget == CCCI_BUDGET_NOT_COUNT)
@@ -1378,17 +1414,15 @@ static struct ccci_sched_server sched_server(const struct ccci_pool_server *s)
 static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
                             uint64_t now)
 {
-  size_t i, n = 0, m = rs->nall ? rs->nall : 1;
+  size_t i, n = 0, m = rs->nq ? rs->nq : 1;
 
   memset(p, 0, sizeof(*p));
   p->sruns = ccci_xcalloc(m, sizeof(*p->sruns));
   p->runs = ccci_xcalloc(m, sizeof(*p->runs));
   p->waiting = ccci_xcalloc(m, sizeof(*p->waiting));
   p->places = ccci_xcalloc(m, sizeof(*p->places));
-  for (i = 0; i < rs->nall; i++) {
-    struct run *r = rs->all[i];
-    if (!r->queued)
-      continue;
+  for (i = 0; i < rs->nq; i++) {
+    struct run *r = rs->q[i];
     p->runs[n] = r;
     p->sruns[n].repo = r->m.repo;
     p->sruns[n].domain = dom_index(rs, r->m.domain);
@@ -2334,22 +2368,33 @@ void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out)
   ccci_pool_counts(&rs->pool, &out->servers_unhealthy, &out->servers_drained);
 }
 
+/* Why server @p s takes no run, for status: its last connection error,
+ * the errors in a row, and the next probe. */
+static json_t *unhealthy_problem(const struct ccci_pool_server *s, uint64_t now)
+{
+  const char *err = s->last_error != NULL ? s->last_error : "?";
+  uint64_t in_s;
+  if (s->probing || s->next_probe_ms == 0)
+    return json_sprintf("server %s unhealthy: %s (%llu connection errors in a "
+                        "row); probing it now",
+                        s->name, err, (unsigned long long)s->fails);
+  in_s = ((s->next_probe_ms > now ? s->next_probe_ms - now : 0) + 999) / 1000;
+  return json_sprintf("server %s unhealthy: %s (%llu connection errors in a "
+                      "row); next probe in %llu s",
+                      s->name, err, (unsigned long long)s->fails,
+                      (unsigned long long)in_s);
+}
+
 json_t *ccci_runs_problems(struct ccci_runs *rs)
 {
   json_t *a = json_array();
+  uint64_t now = uv_now(rs->loop);
   size_t i;
   if (rs->problem != NULL)
     json_array_append_new(a, json_string(rs->problem));
-  for (i = 0; i < rs->pool.n; i++) {
-    const struct ccci_pool_server *s = &rs->pool.v[i];
-    if (s->unhealthy)
-      json_array_append_new(
-          a, json_sprintf("server %s is unhealthy: %llu connection errors in a "
-                          "row (%s); it takes no new run until a probe "
-                          "reaches it",
-                          s->name, (unsigned long long)s->fails,
-                          s->last_error != NULL ? s->last_error : "?"));
-  }
+  for (i = 0; i < rs->pool.n; i++)
+    if (rs->pool.v[i].unhealthy)
+      json_array_append_new(a, unhealthy_problem(&rs->pool.v[i], now));
   for (i = 0; i < rs->nall; i++)
     if (rs->all[i]->stuck)
       json_array_append_new(
@@ -2584,11 +2629,8 @@ json_t *ccci_runs_servers(struct ccci_runs *rs)
   ccci_config_unref(cfg);
   for (i = 0; i < rs->pool.n; i++) {
     uint64_t queued = 0;
-    /* Queued for it: runs it could take; a server the operator took out
-     * (drained, removed) has none, an unhealthy one has them waiting. */
-    for (k = 0;
-         k < rs->nall && !rs->pool.v[i].drained && !rs->pool.v[i].removed; k++)
-      if (rs->all[k]->queued && run_matches(rs, rs->all[k], &rs->pool.v[i]))
+    for (k = 0; k < rs->nq; k++)
+      if (run_matches(rs, rs->q[k], &rs->pool.v[i]))
         queued++;
     json_array_append_new(a,
                           ccci_pool_server_json(&rs->pool.v[i], queued, now));
@@ -2843,6 +2885,7 @@ static void on_timer_closed(uv_handle_t *h)
   for (i = 0; i < rs->nall; i++)
     run_free(rs->all[i]);
   free(rs->all);
+  free(rs->q);
   for (i = 0; i < rs->nnumbers; i++)
     free(rs->numbers[i].repo);
   free(rs->numbers);

@@ -187,10 +187,10 @@ static const struct row rows[] = {
      false, PASS3, R(SUCCESS), B(UNCHECKED), true, 3, "success"},
 };
 
-/* The server could not be reached at the end (state/server's
- * connection_errors > 0): error, whatever the exit (integration: the
- * unhealthy server of test_pool.py). Each row: connection_errors, and
- * whether the verdict says unreachable. */
+/* The harness stopped at a connection error (state/server's sticky
+ * `unreachable` line): error, whatever the exit (integration: the unhealthy
+ * server of test_pool.py). Each row: 1 when the line is there (0: not),
+ * and whether the verdict says unreachable. */
 static const struct {
   struct row r;
   unsigned long long conn;
@@ -261,7 +261,7 @@ static void check_row(const struct row *w, unsigned long long conn,
     c.deploys = w->deploys;
     c.cold_deps = w->cold;
     c.opstate_deployed = w->deployed;
-    c.connection_errors = conn;
+    c.unreachable = conn > 0;
     c.results = &res;
     o = ccci_outcome_decide(&c);
     assert_int_equal(o.unreachable, unreachable);
@@ -331,6 +331,10 @@ static void test_server_file(void **state)
        "timeout",
        0, "b", 1, 1, "i/o timeout"},
       {"reached 2\nconnection_errors 0\nlater 7\n\n", 0, "", 2, 0, ""},
+      /* The teardown reached it again: 0 in a row, but the run stopped. */
+      {"server b\nreached 3\nconnection_errors 0\nunreachable connection "
+       "refused\n",
+       0, "b", 3, 0, ""},
       {"server b\nreached x\nconnection_errors 0\n", -EINVAL, NULL, 0, 0, NULL},
       {"server b\nreached 1\n", -EINVAL, NULL, 0, 0, NULL},
       {"server b\nreached 1\nconnection_errors -1\n", -EINVAL, NULL, 0, 0,
@@ -361,6 +365,11 @@ static void test_server_file(void **state)
     assert_int_equal(s.reached, srows[i].reached);
     assert_int_equal(s.connection_errors, srows[i].errors);
     assert_string_equal(s.error, srows[i].error);
+    /* The one row with the sticky line. */
+    assert_string_equal(s.unreachable,
+                        strstr(srows[i].text, "\nunreachable ") != NULL
+                            ? "connection refused"
+                            : "");
   }
   /* A name longer than the field: refused, not cut. */
   memcpy(longname, "server ", 7);

@@ -31,10 +31,9 @@ struct ccci_outcome_case {
   long long deploys;
   long long cold_deps;   /**< `<name> cold` lines in state/deps */
   bool opstate_deployed; /**< state/opstate starts with `deployed` */
-  /** state/server's `connection_errors`: the harness's calls that failed
-   * in a row at its end because the server could not be reached (0: none,
-   * or no file). */
-  uint64_t connection_errors;
+  /** state/server has the sticky `unreachable <pattern>` line: the harness
+   * stopped the run at a connection error (SPEC section 12). */
+  bool unreachable;
   /** results.json as read; NULL when not read (then no level: a run seen
    * to end gets its reason without it) */
   const struct ccci_results *results;
@@ -81,12 +80,16 @@ struct ccci_outcome_server {
   uint64_t reached;           /**< calls that got an answer */
   uint64_t connection_errors; /**< calls in a row that did not, at the end */
   char error[256]; /**< the harness.connection_errors entry matched */
+  /** `unreachable <pattern>`: the run stopped at a connection error (kept
+   * by every later write of the run); empty when not. */
+  char unreachable[256];
 };
 
 /**
  * Parse state/server's @p len bytes: lines `server <name>`, `reached <n>`,
- * `connection_errors <n>`, `error <pattern>` (the last only with
- * connection errors), unknown keys skipped. Returns 0, or -EINVAL with a
+ * `connection_errors <n>`, `error <pattern>` (only with connection errors),
+ * `unreachable <pattern>` (sticky, once the run stopped at one), unknown
+ * keys skipped. Returns 0, or -EINVAL with a
  * reason in @p why (a static string) when a line is malformed, `reached`
  * or `connection_errors` is missing, or a value is too long.
  */

@@ -155,9 +155,8 @@ void ccci_pool_counts(const struct ccci_pool *p, uint64_t *unhealthy,
 
 /**
  * Server @p s as `ccci server ls` shows it (runs.h, ccci_runs_servers):
- * @p queued of the queued runs are for it (they match it; a drained or
- * removed server has none, an unhealthy one has those waiting for it);
- * @p now is the loop's time. A new reference.
+ * @p queued of the queued runs match it; @p now is the loop's time. A new
+ * reference.
  */
 json_t *ccci_pool_server_json(const struct ccci_pool_server *s, uint64_t queued,
                               uint64_t now);
