@@ -85,8 +85,14 @@ static void env_harness(char ***env, size_t *n, const struct ccci_run_meta *m,
 {
   bool forge = forge_run(m);
   char *conf = config_path(cfg);
+  const char *server = m->server != NULL ? m->server : cfg->harness.server;
+  const struct ccci_server_conf *sc = ccci_config_server(cfg, server);
+  /* A server that left the config: the harness's own gateway. */
+  const char *gateway = sc != NULL ? sc->gateway : cfg->harness.gateway;
+  bool insecure =
+      sc != NULL ? sc->gateway_insecure : cfg->harness.gateway_insecure;
 
-  env_add(env, n, ccci_xasprintf("CCCI_SERVER=%s", cfg->harness.server));
+  env_add(env, n, ccci_xasprintf("CCCI_SERVER=%s", server));
   env_add(env, n, ccci_xasprintf("CCCI_REPO=%s", forge ? m->repo : ""));
   if (forge && cfg->forge.url != NULL)
     env_add(
@@ -103,14 +109,44 @@ static void env_harness(char ***env, size_t *n, const struct ccci_run_meta *m,
   env_add(env, n,
           ccci_xasprintf("CCCI_OVERLAYS_DIR=%s",
                          or_empty(cfg->harness.overlays_dir)));
-  env_add(env, n,
-          ccci_xasprintf("CCCI_GATEWAY=%s", or_empty(cfg->harness.gateway)));
-  env_add(env, n,
-          ccci_xasprintf("CCCI_GATEWAY_INSECURE=%d",
-                         cfg->harness.gateway_insecure ? 1 : 0));
+  env_add(env, n, ccci_xasprintf("CCCI_GATEWAY=%s", or_empty(gateway)));
+  env_add(env, n, ccci_xasprintf("CCCI_GATEWAY_INSECURE=%d", insecure ? 1 : 0));
   if (conf != NULL)
     env_add(env, n, ccci_xasprintf("CCCI_CONFIG=%s", conf));
   free(conf);
+}
+
+/* The daemon's variables a child may need, then harness.env. */
+static void env_base(char ***env, size_t *n, const struct ccci_config *cfg)
+{
+  size_t i;
+  for (i = 0; passed_env[i] != NULL; i++) {
+    const char *v = getenv(passed_env[i]);
+    if (v != NULL)
+      env_add(env, n, ccci_xasprintf("%s=%s", passed_env[i], v));
+  }
+  for (i = 0; i < cfg->harness.env.n; i++)
+    env_add(env, n,
+            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
+                           cfg->harness.env.vals[i]));
+}
+
+char **ccci_env_probe(const struct ccci_config *cfg, const char *server)
+{
+  char **env = NULL, *conf = config_path(cfg);
+  size_t n = 0;
+
+  env_base(&env, &n, cfg);
+  env_add(&env, &n, ccci_xasprintf("CCCI_SERVER=%s", server));
+  if (conf != NULL)
+    env_add(&env, &n, ccci_xasprintf("CCCI_CONFIG=%s", conf));
+  free(conf);
+  env_add(
+      &env, &n,
+      ccci_xasprintf("CCCI_ABRA_DIR_REAL=%s", or_empty(cfg->harness.abra_dir)));
+  env_add(&env, &n,
+          ccci_xasprintf("ABRA_DIR=%s", or_empty(cfg->harness.abra_dir)));
+  return env;
 }
 
 char **ccci_env_build(const struct ccci_run_meta *m, const char *dir,
@@ -123,19 +159,12 @@ char **ccci_env_build(const struct ccci_run_meta *m, const char *dir,
                                   {"CCCI_OPSTATE_FILE", "state/opstate"},
                                   {"CCCI_DEPS_FILE", "state/deps"},
                                   {"CCCI_DEPSKIP_FILE", "state/depskip"},
+                                  {"CCCI_SERVER_FILE", "state/server"},
                                   {"CCCI_RESULTS_FILE", "results.json"},
                                   {"CCCI_RECIPE_DIR", "recipe"},
                                   {"ABRA_DIR", "abra"}};
 
-  for (i = 0; passed_env[i] != NULL; i++) {
-    const char *v = getenv(passed_env[i]);
-    if (v != NULL)
-      env_add(&env, &n, ccci_xasprintf("%s=%s", passed_env[i], v));
-  }
-  for (i = 0; i < cfg->harness.env.n; i++)
-    env_add(&env, &n,
-            ccci_xasprintf("%s=%s", cfg->harness.env.keys[i],
-                           cfg->harness.env.vals[i]));
+  env_base(&env, &n, cfg);
   env_add(&env, &n, ccci_xasprintf("CCCI_RUN_ID=%s", m->id));
   env_add(&env, &n, ccci_xasprintf("CCCI_RECIPE=%s", m->recipe));
   env_add(&env, &n, ccci_xasprintf("CCCI_REF=%s", m->ref ? m->ref : ""));

@@ -2,7 +2,9 @@
  * reason, the teardown, the level and the commit status. */
 #include "ccci/runs/outcome.h"
 
-#include <stddef.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* How the harness itself ended, for a run the daemon supervised. */
 static enum ccci_run_reason ended(const struct ccci_outcome_case *c)
@@ -45,8 +47,8 @@ int ccci_outcome_level(enum ccci_run_reason reason,
 
 struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
 {
-  struct ccci_outcome o = {CCCI_REASON_NONE, CCCI_BUDGET_UNCHECKED, false, -1,
-                           NULL};
+  struct ccci_outcome o = {
+      CCCI_REASON_NONE, CCCI_BUDGET_UNCHECKED, false, false, -1, NULL};
   bool complete = c->results != NULL && c->results->complete;
 
   if (c->adopted) {
@@ -67,8 +69,20 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
       if (o.budget == CCCI_BUDGET_NOT_COUNT || o.budget == CCCI_BUDGET_OVER)
         o.reason = CCCI_REASON_DEPLOY_BUDGET;
     }
+    /* The harness stopped at a connection error: not the recipe's failure
+     * nor its success, whatever the exit (a cancel or a timeout keeps its
+     * reason). */
+    if (c->unreachable && o.reason != CCCI_REASON_CANCELLED &&
+        o.reason != CCCI_REASON_TIMEOUT) {
+      o.reason = CCCI_REASON_ERROR;
+      o.budget = CCCI_BUDGET_UNCHECKED;
+      o.unreachable = true;
+    }
+    /* A deployment may be left: stopped while deployed, or its server
+     * was unreachable for the harness's own teardown (tried again until it
+     * comes back). */
     o.teardown = (o.reason == CCCI_REASON_CANCELLED ||
-                  o.reason == CCCI_REASON_TIMEOUT) &&
+                  o.reason == CCCI_REASON_TIMEOUT || o.unreachable) &&
                  c->opstate_deployed;
   }
   o.level = ccci_outcome_level(o.reason, c->results);
@@ -81,4 +95,92 @@ enum ccci_teardown ccci_outcome_teardown(bool forced, long long exit_status)
   if (forced)
     return CCCI_TEARDOWN_FORCED;
   return exit_status == 0 ? CCCI_TEARDOWN_CLEAN : CCCI_TEARDOWN_FAILED;
+}
+
+/* A decimal count at @p s (to the end of the line); false if not one. */
+static bool count(const char *s, size_t n, uint64_t *out)
+{
+  uint64_t v = 0;
+  size_t i;
+  if (n == 0 || n > 19)
+    return false;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+static bool copy_value(char *dst, size_t cap, const char *s, size_t n)
+{
+  if (n == 0 || n >= cap || memchr(s, '\0', n) != NULL)
+    return false;
+  memcpy(dst, s, n);
+  dst[n] = '\0';
+  return true;
+}
+
+int ccci_outcome_server_parse(const char *text, size_t len,
+                              struct ccci_outcome_server *out, const char **why)
+{
+  const char *p = text, *end = text + len;
+  bool have_reached = false, have_errors = false;
+
+  memset(out, 0, sizeof(*out));
+  *why = NULL;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl != NULL ? nl : end, *sp;
+    size_t klen, vlen;
+    if (le > p && le[-1] == '\r')
+      le--;
+    if (le == p) {
+      p = nl != NULL ? nl + 1 : end;
+      continue;
+    }
+    sp = memchr(p, ' ', (size_t)(le - p));
+    if (sp == NULL) {
+      *why = "a line is not `<key> <value>`";
+      return -EINVAL;
+    }
+    klen = (size_t)(sp - p);
+    vlen = (size_t)(le - sp - 1);
+    if (klen == 6 && memcmp(p, "server", 6) == 0) {
+      if (!copy_value(out->name, sizeof(out->name), sp + 1, vlen)) {
+        *why = "`server` is empty or too long";
+        return -EINVAL;
+      }
+    } else if (klen == 7 && memcmp(p, "reached", 7) == 0) {
+      if (!count(sp + 1, vlen, &out->reached)) {
+        *why = "`reached` is not a count";
+        return -EINVAL;
+      }
+      have_reached = true;
+    } else if (klen == 17 && memcmp(p, "connection_errors", 17) == 0) {
+      if (!count(sp + 1, vlen, &out->connection_errors)) {
+        *why = "`connection_errors` is not a count";
+        return -EINVAL;
+      }
+      have_errors = true;
+    } else if (klen == 5 && memcmp(p, "error", 5) == 0) {
+      if (!copy_value(out->error, sizeof(out->error), sp + 1, vlen)) {
+        *why = "`error` is empty or too long";
+        return -EINVAL;
+      }
+    } else if (klen == 11 && memcmp(p, "unreachable", 11) == 0) {
+      if (!copy_value(out->unreachable, sizeof(out->unreachable), sp + 1,
+                      vlen)) {
+        *why = "`unreachable` is empty or too long";
+        return -EINVAL;
+      }
+    }
+    p = nl != NULL ? nl + 1 : end;
+  }
+  if (!have_reached || !have_errors) {
+    *why = "`reached` or `connection_errors` is missing";
+    return -EINVAL;
+  }
+  return 0;
 }

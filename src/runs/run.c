@@ -90,6 +90,16 @@ const char *ccci_run_reason_level_doc(enum ccci_run_reason r)
   return reasons[r].level;
 }
 
+static void strlist_clear(struct ccci_strlist *l)
+{
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
 void ccci_run_meta_clear(struct ccci_run_meta *m)
 {
   free(m->repo);
@@ -98,9 +108,12 @@ void ccci_run_meta_clear(struct ccci_run_meta *m)
   free(m->sha);
   free(m->domain);
   free(m->daemon_instance);
+  free(m->server);
   json_decref(m->trigger);
+  strlist_clear(&m->place_servers);
+  strlist_clear(&m->place_labels);
   m->repo = m->recipe = m->ref = m->sha = m->domain = NULL;
-  m->daemon_instance = NULL;
+  m->daemon_instance = m->server = NULL;
   m->trigger = NULL;
 }
 
@@ -116,6 +129,15 @@ static json_t *time_or_null(time_t t)
     return json_null();
   ccci_rfc3339(t, buf);
   return json_string(buf);
+}
+
+static json_t *strlist_json(const struct ccci_strlist *l)
+{
+  json_t *a = json_array();
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    json_array_append_new(a, json_string(l->v[i]));
+  return a;
 }
 
 json_t *ccci_run_meta_to_json(const struct ccci_run_meta *m)
@@ -150,6 +172,11 @@ json_t *ccci_run_meta_to_json(const struct ccci_run_meta *m)
                       m->signal > 0 ? json_integer(m->signal) : json_null());
   json_object_set_new(j, "teardown", json_string(teardowns[m->teardown]));
   json_object_set_new(j, "attempt", json_integer(m->attempt));
+  json_object_set_new(j, "server", str_or_null(m->server));
+  json_object_set_new(j, "placement",
+                      json_pack("{s:o,s:o}", "servers",
+                                strlist_json(&m->place_servers), "labels",
+                                strlist_json(&m->place_labels)));
   return j;
 }
 
@@ -213,6 +240,56 @@ static time_t get_time(struct rd *rd, const char *key)
     return 0;
   }
   return timegm(&tm);
+}
+
+/* placement.<key>: a list of strings into @p l. */
+static void get_place_list(struct rd *rd, const json_t *p, const char *key,
+                           struct ccci_strlist *l)
+{
+  const json_t *v = json_object_get(p, key), *e;
+  size_t i;
+  if (rd->bad || v == NULL)
+    return;
+  if (!json_is_array(v)) {
+    *rd->err = ccci_xasprintf("field 'placement.%s' must be a list of "
+                              "strings",
+                              key);
+    rd->bad = 1;
+    return;
+  }
+  json_array_foreach(v, i, e)
+  {
+    if (!json_is_string(e)) {
+      *rd->err = ccci_xasprintf("field 'placement.%s' must be a list of "
+                                "strings",
+                                key);
+      rd->bad = 1;
+      return;
+    }
+  }
+  l->v = ccci_xcalloc(json_array_size(v) + 1, sizeof(char *));
+  json_array_foreach(v, i, e) l->v[l->n++] = ccci_xstrdup(json_string_value(e));
+}
+
+/* `server` and `placement`, absent in files of older versions (a run not
+ * placed yet, placed anywhere). */
+static void get_pool_fields(struct rd *rd, struct ccci_run_meta *m)
+{
+  const json_t *v;
+  if (rd->bad)
+    return;
+  if (json_object_get(rd->j, "server") != NULL)
+    m->server = get_str(rd, "server", true);
+  v = json_object_get(rd->j, "placement");
+  if (v == NULL || rd->bad)
+    return;
+  if (!json_is_object(v)) {
+    *rd->err = ccci_xstrdup("field 'placement' must be an object");
+    rd->bad = 1;
+    return;
+  }
+  get_place_list(rd, v, "servers", &m->place_servers);
+  get_place_list(rd, v, "labels", &m->place_labels);
 }
 
 int ccci_run_meta_from_json(const json_t *j, struct ccci_run_meta *m,
@@ -296,6 +373,7 @@ int ccci_run_meta_from_json(const json_t *j, struct ccci_run_meta *m,
   m->attempt = json_is_integer(v) && json_integer_value(v) > 0
                    ? (unsigned)json_integer_value(v)
                    : 1;
+  get_pool_fields(&rd, m);
   if (rd.bad) {
     ccci_run_meta_clear(m);
     return -EINVAL;

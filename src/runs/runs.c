@@ -23,6 +23,8 @@
 #include "ccci/runs/env.h"
 #include "ccci/runs/janitor.h"
 #include "ccci/runs/outcome.h"
+#include "ccci/runs/pool.h"
+#include "ccci/runs/probe.h"
 #include "ccci/runs/recipe.h"
 #include "ccci/runs/results.h"
 #include "ccci/runs/retention.h"
@@ -65,7 +67,8 @@ struct run {
   struct ccci_runs *rs;
   struct ccci_run_meta m;
   char *dir;
-  bool queued; /* waiting for admission (queued or waiting-lock) */
+  bool queued;  /* waiting for admission (queued or waiting-lock) */
+  uint64_t seq; /* its place in rs->all, kept by the queue */
   enum phase phase;
   bool cancel_req, daemon_stop;
   int lock_fd;   /* the domain lock while the daemon holds it, or -1 */
@@ -90,16 +93,31 @@ struct run {
   struct ccci_results end_results; /* kept for the finish observers */
   bool end_read;                   /* end_results holds what was read */
   int end_exit, end_signal;
+  /* state/server as read at the end: 1 read, 0 none, -1 malformed */
+  int end_srv_state;
+  const char *end_srv_why;
+  struct ccci_outcome_server end_srv;
   /* meta.json: written on the thread pool, one write at a time, the newest
    * record replacing one still waiting. */
   struct ccci_fileq meta_q;
   uint64_t meta_failed; /* the write whose failure was logged (meta_q.done) */
   char *prep_err;
   char **env;
+  /* The pool server whose slot it holds (a copy of the name), or NULL. */
+  char *slot_server;
+  /* meta.json records with its placement not on disk yet: the harness
+   * starts only once none is (SPEC section 12), and none failed. */
+  unsigned place_pending;
+  int place_rc;
+  bool prep_ready;     /* prepared, waiting for the placement record */
+  bool prep_cancelled; /* its prep was cancelled (the daemon stops) */
+  char *place_err;     /* recipe_meta.yml's placement could not be read */
 };
 
+/* A domain line: the runs whose domain has this first DNS label, whatever
+ * their server's suffix (SPEC section 12). */
 struct dom {
-  char *name;
+  char *name;        /* the label */
   struct run *owner; /* running, tearing down or detached on it */
   uint64_t backoff_ms, next_probe_ms; /* for a lock held outside */
 };
@@ -116,6 +134,10 @@ struct ccci_runs {
   void *arg;
   struct run **all;
   size_t nall;
+  uint64_t next_seq;
+  /* The queued runs in rs->all's order (seq): what a decision looks at. */
+  struct run **q;
+  size_t nq;
   /* Domains with a run in the daemon (holding or waiting for it). */
   struct dom **doms;
   size_t ndoms;
@@ -149,6 +171,21 @@ struct ccci_runs {
   struct secload refresh;
   bool refresh_busy, refresh_again;
   uint64_t looks_started; /* looks queued so far; the one in flight is this */
+  /* The pool of servers, merged from pool_cfg (the config it follows). */
+  struct ccci_pool pool;
+  struct ccci_config *pool_cfg;
+  bool pool_explicit; /* `servers:` is set: placement counts */
+  char *rr_server;    /* the server the last admission chose */
+  char *pool_path;    /* <state_dir>/servers.json */
+  struct ccci_fileq pool_q;
+  unsigned pool_saving; /* servers.json writes not done */
+  uv_timer_t probe_timer;
+  struct ccci_list probes; /* struct probe_run.link */
+  unsigned probing;        /* probes whose process is not gone */
+  int (*placement)(void *arg, const struct ccci_config *cfg, const char *recipe,
+                   const char *own_path, const char *own_text, size_t own_len,
+                   struct ccci_strlist *servers, struct ccci_strlist *labels,
+                   char **err);
   void (*stop_done)(void *);
   void *stop_arg;
 };
@@ -173,6 +210,15 @@ static void tell_finished(struct ccci_runs *rs, const struct run *r)
 
 /* ---- helpers ---- */
 
+/* Append to a buffer without a cap that matters (SIZE_MAX). */
+static void buf_add(struct ccci_buf *b, const void *p, size_t n)
+{
+  if (ccci_buf_append(b, p, n) < 0)
+    return; /* out of room: the text is cut */
+}
+
+static char *unplaceable_note(const struct ccci_runs *rs, const struct run *r);
+
 static struct run *find(struct ccci_runs *rs, const char *id)
 {
   size_t i;
@@ -186,6 +232,7 @@ static void add_run(struct ccci_runs *rs, struct run *r)
 {
   rs->all = ccci_xrealloc(rs->all, (rs->nall + 1) * sizeof(*rs->all));
   rs->all[rs->nall++] = r;
+  r->seq = rs->next_seq++;
 }
 
 static uint64_t next_number(struct ccci_runs *rs, const char *repo,
@@ -209,27 +256,65 @@ static uint64_t next_number(struct ccci_runs *rs, const char *repo,
   return rs->numbers[rs->nnumbers++].n;
 }
 
-/* The queue is the runs in id (creation) order with `queued` set. */
+/* The position of seq @p seq in the queue (where it is or would go). */
+static size_t queue_pos(const struct ccci_runs *rs, uint64_t seq)
+{
+  size_t lo = 0, hi = rs->nq;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (rs->q[mid]->seq < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The queue is the runs in rs->all's (creation) order with `queued` set,
+ * kept as its own array so a decision costs the queue, not the history. */
 static void enqueue(struct run *r)
 {
+  struct ccci_runs *rs = r->rs;
+  size_t i;
+  if (r->queued)
+    return;
   r->queued = true;
+  i = queue_pos(rs, r->seq);
+  rs->q = ccci_xrealloc(rs->q, (rs->nq + 1) * sizeof(*rs->q));
+  memmove(&rs->q[i + 1], &rs->q[i], (rs->nq - i) * sizeof(*rs->q));
+  rs->q[i] = r;
+  rs->nq++;
 }
 
 static void dequeue(struct run *r)
 {
+  struct ccci_runs *rs = r->rs;
+  size_t i;
+  if (!r->queued)
+    return;
   r->queued = false;
+  i = queue_pos(rs, r->seq);
+  memmove(&rs->q[i], &rs->q[i + 1], (rs->nq - i - 1) * sizeof(*rs->q));
+  rs->nq--;
 }
 
-/* The index of domain @p name in rs->doms (added when new). */
-static size_t dom_index(struct ccci_runs *rs, const char *name)
+/* The length of @p domain's first DNS label (its line's key). */
+static size_t label_len(const char *domain)
 {
-  size_t i;
+  return strcspn(domain, ".");
+}
+
+/* The index of the line of domain @p domain in rs->doms (added when new). */
+static size_t dom_index(struct ccci_runs *rs, const char *domain)
+{
+  size_t i, n = label_len(domain);
   for (i = 0; i < rs->ndoms; i++)
-    if (strcmp(rs->doms[i]->name, name) == 0)
+    if (strncmp(rs->doms[i]->name, domain, n) == 0 &&
+        rs->doms[i]->name[n] == '\0')
       return i;
   rs->doms = ccci_xrealloc(rs->doms, (rs->ndoms + 1) * sizeof(*rs->doms));
   rs->doms[rs->ndoms] = ccci_xcalloc(1, sizeof(struct dom));
-  rs->doms[rs->ndoms]->name = ccci_xstrdup(name);
+  rs->doms[rs->ndoms]->name = ccci_xstrndup(domain, n);
   return rs->ndoms++;
 }
 
@@ -260,19 +345,53 @@ static void saved(void *arg, int rc)
   check_stopped(r->rs);
 }
 
-/* Record the run's meta.json (durably, off the loop). */
-static void save(struct run *r)
+/* Record the run's meta.json (durably, off the loop), @p done told when it
+ * is on disk. Returns false when it cannot be encoded (nothing queued). */
+static bool save_with(struct run *r, ccci_fileq_done done)
 {
   size_t len;
   char *t = ccci_run_meta_text(&r->m, &len);
   if (t == NULL) {
     ccci_log(CCCI_LOG_ERROR, "runs", r->m.id, "cannot encode meta.json");
-    return;
+    return false;
   }
   r->rs->saving++;
-  ccci_fileq_put(&r->meta_q, run_path(r, "meta.json"), t, len, 0, saved, r);
+  ccci_fileq_put(&r->meta_q, run_path(r, "meta.json"), t, len, 0, done, r);
   if (r->rs->observer != NULL)
     r->rs->observer(r->rs->observer_arg, r->m.id);
+  return true;
+}
+
+static void save(struct run *r)
+{
+  (void)save_with(r, saved);
+}
+
+static void prep_go(struct run *r);
+
+/* A record with the run's server and domain is on disk (or failed): once
+ * every such record is, the prepared run may start. */
+static void placed_saved(void *arg, int rc)
+{
+  struct run *r = arg;
+  if (rc < 0)
+    r->place_rc = rc;
+  if (r->place_pending > 0)
+    r->place_pending--;
+  saved(arg, rc);
+  if (r->place_pending == 0 && r->prep_ready)
+    prep_go(r);
+}
+
+/* Record where the run goes before it starts (SPEC section 12: a kill -9
+ * at any moment leaves every started run with its server on disk). */
+static void save_placed(struct run *r)
+{
+  r->place_rc = 0;
+  if (save_with(r, placed_saved))
+    r->place_pending++;
+  else
+    r->place_rc = -ENOMEM;
 }
 
 static void set_problem(struct ccci_runs *rs, char *p)
@@ -382,6 +501,7 @@ static void drop_attempt(struct run *r)
   ccci_redact_set_unref(r->secrets);
   r->secrets = NULL;
   r->sec_wait = false;
+  r->prep_ready = r->prep_cancelled = false;
   ccci_config_unref(r->cfg);
   r->cfg = NULL;
 }
@@ -402,6 +522,8 @@ static void run_free(struct run *r)
   ccci_run_meta_clear(&r->m);
   free(r->dir);
   free(r->prep_err);
+  free(r->slot_server);
+  free(r->place_err);
   free(r);
 }
 
@@ -441,7 +563,7 @@ static void note(struct run *r, const char *fmt, ...)
  * the run's logs are closed). */
 static void check_stopped(struct ccci_runs *rs)
 {
-  if (rs->stopping && rs->active == 0 && rs->saving == 0 &&
+  if (rs->stopping && rs->active == 0 && rs->saving == 0 && rs->probing == 0 &&
       rs->stop_done != NULL) {
     void (*done)(void *) = rs->stop_done;
     rs->stop_done = NULL;
@@ -460,6 +582,9 @@ static void release(struct run *r)
   r->lock_fd = -1;
   if (d->owner == r)
     d->owner = NULL;
+  ccci_pool_release(&rs->pool, r->slot_server);
+  free(r->slot_server);
+  r->slot_server = NULL;
   drop_attempt(r);
   r->phase = PH_IDLE;
   rs->active--;
@@ -687,6 +812,30 @@ static long long cold_deps(const struct run *r)
   return n;
 }
 
+/* state/server, which the harness keeps (SPEC section 12), on the thread
+ * pool; it is the harness's, so read beneath the run dir and capped. */
+static void read_server_file(struct run *r)
+{
+  char *text = NULL;
+  size_t len = 0;
+  int rc = ccci_read_file_beneath(r->dir, "state/server",
+                                  CCCI_OUTCOME_SERVER_MAX, &text, &len);
+  r->end_srv_state = 0;
+  r->end_srv_why = NULL;
+  if (rc == -ENOENT)
+    return;
+  if (rc == -EFBIG)
+    r->end_srv_why = "it is larger than 4 KiB";
+  else if (rc < 0)
+    r->end_srv_why = "it cannot be read";
+  else if (ccci_outcome_server_parse(text, len, &r->end_srv, &r->end_srv_why) ==
+           0)
+    r->end_srv_state = 1;
+  if (r->end_srv_state == 0)
+    r->end_srv_state = -1;
+  free(text);
+}
+
 /* The facts of the run's end for the outcome, on the thread pool: the exit
  * detail the supervisor wrote, the state files and results.json (read
  * there, not on the loop: a harness writes what it likes into them). The
@@ -711,11 +860,42 @@ static void end_work(uv_work_t *w)
   c->deploys = state_number(r, "state/deploys");
   c->cold_deps = cold_deps(r);
   c->opstate_deployed = opstate_deployed(r);
+  read_server_file(r);
+  c->unreachable = r->end_srv_state > 0 && r->end_srv.unreachable[0] != '\0';
   ccci_results_clear(&r->end_results);            /* an earlier attempt's */
   (void)ccci_results_read(path, &r->end_results); /* any error: incomplete */
   c->results = &r->end_results;
   free(path);
   free(state);
+}
+
+static void probe_schedule(struct ccci_runs *rs);
+
+/* The end of a run on its server feeds the server's health (SPEC section
+ * 12): connection errors in a row make it unhealthy, and probed. */
+static void feed_health(struct run *r)
+{
+  struct ccci_runs *rs = r->rs;
+  const char *srv = r->slot_server;
+  uint64_t now = uv_now(rs->loop), first;
+  if (srv == NULL)
+    return;
+  first = ccci_pool_backoff(0, r->cfg->pool.probe_min_ms,
+                            r->cfg->pool.probe_max_ms);
+  if (ccci_pool_feed(
+          &rs->pool, srv, r->end_srv.reached, r->end_srv.connection_errors,
+          r->end_srv.error[0] != '\0' ? r->end_srv.error : NULL,
+          r->cfg->pool.unhealthy_after, now,
+          ccci_pool_jitter(first, (unsigned)rand())) == CCCI_POOL_UNHEALTHY) {
+    struct ccci_pool_server *s = ccci_pool_find(&rs->pool, srv);
+    s->backoff_ms = first;
+    ccci_log(CCCI_LOG_WARN, "runs", r->m.id,
+             "server %s is unhealthy: %llu connection errors in a row (%s); "
+             "no new run goes there until a probe reaches it",
+             srv, (unsigned long long)s->fails,
+             s->last_error != NULL ? s->last_error : "?");
+    probe_schedule(rs);
+  }
 }
 
 static void end_done(uv_work_t *w, int status)
@@ -735,6 +915,13 @@ static void end_done(uv_work_t *w, int status)
          "output pipes were still open %llu ms after the harness ended; "
          "closed",
          (unsigned long long)r->cfg->drain_timeout_ms);
+  if (r->end_srv_state < 0)
+    note(r, "state/server ignored: %s", r->end_srv_why);
+  if (o.unreachable)
+    note(r, "server %s unreachable: %s", r->m.server ? r->m.server : "?",
+         r->end_srv.unreachable);
+  if (r->end_srv_state > 0)
+    feed_health(r);
   if (o.budget == CCCI_BUDGET_NOT_COUNT)
     note(r, "deploy budget: state/deploys is not a count");
   else if (o.budget == CCCI_BUDGET_OVER)
@@ -965,9 +1152,20 @@ static struct ccci_redact_set *secrets_seen(struct ccci_runs *rs,
 static void prep_done(uv_work_t *w, int status)
 {
   struct run *r = ccci_container_of(w, struct run, work);
+  r->prep_cancelled = status == UV_ECANCELED;
+  r->prep_ready = true;
+  /* The harness waits for the record of its server (placed_saved). */
+  if (r->place_pending == 0)
+    prep_go(r);
+}
+
+/* The run is prepared and its placement is on disk: start it, or why not. */
+static void prep_go(struct run *r)
+{
   struct ccci_runs *rs = r->rs;
 
-  if (status == UV_ECANCELED || r->daemon_stop) {
+  r->prep_ready = false;
+  if (r->prep_cancelled || r->daemon_stop) {
     /* The daemon stops before the run started: it stays queued (an
      * orphan stays for the next daemon's janitor). */
     requeue(r);
@@ -985,6 +1183,17 @@ static void prep_done(uv_work_t *w, int status)
         rs, ccci_xasprintf("%s; no run starts until it is fixed", r->prep_err));
     free(r->prep_err);
     r->prep_err = NULL;
+    requeue(r);
+    uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
+    return;
+  }
+  if (r->place_rc < 0 && !r->orphan) {
+    /* Its server could not be recorded: it must not start unrecorded. */
+    set_problem(rs, ccci_xasprintf("cannot record the server of run %s in "
+                                   "%s/meta.json: %s; no run starts until it "
+                                   "is fixed",
+                                   r->m.id, r->dir, strerror(-r->place_rc)));
+    r->place_rc = 0;
     requeue(r);
     uv_timer_start(&rs->retry, on_retry, RETRY_MS, 0);
     return;
@@ -1119,34 +1328,106 @@ static void probe_backoff(struct dom *d, uint64_t now)
   d->next_probe_ms = now + b * 3 / 4 + (uint64_t)rand() % (b / 2 + 1);
 }
 
+/* The pool follows configuration @p cfg (a new one after SIGHUP): added
+ * servers take runs, removed ones finish theirs (SPEC section 12). */
+static void pool_sync(struct ccci_runs *rs, struct ccci_config *cfg)
+{
+  const struct ccci_server_conf *v;
+  size_t n, i;
+  if (rs->pool_cfg == cfg)
+    return;
+  n = ccci_config_servers(cfg, &v);
+  for (i = 0; rs->pool_cfg != NULL && i < rs->pool.n; i++)
+    if (!rs->pool.v[i].removed &&
+        ccci_config_server(cfg, rs->pool.v[i].name) == NULL)
+      ccci_info("runs",
+                "server %s left the configuration; it takes no new run%s",
+                rs->pool.v[i].name,
+                rs->pool.v[i].running > 0 ? " and finishes its runs" : "");
+  ccci_pool_merge(&rs->pool, v, n);
+  rs->pool_explicit = cfg->servers.n > 0;
+  ccci_config_unref(rs->pool_cfg);
+  rs->pool_cfg = ccci_config_ref(cfg);
+}
+
+/* Does run @p r have a placement that counts (only with `servers:`)? */
+static bool placed_somewhere(const struct ccci_runs *rs, const struct run *r)
+{
+  return rs->pool_explicit &&
+         (r->m.place_servers.n > 0 || r->m.place_labels.n > 0);
+}
+
+static bool same_list(const struct ccci_strlist *l, const char *const *v,
+                      size_t n)
+{
+  size_t i;
+  if (l->n != n)
+    return false;
+  for (i = 0; i < n; i++)
+    if (strcmp(l->v[i], v[i]) != 0)
+      return false;
+  return true;
+}
+
 /* The queued runs as the scheduler sees them, and the runs they stand
- * for (in->runs[i] is runs[i]). */
+ * for (in->runs[i] is runs[i]); the pool's servers in its order, and one
+ * placement class per distinct placement of the queued runs. */
 struct sched_pass {
   struct ccci_sched_input in;
   struct ccci_sched_run *sruns;
   struct ccci_sched_domain *sdoms;
+  struct ccci_sched_server *servers;
+  struct ccci_sched_place *places;
   struct run **runs;
   bool *waiting;
-  struct ccci_sched_server server; /* interim: the pool as one server */
 };
 
-static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
-                            const struct ccci_config *cfg, uint64_t now)
+/* The class of @p r's placement in @p p (added when new). */
+static size_t place_class(struct sched_pass *p, const struct run *r)
 {
-  size_t i, n = 0;
+  size_t i;
+  for (i = 0; i < p->in.nplaces; i++)
+    if (same_list(&r->m.place_servers, p->places[i].servers,
+                  p->places[i].nservers) &&
+        same_list(&r->m.place_labels, p->places[i].labels,
+                  p->places[i].nlabels))
+      return i;
+  p->places[i].servers = (const char *const *)r->m.place_servers.v;
+  p->places[i].nservers = r->m.place_servers.n;
+  p->places[i].labels = (const char *const *)r->m.place_labels.v;
+  p->places[i].nlabels = r->m.place_labels.n;
+  return p->in.nplaces++;
+}
+
+static struct ccci_sched_server sched_server(const struct ccci_pool_server *s)
+{
+  struct ccci_sched_server o;
+  o.name = s->name;
+  o.capacity = s->capacity;
+  o.running = s->running;
+  o.labels = (const char *const *)s->labels.v;
+  o.nlabels = s->labels.n;
+  o.closed = ccci_pool_closed(s);
+  return o;
+}
+
+static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
+                            uint64_t now)
+{
+  size_t i, n = 0, m = rs->nq ? rs->nq : 1;
 
   memset(p, 0, sizeof(*p));
-  p->sruns = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->sruns));
-  p->runs = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->runs));
-  p->waiting = ccci_xcalloc(rs->nall ? rs->nall : 1, sizeof(*p->waiting));
-  for (i = 0; i < rs->nall; i++) {
-    struct run *r = rs->all[i];
-    if (!r->queued)
-      continue;
+  p->sruns = ccci_xcalloc(m, sizeof(*p->sruns));
+  p->runs = ccci_xcalloc(m, sizeof(*p->runs));
+  p->waiting = ccci_xcalloc(m, sizeof(*p->waiting));
+  p->places = ccci_xcalloc(m, sizeof(*p->places));
+  for (i = 0; i < rs->nq; i++) {
+    struct run *r = rs->q[i];
     p->runs[n] = r;
     p->sruns[n].repo = r->m.repo;
     p->sruns[n].domain = dom_index(rs, r->m.domain);
-    p->sruns[n].place = CCCI_SCHED_ANYWHERE;
+    p->sruns[n].place =
+        placed_somewhere(rs, r) ? place_class(p, r) : CCCI_SCHED_ANYWHERE;
     n++;
   }
   p->sdoms = ccci_xcalloc(rs->ndoms ? rs->ndoms : 1, sizeof(*p->sdoms));
@@ -1154,20 +1435,17 @@ static void sched_pass_init(struct sched_pass *p, struct ccci_runs *rs,
     p->sdoms[i].busy = rs->doms[i]->owner != NULL;
     p->sdoms[i].next_probe_ms = rs->doms[i]->next_probe_ms;
   }
+  p->servers = ccci_xcalloc(rs->pool.n ? rs->pool.n : 1, sizeof(*p->servers));
+  for (i = 0; i < rs->pool.n; i++)
+    p->servers[i] = sched_server(&rs->pool.v[i]);
   p->in.runs = p->sruns;
   p->in.nruns = n;
   p->in.domains = p->sdoms;
+  p->in.servers = p->servers;
+  p->in.nservers = rs->pool.n;
+  p->in.places = p->places;
   p->in.last_repo = rs->rr_repo;
-  {
-    const struct ccci_server_conf *sv;
-    size_t ns = ccci_config_servers(cfg, &sv), k;
-    p->server.name = sv[0].name;
-    for (k = 0; k < ns; k++)
-      p->server.capacity += (unsigned)sv[k].capacity;
-    p->server.running = rs->active;
-    p->in.servers = &p->server;
-    p->in.nservers = 1;
-  }
+  p->in.last_server = rs->rr_server;
   p->in.draining = rs->draining;
   p->in.stopping = rs->stopping;
   p->in.disk_ok = true;
@@ -1179,21 +1457,34 @@ static void sched_pass_clear(struct sched_pass *p)
 {
   free(p->sruns);
   free(p->sdoms);
+  free(p->servers);
+  free(p->places);
   free(p->runs);
   free(p->waiting);
 }
 
-/* The run the scheduler chose holds its domain once its lock is taken; a
- * lock held outside the daemon backs the domain off, and the scheduler
- * decides again. Returns the run admitted, or NULL with the verdict that
- * ended the pass in @p v. */
+/* The domain of @p r on server @p s: its label under the server's
+ * suffix (allocated). */
+static char *domain_on(const struct run *r, const struct ccci_pool_server *s)
+{
+  return ccci_xasprintf("%.*s.%s", (int)label_len(r->m.domain), r->m.domain,
+                        s->domain_suffix);
+}
+
+/* The run the scheduler chose holds its domain once its lock is taken (the
+ * lock of its domain on the chosen server); a lock held outside the daemon
+ * backs the line off, and the scheduler decides again. The run's server
+ * and domain are set. Returns the run admitted, or NULL with the verdict
+ * that ended the pass in @p v. */
 static struct run *pick(struct ccci_runs *rs, struct sched_pass *p,
                         struct ccci_sched_verdict *v, uint64_t *earliest)
 {
   size_t i;
   for (;;) {
+    const struct ccci_pool_server *s;
     struct run *r;
     struct dom *d;
+    char *domain;
     int fd;
 
     *v = ccci_sched_decide(&p->in);
@@ -1205,20 +1496,29 @@ static struct run *pick(struct ccci_runs *rs, struct sched_pass *p,
     if (v->kind != CCCI_SCHED_START)
       return NULL;
     r = p->runs[v->run];
+    s = &rs->pool.v[v->server];
     d = dom_get(rs, r->m.domain);
-    fd = ccci_domlock_try(rs->locks_dir, d->name);
+    domain = domain_on(r, s);
+    fd = ccci_domlock_try(rs->locks_dir, domain);
     if (fd >= 0) {
       d->backoff_ms = d->next_probe_ms = 0;
       d->owner = r;
       r->lock_fd = fd;
+      free(r->m.domain);
+      r->m.domain = domain;
+      free(r->m.server);
+      r->m.server = ccci_xstrdup(s->name);
       free(rs->rr_repo);
       rs->rr_repo = ccci_xstrdup(r->m.repo);
+      free(rs->rr_server);
+      rs->rr_server = ccci_xstrdup(s->name);
       return r;
     }
     if (fd != -EWOULDBLOCK && fd != -EAGAIN)
       ccci_log(CCCI_LOG_ERROR, "runs", r->m.id,
-               "cannot take the lock of %s in %s: %s", d->name, rs->locks_dir,
+               "cannot take the lock of %s in %s: %s", domain, rs->locks_dir,
                strerror(-fd));
+    free(domain);
     probe_backoff(d, p->in.now);
     p->sdoms[p->sruns[v->run].domain].next_probe_ms = d->next_probe_ms;
   }
@@ -1233,15 +1533,17 @@ static uint64_t probe_detached(struct ccci_runs *rs, uint64_t now);
 static void admit(struct ccci_runs *rs)
 {
   struct ccci_config *cfg = rs->config(rs->arg);
-  uint64_t now = uv_now(rs->loop), earliest = probe_detached(rs, now);
+  uint64_t now = uv_now(rs->loop), earliest;
   bool admitted = false;
 
+  pool_sync(rs, cfg);
+  earliest = probe_detached(rs, now);
   for (;;) {
     struct sched_pass p;
     struct ccci_sched_verdict v;
     struct run *r;
 
-    sched_pass_init(&p, rs, cfg, now);
+    sched_pass_init(&p, rs, now);
     if (ccci_sched_has_slot(&p.in))
       p.in.disk_ok = disk_ok(rs, cfg);
     r = pick(rs, &p, &v, &earliest);
@@ -1252,7 +1554,12 @@ static void admit(struct ccci_runs *rs)
       break;
     dequeue(r);
     rs->active++;
+    ccci_pool_take(&rs->pool, r->m.server, true);
+    r->slot_server = ccci_xstrdup(r->m.server);
     r->cfg = ccci_config_ref(cfg);
+    ccci_log(CCCI_LOG_INFO, "runs", r->m.id, "placed on server %s (domain %s)",
+             r->m.server, r->m.domain);
+    save_placed(r);
     wait_secrets(r);
     admitted = true;
   }
@@ -1273,6 +1580,13 @@ static void janitor_take(struct run *r, int fd, enum ccci_run_reason adopt)
 {
   struct ccci_runs *rs = r->rs;
   struct ccci_config *cfg = rs->config(rs->arg);
+  const char *srv = r->m.server != NULL ? r->m.server : cfg->harness.server;
+  pool_sync(rs, cfg);
+  /* Its slot counts on its recorded server while that is in the pool. */
+  if (ccci_pool_find(&rs->pool, srv) != NULL) {
+    r->slot_server = ccci_xstrdup(srv);
+    ccci_pool_take(&rs->pool, srv, false);
+  }
   dom_get(rs, r->m.domain)->owner = r;
   r->lock_fd = fd;
   r->orphan = true;
@@ -1388,8 +1702,8 @@ static void janitor_locks(struct ccci_runs *rs, bool dry, json_t *report)
       continue;
     domain = ccci_xstrndup(de->d_name, l - 5);
     for (i = 0; i < rs->ndoms && !used; i++)
-      used =
-          rs->doms[i]->owner != NULL && strcmp(rs->doms[i]->name, domain) == 0;
+      used = rs->doms[i]->owner != NULL &&
+             strcmp(rs->doms[i]->owner->m.domain, domain) == 0;
     if (!used) {
       bool held;
       if (dry) {
@@ -1578,15 +1892,89 @@ struct submit {
   char *src;
   char *err;
   int rc;
+  struct ccci_config *cfg;
+  char *meta_text; /* the forge's recipe_meta.yml, or NULL */
+  size_t meta_len;
+  int rewrite_rc; /* the second meta.json write, with the placement */
   void (*cb)(const char *id, const char *err, void *arg);
   void *arg;
   uv_work_t work;
 };
 
+/* The first line of @p msg (taken), saying how many more there were. */
+static char *first_line(char *msg)
+{
+  char *nl = strchr(msg, '\n'), *t;
+  size_t more = 0;
+  const char *p;
+  if (nl == NULL)
+    return msg;
+  for (p = nl + 1; *p != '\0'; p++)
+    if (*p != '\n' && (p[1] == '\n' || p[1] == '\0'))
+      more++;
+  *nl = '\0';
+  t = more > 0 ? ccci_xasprintf("%s (and %zu more)", msg, more)
+               : ccci_xstrdup(msg);
+  free(msg);
+  return t;
+}
+
+/* Where the run may go (SPEC section 12), from its recipe_meta.yml at
+ * @p own_path or the forge's text, under the operator's overlay; on the
+ * thread pool. Returns whether it has a placement; a file that does not
+ * parse places it anywhere and says why (place_err). */
+static bool place_run(struct submit *s, const char *own_path)
+{
+  struct ccci_runs *rs = s->rs;
+  struct ccci_run_meta *m = &s->r->m;
+  struct ccci_strlist sv = {NULL, 0}, lb = {NULL, 0};
+  char *err = NULL;
+  size_t i;
+  int rc;
+
+  if (rs->placement == NULL)
+    return false;
+  rc = rs->placement(rs->arg, s->cfg, m->recipe, own_path,
+                     own_path == NULL ? s->meta_text : NULL, s->meta_len, &sv,
+                     &lb, &err);
+  if (rc < 0) {
+    for (i = 0; i < sv.n; i++)
+      free(sv.v[i]);
+    for (i = 0; i < lb.n; i++)
+      free(lb.v[i]);
+    free(sv.v);
+    free(lb.v);
+    s->r->place_err =
+        err != NULL ? err : ccci_xstrdup("recipe_meta.yml cannot be read");
+    /* One line for the note and the log: the first error, and a count. */
+    s->r->place_err = first_line(s->r->place_err);
+    return false;
+  }
+  free(err);
+  m->place_servers = sv;
+  m->place_labels = lb;
+  return sv.n > 0 || lb.n > 0;
+}
+
 static void submit_work(uv_work_t *w)
 {
   struct submit *s = ccci_container_of(w, struct submit, work);
+  char *own, *meta;
+
+  /* A forge run's placement is known before its first record. */
+  if (s->src == NULL)
+    (void)place_run(s, NULL);
   s->rc = ccci_recipe_accept(s->r->dir, s->src, &s->r->m, &s->err);
+  if (s->rc < 0 || s->src == NULL)
+    return;
+  /* A local run's is read from the copy (what runs), then recorded. */
+  own = ccci_xasprintf("%s/recipe/tests/recipe_meta.yml", s->r->dir);
+  if (place_run(s, access(own, F_OK) == 0 ? own : NULL)) {
+    meta = ccci_xasprintf("%s/meta.json", s->r->dir);
+    s->rewrite_rc = ccci_run_meta_write(meta, &s->r->m);
+    free(meta);
+  }
+  free(own);
 }
 
 /* A run that never started finishes at once (cancelled, superseded). */
@@ -1630,6 +2018,14 @@ static void submit_done(uv_work_t *w, int status)
     s->cb(NULL, s->err, s->arg);
     run_free(s->r);
   } else {
+    if (s->r->place_err != NULL)
+      ccci_log(CCCI_LOG_WARN, "runs", s->r->m.id,
+               "placement: %s; the run may go to any server", s->r->place_err);
+    if (s->rewrite_rc < 0)
+      ccci_log(CCCI_LOG_ERROR, "runs", s->r->m.id,
+               "cannot record the placement in %s/meta.json: %s; it is "
+               "recorded with the next write",
+               s->r->dir, strerror(-s->rewrite_rc));
     add_run(rs, s->r);
     enqueue(s->r);
     supersede(rs, s->r);
@@ -1642,12 +2038,15 @@ static void submit_done(uv_work_t *w, int status)
   }
   free(s->src);
   free(s->err);
+  free(s->meta_text);
+  ccci_config_unref(s->cfg);
   free(s);
 }
 
 /* Create the run dir, then (on the pool) copy the recipe from @p src (or
  * none) and write meta.json durably; @p cb follows. */
 static int accept_run(struct ccci_runs *rs, struct run *r, const char *src,
+                      const char *meta_text, size_t meta_len,
                       void (*cb)(const char *id, const char *err, void *arg),
                       void *arg, char **errp)
 {
@@ -1665,6 +2064,13 @@ static int accept_run(struct ccci_runs *rs, struct run *r, const char *src,
   s->src = ccci_xstrdup(src);
   s->cb = cb;
   s->arg = arg;
+  s->cfg = rs->config(rs->arg);
+  if (meta_text != NULL) {
+    s->meta_text = ccci_xmalloc(meta_len + 1);
+    memcpy(s->meta_text, meta_text, meta_len);
+    s->meta_text[meta_len] = '\0';
+    s->meta_len = meta_len;
+  }
   /* uv_queue_work fails only without a work callback. */
   (void)uv_queue_work(rs->loop, &s->work, submit_work, submit_done);
   return 0;
@@ -1710,7 +2116,8 @@ int ccci_runs_accept(struct ccci_runs *rs, const struct ccci_runs_forge *t,
   r->m.exit_code = -1;
   r->m.attempt = 1;
   ccci_config_unref(cfg);
-  return accept_run(rs, r, NULL, cb, arg, errp);
+  return accept_run(rs, r, NULL, t->recipe_meta, t->recipe_meta_len, cb, arg,
+                    errp);
 }
 
 void ccci_runs_finish_observe(struct ccci_runs *rs,
@@ -1789,7 +2196,7 @@ int ccci_runs_submit(struct ccci_runs *rs, const struct ccci_runs_submit *req,
   r->m.exit_code = -1;
   r->m.attempt = 1;
   ccci_config_unref(cfg);
-  return accept_run(rs, r, req->dir, cb, arg, errp);
+  return accept_run(rs, r, req->dir, NULL, 0, cb, arg, errp);
 }
 
 /* ---- cancel, show, list ---- */
@@ -1896,6 +2303,10 @@ static json_t *with_note(const struct run *r)
         (unsigned long long)(r->td_next_ms - uv_now(r->rs->loop)) / 1000);
   else if (r->orphan)
     note = ccci_xstrdup("janitor: tearing down");
+  else if (r->queued)
+    note = unplaceable_note(r->rs, r);
+  if (note == NULL && r->queued && r->place_err != NULL)
+    note = ccci_xasprintf("placed anywhere: %s", r->place_err);
   if (note != NULL)
     json_object_set_new(j, "note", json_string(note));
   free(note);
@@ -1953,14 +2364,37 @@ void ccci_runs_counters(struct ccci_runs *rs, struct ccci_runs_counters *out)
   out->redaction_masked = rs->redacted_masks;
   for (i = 0; i < CCCI_JANITOR_VERDICT_COUNT; i++)
     out->janitor[i] = rs->janitor_acts[i];
+  out->servers = rs->pool.n;
+  ccci_pool_counts(&rs->pool, &out->servers_unhealthy, &out->servers_drained);
+}
+
+/* Why server @p s takes no run, for status: its last connection error,
+ * the errors in a row, and the next probe. */
+static json_t *unhealthy_problem(const struct ccci_pool_server *s, uint64_t now)
+{
+  const char *err = s->last_error != NULL ? s->last_error : "?";
+  uint64_t in_s;
+  if (s->probing || s->next_probe_ms == 0)
+    return json_sprintf("server %s unhealthy: %s (%llu connection errors in a "
+                        "row); probing it now",
+                        s->name, err, (unsigned long long)s->fails);
+  in_s = ((s->next_probe_ms > now ? s->next_probe_ms - now : 0) + 999) / 1000;
+  return json_sprintf("server %s unhealthy: %s (%llu connection errors in a "
+                      "row); next probe in %llu s",
+                      s->name, err, (unsigned long long)s->fails,
+                      (unsigned long long)in_s);
 }
 
 json_t *ccci_runs_problems(struct ccci_runs *rs)
 {
   json_t *a = json_array();
+  uint64_t now = uv_now(rs->loop);
   size_t i;
   if (rs->problem != NULL)
     json_array_append_new(a, json_string(rs->problem));
+  for (i = 0; i < rs->pool.n; i++)
+    if (rs->pool.v[i].unhealthy)
+      json_array_append_new(a, unhealthy_problem(&rs->pool.v[i], now));
   for (i = 0; i < rs->nall; i++)
     if (rs->all[i]->stuck)
       json_array_append_new(
@@ -1971,6 +2405,292 @@ json_t *ccci_runs_problems(struct ccci_runs *rs)
                               ? rs->all[i]->m.daemon_instance
                               : "?"));
   return a;
+}
+
+/* ---- the pool: servers, drain, probes ---- */
+
+/* One probe of an unhealthy server (SPEC section 12). */
+struct probe_run {
+  struct ccci_runs *rs;
+  char *server;
+  struct ccci_probe *p;
+  struct ccci_list link; /* rs->probes */
+};
+
+static void on_probe_timer(uv_timer_t *t)
+{
+  probe_schedule(t->data);
+}
+
+/* The probe's output for the daemon's log, masked with the daemon's
+ * secrets (none shown while they are not known). Allocated. */
+static char *probe_output(struct ccci_runs *rs,
+                          const struct ccci_probe_result *res)
+{
+  struct ccci_redact *red;
+  struct ccci_buf b;
+  const char *o;
+  size_t n;
+  char *text;
+
+  if (res->len == 0)
+    return ccci_xstrdup("no output");
+  if (rs->secrets == NULL)
+    return ccci_xstrdup("output not shown: the secrets are not known yet");
+  red = ccci_redact_new(rs->secrets, NULL);
+  ccci_buf_init(&b, CCCI_PROBE_OUT_MAX * 2 + 64);
+  if (ccci_redact_feed(red, res->out, res->len, &o, &n) == 0)
+    buf_add(&b, o, n);
+  if (ccci_redact_finish(red, &o, &n) == 0)
+    buf_add(&b, o, n);
+  ccci_redact_free(red);
+  while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+    b.len--;
+  text =
+      ccci_xasprintf("output: %.*s%s", (int)b.len, b.data != NULL ? b.data : "",
+                     res->truncated ? " [cut at 4 KiB]" : "");
+  ccci_buf_close(&b);
+  return text;
+}
+
+/* A failed probe (or one that could not start): the next one later. */
+static void probe_failed(struct ccci_runs *rs, struct ccci_pool_server *s,
+                         const struct ccci_config *cfg)
+{
+  uint64_t now = uv_now(rs->loop);
+  s->backoff_ms = ccci_pool_backoff(s->backoff_ms, cfg->pool.probe_min_ms,
+                                    cfg->pool.probe_max_ms);
+  ccci_pool_probe_ended(s, false, now,
+                        ccci_pool_jitter(s->backoff_ms, (unsigned)rand()));
+}
+
+static void probe_done(const struct ccci_probe_result *res, void *arg)
+{
+  struct probe_run *pr = arg;
+  struct ccci_runs *rs = pr->rs;
+  struct ccci_pool_server *s = ccci_pool_find(&rs->pool, pr->server);
+  struct ccci_config *cfg = rs->config(rs->arg);
+  bool ok = !res->timed_out && res->term_signal == 0 && res->exit_status == 0;
+  char *out = probe_output(rs, res);
+
+  if (ok)
+    ccci_info("runs", "server %s: the probe reached it; healthy again (%s)",
+              pr->server, out);
+  else if (res->timed_out)
+    ccci_warn("runs", "server %s: the probe was killed after %llu ms (%s)",
+              pr->server, (unsigned long long)cfg->pool.probe_timeout_ms, out);
+  else if (res->term_signal != 0)
+    ccci_warn("runs", "server %s: the probe died of signal %d (%s)", pr->server,
+              res->term_signal, out);
+  else
+    ccci_warn("runs", "server %s: the probe failed with exit %lld (%s)",
+              pr->server, (long long)res->exit_status, out);
+  free(out);
+  if (s != NULL && rs->stopping)
+    s->probing = false;
+  else if (s != NULL && ok)
+    ccci_pool_probe_ended(s, true, uv_now(rs->loop), 0);
+  else if (s != NULL)
+    probe_failed(rs, s, cfg);
+  ccci_config_unref(cfg);
+  ccci_list_remove(&pr->link);
+  free(pr->server);
+  free(pr);
+  rs->probing--;
+  check_stopped(rs);
+  if (!rs->stopping) {
+    probe_schedule(rs);
+    if (ok)
+      admit(rs);
+  }
+}
+
+static void probe_start(struct ccci_runs *rs, struct ccci_pool_server *s,
+                        const struct ccci_config *cfg)
+{
+  struct ccci_probe_spec sp;
+  struct probe_run *pr;
+  char **env = ccci_env_probe(cfg, s->name), *err = NULL;
+  int rc;
+
+  memset(&sp, 0, sizeof(sp));
+  sp.self_exe = rs->self_exe;
+  sp.argv = cfg->harness.probe_command.v;
+  sp.env = env;
+  sp.user = cfg->harness.user;
+  sp.timeout_ms = cfg->pool.probe_timeout_ms;
+  pr = ccci_xcalloc(1, sizeof(*pr));
+  pr->rs = rs;
+  pr->server = ccci_xstrdup(s->name);
+  rc = cfg->harness.probe_command.n == 0
+           ? (err = ccci_xstrdup("harness.probe_command is empty"), -EINVAL)
+           : ccci_probe_start(rs->loop, &sp, probe_done, pr, &pr->p, &err);
+  ccci_env_free(env);
+  if (rc < 0) {
+    ccci_error("runs", "server %s: cannot probe it: %s", s->name, err);
+    free(err);
+    free(pr->server);
+    free(pr);
+    probe_failed(rs, s, cfg);
+    return;
+  }
+  s->probing = true;
+  rs->probing++;
+  ccci_list_add_tail(&rs->probes, &pr->link);
+  ccci_info("runs", "server %s: probing it (probe %llu)", s->name,
+            (unsigned long long)s->probes + 1);
+}
+
+/* Probe the unhealthy servers whose time came; wake up for the next. */
+static void probe_schedule(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg;
+  uint64_t now = uv_now(rs->loop), next = 0;
+  size_t i;
+
+  if (rs->stopping)
+    return;
+  cfg = rs->config(rs->arg);
+  for (i = 0; i < rs->pool.n; i++) {
+    struct ccci_pool_server *s = &rs->pool.v[i];
+    if (!s->unhealthy || s->probing || s->removed)
+      continue;
+    if (s->next_probe_ms <= now)
+      probe_start(rs, s, cfg);
+    /* A probe that could not start is due later. */
+    if (!s->probing && (next == 0 || s->next_probe_ms < next))
+      next = s->next_probe_ms;
+  }
+  ccci_config_unref(cfg);
+  if (next != 0)
+    uv_timer_start(&rs->probe_timer, on_probe_timer,
+                   next > now ? next - now : 0, 0);
+}
+
+/* Does queued run @p r match server @p s? */
+static bool run_matches(const struct ccci_runs *rs, const struct run *r,
+                        const struct ccci_pool_server *s)
+{
+  struct ccci_sched_server ss = sched_server(s);
+  struct ccci_sched_place pl;
+  if (!placed_somewhere(rs, r))
+    return true;
+  pl.servers = (const char *const *)r->m.place_servers.v;
+  pl.nservers = r->m.place_servers.n;
+  pl.labels = (const char *const *)r->m.place_labels.v;
+  pl.nlabels = r->m.place_labels.n;
+  return ccci_sched_matches(&ss, &pl);
+}
+
+/* A placement no server of the pool matches at all: why it waits. */
+static char *unplaceable_note(const struct ccci_runs *rs, const struct run *r)
+{
+  struct ccci_buf b;
+  size_t i;
+  char *t;
+  if (!placed_somewhere(rs, r))
+    return NULL;
+  for (i = 0; i < rs->pool.n; i++)
+    if (!rs->pool.v[i].removed && run_matches(rs, r, &rs->pool.v[i]))
+      return NULL;
+  ccci_buf_init(&b, SIZE_MAX);
+  buf_add(&b, "waiting: no server in the pool matches (", 40);
+  if (r->m.place_servers.n > 0) {
+    buf_add(&b, "servers: ", 9);
+    for (i = 0; i < r->m.place_servers.n; i++) {
+      if (i > 0)
+        buf_add(&b, ", ", 2);
+      buf_add(&b, r->m.place_servers.v[i], strlen(r->m.place_servers.v[i]));
+    }
+  }
+  if (r->m.place_labels.n > 0) {
+    if (r->m.place_servers.n > 0)
+      buf_add(&b, "; ", 2);
+    buf_add(&b, "labels: ", 8);
+    for (i = 0; i < r->m.place_labels.n; i++) {
+      if (i > 0)
+        buf_add(&b, ", ", 2);
+      buf_add(&b, r->m.place_labels.v[i], strlen(r->m.place_labels.v[i]));
+    }
+  }
+  t = ccci_xasprintf("%.*s)", (int)b.len, b.data != NULL ? b.data : "");
+  ccci_buf_close(&b);
+  return t;
+}
+
+json_t *ccci_runs_servers(struct ccci_runs *rs)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  json_t *a = json_array();
+  uint64_t now = uv_now(rs->loop);
+  size_t i, k;
+
+  pool_sync(rs, cfg);
+  ccci_config_unref(cfg);
+  for (i = 0; i < rs->pool.n; i++) {
+    uint64_t queued = 0;
+    for (k = 0; k < rs->nq; k++)
+      if (run_matches(rs, rs->q[k], &rs->pool.v[i]))
+        queued++;
+    json_array_append_new(a,
+                          ccci_pool_server_json(&rs->pool.v[i], queued, now));
+  }
+  return a;
+}
+
+static void pool_saved(void *arg, int rc)
+{
+  struct ccci_runs *rs = arg;
+  if (rc < 0)
+    ccci_error("runs",
+               "cannot write %s: %s; the drain of the servers is not "
+               "kept across a restart",
+               rs->pool_path, strerror(-rc));
+  rs->saving--;
+  check_stopped(rs);
+}
+
+int ccci_runs_server_drain(struct ccci_runs *rs, const char *name, bool drained,
+                           char **err)
+{
+  struct ccci_config *cfg = rs->config(rs->arg);
+  struct ccci_pool_server *s;
+  char *text;
+  size_t len, i;
+
+  *err = NULL;
+  pool_sync(rs, cfg);
+  ccci_config_unref(cfg);
+  if (ccci_pool_set_drained(&rs->pool, name, drained) < 0) {
+    struct ccci_buf b;
+    ccci_buf_init(&b, SIZE_MAX);
+    for (i = 0; i < rs->pool.n; i++) {
+      if (i > 0)
+        buf_add(&b, ", ", 2);
+      buf_add(&b, rs->pool.v[i].name, strlen(rs->pool.v[i].name));
+    }
+    *err = ccci_xasprintf("no server '%s' in the pool; the servers are: %.*s",
+                          name, (int)b.len, b.data != NULL ? b.data : "");
+    ccci_buf_close(&b);
+    return -ENOENT;
+  }
+  s = ccci_pool_find(&rs->pool, name);
+  if (drained)
+    ccci_info("runs",
+              "server %s drained: it takes no new run; its %u running "
+              "run%s finish",
+              name, s->running, s->running == 1 ? "" : "s");
+  else
+    ccci_info("runs", "server %s undrained: it takes runs again", name);
+  text = ccci_pool_drain_text(&rs->pool, &len);
+  if (text != NULL) {
+    rs->saving++;
+    ccci_fileq_put(&rs->pool_q, ccci_xstrdup(rs->pool_path), text, len, 0,
+                   pool_saved, rs);
+  }
+  if (!drained && !rs->stopping)
+    admit(rs);
+  return 0;
 }
 
 /* ---- open, stop, close ---- */
@@ -2033,6 +2753,11 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   rs->config = env->config;
   rs->arg = env->arg;
   rs->locks_dir = ccci_xasprintf("%s/locks", env->state_dir);
+  rs->placement = env->placement;
+  ccci_pool_init(&rs->pool);
+  ccci_fileq_init(&rs->pool_q, rs->loop);
+  ccci_list_init(&rs->probes);
+  rs->pool_path = ccci_xasprintf("%s/servers.json", env->state_dir);
   rc = ccci_mkdir_p(rs->runs_dir, 0750);
   if (rc < 0) {
     *err = ccci_xasprintf("cannot create %s: %s", rs->runs_dir, strerror(-rc));
@@ -2066,9 +2791,22 @@ int ccci_runs_open(const struct ccci_runs_env *env, struct ccci_runs **out,
   uv_timer_init(rs->loop, &rs->lock_timer);
   uv_timer_init(rs->loop, &rs->janitor);
   uv_timer_init(rs->loop, &rs->td_timer);
-  rs->timers_open = 5;
+  uv_timer_init(rs->loop, &rs->probe_timer);
+  rs->timers_open = 6;
   rs->retry.data = rs->grace.data = rs->lock_timer.data = rs->janitor.data =
-      rs->td_timer.data = rs;
+      rs->td_timer.data = rs->probe_timer.data = rs;
+  /* The drain of the servers, kept across restarts; a bad file is no
+   * reason not to start. */
+  {
+    char *derr = NULL;
+    struct ccci_config *cfg = rs->config(rs->arg);
+    if (ccci_pool_drain_load(&rs->pool, rs->pool_path, &derr) < 0) {
+      ccci_error("runs", "%s; starting with no server drained", derr);
+      free(derr);
+    }
+    pool_sync(rs, cfg);
+    ccci_config_unref(cfg);
+  }
   *out = rs;
   /* The secrets are read at once: status names an unreadable file before
    * any run, and the first run finds the set built. */
@@ -2117,6 +2855,13 @@ void ccci_runs_stop(struct ccci_runs *rs, uint64_t grace_ms,
   uv_timer_stop(&rs->lock_timer);
   uv_timer_stop(&rs->janitor);
   uv_timer_stop(&rs->td_timer);
+  uv_timer_stop(&rs->probe_timer);
+  {
+    /* Probes go at once: the stop waits for their exit. */
+    struct ccci_list *it;
+    for (it = rs->probes.next; it != &rs->probes; it = it->next)
+      ccci_probe_kill(ccci_container_of(it, struct probe_run, link)->p);
+  }
   if (rs->active == 0) {
     check_stopped(rs);
     return;
@@ -2140,6 +2885,7 @@ static void on_timer_closed(uv_handle_t *h)
   for (i = 0; i < rs->nall; i++)
     run_free(rs->all[i]);
   free(rs->all);
+  free(rs->q);
   for (i = 0; i < rs->nnumbers; i++)
     free(rs->numbers[i].repo);
   free(rs->numbers);
@@ -2151,6 +2897,10 @@ static void on_timer_closed(uv_handle_t *h)
   free(rs->doms);
   free(rs->locks_dir);
   free(rs->rr_repo);
+  free(rs->rr_server);
+  free(rs->pool_path);
+  ccci_pool_close(&rs->pool);
+  ccci_config_unref(rs->pool_cfg);
   ccci_redact_set_unref(rs->secrets);
   free(rs->secrets_fp);
   free(rs->problem);
@@ -2169,6 +2919,7 @@ void ccci_runs_close(struct ccci_runs *rs)
     uv_close((uv_handle_t *)&rs->lock_timer, on_timer_closed);
     uv_close((uv_handle_t *)&rs->janitor, on_timer_closed);
     uv_close((uv_handle_t *)&rs->td_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&rs->probe_timer, on_timer_closed);
     return;
   }
   rs->grace.data = rs;

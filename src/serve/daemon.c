@@ -22,6 +22,7 @@
 #include "ccci/ctl/ctl.h"
 #include "ccci/forge/forgebot.h"
 #include "ccci/forge/httpc.h"
+#include "ccci/harness/meta.h"
 #include "ccci/runs/runs.h"
 #include "ccci/serve/ctlops.h"
 #include "ccci/serve/ops.h"
@@ -366,6 +367,29 @@ static struct ccci_config *current_config(void *arg)
   return ccci_config_ref(d->cfg);
 }
 
+/* Where a run may go (SPEC section 12): recipe_meta.yml's SERVERS and
+ * SERVER_LABELS, the operator's overlay winning key by key. On the thread
+ * pool: nothing of the daemon is touched. */
+static int run_placement(void *arg, const struct ccci_config *cfg,
+                         const char *recipe, const char *own_path,
+                         const char *own_text, size_t own_len,
+                         struct ccci_strlist *servers,
+                         struct ccci_strlist *labels, char **err)
+{
+  char *overlay = NULL;
+  int r;
+  (void)arg;
+  /* A recipe name that could leave the overlays dir has no overlay. */
+  if (cfg->harness.overlays_dir != NULL && recipe[0] != '\0' &&
+      recipe[0] != '.' && strchr(recipe, '/') == NULL)
+    overlay = ccci_xasprintf("%s/%s/recipe_meta.yml", cfg->harness.overlays_dir,
+                             recipe);
+  r = ccci_meta_placement(own_path, own_text, own_len, overlay, servers, labels,
+                          err);
+  free(overlay);
+  return r;
+}
+
 static const char *public_url(void *arg)
 {
   struct daemon *d = arg;
@@ -391,6 +415,7 @@ static int start_runs(struct daemon *d)
   env.self_exe = d->self_exe;
   env.config = current_config;
   env.arg = d;
+  env.placement = run_placement;
   r = ccci_runs_open(&env, &d->ops.runs, &err);
   if (r < 0) {
     ccci_error("serve", "%s", err);

@@ -1951,6 +1951,130 @@ static void test_refcount(void **state)
 #define ENV_TEST(f)                                                            \
   cmocka_unit_test_setup_teardown(f, setup_fixture, teardown_fixture)
 
+/* ---- servers: (SPEC section 12) ---- */
+
+/* `servers:` parsed: defaults per server (capacity 1, the harness's domain
+ * suffix, no gateway, no labels), config order, and the lookups. */
+static void test_servers(void **state)
+{
+  struct ccci_config *cfg =
+      parse_ok("harness:\n  domain_suffix: ci.example\n  server: swarm-1\n"
+               "capacity: 7\n"
+               "servers:\n"
+               "  - name: b\n    capacity: 3\n    labels: [heavy, arm64]\n"
+               "    gateway: 10.0.0.2:8443\n    gateway_insecure: true\n"
+               "  - name: a\n    domain_suffix: a.example\n    capacity: 0\n");
+  const struct ccci_server_conf *v;
+  size_t n;
+  (void)state;
+
+  n = ccci_config_servers(cfg, &v);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0].name, "b");
+  assert_int_equal(v[0].capacity, 3);
+  assert_string_equal(v[0].domain_suffix, "ci.example");
+  assert_string_equal(v[0].gateway, "10.0.0.2:8443");
+  assert_true(v[0].gateway_insecure);
+  assert_int_equal(v[0].labels.n, 2);
+  assert_string_equal(v[0].labels.v[1], "arm64");
+  assert_string_equal(v[1].name, "a");
+  assert_int_equal(v[1].capacity, 0);
+  assert_string_equal(v[1].domain_suffix, "a.example");
+  assert_null(v[1].gateway);
+  assert_false(v[1].gateway_insecure);
+  assert_int_equal(v[1].labels.n, 0);
+  assert_ptr_equal(ccci_config_server(cfg, "a"), &v[1]);
+  assert_null(ccci_config_server(cfg, "swarm-1")); /* not the implicit one */
+  assert_null(ccci_config_server(cfg, "c"));
+  ccci_config_unref(cfg);
+
+  /* A server with only its name. */
+  cfg = parse_ok("servers:\n  - name: only\n");
+  n = ccci_config_servers(cfg, &v);
+  assert_int_equal(n, 1);
+  assert_int_equal(v[0].capacity, 1);
+  assert_string_equal(v[0].domain_suffix, cfg->harness.domain_suffix);
+  ccci_config_unref(cfg);
+}
+
+/* Without `servers:`, the one server of today: harness.server with
+ * `capacity`, harness.domain_suffix and harness.gateway. */
+static void test_implicit_server(void **state)
+{
+  struct ccci_config *cfg =
+      parse_ok("capacity: 4\nharness:\n  server: swarm-1\n"
+               "  domain_suffix: ci.example\n  gateway: 127.0.0.1:443\n"
+               "  gateway_insecure: true\n");
+  const struct ccci_server_conf *v;
+  (void)state;
+
+  assert_int_equal(cfg->servers.n, 0);
+  assert_int_equal(ccci_config_servers(cfg, &v), 1);
+  assert_string_equal(v[0].name, "swarm-1");
+  assert_int_equal(v[0].capacity, 4);
+  assert_string_equal(v[0].domain_suffix, "ci.example");
+  assert_string_equal(v[0].gateway, "127.0.0.1:443");
+  assert_true(v[0].gateway_insecure);
+  assert_int_equal(v[0].labels.n, 0);
+  assert_ptr_equal(ccci_config_server(cfg, "swarm-1"), &v[0]);
+  assert_null(ccci_config_server(cfg, "other"));
+  ccci_config_unref(cfg);
+  /* The embedded default has one too. */
+  cfg = ccci_config_default();
+  assert_int_equal(ccci_config_servers(cfg, &v), 1);
+  assert_string_equal(v[0].name, cfg->harness.server);
+  assert_int_equal(v[0].capacity, cfg->capacity);
+  ccci_config_unref(cfg);
+}
+
+static void test_servers_errors(void **state)
+{
+  static const struct {
+    const char *text, *want;
+  } rows[] = {
+      {"servers:\n  - name: a\n  - name: b\n  - name: a\n",
+       NAME ": servers: server 'a' is listed twice (items 1 and 3)\n"},
+      {"servers:\n  - capacity: 2\n",
+       NAME ":2:5: servers[0]: needs key 'name' (the abra server)\n"},
+      {"servers:\n  - name: a\n    labels: [heavy, Heavy]\n",
+       NAME ":3:21: servers[0].labels[1]: expected a list of labels "
+            "([a-z0-9][a-z0-9._-]*, at most 63 bytes), like [heavy, arm64], "
+            "got 'Heavy'\n"},
+      {"servers:\n  - name: a\n    labels: heavy\n",
+       NAME ":3:5: servers[0].labels: expected a list of labels "
+            "([a-z0-9][a-z0-9._-]*, at most 63 bytes), like [heavy, arm64], "
+            "got a scalar\n"},
+      {"servers:\n  - name: 'a b'\n",
+       NAME ":2:5: servers[0].name: expected an abra server name, like "
+            "default or swarm.example.org, got 'a b'\n"},
+      {"servers:\n  - name: a\n    capacity: 2000\n",
+       NAME ":3:5: servers[0].capacity: 2000 is out of range (0 to 1024)\n"},
+      {"servers:\n  - name: a\n    capcity: 2\n",
+       NAME ":3:5: unknown key 'servers[0].capcity'; did you mean "
+            "'servers[0].capacity'?\n"},
+      {"servers: {a: 1}\n",
+       NAME ":1:1: servers: expected a list of servers, each {name, "
+            "capacity, domain_suffix, gateway, gateway_insecure, labels}, got "
+            "a mapping\n"},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    char *e = parse_fail(rows[i].text);
+    print_message("%s", e);
+    assert_string_equal(e, rows[i].want);
+    free(e);
+  }
+  assert_true(ccci_valid_server_label("arm64"));
+  assert_true(ccci_valid_server_label("a.b_c-d"));
+  assert_false(ccci_valid_server_label(""));
+  assert_false(ccci_valid_server_label("-x"));
+  assert_true(ccci_valid_server_name("default"));
+  assert_true(ccci_valid_server_name("swarm.example.org"));
+  assert_false(ccci_valid_server_name("a b"));
+  assert_false(ccci_valid_server_name(""));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -2000,6 +2124,9 @@ int main(void)
       cmocka_unit_test(test_format_roundtrip_extremes),
       cmocka_unit_test(test_docs),
       cmocka_unit_test(test_refcount),
+      cmocka_unit_test(test_servers),
+      cmocka_unit_test(test_implicit_server),
+      cmocka_unit_test(test_servers_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,12 +175,77 @@ static void test_harness_variables(void **state)
   ccci_config_unref(cfg);
 }
 
+/* With a pool (SPEC section 12): CCCI_SERVER is the run's recorded server,
+ * the gateway that server's; a server that left the config keeps its name,
+ * and the gateway falls back to harness.gateway. */
+static void test_server_of_the_run(void **state)
+{
+  static const char yml[] =
+      "harness:\n  server: swarm-1\n  gateway: 10.0.0.9:443\n"
+      "  abra_dir: /srv/abra\n"
+      "servers:\n"
+      "  - name: a\n    gateway: 10.0.0.1:8443\n    gateway_insecure: true\n"
+      "  - name: b\n";
+  struct ccci_config *cfg = NULL;
+  struct ccci_run_meta m;
+  char **env, *errors = NULL;
+
+  (void)state;
+  assert_int_equal(ccci_config_parse("/etc/ccci/ccci.yml", "/etc/ccci", yml,
+                                     strlen(yml), &cfg, &errors),
+                   0);
+  memset(&m, 0, sizeof(m));
+  snprintf(m.id, sizeof(m.id), "r1");
+  m.recipe = "app";
+  m.domain = "app-pr3.a.example";
+  m.repo = "local/app";
+  m.server = "a";
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "a");
+  assert_string_equal(get(env, "CCCI_DOMAIN"), "app-pr3.a.example");
+  assert_string_equal(get(env, "CCCI_GATEWAY"), "10.0.0.1:8443");
+  assert_string_equal(get(env, "CCCI_GATEWAY_INSECURE"), "1");
+  assert_string_equal(get(env, "CCCI_SERVER_FILE"),
+                      "/srv/runs/r1/state/server");
+  ccci_env_free(env);
+  /* b has no gateway of its own: DNS, whatever harness.gateway says. */
+  m.server = "b";
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "b");
+  assert_string_equal(get(env, "CCCI_GATEWAY"), "");
+  assert_string_equal(get(env, "CCCI_GATEWAY_INSECURE"), "0");
+  ccci_env_free(env);
+  /* c left the config (its teardown, the janitor's): its name stays. */
+  m.server = "c";
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "c");
+  assert_string_equal(get(env, "CCCI_GATEWAY"), "10.0.0.9:443");
+  ccci_env_free(env);
+  /* A record of an older version has no server: harness.server. */
+  m.server = NULL;
+  env = ccci_env_build(&m, "/srv/runs/r1", cfg, 60);
+  assert_string_equal(get(env, "CCCI_SERVER"), "swarm-1");
+  ccci_env_free(env);
+  /* A probe's environment. */
+  assert_int_equal(setenv("PATH", "/usr/bin:/bin", 1), 0);
+  env = ccci_env_probe(cfg, "b");
+  assert_string_equal(get(env, "CCCI_SERVER"), "b");
+  assert_string_equal(get(env, "CCCI_CONFIG"), "/etc/ccci/ccci.yml");
+  assert_string_equal(get(env, "CCCI_ABRA_DIR_REAL"), "/srv/abra");
+  assert_string_equal(get(env, "ABRA_DIR"), "/srv/abra");
+  assert_string_equal(get(env, "PATH"), "/usr/bin:/bin");
+  assert_null(get(env, "CCCI_RUN_ID"));
+  ccci_env_free(env);
+  ccci_config_unref(cfg);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_domains),
       cmocka_unit_test(test_environment),
       cmocka_unit_test(test_harness_variables),
+      cmocka_unit_test(test_server_of_the_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

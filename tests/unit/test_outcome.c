@@ -2,6 +2,7 @@
  * docs/harness-contract.md (exit status and reason, the deploy budget, the
  * teardown after a stop, the janitor's adoption), with the cases the
  * integration tests drive through a real harness. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -186,12 +187,60 @@ static const struct row rows[] = {
      false, PASS3, R(SUCCESS), B(UNCHECKED), true, 3, "success"},
 };
 
-static void test_table(void **state)
+/* The harness stopped at a connection error (state/server's sticky
+ * `unreachable` line): error, whatever the exit (integration: the unhealthy
+ * server of test_pool.py). Each row: 1 when the line is there (0: not),
+ * and whether the verdict says unreachable. */
+static const struct {
+  struct row r;
+  unsigned long long conn;
+  bool unreachable;
+} urows[] = {
+    {{"unreachable, exit 2", false, false, false, false, 2, 0, NOFILE, 0, false,
+      NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+     1,
+     true},
+    {{"unreachable while deployed: torn down (when it is back)", false, false,
+      false, false, 2, 0, 1, 0, true, NULL, R(ERROR), B(UNCHECKED), true, -1,
+      "error"},
+     2,
+     true},
+    {{"unreachable, exit 0 and L3: still error", false, false, false, false, 0,
+      0, 1, 0, false, NEW_L3, R(ERROR), B(UNCHECKED), false, -1, "error"},
+     3,
+     true},
+    {{"unreachable, exit 1 and 2 deploys: error, not the budget", false, false,
+      false, false, 1, 0, 2, 0, false, FAIL2, R(ERROR), B(UNCHECKED), false, -1,
+      "error"},
+     1,
+     true},
+    {{"unreachable, exit 127: error", false, false, false, false, 127, 0,
+      NOFILE, 0, false, NULL, R(ERROR), B(UNCHECKED), false, -1, "error"},
+     2,
+     true},
+    {{"unreachable, cancelled: cancelled", false, true, false, false, 143, 0, 1,
+      0, true, NULL, R(CANCELLED), B(UNCHECKED), true, -1, "error"},
+     1,
+     false},
+    {{"unreachable, deadline: timeout", false, false, true, false, -1, 15,
+      NOFILE, 0, false, NULL, R(TIMEOUT), B(UNCHECKED), false, -1, "error"},
+     4,
+     false},
+    {{"unreachable, adopted: the results count", true, false, false, false, -1,
+      0, NOFILE, 0, false, PASS3, R(SUCCESS), B(UNCHECKED), true, 3, "success"},
+     5,
+     false},
+    {{"reached at the end (0 errors): the exit counts", false, false, false,
+      false, 0, 0, 1, 0, false, PASS3, R(SUCCESS), B(KEPT), false, 3,
+      "success"},
+     0,
+     false},
+};
+
+static void check_row(const struct row *w, unsigned long long conn,
+                      bool unreachable)
 {
-  size_t i;
-  (void)state;
-  for (i = 0; i < CCCI_ARRAY_LEN(rows); i++) {
-    const struct row *w = &rows[i];
+  {
     struct ccci_outcome_case c;
     struct ccci_results res;
     struct ccci_outcome o;
@@ -212,8 +261,10 @@ static void test_table(void **state)
     c.deploys = w->deploys;
     c.cold_deps = w->cold;
     c.opstate_deployed = w->deployed;
+    c.unreachable = conn > 0;
     c.results = &res;
     o = ccci_outcome_decide(&c);
+    assert_int_equal(o.unreachable, unreachable);
     assert_string_equal(ccci_run_reason_name(o.reason),
                         ccci_run_reason_name(w->reason));
     assert_int_equal(o.budget, w->budget);
@@ -222,6 +273,16 @@ static void test_table(void **state)
     assert_string_equal(o.commit_status, w->status);
     ccci_results_clear(&res);
   }
+}
+
+static void test_table(void **state)
+{
+  size_t i;
+  (void)state;
+  for (i = 0; i < CCCI_ARRAY_LEN(rows); i++)
+    check_row(&rows[i], 0, false);
+  for (i = 0; i < CCCI_ARRAY_LEN(urows); i++)
+    check_row(&urows[i].r, urows[i].conn, urows[i].unreachable);
 }
 
 /* Without a results.json read at all (NULL): no level, and an adopted run
@@ -251,10 +312,84 @@ static void test_teardown_outcome(void **state)
   assert_int_equal(ccci_outcome_teardown(true, 1), CCCI_TEARDOWN_FORCED);
 }
 
+/* state/server (SPEC section 12): the harness writes it, the daemon reads
+ * it at the run's end; anything malformed is ignored with a note. */
+static void test_server_file(void **state)
+{
+  static const struct {
+    const char *text;
+    int rc;
+    const char *name;
+    unsigned long long reached, errors;
+    const char *error;
+  } srows[] = {
+      {"server b\nreached 4\nconnection_errors 0\n", 0, "b", 4, 0, ""},
+      {"server b\nreached 0\nconnection_errors 3\nerror connection "
+       "refused\n",
+       0, "b", 0, 3, "connection refused"},
+      {"server b\r\nreached 1\r\nconnection_errors 1\r\nerror i/o "
+       "timeout",
+       0, "b", 1, 1, "i/o timeout"},
+      {"reached 2\nconnection_errors 0\nlater 7\n\n", 0, "", 2, 0, ""},
+      /* The teardown reached it again: 0 in a row, but the run stopped. */
+      {"server b\nreached 3\nconnection_errors 0\nunreachable connection "
+       "refused\n",
+       0, "b", 3, 0, ""},
+      {"server b\nreached x\nconnection_errors 0\n", -EINVAL, NULL, 0, 0, NULL},
+      {"server b\nreached 1\n", -EINVAL, NULL, 0, 0, NULL},
+      {"server b\nreached 1\nconnection_errors -1\n", -EINVAL, NULL, 0, 0,
+       NULL},
+      {"server b\nreached 1\nconnection_errors 99999999999999999999\n", -EINVAL,
+       NULL, 0, 0, NULL},
+      {"garbage\n", -EINVAL, NULL, 0, 0, NULL},
+      {"server \nreached 1\nconnection_errors 0\n", -EINVAL, NULL, 0, 0, NULL},
+      {"", -EINVAL, NULL, 0, 0, NULL},
+  };
+  char longname[400];
+  struct ccci_outcome_server s;
+  const char *why;
+  size_t i;
+  (void)state;
+
+  for (i = 0; i < CCCI_ARRAY_LEN(srows); i++) {
+    print_message("%s\n", srows[i].text);
+    assert_int_equal(ccci_outcome_server_parse(srows[i].text,
+                                               strlen(srows[i].text), &s, &why),
+                     srows[i].rc);
+    if (srows[i].rc < 0) {
+      assert_non_null(why);
+      continue;
+    }
+    assert_null(why);
+    assert_string_equal(s.name, srows[i].name);
+    assert_int_equal(s.reached, srows[i].reached);
+    assert_int_equal(s.connection_errors, srows[i].errors);
+    assert_string_equal(s.error, srows[i].error);
+    /* The one row with the sticky line. */
+    assert_string_equal(s.unreachable,
+                        strstr(srows[i].text, "\nunreachable ") != NULL
+                            ? "connection refused"
+                            : "");
+  }
+  /* A name longer than the field: refused, not cut. */
+  memcpy(longname, "server ", 7);
+  memset(longname + 7, 'a', 300);
+  snprintf(longname + 307, sizeof(longname) - 307,
+           "\nreached 1\nconnection_errors 0\n");
+  assert_int_equal(
+      ccci_outcome_server_parse(longname, strlen(longname), &s, &why), -EINVAL);
+  /* A NUL inside a value: refused. */
+  assert_int_equal(
+      ccci_outcome_server_parse("server a\0b\nreached 1\nconnection_errors 0",
+                                40, &s, &why),
+      -EINVAL);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
+      cmocka_unit_test(test_server_file),
       cmocka_unit_test(test_no_results),
       cmocka_unit_test(test_teardown_outcome),
   };

@@ -21,7 +21,8 @@ static const char good[] =
     "\"created_at\":\"2026-11-24T05:48:48Z\",\"started_at\":"
     "\"2026-11-24T05:48:49Z\",\"finished_at\":\"2026-11-24T05:49:00Z\","
     "\"exit_code\":143,\"signal\":null,\"teardown\":\"forced\","
-    "\"attempt\":2}";
+    "\"attempt\":2,\"server\":\"b\",\"placement\":{\"servers\":"
+    "[\"a\",\"b\"],\"labels\":[\"heavy\"]}}";
 
 static json_t *load(const char *text)
 {
@@ -51,6 +52,11 @@ static void test_roundtrip(void **state)
   assert_int_equal(m.attempt, 2);
   assert_null(m.sha);
   assert_int_equal(m.finished_at - m.created_at, 12);
+  assert_string_equal(m.server, "b");
+  assert_int_equal(m.place_servers.n, 2);
+  assert_string_equal(m.place_servers.v[1], "b");
+  assert_int_equal(m.place_labels.n, 1);
+  assert_string_equal(m.place_labels.v[0], "heavy");
   out = ccci_run_meta_to_json(&m);
   assert_true(json_equal(out, j));
   json_decref(out);
@@ -95,6 +101,50 @@ static void test_errors_name_the_field(void **state)
   expect_error("version", "2", "field 'version' must be 1");
   expect_error("id", "\"a b\"", "field 'id' is not a valid run id");
   expect_error("trigger", "null", "field 'trigger' must be an object");
+}
+
+/* A record of an older version has neither `server` nor `placement`: not
+ * placed yet, anywhere; written back with both. */
+static void test_old_record_without_pool_fields(void **state)
+{
+  struct ccci_run_meta m;
+  json_t *j = load(good), *out;
+  char *err = NULL;
+  (void)state;
+
+  json_object_del(j, "server");
+  json_object_del(j, "placement");
+  assert_int_equal(ccci_run_meta_from_json(j, &m, &err), 0);
+  assert_null(m.server);
+  assert_int_equal(m.place_servers.n, 0);
+  assert_int_equal(m.place_labels.n, 0);
+  out = ccci_run_meta_to_json(&m);
+  assert_true(json_is_null(json_object_get(out, "server")));
+  assert_int_equal(json_array_size(json_object_get(
+                       json_object_get(out, "placement"), "servers")),
+                   0);
+  json_decref(out);
+  ccci_run_meta_clear(&m);
+  /* One list alone is fine too. */
+  json_object_set_new(j, "placement", load("{\"labels\":[\"arm64\"]}"));
+  json_object_set_new(j, "server", json_null());
+  assert_int_equal(ccci_run_meta_from_json(j, &m, &err), 0);
+  assert_null(m.server);
+  assert_int_equal(m.place_servers.n, 0);
+  assert_string_equal(m.place_labels.v[0], "arm64");
+  ccci_run_meta_clear(&m);
+  json_decref(j);
+}
+
+static void test_pool_fields_wrong_types(void **state)
+{
+  (void)state;
+  expect_error("server", "3", "field 'server' must be a string or null");
+  expect_error("placement", "[]", "field 'placement' must be an object");
+  expect_error("placement", "{\"servers\":\"a\"}",
+               "field 'placement.servers' must be a list of strings");
+  expect_error("placement", "{\"labels\":[\"a\",1]}",
+               "field 'placement.labels' must be a list of strings");
 }
 
 static void test_reason_only_when_finished(void **state)
@@ -164,6 +214,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_errors_name_the_field),
+      cmocka_unit_test(test_old_record_without_pool_fields),
+      cmocka_unit_test(test_pool_fields_wrong_types),
       cmocka_unit_test(test_reason_only_when_finished),
       cmocka_unit_test(test_names_and_exit_codes),
       cmocka_unit_test(test_ids_sort_in_creation_order),

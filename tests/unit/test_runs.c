@@ -1,7 +1,10 @@
 /* Unit tests of runs.c driven on a real loop and a temporary state dir: the
  * run-finished observers (called in the order they came, a removed one no
- * longer) and the stop that waits for the meta.json writes. Admission is
- * drained, so no harness ever starts. */
+ * longer), the stop that waits for the meta.json writes, and the pool as
+ * the runs show it (servers, drain and its file, placement at submit, the
+ * notes of runs no server matches, reload). Admission is drained, so no
+ * harness ever starts. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -81,11 +85,92 @@ static void on_stopped(void *arg)
   f->stopped = true;
 }
 
+/* A stand-in for the daemon's placement callback (recipe_meta.yml is the
+ * harness's to parse): the recipe's tests/recipe_meta.yml holds
+ * `servers=<name>`, `labels=<label>` lines, or `bad` for a file that does
+ * not parse. */
+static int fake_placement(void *arg, const struct ccci_config *cfg,
+                          const char *recipe, const char *own_path,
+                          const char *own_text, size_t own_len,
+                          struct ccci_strlist *servers,
+                          struct ccci_strlist *labels, char **err)
+{
+  char line[128];
+  FILE *fp;
+  (void)arg;
+  (void)cfg;
+  (void)recipe;
+  (void)own_text;
+  (void)own_len;
+  if (own_path == NULL)
+    return 0;
+  fp = fopen(own_path, "r");
+  assert_non_null(fp);
+  while (fgets(line, sizeof(line), fp) != NULL) {
+    struct ccci_strlist *l = NULL;
+    line[strcspn(line, "\n")] = '\0';
+    if (strcmp(line, "bad") == 0) {
+      fclose(fp);
+      *err = ccci_xasprintf("%s:1:1: not YAML", own_path);
+      return -EINVAL;
+    }
+    if (strncmp(line, "servers=", 8) == 0)
+      l = servers;
+    else if (strncmp(line, "labels=", 7) == 0)
+      l = labels;
+    if (l == NULL)
+      continue;
+    l->v = ccci_xrealloc(l->v, (l->n + 2) * sizeof(char *));
+    l->v[l->n++] = ccci_xstrdup(strchr(line, '=') + 1);
+    l->v[l->n] = NULL;
+  }
+  fclose(fp);
+  return 0;
+}
+
+static struct ccci_config *parse_config(const char *yml)
+{
+  struct ccci_config *cfg = NULL;
+  char *errors = NULL;
+  assert_int_equal(
+      ccci_config_parse("t.yml", "/", yml, strlen(yml), &cfg, &errors), 0);
+  return cfg;
+}
+
+static void open_runs(struct fixture *f)
+{
+  struct ccci_runs_env env;
+  char *err = NULL;
+  memset(&env, 0, sizeof(env));
+  env.loop = &f->loop;
+  env.state_dir = f->state;
+  env.instance = "test-instance";
+  env.self_exe = "/nonexistent/ccci";
+  env.config = config;
+  env.arg = f;
+  env.placement = fake_placement;
+  f->stopped = false;
+  assert_int_equal(ccci_runs_open(&env, &f->rs, &err), 0);
+  assert_null(err);
+  /* Nothing is admitted: a submitted run stays queued until cancelled. */
+  ccci_runs_drain(f->rs);
+}
+
+static void close_runs(struct fixture *f)
+{
+  f->stopped = false;
+  ccci_runs_stop(f->rs, 0, on_stopped, f);
+  while (!f->stopped)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  ccci_runs_close(f->rs);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  f->rs = NULL;
+}
+
 static int setup(void **state)
 {
   struct fixture *f = calloc(1, sizeof(*f));
-  struct ccci_runs_env env;
-  char *err = NULL, *file;
+  char *file;
   FILE *fp;
 
   assert_non_null(f);
@@ -101,17 +186,7 @@ static int setup(void **state)
   fclose(fp);
   free(file);
   f->cfg = ccci_config_default();
-  memset(&env, 0, sizeof(env));
-  env.loop = &f->loop;
-  env.state_dir = f->state;
-  env.instance = "test-instance";
-  env.self_exe = "/nonexistent/ccci";
-  env.config = config;
-  env.arg = f;
-  assert_int_equal(ccci_runs_open(&env, &f->rs, &err), 0);
-  assert_null(err);
-  /* Nothing is admitted: a submitted run stays queued until cancelled. */
-  ccci_runs_drain(f->rs);
+  open_runs(f);
   *state = f;
   return 0;
 }
@@ -234,6 +309,217 @@ static void test_stop_waits_for_the_records(void **state)
   free(path);
 }
 
+static const char pool_yml[] =
+    "harness:\n  domain_suffix: ci.example\n"
+    "servers:\n"
+    "  - name: a\n    capacity: 2\n"
+    "  - name: b\n    labels: [heavy]\n    domain_suffix: b.example\n"
+    "    gateway: 10.0.0.2:443\n";
+
+static void write_file(const char *path, const char *text)
+{
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+/* The fixture's recipe with a tests/recipe_meta.yml of @p text. */
+static void recipe_meta(struct fixture *f, const char *text)
+{
+  char *dir = ccci_xasprintf("%s/tests", f->recipe);
+  char *path = ccci_xasprintf("%s/recipe_meta.yml", dir);
+  (void)mkdir(dir, 0750);
+  write_file(path, text);
+  free(path);
+  free(dir);
+}
+
+static json_t *server_obj(json_t *servers, const char *name)
+{
+  size_t i;
+  json_t *o;
+  json_array_foreach(
+      servers, i, o) if (strcmp(json_string_value(json_object_get(o, "name")),
+                                name) == 0) return o;
+  return NULL;
+}
+
+static const char *note_of(struct fixture *f, json_t **list)
+{
+  *list = ccci_runs_list(f->rs, NULL, NULL);
+  return json_string_value(json_object_get(json_array_get(*list, 0), "note"));
+}
+
+/* The servers as `ccci server ls` sees them, and the placement of the
+ * queued runs: stored in meta.json, counted as queued where it matches,
+ * a note when no server matches, anywhere when recipe_meta.yml is bad. */
+static void test_pool_servers_and_placement(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_runs_counters c;
+  struct ccci_run_meta m;
+  json_t *sv, *list;
+  char *path, *err = NULL;
+
+  close_runs(f);
+  ccci_config_unref(f->cfg);
+  f->cfg = parse_config(pool_yml);
+  open_runs(f);
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(json_array_size(sv), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(sv, 1),
+                                                        "domain_suffix")),
+                      "b.example");
+  assert_int_equal(
+      json_integer_value(json_object_get(json_array_get(sv, 0), "capacity")),
+      2);
+  json_decref(sv);
+
+  /* Needs a heavy server: only b; a run with no placement: both. */
+  recipe_meta(f, "labels=heavy\n");
+  submit(f);
+  path = ccci_xasprintf("%s/runs/%s/meta.json", f->state, f->id);
+  assert_int_equal(ccci_run_meta_read(path, &m, &err), 0);
+  assert_int_equal(m.place_labels.n, 1);
+  assert_string_equal(m.place_labels.v[0], "heavy");
+  assert_null(m.server);
+  ccci_run_meta_clear(&m);
+  free(path);
+  recipe_meta(f, "# nothing\n");
+  submit(f);
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(
+      json_integer_value(json_object_get(server_obj(sv, "a"), "queued")), 1);
+  assert_int_equal(
+      json_integer_value(json_object_get(server_obj(sv, "b"), "queued")), 2);
+  json_decref(sv);
+  assert_null(note_of(f, &list));
+  json_decref(list);
+
+  /* No server has both labels: the run waits and says why. */
+  recipe_meta(f, "servers=a\nlabels=heavy\nlabels=arm64\n");
+  submit(f);
+  assert_string_equal(note_of(f, &list),
+                      "waiting: no server in the pool matches (servers: a; "
+                      "labels: heavy, arm64)");
+  json_decref(list);
+  /* A recipe_meta.yml that does not parse: anywhere, and the note says
+   * why. */
+  recipe_meta(f, "bad\n");
+  submit(f);
+  assert_non_null(strstr(note_of(f, &list), "placed anywhere: "));
+  assert_non_null(strstr(note_of(f, &list), "not YAML"));
+  json_decref(list);
+  ccci_runs_counters(f->rs, &c);
+  assert_int_equal(c.servers, 2);
+  assert_int_equal(c.servers_unhealthy, 0);
+  assert_int_equal(c.servers_drained, 0);
+
+  /* SIGHUP: a leaves (no runs: gone), c comes with the arm64 label. The
+   * note of the waiting run stays: a was one it could go to. */
+  ccci_config_unref(f->cfg);
+  f->cfg = parse_config(
+      "servers:\n  - name: b\n    labels: [heavy, arm64]\n  - name: c\n"
+      "    labels: [arm64]\n");
+  ccci_runs_kick(f->rs);
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(json_array_size(sv), 2);
+  assert_non_null(server_obj(sv, "b"));
+  assert_non_null(server_obj(sv, "c"));
+  assert_null(server_obj(sv, "a"));
+  json_decref(sv);
+  ccci_runs_counters(f->rs, &c);
+  assert_int_equal(c.servers, 2);
+  list = ccci_runs_list(f->rs, NULL, NULL);
+  /* newest first: the bad one, then servers=a ... */
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(list, 1), "note")),
+      "waiting: no server in the pool matches (servers: a; "
+      "labels: heavy, arm64)");
+  json_decref(list);
+}
+
+/* Drain: persisted in servers.json, kept at the next start; an unknown
+ * name is refused naming the servers; a bad file is no reason not to
+ * start (undrained). */
+static void test_pool_drain_file(void **state)
+{
+  struct fixture *f = *state;
+  struct ccci_runs_counters c;
+  char *err = NULL, *path = ccci_xasprintf("%s/servers.json", f->state);
+  char *text = NULL;
+  json_t *sv;
+
+  close_runs(f);
+  ccci_config_unref(f->cfg);
+  f->cfg = parse_config(pool_yml);
+  open_runs(f);
+  assert_int_equal(ccci_runs_server_drain(f->rs, "zz", true, &err), -ENOENT);
+  assert_string_equal(err, "no server 'zz' in the pool; the servers are: a, b");
+  free(err);
+  err = NULL;
+  submit(f);
+  assert_int_equal(ccci_runs_server_drain(f->rs, "b", true, &err), 0);
+  assert_null(err);
+  ccci_runs_counters(f->rs, &c);
+  assert_int_equal(c.servers_drained, 1);
+  /* A drained server's matching runs count as queued for it. */
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(
+      json_integer_value(json_object_get(server_obj(sv, "a"), "queued")), 1);
+  assert_int_equal(
+      json_integer_value(json_object_get(server_obj(sv, "b"), "queued")), 1);
+  json_decref(sv);
+  close_runs(f); /* the stop waits for the file */
+  assert_int_equal(ccci_read_file(path, 4096, &text, NULL), 0);
+  assert_string_equal(text, "{\"version\":1,\"drained\":[\"b\"]}\n");
+  free(text);
+  open_runs(f);
+  sv = ccci_runs_servers(f->rs);
+  assert_true(json_is_true(json_object_get(server_obj(sv, "b"), "drained")));
+  assert_true(json_is_false(json_object_get(server_obj(sv, "a"), "drained")));
+  json_decref(sv);
+  assert_int_equal(ccci_runs_server_drain(f->rs, "b", false, &err), 0);
+  close_runs(f);
+  assert_int_equal(ccci_read_file(path, 4096, &text, NULL), 0);
+  assert_string_equal(text, "{\"version\":1,\"drained\":[]}\n");
+  free(text);
+  /* A bad file: the daemon starts, nothing drained. */
+  write_file(path, "{\"version\":1,\"drained\":[\"b\"");
+  open_runs(f);
+  ccci_runs_counters(f->rs, &c);
+  assert_int_equal(c.servers_drained, 0);
+  assert_int_equal(c.servers, 2);
+  free(path);
+}
+
+/* Without `servers:` there is the one implicit server, and placement does
+ * not count (today's behaviour). */
+static void test_pool_implicit(void **state)
+{
+  struct fixture *f = *state;
+  json_t *sv, *list;
+
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(json_array_size(sv), 1);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(sv, 0), "name")),
+      f->cfg->harness.server);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_array_get(sv, 0), "capacity")),
+      (json_int_t)f->cfg->capacity);
+  json_decref(sv);
+  recipe_meta(f, "labels=heavy\n");
+  submit(f);
+  assert_null(note_of(f, &list));
+  json_decref(list);
+  sv = ccci_runs_servers(f->rs);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_array_get(sv, 0), "queued")), 1);
+  json_decref(sv);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -245,6 +531,10 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_stop_waits_for_the_records, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_pool_servers_and_placement, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pool_drain_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pool_implicit, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,11 +28,22 @@ char *ccci_env_domain(const struct ccci_config *cfg, const char *recipe,
  * runs, CCCI_GIT_TOKEN_FILE, CCCI_ABRA_DIR_REAL, CCCI_OVERLAYS_DIR,
  * CCCI_GATEWAY, CCCI_GATEWAY_INSECURE `1`/`0`, and CCCI_CONFIG, the
  * absolute path of @p cfg's file, only when it came from one), and
- * CCCI_DAEMON_PID. A NULL-terminated array of allocated `KEY=value`
- * strings; free it with ccci_env_free.
+ * CCCI_DAEMON_PID. CCCI_SERVER is the run's server (@p m's `server`, else
+ * harness.server), its gateway that server's in @p cfg (harness.gateway
+ * when it left the config); CCCI_SERVER_FILE is `<dir>/state/server`. A
+ * NULL-terminated array of allocated `KEY=value` strings; free it with
+ * ccci_env_free.
  */
 char **ccci_env_build(const struct ccci_run_meta *m, const char *dir,
                       const struct ccci_config *cfg, uint64_t deadline_s);
+
+/**
+ * The environment of a probe of @p server: the daemon's PATH, HOME, ...
+ * and harness.env as for a run, CCCI_SERVER, CCCI_CONFIG (when @p cfg came
+ * from a file), CCCI_ABRA_DIR_REAL and ABRA_DIR (harness.abra_dir). Free
+ * it with ccci_env_free.
+ */
+char **ccci_env_probe(const struct ccci_config *cfg, const char *server);
 
 /** Free what ccci_env_build returned (NULL is fine). */
 void ccci_env_free(char **env);

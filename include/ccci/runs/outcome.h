@@ -6,6 +6,8 @@
 #define CCCI_OUTCOME_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "ccci/runs/results.h"
 #include "ccci/runs/run.h"
@@ -29,6 +31,9 @@ struct ccci_outcome_case {
   long long deploys;
   long long cold_deps;   /**< `<name> cold` lines in state/deps */
   bool opstate_deployed; /**< state/opstate starts with `deployed` */
+  /** state/server has the sticky `unreachable <pattern>` line: the harness
+   * stopped the run at a connection error (SPEC section 12). */
+  bool unreachable;
   /** results.json as read; NULL when not read (then no level: a run seen
    * to end gets its reason without it) */
   const struct ccci_results *results;
@@ -47,8 +52,12 @@ struct ccci_outcome {
   enum ccci_run_reason reason;
   enum ccci_outcome_budget budget;
   /** Tear the domain down before the run finishes (a deployment may be
-   * left: stopped while deployed, or adopted by the janitor). */
+   * left: stopped while deployed, its server unreachable while deployed,
+   * or adopted by the janitor). */
   bool teardown;
+  /** The run ended as `error` because its server could not be reached
+   * (the note says `server <name> unreachable: <pattern>`). */
+  bool unreachable;
   int level;                 /**< the level reported; -1: none */
   const char *commit_status; /**< as the forge reporter posts it */
 };
@@ -61,6 +70,32 @@ struct ccci_outcome {
  */
 int ccci_outcome_level(enum ccci_run_reason reason,
                        const struct ccci_results *r);
+
+/** Largest state/server file read. */
+#define CCCI_OUTCOME_SERVER_MAX 4096
+
+/** The harness's state/server (CCCI_SERVER_FILE, SPEC section 12). */
+struct ccci_outcome_server {
+  char name[256];             /**< `server <name>` */
+  uint64_t reached;           /**< calls that got an answer */
+  uint64_t connection_errors; /**< calls in a row that did not, at the end */
+  char error[256]; /**< the harness.connection_errors entry matched */
+  /** `unreachable <pattern>`: the run stopped at a connection error (kept
+   * by every later write of the run); empty when not. */
+  char unreachable[256];
+};
+
+/**
+ * Parse state/server's @p len bytes: lines `server <name>`, `reached <n>`,
+ * `connection_errors <n>`, `error <pattern>` (only with connection errors),
+ * `unreachable <pattern>` (sticky, once the run stopped at one), unknown
+ * keys skipped. Returns 0, or -EINVAL with a
+ * reason in @p why (a static string) when a line is malformed, `reached`
+ * or `connection_errors` is missing, or a value is too long.
+ */
+int ccci_outcome_server_parse(const char *text, size_t len,
+                              struct ccci_outcome_server *out,
+                              const char **why) CCCI_WUR;
 
 /** Decide (the tables of docs/harness-contract.md). */
 struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c);
