@@ -388,11 +388,12 @@ static void on_meta(struct ccci_forgebot *b, void *arg,
      * at setup, ccci_meta_load). */
     t->meta_len = resp->body_len;
     if (t->meta_len > CCCI_META_MAX_BYTES) {
-      ccci_warn("forge",
-                "%s#%lld: " RECIPE_META " at %.12s is %zu bytes, over the "
-                "%u a recipe_meta.yml may have: the run is placed anywhere",
-                t->repo, (long long)t->pull.number, t->pull.head_sha,
-                resp->body_len, (unsigned)CCCI_META_MAX_BYTES);
+      ccci_warn(
+          "forge",
+          "%s#%lld: " RECIPE_META " at %.12s is %zu bytes, over the "
+          "%u bytes a recipe_meta.yml may have: the run is placed anywhere",
+          t->repo, (long long)t->pull.number, t->pull.head_sha, resp->body_len,
+          (unsigned)CCCI_META_MAX_BYTES);
       t->meta_len = CCCI_META_MAX_BYTES + 1;
     }
     t->meta = ccci_xmalloc(t->meta_len + 1);
