@@ -2,13 +2,17 @@
 against the real daemon with two servers in `servers:`: the table's
 columns, the --json shapes, drain and undrain seen by `ls`, an unknown
 server (exit 3, the message naming the servers), usage errors (exit 64) and
-an unreachable daemon (exit 5). Runs are not started here: what drain does
-to runs is test_pool.py's."""
+an unreachable daemon (exit 5); and the NOTE column and the drain summary
+from a fake daemon socket answering with crafted pool objects (unhealthy,
+removed, drained servers). Runs are not started here: what drain does to
+runs is test_pool.py's."""
 
 import json
 import os
+import socket
+import threading
 
-from itest import CcciTestCase, request, run_cli
+from itest import WAIT, CcciTestCase, request, run_cli
 
 CONFIG = (
     "min_free_bytes: 0\n"
@@ -108,6 +112,69 @@ class ServerCliTest(CcciTestCase):
         after = text.split("\nservers:\n", 1)[1].splitlines()
         self.assertEqual(after[0].split(), COLUMNS)
         self.assertTrue(after[1].startswith("  alpha.example "), after)
+
+    def fake_daemon(self, reply):
+        """A socket that answers one request with `reply`; the request is
+        kept in the returned list."""
+        path = os.path.join(self.tmp, "fake.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        srv.settimeout(WAIT)
+        got = []
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                got.append(json.loads(data))
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            srv.close()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        self.addCleanup(t.join, WAIT)
+        return path, got
+
+    @staticmethod
+    def server(name, **kw):
+        s = {"name": name, "capacity": 1, "running": 0, "queued": 0, "healthy": True,
+             "drained": False, "removed": False, "labels": [], "domain_suffix": "ci.local",
+             "gateway": None, "connection_errors": 0, "connection_errors_total": 0,
+             "runs_started": 0, "probes": 0, "probe_failures": 0, "next_probe_in_ms": None,
+             "last_error": None}
+        s.update(kw)
+        return s
+
+    def test_the_note_column(self):
+        """Unhealthy (the next probe, rounded up, and the last error),
+        removed, drained: what the pool says, as the table shows it."""
+        servers = [self.server("a", capacity=2, running=1, queued=3, healthy=False,
+                               labels=["heavy"], next_probe_in_ms=39001,
+                               connection_errors=3, last_error="connection refused"),
+                   self.server("old", running=1, drained=True, removed=True),
+                   self.server("c", healthy=False, next_probe_in_ms=125000)]
+        path, got = self.fake_daemon({"ok": True, "servers": servers})
+        r = run_cli("-s", path, "server", "ls")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(got, [{"v": 1, "op": "server_ls"}])
+        rows = [l.split(None, 7) for l in r.stdout.splitlines()[1:]]
+        self.assertEqual(rows, [
+            ["a", "2", "1", "3", "no", "no", "heavy", "probe in 40s; connection refused"],
+            ["old", "1", "1", "0", "yes", "yes", "-", "removed"],
+            ["c", "1", "0", "0", "no", "no", "-", "probe in 2m05s"]])
+
+    def test_drain_says_how_many_runs_finish(self):
+        path, got = self.fake_daemon({"ok": True, "server": self.server("b", running=2, drained=True)})
+        r = run_cli("-s", path, "server", "drain", "b")
+        self.assertEqual((r.returncode, r.stdout), (0, "server b drained: it takes no new run; "
+                                                       "2 running finish there\n"), r.stderr)
+        self.assertEqual(got, [{"v": 1, "op": "server_drain", "name": "b"}])
 
     def test_usage_and_an_unreachable_daemon(self):
         for args, what in ((("server",), "usage: ccci server ls | drain NAME | undrain NAME"),
