@@ -221,9 +221,17 @@ static const char *server_labels(const json_t *s, struct ccci_buf *b)
   json_array_foreach(json_object_get(s, "labels"), i, l)
   {
     if (r == 0)
-      r = ccci_buf_printf(b, "%s%s", i > 0 ? "," : "", json_string_value(l));
+      r = json_is_string(l) ? ccci_buf_printf(b, "%s%s", i > 0 ? "," : "",
+                                              json_string_value(l))
+                            : 0;
   }
   return r == 0 && b->len > 0 ? b->data : "-";
+}
+
+static const char *name_of(const json_t *s)
+{
+  const char *n = json_string_value(json_object_get(s, "name"));
+  return n != NULL ? n : "?";
 }
 
 static const char *yes_no(const json_t *s, const char *key)
@@ -244,7 +252,7 @@ static void print_servers(const char *indent, const json_t *servers)
   ccci_buf_init(&b, SIZE_MAX);
   json_array_foreach(servers, i, s)
   {
-    int l = (int)json_string_length(json_object_get(s, "name"));
+    int l = (int)strlen(name_of(s));
     nw = l > nw ? l : nw;
     l = (int)strlen(server_labels(s, &b));
     lw = l > lw ? l : lw;
@@ -256,7 +264,7 @@ static void print_servers(const char *indent, const json_t *servers)
     server_note(s, note, sizeof(note));
     /* No padding after the last column when there is no note. */
     printf("%s%-*s %8lld %7lld %6lld %-7s %-7s %-*s%s%s\n", indent, nw,
-           json_string_value(json_object_get(s, "name")),
+           name_of(s),
            (long long)json_integer_value(json_object_get(s, "capacity")),
            (long long)json_integer_value(json_object_get(s, "running")),
            (long long)json_integer_value(json_object_get(s, "queued")),
