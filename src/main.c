@@ -31,6 +31,10 @@ static const struct command commands[] = {
      "tail RUN [--step S] [--from N] [--no-follow]\n"
      "                       print a run's log live; exits with its result"},
     {"drain", ccci_cmd_drain, "drain                stop admitting runs"},
+    {"server", ccci_cmd_server,
+     "server ls            the pool: capacity, running, queued, health\n"
+     "  server drain NAME    a server takes no new run (its runs finish)\n"
+     "  server undrain NAME  it takes runs again"},
     {"janitor", ccci_cmd_janitor,
      "janitor [--dry-run]  sweep orphaned runs and lock files now"},
     {"config", ccci_cmd_config,

@@ -117,7 +117,9 @@ static int call(const struct ccci_cli *cli, json_t *req, json_t **reply)
     fprintf(stderr, "ccci: %s\n",
             json_string_value(json_object_get(e, "message")));
     r = CCCI_EXIT_DAEMON;
-    if (code != NULL && strcmp(code, "no-such-run") == 0)
+    /* No such run, or no such server: the thing named does not exist. */
+    if (code != NULL && (strcmp(code, "no-such-run") == 0 ||
+                         strcmp(code, CCCI_E_NO_SUCH_SERVER) == 0))
       r = CCCI_EXIT_NO_SUCH_RUN;
     else if (code != NULL && strcmp(code, "refused") == 0)
       r = CCCI_EXIT_FAILED;
@@ -185,6 +187,93 @@ static void print_object(const char *indent, const json_t *obj)
   }
 }
 
+/* The NOTE column of a server: removed, the next probe, the last error. */
+static void server_note(const json_t *s, char *out, size_t n)
+{
+  json_t *next = json_object_get(s, "next_probe_in_ms");
+  const char *err = json_string_value(json_object_get(s, "last_error"));
+  size_t len = 0;
+
+  out[0] = '\0';
+  if (json_is_true(json_object_get(s, "removed")))
+    len += (size_t)snprintf(out + len, n - len, "removed");
+  if (json_is_integer(next) && len < n) {
+    json_int_t sec = (json_integer_value(next) + 999) / 1000;
+    if (sec < 60)
+      len += (size_t)snprintf(out + len, n - len, "%sprobe in %llds",
+                              len > 0 ? "; " : "", (long long)sec);
+    else
+      len += (size_t)snprintf(out + len, n - len, "%sprobe in %lldm%02llds",
+                              len > 0 ? "; " : "", (long long)(sec / 60),
+                              (long long)(sec % 60));
+  }
+  if (err != NULL && len < n)
+    snprintf(out + len, n - len, "%s%s", len > 0 ? "; " : "", err);
+}
+
+/* The labels of a server joined by commas ("-" for none), in @p b. */
+static const char *server_labels(const json_t *s, struct ccci_buf *b)
+{
+  json_t *l;
+  size_t i;
+  int r = 0;
+  b->len = 0;
+  json_array_foreach(json_object_get(s, "labels"), i, l)
+  {
+    if (r == 0)
+      r = json_is_string(l) ? ccci_buf_printf(b, "%s%s", i > 0 ? "," : "",
+                                              json_string_value(l))
+                            : 0;
+  }
+  return r == 0 && b->len > 0 ? b->data : "-";
+}
+
+static const char *name_of(const json_t *s)
+{
+  const char *n = json_string_value(json_object_get(s, "name"));
+  return n != NULL ? n : "?";
+}
+
+static const char *yes_no(const json_t *s, const char *key)
+{
+  return json_is_true(json_object_get(s, key)) ? "yes" : "no";
+}
+
+/* The pool as a table (`ccci server ls`, `status`), each line after
+ * @p indent. */
+static void print_servers(const char *indent, const json_t *servers)
+{
+  struct ccci_buf b;
+  json_t *s;
+  size_t i;
+  int nw = 4, lw = 6;
+  char note[512];
+
+  ccci_buf_init(&b, SIZE_MAX);
+  json_array_foreach(servers, i, s)
+  {
+    int l = (int)strlen(name_of(s));
+    nw = l > nw ? l : nw;
+    l = (int)strlen(server_labels(s, &b));
+    lw = l > lw ? l : lw;
+  }
+  printf("%s%-*s %8s %7s %6s %-7s %-7s %-*s NOTE\n", indent, nw, "NAME",
+         "CAPACITY", "RUNNING", "QUEUED", "HEALTHY", "DRAINED", lw, "LABELS");
+  json_array_foreach(servers, i, s)
+  {
+    server_note(s, note, sizeof(note));
+    /* No padding after the last column when there is no note. */
+    printf("%s%-*s %8lld %7lld %6lld %-7s %-7s %-*s%s%s\n", indent, nw,
+           name_of(s),
+           (long long)json_integer_value(json_object_get(s, "capacity")),
+           (long long)json_integer_value(json_object_get(s, "running")),
+           (long long)json_integer_value(json_object_get(s, "queued")),
+           yes_no(s, "healthy"), yes_no(s, "drained"), note[0] != '\0' ? lw : 0,
+           server_labels(s, &b), note[0] != '\0' ? " " : "", note);
+  }
+  ccci_buf_close(&b);
+}
+
 int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv)
 {
   json_t *reply;
@@ -199,7 +288,14 @@ int ccci_cmd_status(const struct ccci_cli *cli, int argc, char **argv)
     json_object_del(reply, "ok");
     print_json(reply);
   } else {
+    json_t *servers = json_incref(json_object_get(reply, "servers"));
+    json_object_del(reply, "servers");
     print_object("", reply);
+    if (servers != NULL) {
+      printf("servers:\n");
+      print_servers("  ", servers);
+    }
+    json_decref(servers);
   }
   json_decref(reply);
   return CCCI_EXIT_OK;
@@ -825,6 +921,68 @@ int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv)
     json_array_foreach(runs, i, run)
         printf("  %s\n", json_string_value(json_object_get(run, "id")));
   }
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+/* `server drain NAME` / `server undrain NAME`. */
+static int server_drain(const struct ccci_cli *cli, const char *sub, int argc,
+                        char **argv)
+{
+  bool drain = strcmp(sub, "drain") == 0;
+  json_t *req, *reply, *server;
+  int r;
+
+  if (argc != 1 || argv[0][0] == '-')
+    return ccci_cli_usage_error("usage: ccci server %s NAME", sub);
+  if (!ccci_valid_server_name(argv[0]))
+    return ccci_cli_usage_error("'%.64s' is not a server name (letters, "
+                                "digits, '.', '_' and '-'); 'ccci server ls' "
+                                "lists them",
+                                argv[0]);
+  req = request(drain ? "server_drain" : "server_undrain");
+  json_object_set_new(req, "name", json_string(argv[0]));
+  r = call(cli, req, &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  server = json_object_get(reply, "server");
+  if (cli->json)
+    print_json(server);
+  else if (drain)
+    printf("server %s drained: it takes no new run; %lld running finish "
+           "there\n",
+           argv[0],
+           (long long)json_integer_value(json_object_get(server, "running")));
+  else
+    printf("server %s undrained: it takes runs again\n", argv[0]);
+  json_decref(reply);
+  return CCCI_EXIT_OK;
+}
+
+int ccci_cmd_server(const struct ccci_cli *cli, int argc, char **argv)
+{
+  static const char usage[] =
+      "usage: ccci server ls | drain NAME | undrain NAME";
+  json_t *reply;
+  int r;
+
+  if (argc < 1)
+    return ccci_cli_usage_error("%s", usage);
+  if (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0)
+    return server_drain(cli, argv[0], argc - 1, argv + 1);
+  if (strcmp(argv[0], "ls") != 0)
+    return ccci_cli_usage_error("unknown 'server' command '%s'; %s", argv[0],
+                                usage);
+  r = ccci_cli_no_args("server ls", argc - 1, argv + 1);
+  if (r != 0)
+    return r;
+  r = call(cli, request("server_ls"), &reply);
+  if (r != CCCI_EXIT_OK)
+    return r;
+  if (cli->json)
+    print_json(json_object_get(reply, "servers"));
+  else
+    print_servers("", json_object_get(reply, "servers"));
   json_decref(reply);
   return CCCI_EXIT_OK;
 }

@@ -11,12 +11,17 @@
 #include "ccci/forge/forgeapi.h"
 #include "ccci/forge/ledger.h"
 #include "ccci/forge/trigger.h"
+#include "ccci/harness/meta.h"
 #include "ccci/runs/runs.h"
 #include "forgebot_int.h"
 
+/* The recipe's placement keys are read from this file at the pinned head. */
+#define RECIPE_META "tests/recipe_meta.yml"
+
 /* One comment on its way from "read" to a final verdict of the ledger: the
  * facts it asks for (the PR, the membership, the run) are looked up one
- * request at a time, and it is decided again with each. */
+ * request at a time, and it is decided again with each. An accepted one
+ * reads the head's tests/recipe_meta.yml before its run is written. */
 struct trig {
   struct ccci_forgebot *b;
   char *repo;
@@ -27,7 +32,10 @@ struct trig {
   enum ccci_ledger_auth auth;
   enum ccci_ledger_run run;
   enum ccci_ledger_verdict verdict; /* accept or supersede, once decided */
-  char id[CCCI_RUN_ID_MAX + 1];     /* the run it names */
+  bool meta_read;                   /* the head's recipe_meta.yml was asked */
+  char *meta;                       /* its text, NULL: none */
+  size_t meta_len;
+  char id[CCCI_RUN_ID_MAX + 1]; /* the run it names */
   void (*cb)(void *arg, const struct ccci_forgebot_verdict *v);
   void *arg;
   struct ccci_list link; /* in b->trigs: freed at close if unanswered */
@@ -112,6 +120,7 @@ static void trig_free(struct trig *t)
   free(t->repo);
   ccci_forge_comment_close(&t->c);
   ccci_forge_pull_close(&t->pull);
+  free(t->meta);
   free(t);
 }
 
@@ -196,6 +205,8 @@ static void take_trigger(struct trig *t, enum ccci_ledger_verdict verdict)
   f.sha = t->pull.head_sha;
   f.ref = t->pull.head_ref[0] != '\0' ? t->pull.head_ref : NULL;
   f.quick = t->kind == CCCI_FORGE_TRIGGER_TESTME_QUICK;
+  f.recipe_meta = t->meta;
+  f.recipe_meta_len = t->meta_len;
   f.trigger = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "kind", "forge", "repo",
                         t->repo, "pr", (json_int_t)t->pull.number, "comment_id",
                         (json_int_t)t->c.id, "commenter", t->c.user_login,
@@ -357,6 +368,52 @@ static void on_pull(struct ccci_forgebot *b, void *arg,
   trig_step(t);
 }
 
+static void on_meta(struct ccci_forgebot *b, void *arg,
+                    const struct ccci_httpc_response *resp)
+{
+  struct trig *t = arg;
+  if (b->stopping)
+    return;
+  if (resp->status == 404 && resp->error == 0) {
+    t->meta_read = true; /* the recipe has none: placed anywhere */
+  } else if (!fb_ok_status(resp)) {
+    /* As a failed PR lookup: nothing is recorded, the comment is read
+     * again after the poll's backoff (a hook answers 503). */
+    trig_done(t, CCCI_LEDGER_RETRY, "reading " RECIPE_META, resp);
+    return;
+  } else {
+    /* A file past the recipe_meta.yml limit is passed cut one byte past
+     * it, so the placement refuses it as too large, the run is placed
+     * anywhere and its note says why (the harness refuses the same file
+     * at setup, ccci_meta_load). */
+    t->meta_len = resp->body_len;
+    if (t->meta_len > CCCI_META_MAX_BYTES) {
+      ccci_warn(
+          "forge",
+          "%s#%lld: " RECIPE_META " at %.12s is %zu bytes, over the "
+          "%u bytes a recipe_meta.yml may have: the run is placed anywhere",
+          t->repo, (long long)t->pull.number, t->pull.head_sha, resp->body_len,
+          (unsigned)CCCI_META_MAX_BYTES);
+      t->meta_len = CCCI_META_MAX_BYTES + 1;
+    }
+    t->meta = ccci_xmalloc(t->meta_len + 1);
+    memcpy(t->meta, resp->body, t->meta_len);
+    t->meta[t->meta_len] = '\0';
+    t->meta_read = true;
+  }
+  trig_step(t);
+}
+
+/* The recipe's tests/recipe_meta.yml at the pinned head (its placement
+ * keys), through the bot's client and its limits. */
+static void read_meta(struct trig *t)
+{
+  fb_get_file(t->b,
+              ccci_xasprintf("/repos/%s/raw/" RECIPE_META "?ref=%s", t->repo,
+                             t->pull.head_sha),
+              on_meta, t);
+}
+
 /* Look up the fact the ledger asks for, or carry its verdict out. */
 static void trig_step(struct trig *t)
 {
@@ -377,7 +434,11 @@ static void trig_step(struct trig *t)
     break;
   case CCCI_LEDGER_ACCEPT:
   case CCCI_LEDGER_SUPERSEDE:
-    take_trigger(t, v);
+    /* Decided again once the file is read: the facts are current then. */
+    if (!t->meta_read)
+      read_meta(t);
+    else
+      take_trigger(t, v);
     break;
   default:
     trig_done(t, v, NULL, NULL);

@@ -126,14 +126,14 @@ static void on_response(void *arg, const struct ccci_httpc_response *resp)
 }
 
 /* fb_call, with @p drop to free @p arg when the bot stops before the
- * answer (the callback then never comes). */
-static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
-                        json_t *body,
-                        void (*cb)(struct ccci_forgebot *, void *,
-                                   const struct ccci_httpc_response *),
-                        void *arg, void (*drop)(void *arg))
+ * answer (the callback then never comes), and the `Accept` line @p accept. */
+static void call_accepting(struct ccci_forgebot *b, const char *method,
+                           char *path, json_t *body, const char *accept,
+                           void (*cb)(struct ccci_forgebot *, void *,
+                                      const struct ccci_httpc_response *),
+                           void *arg, void (*drop)(void *arg))
 {
-  const char *headers[4] = {b->auth, "Accept: application/json", NULL, NULL};
+  const char *headers[4] = {b->auth, accept, NULL, NULL};
   struct ccci_httpc_request rq;
   struct req *q = ccci_xcalloc(1, sizeof(*q));
   char *url = ccci_xasprintf("%s%s", b->base, path);
@@ -179,6 +179,16 @@ static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
   }
 }
 
+static void call_owning(struct ccci_forgebot *b, const char *method, char *path,
+                        json_t *body,
+                        void (*cb)(struct ccci_forgebot *, void *,
+                                   const struct ccci_httpc_response *),
+                        void *arg, void (*drop)(void *arg))
+{
+  call_accepting(b, method, path, body, "Accept: application/json", cb, arg,
+                 drop);
+}
+
 /* One API call: @p method on `<url>/api/v1<path>`, @p body JSON (taken) or
  * NULL. @p cb is called later on the loop; only on a send failure (a
  * malformed request) it gets a response with error set before the
@@ -190,6 +200,18 @@ void fb_call(struct ccci_forgebot *b, const char *method, char *path,
              void *arg)
 {
   call_owning(b, method, path, body, cb, arg, NULL);
+}
+
+void fb_get_file(struct ccci_forgebot *b, char *path,
+                 void (*cb)(struct ccci_forgebot *, void *,
+                            const struct ccci_httpc_response *),
+                 void *arg)
+{
+  /* The raw file endpoints produce application/octet-stream (both
+   * swaggers); their errors are JSON. */
+  call_accepting(b, "GET", path, NULL,
+                 "Accept: application/octet-stream, application/json", cb, arg,
+                 NULL);
 }
 
 bool fb_ok_status(const struct ccci_httpc_response *resp)

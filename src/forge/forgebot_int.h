@@ -120,6 +120,12 @@ void fb_call(struct ccci_forgebot *b, const char *method, char *path,
              void (*cb)(struct ccci_forgebot *, void *,
                         const struct ccci_httpc_response *),
              void *arg);
+/* fb_call for a file's bytes (`GET <url>/api/v1<path>`, @p path taken):
+ * accepts application/octet-stream as the raw file endpoints answer. */
+void fb_get_file(struct ccci_forgebot *b, char *path,
+                 void (*cb)(struct ccci_forgebot *, void *,
+                            const struct ccci_httpc_response *),
+                 void *arg);
 /* A 2xx answer. */
 bool fb_ok_status(const struct ccci_httpc_response *resp);
 /* Whether a failed call is worth trying again (network, 5xx, 429). */

@@ -78,6 +78,8 @@ static json_t *op_status(const struct ccci_ops_env *env,
                         json_pack("{s:s,s:s}", "listen",
                                   ccci_web_address(env->web), "public_url",
                                   ccci_web_public_url(env->web)));
+  json_object_set_new(reply, "servers",
+                      env->runs ? ccci_runs_servers(env->runs) : json_array());
   ccci_serve_counters_read(&d.counters, env->runs, env->forge, env->tail,
                            env->web);
   json_object_set_new(reply, "counters", ccci_serve_counters_json(&d.counters));
@@ -203,6 +205,81 @@ static json_t *op_janitor(const struct ccci_ops_env *env,
   return reply;
 }
 
+static json_t *op_server_ls(const struct ccci_ops_env *env,
+                            struct ccci_op_call *call, json_t *req)
+{
+  json_t *reply = ccci_proto_ok();
+  (void)call;
+  (void)req;
+  json_object_set_new(reply, "servers", ccci_runs_servers(env->runs));
+  return reply;
+}
+
+/* The pool's object of server @p name now (a new reference), or null. */
+static json_t *server_of(const struct ccci_ops_env *env, const char *name)
+{
+  json_t *all = ccci_runs_servers(env->runs), *s, *out = NULL;
+  size_t i;
+  json_array_foreach(all, i, s)
+  {
+    const char *n = json_string_value(json_object_get(s, "name"));
+    if (out == NULL && n != NULL && strcmp(n, name) == 0)
+      out = json_incref(s);
+  }
+  json_decref(all);
+  return out != NULL ? out : json_null();
+}
+
+static json_t *server_drain(const struct ccci_ops_env *env,
+                            struct ccci_op_call *call, json_t *req, bool drain)
+{
+  json_t *err = NULL, *name = req_field(req, "name", JSON_STRING, true, &err);
+  json_t *reply;
+  const char *n;
+  char *msg = NULL;
+  int rc;
+
+  if (err != NULL)
+    return err;
+  n = json_string_value(name);
+  /* A NUL inside the string would name another server. */
+  if (strlen(n) != json_string_length(name) || n[0] == '\0')
+    return ccci_proto_error(CCCI_E_BAD_REQUEST,
+                            "field 'name' must be a server name");
+  rc = ccci_runs_server_drain(env->runs, n, drain, &msg);
+  if (rc == -ENOENT) {
+    err = ccci_proto_error(CCCI_E_NO_SUCH_SERVER, "%s",
+                           msg != NULL ? msg : "no such server");
+    free(msg);
+    return err;
+  }
+  if (rc < 0) {
+    err = ccci_proto_error(CCCI_E_INTERNAL, "cannot %sdrain server '%.64s': %s",
+                           drain ? "" : "un", n,
+                           msg != NULL ? msg : strerror(-rc));
+    free(msg);
+    return err;
+  }
+  free(msg);
+  ccci_info("serve", "server %s %s by uid %ld", n,
+            drain ? "drained" : "undrained", (long)call->uid);
+  reply = ccci_proto_ok();
+  json_object_set_new(reply, "server", server_of(env, n));
+  return reply;
+}
+
+static json_t *op_server_drain(const struct ccci_ops_env *env,
+                               struct ccci_op_call *call, json_t *req)
+{
+  return server_drain(env, call, req, true);
+}
+
+static json_t *op_server_undrain(const struct ccci_ops_env *env,
+                                 struct ccci_op_call *call, json_t *req)
+{
+  return server_drain(env, call, req, false);
+}
+
 static json_t *bad(const char *fmt, const char *field)
 {
   return ccci_proto_error(CCCI_E_BAD_REQUEST, fmt, field);
@@ -246,9 +323,17 @@ static json_t *op_tail(const struct ccci_ops_env *env,
 
 /* The order is the one `unknown-op` lists them in. */
 static const struct ccci_op ops[] = {
-    {"status", op_status}, {"submit", op_submit},   {"show", op_show},
-    {"cancel", op_cancel}, {"ps", op_ps},           {"drain", op_drain},
-    {"tail", op_tail},     {"janitor", op_janitor},
+    {"status", op_status},
+    {"submit", op_submit},
+    {"show", op_show},
+    {"cancel", op_cancel},
+    {"ps", op_ps},
+    {"drain", op_drain},
+    {"tail", op_tail},
+    {"janitor", op_janitor},
+    {"server_ls", op_server_ls},
+    {"server_drain", op_server_drain},
+    {"server_undrain", op_server_undrain},
 };
 
 const struct ccci_op *ccci_ops_find(const char *name)

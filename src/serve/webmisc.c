@@ -13,8 +13,10 @@
 #include "ccci/serve/counters.h"
 #include "web_int.h"
 
-/* The largest /metrics answer and badge. */
+/* The largest /metrics answer (plus METRICS_PER_SERVER for each server of
+ * the pool) and badge. */
 #define METRICS_MAX (256 * 1024)
+#define METRICS_PER_SERVER (4 * 1024)
 #define BADGE_MAX (8 * 1024)
 
 /* ---- the badge ---- */
@@ -322,6 +324,79 @@ static int runs_part(struct ccci_buf *b, const struct ccci_runs_counters *c)
   return r;
 }
 
+/* Append @p s as a label value: backslash, double quote and line feed
+ * escaped (the text format 0.0.4). */
+static int label_value(struct ccci_buf *b, const char *s)
+{
+  int r = 0;
+  for (; *s != '\0' && r == 0; s++) {
+    if (*s == '\\')
+      r = ccci_buf_append(b, "\\\\", 2);
+    else if (*s == '"')
+      r = ccci_buf_append(b, "\\\"", 2);
+    else if (*s == '\n')
+      r = ccci_buf_append(b, "\\n", 2);
+    else
+      r = ccci_buf_append(b, s, 1);
+  }
+  return r;
+}
+
+/* The per-server families of the pool's objects: name in the pool's JSON,
+ * metric, type, help. */
+static const struct {
+  const char *key, *name, *type, *help;
+} server_families[] = {
+    {"capacity", "server_capacity", "gauge", "Runs at once on the server."},
+    {"running", "server_running", "gauge", "Runs running on the server."},
+    {"queued", "server_queued", "gauge",
+     "Queued runs whose placement matches the server."},
+    {"healthy", "server_healthy", "gauge",
+     "1 while the server is healthy (0: unhealthy, probed again)."},
+    {"drained", "server_drained", "gauge",
+     "1 while the server is drained (takes no new run)."},
+    {"runs_started", "server_runs_started_total", "counter",
+     "Runs started on the server."},
+    {"connection_errors_total", "server_connection_errors_total", "counter",
+     "Calls of runs on the server that failed with a connection error."},
+    {"probes", "server_probes_total", "counter", "Probes of the server."},
+    {"probe_failures", "server_probe_failures_total", "counter",
+     "Probes of the server that failed."},
+};
+
+static int servers_part(struct ccci_buf *b, const struct ccci_runs_counters *c,
+                        const json_t *servers)
+{
+  size_t i, k;
+  json_t *s;
+  int r = 0;
+
+  GAUGE("servers", "Servers in the pool (removed ones with runs too).",
+        c->servers);
+  GAUGE("servers_unhealthy", "Servers marked unhealthy.", c->servers_unhealthy);
+  GAUGE("servers_drained", "Servers drained.", c->servers_drained);
+  for (k = 0; k < CCCI_ARRAY_LEN(server_families) && r == 0; k++) {
+    r = family(b, server_families[k].name, server_families[k].type,
+               server_families[k].help);
+    json_array_foreach(servers, i, s)
+    {
+      json_t *v = json_object_get(s, server_families[k].key);
+      const char *name = json_string_value(json_object_get(s, "name"));
+      uint64_t n = 0;
+      if (json_is_true(v))
+        n = 1;
+      else if (json_is_integer(v) && json_integer_value(v) > 0)
+        n = (uint64_t)json_integer_value(v);
+      if (r != 0 || name == NULL)
+        continue;
+      r = ccci_buf_printf(b, "ccci_%s{server=\"", server_families[k].name);
+      r = r < 0 ? r : label_value(b, name);
+      r = r < 0 ? r : ccci_buf_printf(b, "\"} %" PRIu64 "\n", n);
+    }
+  }
+  return r;
+}
+
 static int forge_part(struct ccci_buf *b,
                       const struct ccci_forgebot_counters *c)
 {
@@ -422,6 +497,7 @@ void ccci_web_metrics(struct ccci_web *w, struct ccci_http_req *req,
   struct ccci_ops_daemon d;
   struct ccci_serve_counters *c;
   struct ccci_buf buf, *b = &buf;
+  json_t *servers;
   int r = 0;
 
   (void)arg;
@@ -429,7 +505,8 @@ void ccci_web_metrics(struct ccci_web *w, struct ccci_http_req *req,
   ops->daemon(ops->arg, &d);
   c = &d.counters;
   ccci_serve_counters_read(c, ops->runs, ops->forge, ops->tail, w);
-  ccci_buf_init(b, METRICS_MAX);
+  servers = ops->runs != NULL ? ccci_runs_servers(ops->runs) : json_array();
+  ccci_buf_init(b, METRICS_MAX + json_array_size(servers) * METRICS_PER_SERVER);
   GAUGE("up", "1: the daemon is serving.", 1);
   GAUGE("uptime_seconds", "Seconds since the daemon started.", d.uptime_s);
   GAUGE("ctl_clients", "Control socket clients now.", c->ctl.clients);
@@ -445,6 +522,9 @@ void ccci_web_metrics(struct ccci_web *w, struct ccci_http_req *req,
           c->config_reload_errors);
   if (r == 0 && c->has_runs)
     r = runs_part(b, &c->runs);
+  if (r == 0 && c->has_runs)
+    r = servers_part(b, &c->runs, servers);
+  json_decref(servers);
   if (r == 0 && c->has_forge)
     r = forge_part(b, &c->forge);
   if (r == 0 && c->has_tail)

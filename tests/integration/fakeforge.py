@@ -6,7 +6,8 @@ with the JSON shapes of shared/forge/gitea-v1.26-swagger.json and
 forgejo-v12-swagger.json (only fields declared in both), and follows
 Gitea's behaviour where the spec is silent (status codes, ordering,
 pagination, `since`, binding errors, nulls). HTTP/1.1 with keep-alive;
-every response carries Content-Length, Content-Type: application/json and a
+every response carries Content-Length, Content-Type: application/json (a
+raw file: application/octet-stream, as both specs' `produces` say) and a
 Date header from the fake's own clock.
 
 Served (see ROUTES): GET /user; GET /orgs/{org}/members/{username} (204,
@@ -17,7 +18,10 @@ before, page, limit; X-Total-Count, Link); GET|POST
 /repos/{o}/{r}/issues/{index}/comments; GET|PATCH
 /repos/{o}/{r}/issues/comments/{id}; GET|POST .../comments/{id}/reactions;
 GET /repos/{o}/{r}/pulls/{index}; POST|GET /repos/{o}/{r}/statuses/{sha};
-GET /repos/{o}/{r}/commits/{ref}/statuses. Anything else: 404 JSON.
+GET /repos/{o}/{r}/commits/{ref}/statuses; GET /repos/{o}/{r}/raw/{filepath}
+(`ref`: a commit sha, a branch or refs/heads/<branch>; without it the
+default branch; 200 with the file's bytes, 404 JSON for an unknown ref, a
+missing file or a directory). Anything else: 404 JSON.
 
 Python API
 ----------
@@ -36,11 +40,17 @@ Python API
     f.add_member(org, login, public=False); f.remove_member(org, login)
     f.add_repo("owner/name", default_branch="main") -> repo id
     f.open_pr(repo, number=None, head_sha=None, user=None, head_ref=None,
-              base_ref=None, title=None, head_repo=None) -> number
+              base_ref=None, title=None, head_repo=None, files=None) -> number
         (head_sha None: a fresh 40-hex sha; head_repo "someone/fork" makes a
-        PR from a fork; number None: the next issue index of the repo)
+        PR from a fork; number None: the next issue index of the repo;
+        files: the head commit's tree, {path: str or bytes})
     f.open_issue(repo, user=None, title=None) -> number
-    f.push(repo, n, head_sha) -> new head sha of PR n (a new commit)
+    f.push(repo, n, head_sha, files=None) -> new head sha of PR n (a new
+        commit: the old head's tree with `files` applied, None deleting)
+    f.set_files(repo, sha, files)       # change commit sha's tree (made
+        known to the API), {path: str or bytes, or None to delete}
+    f.files_at(repo, ref) -> {path: bytes} of a commit, branch or None
+        (the default branch)
     f.close_pr(repo, n, merged=False); f.reopen_pr(repo, n)
     f.add_commit(repo, sha)             # make a sha known to the status API
     f.comment(repo, n, user, body, created_at=None) -> Comment (API JSON)
@@ -88,9 +98,11 @@ Control endpoints (outside /api/v1, no token, not recorded, no faults)
 ----------------------------------------------------------------------
     POST /_fake/comment      {repo, number, user, body, created_at?} -> 201 Comment
     POST /_fake/edit_comment {repo, id, body}                        -> 200 Comment
-    POST /_fake/open_pr      {repo, head_sha?, user?, number?, head_ref?} -> 201 {"number": n}
+    POST /_fake/open_pr      {repo, head_sha?, user?, number?, head_ref?, files?}
+                                                                     -> 201 {"number": n}
     POST /_fake/close_pr     {repo, number, merged?}                 -> 200 PullRequest
-    POST /_fake/push         {repo, number, head_sha?}               -> 200 {"sha": sha}
+    POST /_fake/push         {repo, number, head_sha?, files?}       -> 200 {"sha": sha}
+    POST /_fake/files        {repo, sha, files: {path: text or null}} -> 204
     POST /_fake/member       {org, user, public?}                    -> 204
     POST /_fake/clock        {set?: epoch, advance?: seconds, frozen?} -> 200 {"now": t}
     POST /_fake/fault        {path, kind, count?, method?, ...kw}    -> 201
@@ -146,6 +158,14 @@ STATUS_STATES = ("pending", "success", "error", "failure", "warning", "skipped")
 MAX_REQUEST_BODY = 16 << 20
 NO_BODY = object()  # a handler's answer without a body (204, 303, bare 403)
 
+
+class Raw:
+    """A handler's answer that is bytes, not JSON (a raw file)."""
+
+    def __init__(self, data, ctype="application/octet-stream"):
+        self.data = data
+        self.ctype = ctype
+
 RFC3339_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 )
@@ -190,7 +210,9 @@ def new_sha():
 
 
 def _compile(template):
-    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    # {filepath} is the rest of the path, slashes included (Gitea's `/*`).
+    regex = re.sub(r"\\\{filepath\\\}", r"(?P<filepath>.+)", re.escape(template))
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
     return re.compile("^" + regex + "$")
 
 
@@ -212,6 +234,7 @@ ROUTES = [
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}", "h_create_status"),
     ("GET", "/repos/{owner}/{repo}/statuses/{sha}", "h_list_statuses"),
     ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", "h_list_statuses_by_ref"),
+    ("GET", "/repos/{owner}/{repo}/raw/{filepath}", "h_raw_file"),
 ]
 COMPILED_ROUTES = [(m, t, _compile(t), h) for m, t, h in ROUTES]
 
@@ -383,8 +406,9 @@ class FakeForge:
                 "id": self._id(), "owner": owner, "name": name, "full_name": full_name,
                 "default_branch": default_branch, "created": int(self.now()),
                 "next_index": 1, "issues": {}, "comment_ids": [], "statuses": {},
-                "commits": set(),
+                "commits": set(), "trees": {}, "branches": {default_branch: new_sha()},
             }
+            self.repos[full_name]["commits"].add(self.repos[full_name]["branches"][default_branch])
             return self.repos[full_name]["id"]
 
     def _repo(self, full_name):
@@ -410,7 +434,7 @@ class FakeForge:
         return issue
 
     def open_pr(self, repo, number=None, head_sha=None, user=None, head_ref=None,
-                base_ref=None, title=None, head_repo=None):
+                base_ref=None, title=None, head_repo=None, files=None):
         with self.lock:
             r = self._repo(repo)
             issue = self._new_issue(repo, number, user, title, True)
@@ -420,6 +444,9 @@ class FakeForge:
             issue["head_repo"] = head_repo
             issue["base_sha"] = new_sha()
             r["commits"].update((issue["head_sha"], issue["base_sha"]))
+            r["branches"][issue["head_ref"]] = issue["head_sha"]
+            if files is not None:
+                self.set_files(repo, issue["head_sha"], files)
             return issue["number"]
 
     def open_issue(self, repo, user=None, title=None):
@@ -432,13 +459,47 @@ class FakeForge:
             raise KeyError("%s#%s" % (repo, n))
         return r["issues"][n]
 
-    def push(self, repo, n, head_sha=None):
+    def push(self, repo, n, head_sha=None, files=None):
         with self.lock:
             issue = self._issue(repo, n)
+            r = self.repos[repo]
+            old = r["trees"].get(issue["head_sha"], {})
             issue["head_sha"] = head_sha or new_sha()
             issue["updated"] = int(self.now())
-            self.repos[repo]["commits"].add(issue["head_sha"])
+            r["commits"].add(issue["head_sha"])
+            r["branches"][issue["head_ref"]] = issue["head_sha"]
+            r["trees"][issue["head_sha"]] = dict(old)
+            if files is not None:
+                self.set_files(repo, issue["head_sha"], files)
             return issue["head_sha"]
+
+    def set_files(self, repo, sha, files):
+        with self.lock:
+            r = self._repo(repo)
+            r["commits"].add(sha)
+            tree = r["trees"].setdefault(sha, {})
+            for path, data in files.items():
+                path = path.strip("/")
+                if data is None:
+                    tree.pop(path, None)
+                else:
+                    tree[path] = data.encode() if isinstance(data, str) else bytes(data)
+
+    def _resolve_ref(self, r, ref):
+        """The commit a ref names (a sha, a branch, refs/heads/<branch>;
+        empty: the default branch), or None."""
+        if not ref:
+            ref = r["default_branch"]
+        if ref.startswith("refs/heads/"):
+            ref = ref[len("refs/heads/"):]
+        if ref in r["branches"]:
+            return r["branches"][ref]
+        return ref if ref in r["commits"] else None
+
+    def files_at(self, repo, ref=None):
+        with self.lock:
+            r = self.repos[repo]
+            return dict(r["trees"].get(self._resolve_ref(r, ref), {}))
 
     def close_pr(self, repo, n, merged=False):
         with self.lock:
@@ -935,6 +996,20 @@ class FakeForge:
                 sha = issue["head_sha"]
         return self._statuses_answer(r, sha, query, path)
 
+    def h_raw_file(self, doer, p, query, form, path):
+        """GET /repos/{owner}/{repo}/raw/{filepath}?ref=: the file's bytes
+        at the ref (Gitea's repo.GetRawFile): 404 for an unknown ref, a
+        missing file or a directory."""
+        r = self._repo_or_404(p)
+        sha = self._resolve_ref(r, (query.get("ref") or [""])[0])
+        if sha is None:
+            raise ApiError(404, "The target couldn't be found.")
+        tree = r["trees"].get(sha, {})
+        name = p["filepath"].strip("/")
+        if name not in tree:
+            raise ApiError(404, "The target couldn't be found.")
+        return 200, Raw(tree[name]), {}
+
     # -- dispatch ----------------------------------------------------------
 
     def dispatch(self, method, path, query, headers, body):
@@ -1007,13 +1082,17 @@ class FakeForge:
             if path == "/_fake/open_pr":
                 n = self.open_pr(req["repo"], number=req.get("number"),
                                  head_sha=req.get("head_sha"), user=req.get("user"),
-                                 head_ref=req.get("head_ref"))
+                                 head_ref=req.get("head_ref"), files=req.get("files"))
                 return 201, {"number": n}
+            if path == "/_fake/files":
+                self.set_files(req["repo"], req["sha"], req["files"])
+                return 204, NO_BODY
             if path == "/_fake/close_pr":
                 self.close_pr(req["repo"], int(req["number"]), bool(req.get("merged")))
                 return 200, self.pr(req["repo"], int(req["number"]))
             if path == "/_fake/push":
-                return 200, {"sha": self.push(req["repo"], int(req["number"]), req.get("head_sha"))}
+                return 200, {"sha": self.push(req["repo"], int(req["number"]), req.get("head_sha"),
+                                              req.get("files"))}
             if path == "/_fake/member":
                 self.add_member(req["org"], req["user"], bool(req.get("public")))
                 return 204, NO_BODY
@@ -1106,9 +1185,9 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("request body too large")
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status, body=b"", headers=None):
+    def _send(self, status, body=b"", headers=None, ctype="application/json;charset=utf-8"):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -1117,6 +1196,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_json(self, status, obj, headers=None):
+        if isinstance(obj, Raw):
+            self._send(status, obj.data, headers, obj.ctype)
+            return
         body = b"" if obj is NO_BODY else (
             json.dumps(obj, separators=(",", ":")).encode() + b"\n")
         self._send(status, body, headers)

@@ -5,7 +5,9 @@ returns a list of problems (empty when the response fits the spec):
 
 - the operation is looked up by path template and method in `paths`
   (`path` is the request path without the `/api/v1` base path); literal
-  segments beat `{parameters}`, as in Gitea's router;
+  segments beat `{parameters}`, as in Gitea's router; a `{filepath}`
+  parameter takes the rest of the path, slashes included (Gitea routes it
+  as `/*`);
 - the status must be one the operation declares (or in `extra_statuses`,
   for answers that come from middleware the spec does not describe, such
   as 401 for a bad token or a fault injected by the test);
@@ -17,6 +19,9 @@ returns a list of problems (empty when the response fits the spec):
   be declared in the schema (Gitea's structs have no extra fields).
   Error bodies of responses that declare no schema are checked against
   `definitions/APIError` ({"message", "url"}).
+- `type: file` (a raw file) must be bytes, not decoded JSON; with
+  `content_type` given, a 2xx answer's media type must be one the
+  operation `produces` (else the document's).
 
 Null: Swagger 2.0 cannot say "nullable", but Go marshals nil pointers and
 nil slices as null. So null is accepted where the Go field is a pointer or
@@ -77,6 +82,7 @@ class Spec:
         for template in self.doc.get("paths", {}):
             parts = template.strip("/").split("/")
             regex = "^/" + "/".join(
+                ".+" if p == "{filepath}" else
                 "[^/]+" if p.startswith("{") else re.escape(p) for p in parts
             ) + "$"
             params = sum(1 for p in parts if p.startswith("{"))
@@ -120,20 +126,29 @@ class Spec:
 
     # -- checking ---------------------------------------------------------
 
-    def check(self, method, path, status, body, extra_statuses=()):
+    def check(self, method, path, status, body, extra_statuses=(), content_type=None):
         """Problems with one response; `body` is the decoded JSON (None for
-        an empty body)."""
+        an empty body), or the bytes of a `type: file` answer."""
         if path.startswith(self.base_path + "/"):
             path = path[len(self.base_path):]
         template, op = self.find_operation(method, path)
         if op is None:
             return ["%s: no operation %s %s" % (self.name, method, path)]
         where = "%s %s %s -> %d" % (self.name, method.upper(), template, status)
+        if content_type is not None and 200 <= status < 300:
+            produces = op.get("produces", self.doc.get("produces", []))
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media not in produces:
+                return ["%s: Content-Type %s not in produces %s" % (where, media, produces)]
         resp = self.response_of(op, status)
         if resp is None and status not in extra_statuses:
             declared = sorted(op.get("responses", {}))
             return ["%s: status not declared (declared: %s)" % (where, declared)]
         schema = (resp or {}).get("schema")
+        if schema is not None and self.resolve(schema).get("type") == "file":
+            if not isinstance(body, bytes):
+                return ["%s $: expected the file's bytes, got %s" % (where, type(body).__name__)]
+            return []
         if schema is not None and body is None and status < 300:
             if self.resolve(schema).get("type") != "array":  # only nil slices are null
                 return ["%s: null or empty body where a schema is declared" % where]

@@ -93,18 +93,23 @@ class FakeForgeTest(unittest.TestCase):
         r = conn.getresponse()
         resp = Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
         self.assertIsNotNone(resp.header("Date"))
-        self.assertTrue(resp.header("Content-Type").startswith("application/json"))
+        self.assertTrue(resp.header("Content-Type").startswith("application/json")
+                        or (resp.status == 200 and "/raw/" in path), resp.header("Content-Type"))
         self.assertEqual(int(resp.header("Content-Length")), len(resp.data))
         if check and path.startswith("/api/v1/"):
             self.check_specs(method, path, resp, extra_statuses)
         return resp
 
     def check_specs(self, method, path, resp, extra_statuses=()):
-        self.assertIsNot(resp.json, ValueError, resp.data[:200])
+        ctype = resp.header("Content-Type")
+        raw = ctype == "application/octet-stream"
+        if not raw:
+            self.assertIsNot(resp.json, ValueError, resp.data[:200])
         bare = urllib.parse.urlsplit(path).path
         problems = []
         for spec in SPECS:
-            problems += spec.check(method, bare, resp.status, resp.json, extra_statuses)
+            problems += spec.check(method, bare, resp.status, resp.data if raw else resp.json,
+                                   extra_statuses, content_type=ctype)
         self.assertEqual(problems, [])
         if 200 <= resp.status < 300:
             template, _ = SPECS[0].find_operation(method, bare[len("/api/v1"):])
@@ -153,6 +158,9 @@ class FakeForgeTest(unittest.TestCase):
         self.assertEqual(r.status, 201)
         self.call("GET", "/api/v1/repos/coop/app/statuses/" + PR_SHA)
         self.call("GET", "/api/v1/repos/coop/app/commits/feature/statuses")
+        self.f.set_files("coop/app", PR_SHA, {"tests/recipe_meta.yml": "SERVERS: [a]\n"})
+        r = self.call("GET", "/api/v1/repos/coop/app/raw/tests/recipe_meta.yml?ref=" + PR_SHA)
+        self.assertEqual(r.data, b"SERVERS: [a]\n")
         self.f.add_member("coop", "alice", public=True)  # the 303's target
         self.assertEqual(self.call("GET", "/api/v1/orgs/coop/public_members/alice").status, 204)
         routes = {"%s %s" % (m, t) for m, t, _ in fakeforge.ROUTES}
@@ -193,6 +201,52 @@ class FakeForgeTest(unittest.TestCase):
             self.assertEqual(spec.check("GET", "/user", 200, user),
                              ["%s GET /user -> 200 $.username: property not declared in User"
                               % spec.name])
+
+    def test_checker_wants_raw_files_as_bytes(self):
+        path = "/repos/coop/app/raw/tests/recipe_meta.yml"
+        for spec in SPECS:
+            self.assertEqual(spec.check("GET", path, 200, b"x", content_type="application/octet-stream"), [])
+            self.assertNotEqual(spec.check("GET", path, 200, {"x": 1}), [])
+            self.assertNotEqual(spec.check("GET", path, 200, b"x", content_type="text/plain"), [])
+            self.assertNotEqual(spec.check("GET", path, 500, b"x"), [])
+            self.assertEqual(spec.check("GET", path, 404, {"message": "m", "url": "u"}), [])
+
+    # -- raw files -----------------------------------------------------------
+
+    def test_raw_file_at_a_ref(self):
+        """GET /repos/{o}/{r}/raw/{filepath}?ref=: the bytes of the file in
+        that commit's tree, by sha, branch or refs/heads/ name; the default
+        branch without a ref; a pushed commit keeps the files it did not
+        change; 404 (JSON) for a missing file, a directory or an unknown
+        ref, and for a ref before the file was added."""
+        url = "/api/v1/repos/coop/app/raw/tests/recipe_meta.yml"
+        self.f.set_files("coop/app", PR_SHA, {"tests/recipe_meta.yml": b"SERVER_LABELS: [heavy]\n",
+                                              "README.md": "hi"})
+        r = self.call("GET", url + "?ref=" + PR_SHA)
+        self.assertEqual((r.status, r.data), (200, b"SERVER_LABELS: [heavy]\n"))
+        self.assertEqual(r.header("Content-Type"), "application/octet-stream")
+        for ref in ("feature", "refs/heads/feature"):
+            self.assertEqual(self.call("GET", url + "?ref=" + ref).data, b"SERVER_LABELS: [heavy]\n")
+        new = self.f.push("coop/app", self.pr, files={"tests/recipe_meta.yml": "SERVERS: [b]\n"})
+        self.assertEqual(self.call("GET", url + "?ref=" + new).data, b"SERVERS: [b]\n")
+        self.assertEqual(self.call("GET", "/api/v1/repos/coop/app/raw/README.md?ref=" + new).data, b"hi")
+        self.assertEqual(self.call("GET", url + "?ref=" + PR_SHA).data, b"SERVER_LABELS: [heavy]\n")
+        gone = self.f.push("coop/app", self.pr, files={"tests/recipe_meta.yml": None})
+        for target in (url + "?ref=" + gone, url, "/api/v1/repos/coop/app/raw/tests?ref=" + PR_SHA,
+                       url + "?ref=" + "f" * 40, url + "?ref=nobranch",
+                       "/api/v1/repos/coop/nothere/raw/x?ref=" + PR_SHA):
+            r = self.call("GET", target)
+            self.assertEqual(r.status, 404, target)
+            self.assertEqual(set(r.json), {"message", "url"})
+        self.assertEqual(self.f.files_at("coop/app"), {})
+        self.f.set_files("coop/app", self.f.repos["coop/app"]["branches"]["main"],
+                         {"a/b/c.txt": "deep"})
+        self.assertEqual(self.call("GET", "/api/v1/repos/coop/app/raw/a/b/c.txt").data, b"deep")
+        self.assertEqual(self.f.files_at("coop/app", gone), {"README.md": b"hi"})
+        rec = [x for x in self.f.requests if x["path"].endswith("/raw/tests/recipe_meta.yml")]
+        self.assertEqual(rec[0]["template"], "GET /repos/{owner}/{repo}/raw/{filepath}")
+        self.assertEqual(rec[0]["query"], {"ref": [PR_SHA]})
+        self.assertEqual(rec[0]["status"], 200)
 
     # -- auth and membership -----------------------------------------------
 

@@ -957,6 +957,100 @@ class ForgeTest(CcciTestCase):
         self.assertNotIn(self.token, d.logtext())
         self.assert_fake_clean()
 
+    # -- placement input: the head's tests/recipe_meta.yml --------------------
+
+    POOL = "servers:\n  - name: a\n    capacity: 2\n    labels: [heavy]\n"
+    META_PATH = "/api/v1/repos/%s/raw/tests/recipe_meta.yml" % REPO
+
+    def meta_reads(self):
+        return [r for r in self.forge.requests if r["path"] == self.META_PATH]
+
+    def test_recipe_meta_is_read_at_the_pinned_head(self):
+        """The bot reads tests/recipe_meta.yml at the head sha the PR
+        lookup pinned (the raw endpoint's `ref`), after the PR and before
+        acceptance, once; its placement keys reach meta.json."""
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice", head_ref="feature",
+                       files={"tests/recipe_meta.yml": "SERVER_LABELS: [heavy]\n"})
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        f.set_files(REPO, f.repos[REPO]["branches"]["main"],
+                    {"tests/recipe_meta.yml": "SERVER_LABELS: [other]\n"})
+        d = self.serve(extra=self.POOL)
+        self.wait_first_poll()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "success", run)
+        reads = self.meta_reads()
+        self.assertEqual(len(reads), 1, reads)
+        self.assertEqual(reads[0]["query"], {"ref": [sha]})
+        self.assertEqual(reads[0]["status"], 200)
+        self.assertEqual(reads[0]["method"], "GET")
+        self.assertTrue(f.sent_token(reads[0], self.token))
+        pulls = [r for r in f.requests if r["path"] == "/api/v1/repos/%s/pulls/%d" % (REPO, pr)]
+        self.assertLess(pulls[0]["real_time"], reads[0]["real_time"])
+        self.assertEqual(run["placement"]["labels"], ["heavy"], run)
+        self.assertEqual(run["placement"].get("servers", []), [], run)
+        self.assert_token_kept_secret(d)
+        self.assert_fake_clean()
+
+    def test_recipe_meta_missing_gives_a_run_placed_anywhere(self):
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice", files={"README.md": "no tests/ here"})
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve(extra=self.POOL)
+        self.wait_first_poll()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        self.assertEqual(run["reason"], "success", run)
+        reads = self.meta_reads()
+        self.assertEqual([(r["query"], r["status"]) for r in reads], [({"ref": [sha]}, 404)])
+        placement = run.get("placement") or {}
+        self.assertEqual((placement.get("servers") or [], placement.get("labels") or []), ([], []), run)
+        self.assert_fake_clean()
+
+    def test_recipe_meta_failure_then_success_runs_once(self):
+        """A 500 on the file, then a 429: the comment is read again after
+        the backoff, as when the PR cannot be read; one run, one eyes
+        reaction, one pending status, once the file is read."""
+        f = self.forge
+        pr = f.open_pr(REPO, user="alice",
+                       files={"tests/recipe_meta.yml": "SERVERS: [a]\n"})
+        sha = f.pr(REPO, pr)["head"]["sha"]
+        d = self.serve(extra=self.POOL)
+        self.wait_first_poll()
+        f.fault(r"/raw/tests/recipe_meta\.yml$", "status", count=1, method="GET", status=500)
+        f.fault(r"/raw/tests/recipe_meta\.yml$", "429", count=1, method="GET", retry_after=1)
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c, timeout=WAIT * 2)
+        self.assertEqual(run["reason"], "success", run)
+        self.assertEqual([r["status"] for r in self.meta_reads()], [500, 429, 200])
+        self.wait_polls(2)
+        self.assertEqual(len(self.runs_of(d, c["id"])), 1)
+        self.assertEqual(len(self.starts()), 1)
+        self.assertEqual(len(self.meta_reads()), 3)
+        self.wait_status(sha, "success")
+        self.assertEqual([s["status"] for s in self.statuses(sha)], ["pending", "success"])
+        self.assertEqual(len(self.eyes(c["id"])), 1)
+        self.assertIn("reading tests/recipe_meta.yml failed (HTTP 500)", d.logtext())
+        self.assertEqual(self.counters(d).get("forge_triggers"), 1)
+        self.assertEqual(run["placement"]["servers"], ["a"], run)
+        self.assert_fake_clean()
+
+    def test_recipe_meta_too_large_is_placed_anywhere_and_said(self):
+        f = self.forge
+        big = "# padding\n" * 7000  # 70000 bytes, past the 64 KiB limit
+        pr = f.open_pr(REPO, user="alice", files={"tests/recipe_meta.yml": big})
+        d = self.serve(extra=self.POOL)
+        self.wait_first_poll()
+        c = f.comment(REPO, pr, "alice", "!testme")
+        run = self.wait_run(d, c)
+        self.assertEqual(len(self.runs_of(d, c["id"])), 1)
+        self.assertIn("tests/recipe_meta.yml at %s is 70000 bytes, over the 65536"
+                      % f.pr(REPO, pr)["head"]["sha"][:12], d.logtext())
+        placement = run.get("placement") or {}
+        self.assertEqual((placement.get("servers") or [], placement.get("labels") or []), ([], []), run)
+        self.assert_fake_clean()
+
 
 if __name__ == "__main__":
     import unittest

@@ -183,6 +183,44 @@ class HttpMiscTest(CcciTestCase):
                          self.value(fams, "ccci_redaction_bytes", "ccci_redaction_bytes_total"))
         self.assertIn("orphan", st["janitor_actions"])
 
+    def test_metrics_of_the_pool(self):
+        """The ccci_servers* gauges (status's counters) and one sample per
+        server of each per-server family, labelled server="<name>", which
+        follow `ccci server drain`."""
+        d = self.daemon(config="min_free_bytes: 0\nharness:\n  command: %s\n"
+                               "servers:\n  - name: a\n    capacity: 2\n    labels: [heavy]\n"
+                               "  - name: b.example\n" % json.dumps([PY, self.harness])).start()
+        r = run_cli("-s", d.socket, "server", "drain", "b.example")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        fams, text = self.metrics(d)
+        st = d.status()
+        for name in ("servers", "servers_unhealthy", "servers_drained"):
+            self.assertEqual(fams["ccci_" + name]["type"], "gauge")
+            self.assertEqual(self.value(fams, "ccci_" + name, "ccci_" + name), st["counters"][name])
+        self.assertEqual(st["counters"]["servers"], 2)
+        self.assertEqual(st["counters"]["servers_drained"], 1)
+        want = {"server_capacity": ("gauge", {"a": 2, "b.example": 1}),
+                "server_running": ("gauge", {"a": 0, "b.example": 0}),
+                "server_queued": ("gauge", {"a": 0, "b.example": 0}),
+                "server_healthy": ("gauge", {"a": 1, "b.example": 1}),
+                "server_drained": ("gauge", {"a": 0, "b.example": 1}),
+                "server_runs_started": ("counter", {"a": 0, "b.example": 0}),
+                "server_connection_errors": ("counter", {"a": 0, "b.example": 0}),
+                "server_probes": ("counter", {"a": 0, "b.example": 0}),
+                "server_probe_failures": ("counter", {"a": 0, "b.example": 0})}
+        for fam, (kind, values) in want.items():
+            f = fams["ccci_" + fam]
+            self.assertEqual(f["type"], kind, fam)
+            sample = "ccci_" + fam + ("_total" if kind == "counter" else "")
+            got = {lab["server"]: v for name, lab, v in f["samples"] if name == sample}
+            self.assertEqual(got, values, fam)
+            self.assertIn("# HELP ccci_%s%s " % (fam, "_total" if kind == "counter" else ""), text)
+        r = run_cli("-s", d.socket, "server", "undrain", "b.example")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        fams, _ = self.metrics(d)
+        self.assertEqual(self.value(fams, "ccci_server_drained", "ccci_server_drained",
+                                    server="b.example"), 0)
+
     def test_healthz_then_503_after_drain(self):
         d = self.serve()
         status, r, body = get(d, "/healthz")

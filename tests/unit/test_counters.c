@@ -30,6 +30,9 @@ static void fill(struct ccci_serve_counters *c)
   c->runs.queue_depth = 30;
   c->runs.active = 31;
   c->runs.draining = true;
+  c->runs.servers = 90;
+  c->runs.servers_unhealthy = 91;
+  c->runs.servers_drained = 92;
   c->runs.secrets_values = 32;
   c->runs.secrets_patterns = 33;
   c->runs.secrets_problem = true;
@@ -81,6 +84,7 @@ static void expect(const struct ccci_serve_counters *c, const char *want)
   "\"deploy-budget\":23,\"timeout\":24,\"cancelled\":25,\"orphaned\":26,"      \
   "\"superseded\":27,\"error\":28},"                                           \
   "\"queue_depth\":30,\"runs_active\":31,\"draining\":true,"                   \
+  "\"servers\":90,\"servers_unhealthy\":91,\"servers_drained\":92,"            \
   "\"secrets_values\":32,\"secrets_patterns\":33,"                             \
   "\"secrets_problem\":true,\"redaction_bytes\":34,"                           \
   "\"redaction_masked\":35,\"janitor_actions\":{\"requeue\":61,"               \

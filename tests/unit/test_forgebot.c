@@ -3,9 +3,10 @@
  * org `org` with the bot and alice, mallory outside it, repo `org/r0`): a
  * member's `!testme` is accepted once, the same comment again is already
  * seen, or a duplicate once the bot restarted, and never a second run; a
- * non-member is refused with one reply. The repo is enrolled through its state
- * file and its comment listing hangs, so no poll takes part; runs are drained,
- * so nothing starts. */
+ * non-member is refused with one reply; a head whose recipe_meta.yml cannot
+ * be read is retried, as a PR that cannot be read. The repo is enrolled through
+ * its state file and its comment listing hangs, so no poll takes part; runs are
+ * drained, so nothing starts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -414,6 +415,77 @@ static void test_read_twice_at_once_runs_once(void **state)
   ccci_forge_comment_close(&c);
 }
 
+/* Requests the fake forge answered for @p template so far. */
+static long long requests_of(struct fx *f, const char *template)
+{
+  CURL *c = curl_easy_init();
+  char *url = ccci_xasprintf("%s/_fake/requests/count", f->url);
+  struct ccci_buf out;
+  json_t *j;
+  long long n;
+
+  ccci_buf_init(&out, 1 << 20);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+  assert_int_equal(curl_easy_perform(c), CURLE_OK);
+  j = json_loadb(out.data != NULL ? out.data : "", out.len, 0, NULL);
+  n = json_integer_value(
+      json_object_get(json_object_get(j, "by_template"), template));
+  json_decref(j);
+  ccci_buf_close(&out);
+  curl_easy_cleanup(c);
+  free(url);
+  return n;
+}
+
+#define RAW "GET /repos/{owner}/{repo}/raw/{filepath}"
+
+/* The head's tests/recipe_meta.yml answers 500 (then 429): the comment is
+ * to be read again (retry), nothing is recorded and no run is made; once
+ * the file can be read (here: 404, the recipe has none) it is accepted,
+ * one run. */
+static void test_recipe_meta_failure_retried(void **state)
+{
+  struct fx *f = *state;
+  struct ccci_forge_comment c;
+  struct answer a;
+  json_t *fault;
+  int i, before = runs_count(f);
+
+  comment(f, open_pr(f), "alice", "!testme", &c);
+  fault = fake_post(f, "/_fake/fault",
+                    json_pack("{s:s,s:s,s:i,s:i}", "path",
+                              "/raw/tests/recipe_meta\\.yml$", "kind", "status",
+                              "status", 500, "count", 1));
+  json_decref(fault);
+  fault = fake_post(f, "/_fake/fault",
+                    json_pack("{s:s,s:s,s:i,s:i}", "path",
+                              "/raw/tests/recipe_meta\\.yml$", "kind", "429",
+                              "retry_after", 1, "count", 1));
+  json_decref(fault);
+  for (i = 0; i < 2; i++) {
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(
+        ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a),
+        CCCI_LEDGER_NEED_PULL);
+    run_until(f, &a.got);
+    assert_int_equal(a.verdict, CCCI_LEDGER_RETRY);
+    assert_string_equal(a.run_id, "");
+    assert_int_equal(runs_count(f), before);
+    assert_int_equal(requests_of(f, RAW), i + 1);
+  }
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(
+      ccci_forgebot_accept_trigger(f->bot, REPO, &c, on_answer, &a),
+      CCCI_LEDGER_NEED_PULL);
+  run_until(f, &a.got);
+  assert_int_equal(a.verdict, CCCI_LEDGER_ACCEPT);
+  assert_int_equal(runs_count(f), before + 1);
+  assert_int_equal(requests_of(f, RAW), 3);
+  ccci_forge_comment_close(&c);
+}
+
 static void test_non_member_refused(void **state)
 {
   struct fx *f = *state;
@@ -512,6 +584,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_read_twice_at_once_runs_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_non_member_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recipe_meta_failure_retried, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_settled_at_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_before_the_self_check_retry, setup,
                                       teardown),

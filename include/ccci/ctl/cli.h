@@ -43,6 +43,12 @@ int ccci_cmd_tail(const struct ccci_cli *cli, int argc, char **argv);
 int ccci_cmd_janitor(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci drain`: stop admitting runs. */
 int ccci_cmd_drain(const struct ccci_cli *cli, int argc, char **argv);
+/**
+ * `ccci server ls`, `ccci server drain NAME`, `ccci server undrain NAME`:
+ * the pool of swarm servers (docs/protocol.md, `server_ls`). An unknown
+ * server exits CCCI_EXIT_NO_SUCH_RUN (3) with the daemon's message.
+ */
+int ccci_cmd_server(const struct ccci_cli *cli, int argc, char **argv);
 /** `ccci harness ...` (ccci_harness_main, docs/harness.md). */
 int ccci_cmd_harness(const struct ccci_cli *cli, int argc, char **argv);
 /** The hidden `ccci supervise` (see ccci_supervise_main). */
