@@ -54,7 +54,9 @@ static const struct command commands[] = {
      "          [--results FILE] [--run-dir DIR] [--keep] [--tier T]...\n"
      "                       deploy a recipe with abra and run its tiers\n"
      "  harness --teardown [--run-dir DIR]\n"
-     "                       tear down what a run's state files say exists"},
+     "                       tear down what a run's state files say exists\n"
+     "  harness --probe [--server S]\n"
+     "                       exit 0 when the abra server S answers"},
     {"version", ccci_cmd_version, "version              print the version"},
     /* Hidden (no usage): only the daemon starts it. */
     {"supervise", ccci_cmd_supervise, NULL},

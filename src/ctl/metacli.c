@@ -134,6 +134,7 @@ static int meta_check(const struct ccci_cli *cli, int argc, char **argv)
   if (r < 0) {
     code = ccci_cli_usage_error("%s", cause);
   } else {
+    ccci_metacheck_pool(&c, cfg);
     if (cli->json) {
       json_t *j = ccci_metacheck_to_json(&c);
       char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

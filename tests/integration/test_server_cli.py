@@ -94,7 +94,7 @@ class ServerCliTest(CcciTestCase):
             self.assertIn("b", r.stderr)
         reply = request(d.socket, {"v": 1, "op": "server_drain", "name": "nope"})
         self.assertEqual(reply["ok"], False)
-        self.assertEqual(reply["error"]["code"], "no_such_server")
+        self.assertEqual(reply["error"]["code"], "no-such-server")
         self.assertIn("alpha.example", reply["error"]["message"])
         reply = request(d.socket, {"v": 1, "op": "server_undrain"})
         self.assertEqual(reply["error"], {"code": "bad-request", "message": "field 'name' is required"})

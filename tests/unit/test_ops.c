@@ -348,7 +348,7 @@ static void test_servers(void **state)
   expect(r, "{\"ok\":false,\"error\":{\"code\":\"bad-request\",\"message\":"
             "\"field 'name' must be a server name\"}}");
 
-  /* An unknown name: no_such_server, the message naming the servers. */
+  /* An unknown name: no-such-server, the message naming the servers. */
   for (i = 0; i < 2; i++) {
     r = call(f, i == 0 ? "{\"v\":1,\"op\":\"server_drain\",\"name\":\"zz\"}"
                        : "{\"v\":1,\"op\":\"server_undrain\",\"name\":"
@@ -356,7 +356,7 @@ static void test_servers(void **state)
     assert_true(json_is_false(json_object_get(r, "ok")));
     err = json_object_get(r, "error");
     assert_string_equal(json_string_value(json_object_get(err, "code")),
-                        "no_such_server");
+                        "no-such-server");
     assert_non_null(
         strstr(json_string_value(json_object_get(err, "message")), "zz"));
     assert_non_null(

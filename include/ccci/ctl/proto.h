@@ -24,7 +24,7 @@
 #define CCCI_E_BUSY "busy"
 #define CCCI_E_INTERNAL "internal"
 /** `server_drain` / `server_undrain` of a name not in the pool. */
-#define CCCI_E_NO_SUCH_SERVER "no_such_server"
+#define CCCI_E_NO_SUCH_SERVER "no-such-server"
 
 /**
  * Parse one request line of @p len bytes (no newline). On success returns 0,
