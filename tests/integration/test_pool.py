@@ -461,15 +461,19 @@ class TestSpread(PoolCase):
         # all empty -> the first in config order; then the least loaded
         # (running/capacity), the next after the last chosen among equals.
         r1 = self.submit("pages", "--pr", "1")
-        self.assert_placed(r1, "alpha")     # 0, 0, 0
+        self.assert_placed(r1, "alpha")     # 0, 0, 0: the first
         r2 = self.submit("hello", "--pr", "1")
         self.assert_placed(r2, "bravo")     # 1/2, 0, 0: bravo comes after alpha
         r3 = self.submit("pages", "--pr", "2")
         self.assert_placed(r3, "charlie")   # 1/2, 1/1, 0: labels do not keep it off
+        self.release(r3)
+        self.succeeded(r3)
         r4 = self.submit("hello", "--pr", "2")
-        self.assert_placed(r4, "alpha")     # the only free slot
+        self.assert_placed(r4, "charlie")   # 1/2, 1/1, 0: less loaded than alpha
         r5 = self.submit("pages", "--pr", "3")
+        self.assert_placed(r5, "alpha")     # the only free slot
         r6 = self.submit("hello", "--pr", "3")
+        r7 = self.submit("pages", "--pr", "4")
         # Every slot is taken: the two wait, counted as queued for every
         # server they could go to.
         def full():
@@ -481,32 +485,32 @@ class TestSpread(PoolCase):
         self.assertEqual(s["charlie"]["labels"], ["heavy"])
         self.assertEqual(s["alpha"]["domain_suffix"], "alpha.test")
         self.assertTrue(all(v["healthy"] and not v["drained"] for v in s.values()), s)
-        self.assert_queued(r5)
         self.assert_queued(r6)
+        self.assert_queued(r7)
         table = run_cli("-s", d.socket, "server", "ls")
         self.assertEqual(table.returncode, 0, table.stderr)
         self.assertRegex(table.stdout.splitlines()[0],
                          r"^NAME +CAPACITY +RUNNING +QUEUED +HEALTHY +DRAINED +LABELS")
         self.assertRegex(table.stdout, r"(?m)^charlie +1 +1 +2 .*heavy")
-        # bravo's run ends: r5 goes to bravo, the one free slot.
+        # bravo's run ends: r6 goes to bravo, the one free slot.
         self.release(r2)
         self.succeeded(r2)
-        self.assert_placed(r5, "bravo")
-        self.assert_queued(r6)
+        self.assert_placed(r6, "bravo")
+        self.assert_queued(r7)
         self.release(r1)
         self.succeeded(r1)
-        self.assert_placed(r6, "alpha")
+        self.assert_placed(r7, "alpha")
         self.release_all()
-        for rid in (r3, r4, r5, r6):
+        for rid in (r4, r5, r6, r7):
             self.succeeded(rid)
         # All empty again: round-robin goes on after the last chosen (alpha).
-        r7 = self.submit("pages", "--pr", "4")
-        self.assert_placed(r7, "bravo")
-        self.succeeded(r7)
+        r8 = self.submit("pages", "--pr", "5")
+        self.assert_placed(r8, "bravo")
+        self.succeeded(r8)
         self.assert_capacity_kept({"alpha": 2, "bravo": 1, "charlie": 1})
         s = self.servers()
         self.assertEqual({n: v["runs_started"] for n, v in s.items()},
-                         {"alpha": 3, "bravo": 3, "charlie": 1})
+                         {"alpha": 3, "bravo": 3, "charlie": 2})
         self.assertEqual({n: (v["running"], v["queued"]) for n, v in s.items()},
                          {n: (0, 0) for n in s})
         self.assert_swarm_empty("alpha", "bravo", "charlie")
