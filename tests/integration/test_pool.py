@@ -548,18 +548,21 @@ class TestPlacement(PoolCase):
         self.overlay("ovl", "SERVERS: [charlie]\n")
         servers = [("alpha", 1, []), ("bravo", 1, []), ("charlie", 1, ["heavy", "ssd"])]
         d = self.start(servers)
+        # Each run below has a free server it would take without its
+        # placement (an unplaced run goes to the least loaded, the first
+        # after the last chosen among equals).
         h1 = self.submit("heavy", "--pr", "1")
-        self.assert_placed(h1, "charlie")
+        self.assert_placed(h1, "charlie")   # not alpha
         self.assertEqual(placement(self.meta_on_disk(h1)), {"labels": ["heavy"]})
-        # A second heavy run waits for charlie although alpha and bravo are
-        # free: a run submitted after it goes past it to alpha.
+        k1 = self.submit("pinned", "--pr", "1")
+        self.assert_placed(k1, "bravo")     # not alpha
+        self.assertEqual(placement(self.meta_on_disk(k1)), {"servers": ["bravo"]})
+        # A second heavy run waits for charlie although alpha is free: a
+        # run submitted after it goes past it to alpha.
         h2 = self.submit("heavy", "--pr", "2")
         p1 = self.submit("plain", "--pr", "1")
         self.assert_placed(p1, "alpha")
         self.assert_queued(h2)
-        k1 = self.submit("pinned", "--pr", "1")
-        self.assert_placed(k1, "bravo")
-        self.assertEqual(placement(self.meta_on_disk(k1)), {"servers": ["bravo"]})
         # No server has the label: it waits, and says why.
         g1 = self.submit("gpu", "--pr", "1")
         note = "waiting: no server in the pool matches (labels: gpu)"
@@ -571,20 +574,28 @@ class TestPlacement(PoolCase):
         s = self.servers()
         self.assertEqual({n: v["queued"] for n, v in s.items()},
                          {"alpha": 0, "bravo": 0, "charlie": 1})  # h2 only
+        # The overlay's SERVERS wins: alpha frees (a later plain run takes
+        # it), the overlay's run still waits for charlie.
         o1 = self.submit("ovl", "--pr", "1")
         self.assertEqual(placement(self.show(o1)), {"servers": ["charlie"]})
-        # charlie frees: the older heavy run goes first (FIFO within the
-        # repo is not required across repos, but only h2 and o1 want it and
-        # either order keeps the placement): both end up on charlie.
+        self.release(p1)
+        self.succeeded(p1)
+        p2 = self.submit("plain", "--pr", "2")
+        self.assert_placed(p2, "alpha")
+        self.assert_queued(o1)
+        self.assert_queued(h2)
+        # charlie frees: h2 and o1 (two repos, round-robin) both end up
+        # there, one after the other.
         self.release(h1)
         self.succeeded(h1)
         first = wait_for(lambda: [r for r in (h2, o1)
                                   if os.path.exists(os.path.join(self.pool, r + ".hook"))],
                          RUN_WAIT, "a run on charlie")[0]
         self.assert_placed(first, "charlie")
+        second = o1 if first == h2 else h2
+        self.assert_queued(second)
         self.release(first)
         self.succeeded(first)
-        second = o1 if first == h2 else h2
         self.assert_placed(second, "charlie")
         self.assert_queued(g1)
         self.assertEqual(self.ps()[g1].get("note"), note)
@@ -592,7 +603,7 @@ class TestPlacement(PoolCase):
         self.reload(servers + [("delta", 1, ["gpu"])])
         self.assert_placed(g1, "delta")
         self.release_all()
-        for rid in (second, p1, k1, g1):
+        for rid in (second, p2, k1, g1):
             self.succeeded(rid)
         self.assert_capacity_kept({"alpha": 1, "bravo": 1, "charlie": 1, "delta": 1})
         self.assert_swarm_empty("alpha", "bravo", "charlie", "delta")
