@@ -35,6 +35,7 @@ RUN_WAIT = 120
 
 # harness.command (and teardown_command): `sh WRAPPER ROLE CMD...` runs CMD
 # (the real `ccci harness`), keeps the environment the daemon gave it and
+# the run's meta.json as it is on disk when the daemon starts it, and
 # appends `<role>-start|<role>-end <run> <CCCI_SERVER> <ns>` to events. It
 # stays until its child is gone whatever signal the group gets, so its
 # start/end span is inside the run's slot.
@@ -44,6 +45,7 @@ role=$1
 shift
 d=$POOL_DIR
 env | grep -E '^(CCCI_[A-Z_]*|ABRA_DIR)=' | sort > "$d/$CCCI_RUN_ID.$role.env"
+cp "$(dirname "$CCCI_RESULTS_FILE")/meta.json" "$d/$CCCI_RUN_ID.$role.meta.json"
 echo "$role-start $CCCI_RUN_ID $CCCI_SERVER $(date +%s%N)" >> "$d/events"
 "$@" &
 pid=$!
@@ -383,6 +385,10 @@ class PoolCase(CcciTestCase):
         self.assertEqual(m.get("server"), server, json.dumps(m, indent=1))
         domain = m["domain"]
         self.assertTrue(domain.endswith("." + server + ".test"), domain)
+        # On disk before the harness started.
+        with open(os.path.join(self.pool, rid + ".run.meta.json")) as f:
+            at_start = json.load(f)
+        self.assertEqual((at_start.get("server"), at_start["domain"]), (server, domain))
         self.assertEqual(self.show(rid)["server"], server)
         env = self.run_env(rid)
         self.assertEqual(env.get("CCCI_SERVER"), server, env)
