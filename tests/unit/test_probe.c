@@ -65,8 +65,7 @@ static void run(struct seen *s, char *const *argv, uint64_t timeout_ms,
 static void test_exit_and_output(void **state)
 {
   char *const ok[] = {"/bin/sh", "-c", "echo active; echo err >&2", NULL};
-  char *const bad[] = {"/bin/sh", "-c", "echo 'unreachable' >&2; exit 1",
-                       NULL};
+  char *const bad[] = {"/bin/sh", "-c", "echo 'unreachable' >&2; exit 1", NULL};
   struct seen s;
   (void)state;
 
@@ -99,8 +98,7 @@ static void test_output_cap(void **state)
  * goes too, long before its sleep ends. */
 static void test_timeout_kills_the_group(void **state)
 {
-  char *const slow[] = {"/bin/sh", "-c", "sleep 30 & echo started; wait",
-                        NULL};
+  char *const slow[] = {"/bin/sh", "-c", "sleep 30 & echo started; wait", NULL};
   struct seen s;
   uint64_t t0 = uv_hrtime();
   (void)state;
