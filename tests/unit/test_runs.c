@@ -408,9 +408,12 @@ static void test_pool_servers_and_placement(void **state)
    * why. */
   recipe_meta(f, "bad\n");
   submit(f);
-  assert_non_null(strstr(note_of(f, &list), "placed anywhere: "));
-  assert_non_null(strstr(note_of(f, &list), "not YAML"));
-  json_decref(list);
+  {
+    const char *n = note_of(f, &list);
+    assert_non_null(strstr(n, "placed anywhere: "));
+    assert_non_null(strstr(n, "not YAML"));
+    json_decref(list);
+  }
   ccci_runs_counters(f->rs, &c);
   assert_int_equal(c.servers, 2);
   assert_int_equal(c.servers_unhealthy, 0);
