@@ -211,7 +211,7 @@ const struct ccci_keytab_type ccci_keytab_strings = {
 
 /* ---- values: free, copy, compare ---- */
 
-static void strlist_free(struct ccci_strlist *l)
+void ccci_strlist_clear(struct ccci_strlist *l)
 {
   size_t i;
   for (i = 0; i < l->n; i++)
@@ -227,6 +227,29 @@ static void strlist_push(struct ccci_strlist *l, char *s)
   l->v = ccci_xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
   l->v[l->n++] = s;
   l->v[l->n] = NULL;
+}
+
+void ccci_strlist_add(struct ccci_strlist *l, const char *s)
+{
+  strlist_push(l, ccci_xstrdup(s));
+}
+
+void ccci_strlist_copy(struct ccci_strlist *to, const struct ccci_strlist *from)
+{
+  size_t i;
+  to->v = ccci_xcalloc(from->n + 1, sizeof(*to->v));
+  for (i = 0; i < from->n; i++)
+    to->v[i] = ccci_xstrdup(from->v[i]);
+  to->n = from->n;
+}
+
+bool ccci_strlist_has(const struct ccci_strlist *l, const char *s)
+{
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], s) == 0)
+      return true;
+  return false;
 }
 
 static void strmap_free(struct ccci_strmap *m)
@@ -290,7 +313,7 @@ void ccci_keytab_free(const struct ccci_keytab *t, void *target)
       *(bool *)p = false;
       break;
     case CCCI_KEYTAB_LIST:
-      strlist_free(p);
+      ccci_strlist_clear(p);
       break;
     case CCCI_KEYTAB_MAP:
       strmap_free(p);
@@ -676,10 +699,10 @@ static void parse_list(struct parse *ps, const struct ccci_keytab_key *k,
     bad = true;
   }
   if (bad) {
-    strlist_free(&l);
+    ccci_strlist_clear(&l);
     return;
   }
-  strlist_free(slot(ps->target, k));
+  ccci_strlist_clear(slot(ps->target, k));
   *(struct ccci_strlist *)slot(ps->target, k) = l;
 }
 

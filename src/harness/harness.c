@@ -140,32 +140,6 @@ static const char *nz(const char *s)
   return s != NULL ? s : "";
 }
 
-static void strlist_add(struct ccci_strlist *l, const char *s)
-{
-  l->v = ccci_xrealloc(l->v, (l->n + 2) * sizeof(char *));
-  l->v[l->n++] = ccci_xstrdup(s);
-  l->v[l->n] = NULL;
-}
-
-static void strlist_clear(struct ccci_strlist *l)
-{
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    free(l->v[i]);
-  free(l->v);
-  l->v = NULL;
-  l->n = 0;
-}
-
-static bool strlist_has(const struct ccci_strlist *l, const char *s)
-{
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    if (strcmp(l->v[i], s) == 0)
-      return true;
-  return false;
-}
-
 static const struct ccci_config *the_cfg;
 
 /* The template @p name of the config (a view, not a copy). */
@@ -526,7 +500,7 @@ static const char *tier_unselected(const struct h *h, enum ccci_tier t)
   const char *name = ccci_tier_name(t);
   if (t == CCCI_TIER_DEPLOY)
     return NULL;
-  if (h->meta_loaded && strlist_has(&h->meta.skip_tiers, name))
+  if (h->meta_loaded && ccci_strlist_has(&h->meta.skip_tiers, name))
     return "SKIP_TIERS names it";
   if (h->upto >= 0 && (int)t > h->upto)
     return "not selected (--tier: the run stops after an earlier tier)";
@@ -999,7 +973,7 @@ static bool new_app(struct h *h, struct app *a, bool http, char **why)
       n = -ENOMEM;
     explicit_bzero(vals.v[i], strlen(vals.v[i]));
   }
-  strlist_clear(&vals);
+  ccci_strlist_clear(&vals);
   if (!ccci_hcall_ok(&res)) {
     *why = ccci_hcall_why(&res, "abra app secret generate");
     ccci_hcall_result_free(&res);
@@ -1184,16 +1158,16 @@ static bool data_cmd(struct h *h, bool write, const char *marker, bool *seen,
   char *cmd = subst_marker(
       write ? h->meta.data_check_write : h->meta.data_check_read, marker);
   int r;
-  strlist_add(&args, "sh");
-  strlist_add(&args, "-c");
-  strlist_add(&args, cmd);
+  ccci_strlist_add(&args, "sh");
+  ccci_strlist_add(&args, "-c");
+  ccci_strlist_add(&args, cmd);
   free(cmd);
   memset(&v, 0, sizeof(v));
   v.service = h->meta.data_check_service;
   v.args = &args;
   r = call(h, "run", &h->apps[0], &v, CALL_TIMEOUT_MS, !write, false, false,
            &res);
-  strlist_clear(&args);
+  ccci_strlist_clear(&args);
   if (r < 0 || !ccci_hcall_ok(&res)) {
     *why = r < 0 ? ccci_xstrdup("cannot start abra")
                  : ccci_hcall_why(&res, write ? "DATA_CHECK write"
@@ -1317,14 +1291,14 @@ static bool run_hook(struct h *h, enum ccci_hook k, enum ccci_tier tier,
 
   if (hi->run_by_tests) {
     for (i = 0; i < h->meta.test_runner.n; i++)
-      strlist_add(&argv, h->meta.test_runner.v[i]);
+      ccci_strlist_add(&argv, h->meta.test_runner.v[i]);
     if (argv.n == 0) {
       *why = ccci_xasprintf("%s: TEST_RUNNER is empty", hi->file);
       return false;
     }
-    strlist_add(&argv, snap_rel(h, h->hook[k]));
+    ccci_strlist_add(&argv, snap_rel(h, h->hook[k]));
   } else {
-    strlist_add(&argv, h->hook[k]);
+    ccci_strlist_add(&argv, h->hook[k]);
   }
   ccci_hcall_printf(
       "%s (the %s's hook)\n", hi->file,
@@ -1341,7 +1315,7 @@ static bool run_hook(struct h *h, enum ccci_hook k, enum ccci_tier tier,
    * not the harness's own missing tool (exit 127). */
   r = ccci_hcall_run(&c, &res);
   free_env(env);
-  strlist_clear(&argv);
+  ccci_strlist_clear(&argv);
   if (r < 0) {
     *why = ccci_xasprintf("cannot start %s", hi->file);
     return false;
@@ -1805,7 +1779,7 @@ fail:
 
 static void add_arg(void *arg, const char *s)
 {
-  strlist_add(arg, s);
+  ccci_strlist_add(arg, s);
 }
 
 static void tier_custom(struct h *h)
@@ -1819,7 +1793,7 @@ static void tier_custom(struct h *h)
 
   tier_begin(h, CCCI_TIER_CUSTOM);
   for (i = 0; i < h->meta.test_runner.n; i++)
-    strlist_add(&argv, h->meta.test_runner.v[i]);
+    ccci_strlist_add(&argv, h->meta.test_runner.v[i]);
   for (i = 0; i < h->meta.custom_tests.n; i++)
     nfiles += ccci_hook_match_tests(h->snap_dir, h->meta.custom_tests.v[i],
                                     add_arg, &argv);
@@ -1849,7 +1823,7 @@ static void tier_custom(struct h *h)
   if (r == 0)
     ccci_hcall_result_free(&res);
 out:
-  strlist_clear(&argv);
+  ccci_strlist_clear(&argv);
 }
 
 /* ---- teardown ---- */
@@ -2549,9 +2523,9 @@ static void run_tiers(struct h *h)
   size_t i;
 
   for (i = 0; i < CCCI_TIER_COUNT; i++)
-    want[i] =
-        !quick || i == CCCI_TIER_DEPLOY ||
-        strlist_has(&h->meta.quick_tiers, ccci_tier_name((enum ccci_tier)i));
+    want[i] = !quick || i == CCCI_TIER_DEPLOY ||
+              ccci_strlist_has(&h->meta.quick_tiers,
+                               ccci_tier_name((enum ccci_tier)i));
   if (h->meta.upgrade_base_version != NULL)
     h->base_version = ccci_xstrdup(h->meta.upgrade_base_version);
   find_versions(h);

@@ -562,17 +562,6 @@ int ccci_meta_load(const char *operator_file, const char *recipe_file,
   return 0;
 }
 
-/* A copy of @p from in @p to. */
-static void strlist_copy(struct ccci_strlist *to,
-                         const struct ccci_strlist *from)
-{
-  size_t i;
-  to->v = ccci_xcalloc(from->n + 1, sizeof(char *));
-  for (i = 0; i < from->n; i++)
-    to->v[i] = ccci_xstrdup(from->v[i]);
-  to->n = from->n;
-}
-
 /* Parse @p path (named @p shown in errors) over @p m when it exists. */
 static int placement_file(const char *path, const char *shown,
                           enum ccci_meta_source source, struct ccci_meta *m,
@@ -631,8 +620,8 @@ int ccci_meta_placement(const char *own_path, const char *own_text,
     return -EINVAL;
   }
   ccci_buf_close(&all);
-  strlist_copy(servers, &m.servers);
-  strlist_copy(labels, &m.server_labels);
+  ccci_strlist_copy(servers, &m.servers);
+  ccci_strlist_copy(labels, &m.server_labels);
   ccci_meta_free(&m);
   return 0;
 }

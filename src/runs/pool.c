@@ -6,41 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void strlist_clear(struct ccci_strlist *l)
+/* Add @p s once. */
+static void strlist_add_once(struct ccci_strlist *l, const char *s)
 {
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    free(l->v[i]);
-  free(l->v);
-  l->v = NULL;
-  l->n = 0;
-}
-
-static void strlist_copy(struct ccci_strlist *to, const struct ccci_strlist *f)
-{
-  size_t i;
-  to->v = ccci_xcalloc(f->n + 1, sizeof(char *));
-  to->n = f->n;
-  for (i = 0; i < f->n; i++)
-    to->v[i] = ccci_xstrdup(f->v[i]);
-}
-
-static bool strlist_has(const struct ccci_strlist *l, const char *s)
-{
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    if (strcmp(l->v[i], s) == 0)
-      return true;
-  return false;
-}
-
-static void strlist_add(struct ccci_strlist *l, const char *s)
-{
-  if (strlist_has(l, s))
-    return;
-  l->v = ccci_xrealloc(l->v, (l->n + 2) * sizeof(char *));
-  l->v[l->n++] = ccci_xstrdup(s);
-  l->v[l->n] = NULL;
+  if (!ccci_strlist_has(l, s))
+    ccci_strlist_add(l, s);
 }
 
 static void strlist_del(struct ccci_strlist *l, const char *s)
@@ -66,7 +36,7 @@ static void conf_clear(struct ccci_pool_server *s)
 {
   free(s->domain_suffix);
   free(s->gateway);
-  strlist_clear(&s->labels);
+  ccci_strlist_clear(&s->labels);
   s->domain_suffix = s->gateway = NULL;
 }
 
@@ -79,7 +49,7 @@ static void conf_set(struct ccci_pool_server *s,
       ccci_xstrdup(c->domain_suffix != NULL ? c->domain_suffix : "");
   s->gateway = c->gateway != NULL ? ccci_xstrdup(c->gateway) : NULL;
   s->gateway_insecure = c->gateway_insecure;
-  strlist_copy(&s->labels, &c->labels);
+  ccci_strlist_copy(&s->labels, &c->labels);
 }
 
 static void server_clear(struct ccci_pool_server *s)
@@ -96,7 +66,7 @@ void ccci_pool_close(struct ccci_pool *p)
   for (i = 0; i < p->n; i++)
     server_clear(&p->v[i]);
   free(p->v);
-  strlist_clear(&p->drained);
+  ccci_strlist_clear(&p->drained);
   memset(p, 0, sizeof(*p));
 }
 
@@ -127,13 +97,13 @@ void ccci_pool_merge(struct ccci_pool *p, const struct ccci_server_conf *v,
       kept[old - p->v] = true;
       memset(&nv[nn].labels, 0, sizeof(nv[nn].labels));
       nv[nn].domain_suffix = nv[nn].gateway = NULL;
-      strlist_clear(&old->labels);
+      ccci_strlist_clear(&old->labels);
       free(old->domain_suffix);
       free(old->gateway);
     } else {
       memset(&nv[nn], 0, sizeof(nv[nn]));
       nv[nn].name = ccci_xstrdup(v[i].name);
-      nv[nn].drained = strlist_has(&p->drained, v[i].name);
+      nv[nn].drained = ccci_strlist_has(&p->drained, v[i].name);
     }
     nv[nn].removed = false;
     conf_set(&nv[nn], &v[i]);
@@ -253,7 +223,7 @@ int ccci_pool_set_drained(struct ccci_pool *p, const char *name, bool drained)
     return -ENOENT;
   s->drained = drained;
   if (drained)
-    strlist_add(&p->drained, name);
+    strlist_add_once(&p->drained, name);
   else
     strlist_del(&p->drained, name);
   return 0;
@@ -314,17 +284,17 @@ int ccci_pool_drain_parse(struct ccci_pool *p, const char *text, size_t len,
     if (!json_is_string(e) || !ccci_valid_server_name(json_string_value(e))) {
       *err =
           ccci_xasprintf("field 'drained' item %zu must be a server name", i);
-      strlist_clear(&names);
+      ccci_strlist_clear(&names);
       json_decref(j);
       return -EINVAL;
     }
-    strlist_add(&names, json_string_value(e));
+    strlist_add_once(&names, json_string_value(e));
   }
   json_decref(j);
-  strlist_clear(&p->drained);
+  ccci_strlist_clear(&p->drained);
   p->drained = names;
   for (i = 0; i < p->n; i++)
-    p->v[i].drained = strlist_has(&p->drained, p->v[i].name);
+    p->v[i].drained = ccci_strlist_has(&p->drained, p->v[i].name);
   return 0;
 }
 

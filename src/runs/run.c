@@ -90,16 +90,6 @@ const char *ccci_run_reason_level_doc(enum ccci_run_reason r)
   return reasons[r].level;
 }
 
-static void strlist_clear(struct ccci_strlist *l)
-{
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    free(l->v[i]);
-  free(l->v);
-  l->v = NULL;
-  l->n = 0;
-}
-
 void ccci_run_meta_clear(struct ccci_run_meta *m)
 {
   free(m->repo);
@@ -110,8 +100,8 @@ void ccci_run_meta_clear(struct ccci_run_meta *m)
   free(m->daemon_instance);
   free(m->server);
   json_decref(m->trigger);
-  strlist_clear(&m->place_servers);
-  strlist_clear(&m->place_labels);
+  ccci_strlist_clear(&m->place_servers);
+  ccci_strlist_clear(&m->place_labels);
   m->repo = m->recipe = m->ref = m->sha = m->domain = NULL;
   m->daemon_instance = m->server = NULL;
   m->trigger = NULL;

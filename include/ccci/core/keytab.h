@@ -28,6 +28,16 @@ struct ccci_strlist {
   size_t n;
 };
 
+/** Free the strings of @p l and empty it. */
+void ccci_strlist_clear(struct ccci_strlist *l);
+/** Append a copy of @p s to @p l (kept NULL-terminated). */
+void ccci_strlist_add(struct ccci_strlist *l, const char *s);
+/** A copy of @p from in @p to (which is overwritten, not freed). */
+void ccci_strlist_copy(struct ccci_strlist *to,
+                       const struct ccci_strlist *from);
+/** Is @p s one of @p l's strings? */
+bool ccci_strlist_has(const struct ccci_strlist *l, const char *s);
+
 /** A map of string to string, in file order. */
 struct ccci_strmap {
   char **keys;
