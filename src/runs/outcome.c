@@ -78,12 +78,12 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
       o.budget = CCCI_BUDGET_UNCHECKED;
       o.unreachable = true;
     }
-    /* A deployment may be left: stopped while deployed, or its server
-     * was unreachable for the harness's own teardown (tried again until it
-     * comes back). */
-    o.teardown = (o.reason == CCCI_REASON_CANCELLED ||
-                  o.reason == CCCI_REASON_TIMEOUT || o.unreachable) &&
-                 c->opstate_deployed;
+    /* A deployment is left whenever opstate still says so once the
+     * harness is gone: stopped while deployed, its server unreachable for
+     * the harness's own teardown, a teardown call that failed, a harness
+     * that crashed. The daemon tears it down (tried again until it
+     * works), whatever the reason. */
+    o.teardown = c->opstate_deployed;
   }
   o.level = ccci_outcome_level(o.reason, c->results);
   o.commit_status = ccci_run_reason_commit_status(o.reason);
