@@ -21,15 +21,19 @@ GET /repos/{o}/{r}/pulls/{index}; POST|GET /repos/{o}/{r}/statuses/{sha};
 GET /repos/{o}/{r}/commits/{ref}/statuses; GET /repos/{o}/{r}/raw/{filepath}
 (`ref`: a commit sha, a branch or refs/heads/<branch>; without it the
 default branch; 200 with the file's bytes, 404 JSON for an unknown ref, a
-missing file or a directory). Anything else: 404 JSON.
+missing file or a directory). Anything else: 404 JSON (but see "Git smart
+HTTP" below for clone URLs when git_root is set).
 
 Python API
 ----------
     f = FakeForge(default_limit=30, max_limit=50, utc_offset=0, link_header=True,
-                  record_limit=None, strict_commits=True, compat_username=False)
+                  record_limit=None, strict_commits=True, compat_username=False,
+                  git_root=None)
         (utc_offset: seconds east of UTC for JSON timestamps; link_header:
         send Link on lists; compat_username: add the "username" alias that
-        real Gitea/Forgejo put in every User but neither swagger declares)
+        real Gitea/Forgejo put in every User but neither swagger declares;
+        git_root: a directory of bare repos <git_root>/<owner>/<repo>.git
+        served as git clone URLs, see "Git smart HTTP")
     f.start(); f.url                    # "http://127.0.0.1:PORT"; also a context manager
     f.stop()                            # closes every connection, releases hung requests
 
@@ -68,7 +72,15 @@ Python API
         template ("GET /repos/{owner}/{repo}/issues/comments" or None),
         status (int; None while unanswered or when no answer was sent),
         fault (kind or None), time (forge clock), real_time (time.time()).
-    f.sent_token(record, token) -> bool; f.clear_requests()
+    f.git_requests -> list of dicts (a snapshot, oldest first), one per git
+        smart HTTP request (see below): method, path, query (the raw query
+        string), headers (Authorization becomes "<scheme> <redacted>"),
+        user (the Basic auth user name, "" when undecodable, None without
+        Basic auth), token_sha256 (hex sha256 of the password or token
+        sent, or None), status, fault, stderr (git http-backend's), time,
+        real_time. Kept apart from f.requests and request_counts().
+    f.sent_token(record, token) -> bool (a requests or git_requests record)
+    f.clear_requests()                  # empties requests and git_requests
     f.request_counts() -> {"total": n, "by_template": {"GET /user": n, ...}}
     f.statuses(repo, sha) -> [CommitStatus] oldest first
     f.comments_of(repo, n) -> [Comment] in listing order
@@ -94,6 +106,33 @@ Python API
         "hang"       never answer (until f.stop() or seconds=N), not done
     f.clear_faults()
 
+Git smart HTTP (git_root set)
+-----------------------------
+Clone URLs as real Gitea serves them, `<f.url>/<owner>/<repo>.git`: a
+request whose path is /<owner>/<repo>.git/<rest> (outside /api/v1; owner
+and repo of letters, digits, `_`, `.`, `-`, not starting with `.`; no `.`
+or `..` segment) is answered by `git http-backend` run as CGI with
+GIT_PROJECT_ROOT=git_root, GIT_HTTP_EXPORT_ALL=1, PATH_INFO=the path,
+QUERY_STRING, REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH (when there is
+a body; a chunked one is de-chunked first), HTTP_GIT_PROTOCOL (the
+Git-Protocol header, so protocol v2 works), HTTP_CONTENT_ENCODING (so
+http-backend inflates gzip request bodies), REMOTE_ADDR, and no global or
+system git config; the request body on its stdin. Its CGI answer (Status:,
+Content-Type and the other headers) is sent with a Content-Length, on the
+kept-alive connection. The repos are read from disk: the bare repo
+<git_root>/<owner>/<repo>.git (a work tree with .git inside also works)
+need not be add_repo'd; a missing one is git's 404 ("repository ... not
+found"); refs such as refs/pull/<n>/head are whatever the repo holds (make
+them with git update-ref or git push). Fetch and clone only: pushes are
+refused (no REMOTE_USER). Authentication is not checked: no credentials
+or Basic auth with any user and password (ccci's harness sends user
+`ccci` and the token, when asked) are all served; the fake never answers
+401, so git never asks. The requests go to f.git_requests, not
+f.requests; faults apply to them as to the API (f.fault's path_regex is
+searched in the clone path, e.g. r"\.git/" for every clone, r"." for a
+whole-forge outage; "^/api/v1/" leaves clones alone). Without git_root
+these paths are the API's 404 JSON, recorded in f.requests.
+
 Control endpoints (outside /api/v1, no token, not recorded, no faults)
 ----------------------------------------------------------------------
     POST /_fake/comment      {repo, number, user, body, created_at?} -> 201 Comment
@@ -115,8 +154,9 @@ Command line (benchmarks)
 -------------------------
     python3 fakeforge.py --port 0 --repos 1000 --org bench --bot ccci-bot \\
         --token-file PATH [--member alice ...] [--user mallory ...]
-        [--record-limit 10000]
-  creates org `bench` (the bot and every --member are members; every --user
+        [--record-limit 10000] [--git-root DIR]
+  (--git-root: serve the bare repos DIR/<owner>/<repo>.git as clone URLs,
+  as git_root does) creates org `bench` (the bot and every --member are members; every --user
   is a user outside it) and repos
   bench/r0..r{N-1}; the bot's token is read from PATH, or made and written
   there (mode 0600) when PATH is missing or empty. Prints one line
@@ -132,6 +172,7 @@ with an invalid state or on an unknown sha gives 400/404.
 """
 
 import argparse
+import base64
 import calendar
 import collections
 import email.utils
@@ -143,6 +184,7 @@ import secrets
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -156,6 +198,9 @@ DOC_URL = "https://gitea.com/api/swagger"
 ALLOWED_REACTIONS = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
 STATUS_STATES = ("pending", "success", "error", "failure", "warning", "skipped")
 MAX_REQUEST_BODY = 16 << 20
+# A clone URL's path: /<owner>/<repo>.git/<rest> (what git smart HTTP asks).
+GIT_PATH_RE = re.compile(r"^/([A-Za-z0-9_][A-Za-z0-9_.-]*)/([A-Za-z0-9_][A-Za-z0-9_.-]*)\.git(/[^?#]+)$")
+GIT_BACKEND_TIMEOUT = 300
 NO_BODY = object()  # a handler's answer without a body (204, 303, bare 403)
 
 
@@ -244,8 +289,9 @@ class FakeForge:
 
     def __init__(self, host="127.0.0.1", port=0, default_limit=30, max_limit=50,
                  utc_offset=0, link_header=True, record_limit=None, strict_commits=True,
-                 compat_username=False):
+                 compat_username=False, git_root=None):
         self.host = host
+        self.git_root = None if git_root is None else os.path.abspath(git_root)
         self.port = port
         self.default_limit = default_limit
         self.max_limit = max_limit
@@ -266,6 +312,7 @@ class FakeForge:
         self.reactions = {}  # comment id -> [reaction dict]
         self._faults = []
         self._requests = collections.deque(maxlen=record_limit)
+        self._git_requests = collections.deque(maxlen=record_limit)
         self.errors = []  # tracebacks of bugs in the fake (answered 500)
         self._counts = {}
         self._total = 0
@@ -550,9 +597,15 @@ class FakeForge:
         with self.lock:
             return [dict(r) for r in self._requests]
 
+    @property
+    def git_requests(self):
+        with self.lock:
+            return list(self._git_requests)
+
     def clear_requests(self):
         with self.lock:
             self._requests.clear()
+            self._git_requests.clear()
             self._counts.clear()
             self._total = 0
 
@@ -648,6 +701,72 @@ class FakeForge:
             self._counts[key] = self._counts.get(key, 0) + 1
             self._total += 1
         return rec
+
+    def _record_git(self, method, path, query_string, headers):
+        hdrs, user, token_sha = {}, None, None
+        for k, v in headers.items():
+            if k.lower() != "authorization":
+                hdrs[k] = v
+                continue
+            scheme, _, cred = v.partition(" ")
+            hdrs[k] = scheme + " <redacted>"
+            secret = cred.strip()
+            if scheme.lower() == "basic":
+                try:
+                    user, _, secret = base64.b64decode(secret, validate=True).decode(
+                        "utf-8").partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    user = ""
+            token_sha = hashlib.sha256(secret.encode()).hexdigest()
+        rec = {"method": method, "path": path, "query": query_string, "headers": hdrs,
+               "user": user, "token_sha256": token_sha, "status": None, "fault": None,
+               "stderr": "", "time": self.now(), "real_time": time.time()}
+        with self.lock:
+            self._git_requests.append(rec)
+        return rec
+
+    def _git_backend(self, method, path, query_string, headers, body, remote_addr):
+        """Run `git http-backend` as CGI for one request under git_root:
+        (status, [(header, value)], body bytes, stderr text)."""
+        env = {"PATH": os.environ.get("PATH") or "/usr/bin:/bin",
+               "GIT_PROJECT_ROOT": self.git_root, "GIT_HTTP_EXPORT_ALL": "1",
+               "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+               "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
+               "SERVER_SOFTWARE": Handler.server_version, "REQUEST_METHOD": method,
+               "PATH_INFO": path, "QUERY_STRING": query_string, "REMOTE_ADDR": remote_addr}
+        if os.environ.get("HOME"):
+            env["HOME"] = os.environ["HOME"]
+        if method not in ("GET", "HEAD") or body:
+            env["CONTENT_LENGTH"] = str(len(body))
+        for name, var in (("Content-Type", "CONTENT_TYPE"), ("Git-Protocol", "HTTP_GIT_PROTOCOL"),
+                          ("Content-Encoding", "HTTP_CONTENT_ENCODING")):
+            v = headers.get(name)
+            if v:
+                env[var] = v
+        try:
+            p = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
+                               timeout=GIT_BACKEND_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            msg = "git http-backend: %s\n" % e
+            return 500, [("Content-Type", "text/plain; charset=utf-8")], msg.encode(), msg
+        err = p.stderr.decode("utf-8", "replace")
+        out = p.stdout
+        ends = [(i, n) for i, n in ((out.find(b"\r\n\r\n"), 4), (out.find(b"\n\n"), 2)) if i >= 0]
+        if not ends:
+            msg = "git http-backend exited %d without a CGI header: %s" % (p.returncode, err)
+            return 500, [("Content-Type", "text/plain; charset=utf-8")], msg.encode(), err
+        i, n = min(ends)
+        status, hdrs = 200, []
+        for line in out[:i].decode("latin-1").splitlines():
+            k, _, v = line.partition(":")
+            k, v = k.strip(), v.strip()
+            if not k:
+                continue
+            if k.lower() == "status":
+                status = int(v.split()[0])
+            elif k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                hdrs.append((k, v))
+        return status, hdrs, out[i + n:], err
 
     # -- JSON views (Gitea's convert.To* with fields declared in both specs) --
 
@@ -1229,6 +1348,11 @@ class Handler(BaseHTTPRequestHandler):
                 status, obj = 500, {"message": "fake forge bug: %r" % e}
             self._send_json(status, obj)
             return
+        if forge.git_root is not None and not path.startswith(API + "/") \
+                and GIT_PATH_RE.match(path) and "/../" not in path + "/" \
+                and "/./" not in path + "/":
+            self._handle_git(path, split.query, body)
+            return
         headers = {k: v for k, v in self.headers.items()}
         rec = forge._record(self.command, path, query, headers, body)
         fault = forge._take_fault(self.command, path)
@@ -1251,6 +1375,31 @@ class Handler(BaseHTTPRequestHandler):
             return
         rec["status"] = status
         self._send_json(status, obj, extra)
+
+    def _handle_git(self, path, query_string, body):
+        """A git smart HTTP request (clone, fetch): faults apply, then
+        `git http-backend` answers; recorded in forge.git_requests."""
+        forge = self.server.forge
+        rec = forge._record_git(self.command, path, query_string, self.headers)
+        fault = forge._take_fault(self.command, path)
+        if fault is not None:
+            rec["fault"] = fault["kind"]
+            if self._apply_fault(fault, rec):
+                return
+        status, hdrs, data, err = forge._git_backend(self.command, path, query_string,
+                                                     self.headers, body, self.client_address[0])
+        rec["stderr"] = err
+        if fault is not None and fault["kind"] == "reset_after":
+            self._reset()
+            return
+        rec["status"] = status
+        self.send_response(status)
+        for k, v in hdrs:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
 
     def _apply_fault(self, fault, rec):
         """Act out a fault; True when the request is finished with."""
@@ -1341,12 +1490,15 @@ def main(argv=None):
                     help="a user outside the org (repeatable)")
     ap.add_argument("--record-limit", type=int, default=10000,
                     help="request records kept (counters are always complete)")
+    ap.add_argument("--git-root", default=None,
+                    help="serve git clones of <DIR>/<owner>/<repo>.git at <url>/<owner>/<repo>.git")
     args = ap.parse_args(argv)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
 
-    forge = FakeForge(host=args.host, port=args.port, record_limit=args.record_limit)
+    forge = FakeForge(host=args.host, port=args.port, record_limit=args.record_limit,
+                      git_root=args.git_root)
     forge.add_user(args.bot, token=_load_or_make_token(args.token_file))
     for login in args.member + args.user:
         forge.add_user(login)

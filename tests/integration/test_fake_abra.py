@@ -111,7 +111,7 @@ class Fakes(unittest.TestCase):
         os.makedirs(os.path.join(self.abra_dir, "recipes"))
         self.env = dict(os.environ, ABRA_DIR=self.abra_dir, FAKE_SWARM_DIR=self.swarm,
                         PATH=SUPPORT + os.pathsep + os.environ.get("PATH", ""))
-        for k in ("FAKE_ABRA_DELAY", "FAKE_SERVICE_START_S", "DOCKER_CONTEXT"):
+        for k in ("FAKE_ABRA_DELAY", "FAKE_DOCKER_DELAY", "FAKE_SERVICE_START_S", "DOCKER_CONTEXT"):
             self.env.pop(k, None)
 
     # -------------------------------------------------------------- helpers
@@ -544,6 +544,158 @@ class Fakes(unittest.TestCase):
         self.faults([{"match": "app new", "action": "explode"}])
         self.assertFata(self.call("new", check=False, recipe="pages", server="default", domain="a.test"),
                         "faults.json: rule 0: unknown action")
+
+    def test_delay_ranges(self):
+        """FAKE_ABRA_DELAY / FAKE_DOCKER_DELAY: `N` fixed, `MIN-MAX` uniform."""
+        for var in ("FAKE_ABRA_DELAY", "FAKE_DOCKER_DELAY"):
+            old = os.environ.get(var)
+            self.addCleanup(lambda v=var, o=old: os.environ.pop(v) if o is None
+                            else os.environ.__setitem__(v, o))
+            os.environ[var] = "0.02-0.3"
+            got = [fakeswarm.call_delay(var) for _ in range(200)]
+            self.assertTrue(all(0.02 <= x <= 0.3 for x in got), got)
+            self.assertGreater(len(set(got)), 100)
+            self.assertLess(min(got), 0.1)
+            self.assertGreater(max(got), 0.22)
+            for text, want in (("0.25", 0.25), ("", 0), ("0", 0), ("0.1-0.1", 0.1), (" 2 ", 2)):
+                os.environ[var] = text
+                self.assertEqual(fakeswarm.call_delay(var), want, text)
+        # through the real CLIs: every call sleeps at least MIN
+        env = dict(self.env, FAKE_ABRA_DELAY="0.3-0.4", FAKE_DOCKER_DELAY="0.3-0.4")
+        for argv, out in ((["abra", "app", "undeploy", "nope.test", "-n"], ""),
+                          (["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], "active\n")):
+            t0 = time.monotonic()
+            p = self.raw(*argv, env=env)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.3, argv)
+            self.assertEqual(p.stdout, out, p.stderr)
+        t0 = time.monotonic()
+        p = self.raw("docker", "info", env=dict(self.env, FAKE_DOCKER_DELAY="0.5"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.5)
+        # a malformed value is an error before anything is done
+        for bad in ("x", "0.3-0.1", "-1", "1-", "0.1-0.2-0.3", "nan", "inf"):
+            p = self.raw("abra", "app", "new", "pages", "-s", "default", "-D", "a.test", "-n",
+                         env=dict(self.env, FAKE_ABRA_DELAY=bad))
+            self.assertFata(p, "FAKE_ABRA_DELAY=")
+            p = self.raw("docker", "info", env=dict(self.env, FAKE_DOCKER_DELAY=bad))
+            self.assertEqual(p.returncode, 1, bad)
+            self.assertIn("FAKE_DOCKER_DELAY=", p.stderr)
+
+    def _many(self, argv, n, env=None):
+        """n calls of argv, 4 at a time -> [CompletedProcess] in call order."""
+        out = [None] * n
+
+        def work(k):
+            for i in range(k, n, 4):
+                out[i] = self.raw(*argv, env=env)
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        return out
+
+    def test_fault_probability(self):
+        """0 never fires, 1 always, 0.5 some; a roll that fails lets a later
+        rule fire."""
+        rules = [{"match": "docker info", "action": "fail", "probability": 0, "message": "never"},
+                 {"match": "docker info", "action": "fail", "probability": 0.5, "message": "half"},
+                 {"match": "docker info", "action": "fail", "probability": 1, "message": "always"}]
+        self.faults(rules)
+        ps = self._many(["docker", "info"], 200)
+        msgs = [p.stderr for p in ps]
+        self.assertEqual([p.returncode for p in ps], [1] * 200)
+        self.assertEqual(set(msgs), {"half\n", "always\n"})
+        half = msgs.count("half\n")
+        self.assertTrue(40 < half < 160, half)
+        self.assertEqual(fakeswarm.fault_counts(self.swarm, 0, rules[0]), {"seen": 200, "fired": 0})
+        self.assertEqual(fakeswarm.fault_counts(self.swarm, 1, rules[1]), {"seen": 200, "fired": half})
+        self.assertEqual(fakeswarm.fault_counts(self.swarm, 2, rules[2]),
+                         {"seen": 200, "fired": 200 - half})
+        # `after` counts matching calls, `times` counts firings
+        rule = {"match": "docker info", "action": "fail", "probability": 0.5, "after": 3,
+                "times": 4, "message": "boom"}
+        self.faults([rule])
+        rcs = [self.raw("docker", "info").returncode for _ in range(40)]
+        self.assertEqual(rcs[:3], [0, 0, 0])
+        self.assertEqual(rcs.count(1), 4)
+        self.assertEqual(fakeswarm.fault_counts(self.swarm, 0, rule), {"seen": 40, "fired": 4})
+        # no probability: 1
+        self.faults([{"match": "docker info", "action": "fail"}])
+        self.assertEqual(self.raw("docker", "info").returncode, 1)
+        for bad in (-0.1, 1.5, "0.5", True, None):
+            self.faults([{"match": "app", "action": "fail", "probability": bad}])
+            p = self.raw("abra", "app", "undeploy", "nope.test", "-n")
+            self.assertFata(p, "faults.json: rule 0: probability must be a number")
+
+    def test_fault_skip(self):
+        """skip: exit 0, nothing printed, nothing changed, for abra and docker."""
+        self.checkout()
+        self.new_app("a.test")
+        self.call("deploy", domain="a.test")
+        self.run_sh("a.test", "echo kept > %s" % MARKER_PATH)
+        state = os.path.join(self.swarm, "default", "state.json")
+
+        def snapshot():
+            with open(state) as f, open(self.env_file("a.test")) as g:
+                return f.read(), g.read(), sorted(os.listdir(os.path.join(self.swarm, "default",
+                                                                          "volumes")))
+        before = snapshot()
+        self.faults([{"match": "app", "action": "skip"}, {"match": "docker", "action": "skip"}])
+        marker = os.path.join(self.tmp, "ran")
+        for name, kw in (("undeploy", {}), ("deploy", {}), ("volume_remove", {}),
+                         ("secret_remove", {}), ("remove", {}), ("backup", {}),
+                         ("restore", {}), ("secret_generate", {}),
+                         ("run", {"service": "app", "args": ["touch", marker]}),
+                         ("services", {"server": "default", "stack": "a_test"}),
+                         ("volumes", {"server": "default", "stack": "a_test"})):
+            p = self.call(name, domain="a.test", **kw)
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "", ""), name)
+        p = self.call("new", recipe="pages", server="default", domain="b.test")
+        self.assertEqual((p.stdout, p.stderr), ("", ""))
+        self.assertFalse(os.path.exists(marker))
+        self.assertFalse(os.path.exists(self.env_file("b.test")))
+        self.assertEqual(snapshot(), before)
+        # the teardown break of the system test: only undeploy claims success
+        self.faults([{"match": "app undeploy", "action": "skip"}])
+        self.call("undeploy", domain="a.test")
+        self.assertIn("a_test", fakeswarm.Server("default", self.swarm).load()["stacks"])
+        self.assertFata(self.call("volume_remove", check=False, domain="a.test"), ".*in use")
+        self.assertEqual(self.run_sh("a.test", "cat %s" % MARKER_PATH).stdout, "kept\n")
+
+    def test_secrets_log(self):
+        """Every generated or inserted value is appended to secrets.log
+        (0600), and stays there after teardown removed it from state.json."""
+        d = "pages.test"
+        self.checkout()
+        self.call("new", recipe="pages", server="default", domain=d)
+        with open(self.env_file(d), "a") as f:
+            f.write("SECRET_API_KEY_VERSION=v2 # length=20\n")
+        self.call("secret_generate", domain=d)
+        vf = os.path.join(self.tmp, "smtp")
+        with open(vf, "w") as f:
+            f.write("s3cret-smtp-value\n")
+        self.call("secret_insert", domain=d, secret="smtp", version="v1", file=vf)
+        st = fakeswarm.Server("default", self.swarm).load()
+        values = sorted(s["value"].rstrip("\n") for s in st["secrets"].values())
+        self.assertEqual(len(values), 3)
+        self.assertIn("s3cret-smtp-value", values)
+        log = os.path.join(self.swarm, "secrets.log")
+        self.assertEqual(os.stat(log).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(fakeswarm.read_secrets_log(self.swarm)), values)
+        with open(log) as f:
+            self.assertEqual(sorted(f.read().splitlines()), values)
+        # app new --secrets too; a second generate adds nothing
+        self.call("secret_generate", domain=d)
+        self.raw("abra", "app", "new", "pages", "-s", "default", "-D", "b.test", "-S", "-n")
+        st_b = [s["value"] for n, s in fakeswarm.Server("default", self.swarm).load()["secrets"].items()
+                if n.startswith("b_test_")]
+        self.assertEqual(len(st_b), 1)
+        self.assertEqual(sorted(fakeswarm.read_secrets_log(self.swarm)), sorted(values + st_b))
+        for step in ("secret_remove", "remove"):
+            self.call(step, domain=d)
+        self.assertEqual(len(fakeswarm.read_secrets_log(self.swarm)), 4)
+        self.assertNotIn("pages_test_smtp_v1", fakeswarm.Server("default", self.swarm).load()["secrets"])
 
     # ------------------------------------------------------------- parallel
 

@@ -3,11 +3,14 @@
 auth answers, every fault kind, the clock, the request log, the control
 endpoints and the command-line mode. Needs no ccci binary."""
 
+import base64
 import email.utils
+import gzip
 import http.client
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -807,6 +810,212 @@ class CommandLineTest(unittest.TestCase):
         proc2.stdout.close()
         os.unlink(token_file)
         os.rmdir(tmp)
+
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "GIT_AUTHOR_DATE": "2024-02-01T12:00:00+0000",
+           "GIT_COMMITTER_DATE": "2024-02-01T12:00:00+0000",
+           "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_TERMINAL_PROMPT": "0"}
+
+
+def git(*args, cwd=None, check=True):
+    p = subprocess.run(["git"] + list(args), cwd=cwd, capture_output=True, text=True,
+                       env=dict(os.environ, **GIT_ENV), timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError("git %s: %s%s" % (" ".join(args), p.stdout, p.stderr))
+    return p
+
+
+def pkt(line):
+    data = line.encode() if isinstance(line, str) else line
+    return b"%04x" % (len(data) + 4) + data
+
+
+class GitHttpTest(unittest.TestCase):
+    """git smart HTTP under git_root: clones and fetches as the harness makes
+    them (docs/harness.md "Setup" step 2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ccci-fakeforge-git-")
+        src = os.path.join(cls.tmp, "src")
+        out = subprocess.run([os.path.join(SOURCE_DIR, "examples", "make-recipe-repo"),
+                              os.path.join(SOURCE_DIR, "examples", "recipes", "pages"), src,
+                              "--tags"], check=True, capture_output=True, text=True).stdout
+        cls.releases = [line.split()[2] for line in out.splitlines() if line.startswith("release")]
+        cls.root = os.path.join(cls.tmp, "git")
+        cls.bare = os.path.join(cls.root, "coop", "app.git")
+        git("clone", "-q", "--bare", src, cls.bare)
+        # PR 1: a commit on top of the head, only at refs/pull/1/head
+        git("checkout", "-q", "-b", "pr1", cwd=src)
+        with open(os.path.join(src, "PR.txt"), "w") as f:
+            f.write("pull request one\n")
+        git("add", "PR.txt", cwd=src)
+        git("commit", "-q", "-m", "pr: one", cwd=src)
+        cls.pr_sha = git("rev-parse", "HEAD", cwd=src).stdout.strip()
+        git("push", "-q", cls.bare, "HEAD:refs/pull/1/head", cwd=src)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.f = FakeForge(git_root=self.root).start()
+        self.addCleanup(self.f.stop)
+        self.bot = self.f.add_user("ccci-bot")
+        self.f.add_org("coop", members=["ccci-bot"])
+        self.f.add_repo("coop/app")
+        self.f.open_pr("coop/app", head_sha=self.pr_sha, files={"PR.txt": "pull request one\n"})
+        self.work = tempfile.mkdtemp(prefix="co-", dir=self.tmp)
+
+    def tearDown(self):
+        self.assertEqual(self.f.errors, [])
+
+    def fetch(self, url, refspec, name="co", check=True):
+        co = os.path.join(self.work, name)
+        git("init", "-q", co)
+        return co, git("fetch", "-q", "--tags", url, refspec, cwd=co, check=check)
+
+    def test_fetch_a_pull_request_as_the_harness_does(self):
+        url = self.f.url + "/coop/app.git"
+        co, _ = self.fetch(url, "+refs/pull/1/head")
+        git("checkout", "-q", "-f", self.pr_sha, cwd=co)
+        self.assertEqual(git("rev-parse", "HEAD", cwd=co).stdout.strip(), self.pr_sha)
+        with open(os.path.join(co, "PR.txt")) as f:
+            self.assertEqual(f.read(), "pull request one\n")
+        self.assertTrue(os.path.isfile(os.path.join(co, "compose.yml")))
+        self.assertEqual(git("tag", cwd=co).stdout.split(), ["0.9.0+1.27.0", "1.0.0+1.27.1"])
+        self.assertEqual(git("rev-parse", "1.0.0+1.27.1^{commit}", cwd=co).stdout.strip(),
+                         self.releases[1])
+        # the code's form (src/harness/harness.c), with the user name in the URL
+        port = urllib.parse.urlsplit(self.f.url).port
+        co2, _ = self.fetch("http://ccci@127.0.0.1:%d/coop/app.git" % port,
+                            "+refs/pull/1/head:refs/ccci/head", name="co2")
+        self.assertEqual(git("rev-parse", "refs/ccci/head^{commit}", cwd=co2).stdout.strip(),
+                         self.pr_sha)
+        # a branch, and protocol v0 too
+        co3 = os.path.join(self.work, "co3")
+        git("init", "-q", co3)
+        git("-c", "protocol.version=0", "fetch", "-q", url, "+refs/heads/main:refs/ccci/head",
+            cwd=co3)
+        # recorded in git_requests only
+        self.assertEqual(self.f.requests, [])
+        recs = self.f.git_requests
+        self.assertIn(("GET", "/coop/app.git/info/refs", "service=git-upload-pack", 200),
+                      [(r["method"], r["path"], r["query"], r["status"]) for r in recs])
+        self.assertIn(("POST", "/coop/app.git/git-upload-pack", 200),
+                      [(r["method"], r["path"], r["status"]) for r in recs])
+        self.assertIn("version=2", [r["headers"].get("Git-Protocol") for r in recs])
+        self.f.clear_requests()
+        self.assertEqual(self.f.git_requests, [])
+
+    def test_missing_repo_or_ref_is_a_git_error(self):
+        _, p = self.fetch(self.f.url + "/coop/nope.git", "+refs/pull/1/head", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not found", p.stderr)
+        self.assertEqual(self.f.git_requests[-1]["status"], 404)
+        _, p = self.fetch(self.f.url + "/coop/app.git", "+refs/pull/9/head", name="co2",
+                          check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("refs/pull/9/head", p.stderr)
+        # a path that is not a repo's stays the API's 404 (recorded there)
+        conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.f.url).port,
+                                          timeout=10)
+        self.addCleanup(conn.close)
+        for path in ("/coop/app.git", "/coop/app.git/../../../etc/passwd",
+                     "/.x/app.git/info/refs"):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 404, path)
+        self.assertEqual(len(self.f.requests), 3)  # none went to git
+        self.assertFalse([r for r in self.f.git_requests if r["path"].startswith(("/coop/app.git/..",
+                                                                                 "/.x"))])
+
+    def test_basic_auth_is_accepted_unchecked_and_redacted(self):
+        conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.f.url).port,
+                                          timeout=10)
+        self.addCleanup(conn.close)
+        for cred in ("ccci:" + self.bot, "ccci:wrong", None):
+            headers = {"Git-Protocol": "version=2"}
+            if cred:
+                headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+            conn.request("GET", "/coop/app.git/info/refs?service=git-upload-pack", headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.getheader("Content-Type"),
+                             "application/x-git-upload-pack-advertisement")
+            self.assertEqual(int(r.getheader("Content-Length")), len(data))
+            self.assertIn(b"version 2", data)
+        recs = self.f.git_requests
+        self.assertEqual([r["user"] for r in recs], ["ccci", "ccci", None])
+        self.assertTrue(FakeForge.sent_token(recs[0], self.bot))
+        self.assertFalse(FakeForge.sent_token(recs[1], self.bot))
+        self.assertEqual(recs[0]["headers"]["Authorization"], "Basic <redacted>")
+        self.assertNotIn(self.bot, repr(recs))
+
+    def test_gzip_request_body(self):
+        """git gzips big POST bodies (Content-Encoding: gzip): http-backend
+        inflates them."""
+        body = pkt("command=ls-refs\n") + b"0001" + pkt("ref-prefix refs/pull/\n") + b"0000"
+        conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.f.url).port,
+                                          timeout=10)
+        self.addCleanup(conn.close)
+        answers = []
+        for data, extra in ((body, {}), (gzip.compress(body), {"Content-Encoding": "gzip"})):
+            conn.request("POST", "/coop/app.git/git-upload-pack", body=data,
+                         headers=dict(extra, **{
+                             "Content-Type": "application/x-git-upload-pack-request",
+                             "Git-Protocol": "version=2"}))
+            r = conn.getresponse()
+            answers.append((r.status, r.getheader("Content-Type"), r.read()))
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0][:2], (200, "application/x-git-upload-pack-result"))
+        self.assertIn(("%s refs/pull/1/head" % self.pr_sha).encode(), answers[0][2])
+
+    def test_faults_cover_clones(self):
+        url = self.f.url + "/coop/app.git"
+        self.f.fault(r"^/api/v1/", "status", count=None)  # the API only: clones work
+        self.fetch(url, "+refs/pull/1/head")
+        self.f.clear_faults()
+        self.f.fault(r"\.git/", "status", count=1, status=503)
+        _, p = self.fetch(url, "+refs/pull/1/head", name="co2", check=False)
+        self.assertNotEqual(p.returncode, 0, self.f.git_requests)
+        self.assertIn("503", p.stderr)
+        self.assertEqual(self.f.git_requests[-1]["fault"], "status")
+        self.assertEqual(self.f.git_requests[-1]["status"], 503)
+        self.fetch(url, "+refs/pull/1/head", name="co3")  # count used up
+        # (curl retries a request once when a reused connection dies: count=None)
+        self.f.fault(r"/git-upload-pack$", "reset", count=None, method="POST")
+        _, p = self.fetch(url, "+refs/pull/1/head", name="co4", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual({r["fault"] for r in self.f.git_requests if r["method"] == "POST"},
+                         {None, "reset"})
+
+    def test_without_git_root_clones_are_404(self):
+        f = FakeForge().start()
+        self.addCleanup(f.stop)
+        _, p = self.fetch(f.url + "/coop/app.git", "+refs/pull/1/head", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual([r["status"] for r in f.requests], [404])
+        self.assertEqual(f.git_requests, [])
+
+    def test_command_line_git_root(self):
+        tmp = tempfile.mkdtemp(prefix="cli-", dir=self.tmp)
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fakeforge.py"), "--token-file",
+             os.path.join(tmp, "token"), "--git-root", self.root],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        info = json.loads(proc.stdout.readline())
+        p = git("ls-remote", info["url"] + "/coop/app.git", "refs/pull/1/head")
+        self.assertEqual(p.stdout, "%s\trefs/pull/1/head\n" % self.pr_sha)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0)
+        proc.stdout.close()
 
 
 def _parse_link(header):

@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import time
@@ -40,6 +41,29 @@ def atomic_write(path, data, mode=0o644):
         f.write(data)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def call_delay(var):
+    """Seconds a fake sleeps per call from env var `var`: unset or empty 0,
+    `N` a fixed delay, `MIN-MAX` a uniform random time in [MIN, MAX]."""
+    text = (os.environ.get(var) or "").strip()
+    if not text:
+        return 0.0
+    lo, dash, hi = text.partition("-")
+    try:
+        lo = float(lo)
+        hi = float(hi) if dash else lo
+    except ValueError:
+        lo = hi = -1.0
+    if not (0 <= lo <= hi) or hi == float("inf"):
+        raise Fatal("%s=%r: expected seconds (0.5) or a range MIN-MAX (0.02-0.3)" % (var, text))
+    return lo if lo == hi else random.uniform(lo, hi)
+
+
+def sleep_call_delay(var):
+    d = call_delay(var)
+    if d > 0:
+        time.sleep(d)
 
 
 class Locked:
@@ -83,6 +107,30 @@ def log_call(prog, argv):
             f.write(line)
 
 
+def log_secret(value):
+    """Append a secret value the fake swarm creates to
+    $FAKE_SWARM_DIR/secrets.log (mode 0600, its own lock): the value with
+    trailing newlines removed, then `\n`."""
+    d = swarm_dir()
+    os.makedirs(d, exist_ok=True)
+    with Locked(os.path.join(d, ".secrets.lock")):
+        fd = os.open(os.path.join(d, "secrets.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (value.rstrip("\n") + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def read_secrets_log(d):
+    """Every value in secrets.log, oldest first, empty lines dropped (for tests)."""
+    p = os.path.join(d, "secrets.log")
+    if not os.path.exists(p):
+        return []
+    with open(p, encoding="utf-8") as f:
+        return [x for x in f.read().split("\n") if x]
+
+
 def read_calls(d):
     """The call log as a list of dicts (for tests)."""
     p = os.path.join(d, "calls.log")
@@ -94,7 +142,7 @@ def read_calls(d):
 
 # ---------------------------------------------------------------- faults
 
-FAULT_ACTIONS = ("fail", "hang", "lose-data", "unhealthy", "unreachable")
+FAULT_ACTIONS = ("fail", "hang", "lose-data", "unhealthy", "unreachable", "skip")
 
 
 def _rule_matches(rule, command, domain, service, server):
@@ -146,7 +194,11 @@ def unreachable_docker(server):
 
 def take_fault(command, domain=None, service=None, server=None):
     """Read faults.json and count this call against every matching rule.
-    Returns the first rule that fires (a dict) or None. Counters live in
+    Returns the first rule that fires (a dict) or None. A rule may fire
+    when it matches, has let `after` matching calls through and has fired
+    fewer than `times` times; with `probability` p it then fires only when
+    random.random() < p (a roll that fails lets a later rule fire; `after`
+    counts matching calls, `times` firings). Counters live in
     $FAKE_SWARM_DIR/faults.count.json, keyed by the rule's index and text,
     so editing a rule restarts its count."""
     d = os.environ.get("FAKE_SWARM_DIR")
@@ -176,6 +228,9 @@ def take_fault(command, domain=None, service=None, server=None):
             action = rule.get("action", "fail")
             if action not in FAULT_ACTIONS:
                 raise Fatal("faults.json: rule %d: unknown action %r" % (i, action))
+            prob = rule.get("probability", 1)
+            if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+                raise Fatal("faults.json: rule %d: probability must be a number from 0 to 1" % i)
             if not _rule_matches(rule, command, domain, service, server):
                 continue
             key = fault_key(i, rule)
@@ -184,7 +239,8 @@ def take_fault(command, domain=None, service=None, server=None):
             c["seen"] = seen + 1
             after = int(rule.get("after", 0))
             times = rule.get("times")
-            if fired is None and seen >= after and (times is None or c["fired"] < int(times)):
+            if fired is None and seen >= after and (times is None or c["fired"] < int(times)) \
+                    and (prob >= 1 or random.random() < prob):
                 c["fired"] += 1
                 fired = dict(rule, action=action)
         atomic_write(cpath, json.dumps(counts, sort_keys=True))
