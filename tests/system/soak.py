@@ -167,11 +167,11 @@ class Scenario:
 
     def do_flood(self):
         self.fault("flood", bytes=self.w.flood_bytes)
-        self.do_comment(repo="%s/flood" % self.w.org, body="!testme --quick", user="m1")
+        self.do_comment(repo="%s/flood" % self.w.org, body="!testme", user="m1")
 
     def do_stubborn(self, cancel):
         self.fault("stubborn", cancel=cancel)
-        c = self.do_comment(repo="%s/stubborn" % self.w.org, body="!testme --quick", user="m2")
+        c = self.do_comment(repo="%s/stubborn" % self.w.org, body="!testme", user="m2")
         if cancel:
             self.later(0.5, self.cancel_when_running, c["id"], time.monotonic() + 120)
 

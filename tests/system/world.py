@@ -43,7 +43,7 @@ OUTSIDERS = ("o1", "o2", "o3")
 SERVERS = (("a", 2, []), ("b", 2, ["heavy"]), ("c", 1, []))
 # Repos r40..r49 need a `heavy` server (only b has the label).
 HEAVY_FROM = 40
-STATE_FS_BYTES = 1536 << 20
+STATE_FS_BYTES = 2048 << 20
 MIN_FREE = 128 << 20
 LOG_MAX = 64 << 20
 RSS_BASE_KIB = 64 * 1024
@@ -232,6 +232,7 @@ class World:
         self.hook_secret = "hook-" + pysecrets.token_hex(16)
         self.hook_secret_file = self.secret_file("hook-secret", self.hook_secret)
         self.rotate_secret()
+        self.publish_leak([v for _, v in self.secret_values])
         self.write_config()
 
     def secret_file(self, name, value):
