@@ -443,5 +443,105 @@ class RedactFormsTest(unittest.TestCase):
             shutil.rmtree(tmp)
 
 
+HARNESS = r"""import os, sys, time
+rid = os.environ["CCCI_RUN_ID"]
+print("init line", flush=True)
+print("~~~ step install", flush=True)
+pad = "x" * 180
+t0 = time.time()
+i = 0
+while time.time() - t0 < 10:
+    if i == 5000:
+        print("~~~ step custom", flush=True)
+    for _ in range(20):
+        print("line %d %s" % (i, pad))
+        i += 1
+    print("VIEWER-TS %s %d" % (rid, time.time_ns()), flush=True)
+    time.sleep(0.02)
+print("done", flush=True)
+"""
+
+
+@unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
+class ClientsLiveTest(unittest.TestCase):
+    """Every client kind follows one run of a real daemon that is kill -9'd
+    and restarted (same socket, same port) mid-run."""
+
+    def test_clients_survive_a_daemon_restart(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+        import itest
+        import clients
+        itest.CCCI = os.environ["CCCI_BIN"]
+        tmp = tempfile.mkdtemp(prefix="ccci-cl-", dir="/tmp")
+        d = None
+        try:
+            import socket as so
+            with so.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            os.makedirs(os.path.join(tmp, "secrets"))
+            recipe = os.path.join(tmp, "myrecipe")
+            os.makedirs(recipe)
+            write(os.path.join(recipe, "compose.yml"), "version: '3.8'\n")
+            write(os.path.join(tmp, "h.py"), HARNESS)
+            marker = "CLIENTS_LIVE_%d" % os.getpid()
+            example = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "example-harness")
+            cfg = ("secrets_dir: %s\nkill_grace: 1s\ndrain_timeout: 1s\n"
+                   "harness:\n  command: [%s, %s]\n  env: {%s: '1'}\n"
+                   "  teardown_command: [%s, --teardown]\n"
+                   "http:\n  listen: 127.0.0.1:%d\n"
+                   % (os.path.join(tmp, "secrets"), sys.executable, os.path.join(tmp, "h.py"),
+                      marker, example, port))
+            d = itest.Daemon(tmp, config=cfg).start()
+            rid = itest.run_cli("-s", d.socket, "submit", recipe).stdout.strip()
+            self.assertTrue(rid)
+            records = os.path.join(tmp, "records")
+            os.makedirs(records)
+
+            class W:
+                pass
+            w = W()
+            w.ccci, w.socket, w.http_base = itest.CCCI, d.socket, "http://127.0.0.1:%d" % port
+            w.rng, w.records = random.Random(1), records
+            c = clients.Clients(w)
+            itest.wait_for(lambda: (itest.request(d.socket, {"v": 1, "op": "show", "id": rid})
+                                    ["run"]["state"] == "running"), what="running")
+            for k in clients.KINDS:
+                c.follow(rid, k)
+            time.sleep(3)
+            self.assertEqual(c.browse(rid)[0][1], 200)
+            self.assertTrue(c.sock({"op": "ps"})["ok"])
+            d.proc.kill()
+            d.proc.wait()
+            d.log.close()
+            time.sleep(0.5)
+            d.start()
+            recs = c.stop_all(150)
+            by = {r["kind"]: r for r in recs}
+            self.assertEqual(sorted(by), sorted(clients.KINDS), recs)
+            for r in recs:
+                self.assertFalse(r["gap"] or r["dup"], r)
+                self.assertTrue(r["ended"], r)
+                self.assertIsNone(r["error"], r)
+                self.assertGreater(r["lines"], 100, r)
+            rows, _ = checks.read_jsonl(os.path.join(records, "clients.jsonl"))
+            self.assertEqual(len(rows), 5)
+            v, _ = checks.read_jsonl(os.path.join(records, "viewer.jsonl"))
+            self.assertEqual({x["client"] for x in v}, {"tail", "sse"})
+            m = itest.request(d.socket, {"v": 1, "op": "show", "id": rid})["run"]
+            self.assertEqual(m["state"], "finished")
+            print("\nclients:", json.dumps(recs), "\nrun:", m["reason"], file=sys.stderr)
+        finally:
+            if d is not None:
+                d.kill()
+            from test_runs import procs_with
+            for pid in procs_with("CLIENTS_LIVE_%d" % os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
