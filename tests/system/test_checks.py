@@ -450,14 +450,14 @@ print("~~~ step install", flush=True)
 pad = "x" * 180
 t0 = time.time()
 i = 0
-while time.time() - t0 < 10:
+while time.time() - t0 < float(os.environ.get("H_SECONDS", "10")):
     if i == 5000:
         print("~~~ step custom", flush=True)
     for _ in range(20):
         print("line %d %s" % (i, pad))
         i += 1
     print("VIEWER-TS %s %d" % (rid, time.time_ns()), flush=True)
-    time.sleep(0.02)
+    time.sleep(float(os.environ.get("H_SLEEP", "0.02")))
 print("done", flush=True)
 """
 
@@ -468,6 +468,16 @@ class ClientsLiveTest(unittest.TestCase):
     and restarted (same socket, same port) mid-run."""
 
     def test_clients_survive_a_daemon_restart(self):
+        self.live(kill=True, kinds=None, env={})
+
+    def test_stalled_sse_client_is_given_up_and_resumes(self):
+        tr = self.live(kill=False, kinds=["sse-stall", "sse-fast"],
+                       env={"H_SECONDS": "35", "H_SLEEP": "0.004"})
+        # ~10 MiB while it stalls: past the kernel's socket buffers, so the
+        # daemon's queue stays full for its 20 s and it gives up
+        self.assertTrue("does not keep up" in tr, "no give-up in the SSE transcripts")
+
+    def live(self, kill, kinds, env):
         sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
         import itest
         import clients
@@ -487,11 +497,11 @@ class ClientsLiveTest(unittest.TestCase):
             marker = "CLIENTS_LIVE_%d" % os.getpid()
             example = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "example-harness")
             cfg = ("secrets_dir: %s\nkill_grace: 1s\ndrain_timeout: 1s\n"
-                   "harness:\n  command: [%s, %s]\n  env: {%s: '1'}\n"
+                   "harness:\n  command: [%s, %s]\n  env: {%s: '1'%s}\n"
                    "  teardown_command: [%s, --teardown]\n"
                    "http:\n  listen: 127.0.0.1:%d\n"
                    % (os.path.join(tmp, "secrets"), sys.executable, os.path.join(tmp, "h.py"),
-                      marker, example, port))
+                      marker, "".join(", %s: '%s'" % kv for kv in env.items()), example, port))
             d = itest.Daemon(tmp, config=cfg).start()
             rid = itest.run_cli("-s", d.socket, "submit", recipe).stdout.strip()
             self.assertTrue(rid)
@@ -506,31 +516,39 @@ class ClientsLiveTest(unittest.TestCase):
             c = clients.Clients(w)
             itest.wait_for(lambda: (itest.request(d.socket, {"v": 1, "op": "show", "id": rid})
                                     ["run"]["state"] == "running"), what="running")
-            for k in clients.KINDS:
+            kinds = kinds or list(clients.KINDS)
+            for k in kinds:
                 c.follow(rid, k)
             time.sleep(3)
             self.assertEqual(c.browse(rid)[0][1], 200)
             self.assertTrue(c.sock({"op": "ps"})["ok"])
-            d.proc.kill()
-            d.proc.wait()
-            d.log.close()
-            time.sleep(0.5)
-            d.start()
+            if kill:
+                d.proc.kill()
+                d.proc.wait()
+                d.log.close()
+                time.sleep(0.5)
+                d.start()
             recs = c.stop_all(150)
             by = {r["kind"]: r for r in recs}
-            self.assertEqual(sorted(by), sorted(clients.KINDS), recs)
+            self.assertEqual(sorted(by), sorted(kinds), recs)
             for r in recs:
                 self.assertFalse(r["gap"] or r["dup"], r)
                 self.assertTrue(r["ended"], r)
                 self.assertIsNone(r["error"], r)
                 self.assertGreater(r["lines"], 100, r)
             rows, _ = checks.read_jsonl(os.path.join(records, "clients.jsonl"))
-            self.assertEqual(len(rows), 5)
+            self.assertEqual(len(rows), len(kinds))
             v, _ = checks.read_jsonl(os.path.join(records, "viewer.jsonl"))
-            self.assertEqual({x["client"] for x in v}, {"tail", "sse"})
+            self.assertEqual({x["client"] for x in v},
+                             {"tail" if k.startswith("tail") else "sse" for k in kinds})
             m = itest.request(d.socket, {"v": 1, "op": "show", "id": rid})["run"]
             self.assertEqual(m["state"], "finished")
             print("\nclients:", json.dumps(recs), "\nrun:", m["reason"], file=sys.stderr)
+            tr = ""
+            for n in sorted(os.listdir(os.path.join(records, "transcripts"))):
+                with open(os.path.join(records, "transcripts", n), "rb") as f:
+                    tr += f.read().decode("utf-8", "replace")
+            return tr
         finally:
             if d is not None:
                 d.kill()
