@@ -1,0 +1,1142 @@
+"""The invariants of the system acceptance scenario (issue 18,
+/work/notes/i18.md "checks.check_all"): read only the records the driver
+wrote (ROOT/records), the daemon's state dir, the live fake forge, the fake
+swarm and the abra dir, after the daemon stopped. Standard library only.
+
+    results = check_all(world)      # [{"name", "ok", "value", "detail"}, ...]
+    print_table(results)
+    text = to_json(results, {"seed": 7})
+
+Every check turns an exception of its own into a failed result (so one
+broken record never hides the other checks)."""
+
+import base64
+import datetime
+import errno
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+for _p in (os.path.join(TESTS, "integration"), os.path.join(TESTS, "support")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+try:  # the proc scan of the integration tests
+    from test_runs import procs_with  # noqa: E402
+except Exception:  # pragma: no cover - same code, if the import ever fails
+
+    def procs_with(marker):
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read()
+                with open("/proc/%s/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker.encode() in env and state != "Z":
+                found.append(int(pid))
+        return found
+
+import fakeswarm  # noqa: E402
+
+MAX_DETAIL = 20
+MARKER = "<!-- ccci:results -->"
+DEFAULT_CONTEXT = "ccci/testme"  # docs/config.md forge.status_context
+MIN_SECRET_LEN = 8  # docs/redaction.md min_secret_len default
+
+# docs/harness-contract.md "Reasons, statuses, exit codes"
+COMMIT_STATUS = {
+    "success": "success",
+    "failure": "failure",
+    "deploy-budget": "failure",
+    "timeout": "error",
+    "cancelled": "error",
+    "orphaned": "error",
+    "superseded": "error",
+    "error": "error",
+}
+LEVEL_NAMES = ["none", "install", "upgrade", "backup and restore", "custom"]
+TIER_STATUSES = ("pass", "fail", "skip", "error", "cancelled", "timeout")
+FAILED_TIER = ("fail", "error", "cancelled", "timeout")
+
+NAMES = [
+    "trigger-once",
+    "status-final",
+    "one-results-comment",
+    "no-secret",
+    "no-process",
+    "no-deployment",
+    "no-lock",
+    "rss-bound",
+    "comment-to-start",
+    "write-to-viewer",
+    "clients",
+]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def result(name, ok, value, detail=()):
+    detail = [str(d) for d in detail]
+    return {"name": name, "ok": bool(ok), "value": str(value),
+            "detail": detail[:MAX_DETAIL]}
+
+
+def read_jsonl(path):
+    """The objects of a JSON-lines file; a torn or bad line is skipped (the
+    count of such lines is returned too)."""
+    out, bad = [], 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    v = json.loads(line)
+                except ValueError:
+                    bad += 1
+                    continue
+                if isinstance(v, dict):
+                    out.append(v)
+                else:
+                    bad += 1
+    except FileNotFoundError:
+        pass
+    return out, bad
+
+
+def read_json(path):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def parse_time(text):
+    """RFC 3339 (Z or an offset) to epoch seconds, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        d = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+def run_id_for(created_at, comment_id):
+    """docs/forge.md: `<created_at as YYYYMMDD-HHMMSS>-c<comment id>` (UTC)."""
+    t = parse_time(created_at)
+    if t is None:
+        return None
+    stamp = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
+    return "%s-c%d" % (stamp.strftime("%Y%m%d-%H%M%S"), int(comment_id))
+
+
+def is_trigger(body):
+    """The grammar (docs/forge.md): a line exactly `!testme` or `!testme
+    --quick` after trimming, outside fenced code blocks."""
+    fence = False
+    for line in (body or "").splitlines():
+        s = line.strip()
+        if s.startswith("```") or s.startswith("~~~"):
+            fence = not fence
+            continue
+        if not fence and s in ("!testme", "!testme --quick"):
+            return True
+    return False
+
+
+def percentile(values, p):
+    if not values:
+        return None
+    v = sorted(values)
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1)))))
+    return v[k]
+
+
+def fmt_s(x):
+    return "-" if x is None else "%.3fs" % x
+
+
+def id_key(run_id):
+    """Run ids in the order the reporter compares them (strcmp)."""
+    return run_id or ""
+
+
+class Runs:
+    """runs/<id>/meta.json of the state dir, read once."""
+
+    def __init__(self, state_dir):
+        self.dir = os.path.join(state_dir, "runs")
+        self.meta = {}
+        self.bad = []
+        try:
+            names = sorted(os.listdir(self.dir))
+        except FileNotFoundError:
+            names = []
+        for n in names:
+            p = os.path.join(self.dir, n)
+            if not os.path.isdir(p):
+                continue
+            m = read_json(os.path.join(p, "meta.json"))
+            if not isinstance(m, dict):
+                self.bad.append(n)
+                continue
+            self.meta[n] = m
+        self.by_comment = {}
+        for n in self.meta:
+            mm = re.search(r"-c(\d+)$", n)
+            if mm:
+                self.by_comment.setdefault(int(mm.group(1)), []).append(n)
+
+    def forge_runs(self):
+        return {k: m for k, m in self.meta.items()
+                if isinstance(m.get("trigger"), dict) and m["trigger"].get("kind") == "forge"}
+
+    def results(self, rid):
+        return read_json(os.path.join(self.dir, rid, "results.json"))
+
+    def log_notes(self, rid):
+        """`[ccci] ...` lines and step names of the run's logs."""
+        notes, steps = [], []
+        d = os.path.join(self.dir, rid, "logs")
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            return notes, steps
+        for n in names:
+            if not n.endswith(".jsonl"):
+                continue
+            steps.append(n[:-6].split("-", 1)[-1])
+            lines, _ = read_jsonl(os.path.join(d, n))
+            for ln in lines:
+                out = ln.get("out")
+                if isinstance(out, str) and out.startswith("[ccci] "):
+                    notes.append(out.strip())
+        return notes, steps
+
+
+def results_complete(res):
+    if not isinstance(res, dict) or "level" not in res:
+        return False
+    tiers = res.get("tiers")
+    if not isinstance(tiers, dict) or not tiers:
+        return False
+    for t in tiers.values():
+        if not isinstance(t, dict) or t.get("status") not in TIER_STATUSES:
+            return False
+    return True
+
+
+def results_level(reason, res):
+    """ccci_outcome_level: the level (int) of a success or failure with a
+    complete results.json, else None."""
+    if reason not in ("success", "failure") or not results_complete(res):
+        return None
+    lv = res.get("level")
+    if isinstance(lv, bool):
+        return None
+    if isinstance(lv, int) and 0 <= lv <= 4:
+        return lv
+    if isinstance(lv, str) and re.fullmatch(r"L[0-4]", lv):
+        return int(lv[1])
+    return None
+
+
+def expected_description(reason, res):
+    """A predicate on the commit status description (docs/forge.md
+    "Reporting", src/forge/forgebot.c status_description) and its text."""
+    lv = results_level(reason, res)
+    lvtext = None if lv is None else "L%d %s" % (lv, LEVEL_NAMES[lv])
+    if reason == "success" and lvtext:
+        want = "ccci: " + lvtext
+        return (lambda d: d == want), repr(want)
+    if reason == "failure":
+        if lvtext:
+            return (lambda d: d.startswith("ccci: failure") and d.endswith("(%s)" % lvtext)
+                    ), "ccci: failure[ in <tier>] (%s)" % lvtext
+        return (lambda d: d.startswith("ccci: failure") and not re.search(r"\bL[0-4]\b", d)
+                ), "ccci: failure[ in <tier>] (no level)"
+    want = "ccci: %s" % reason
+    return (lambda d: d == want), repr(want)
+
+
+def _world_context(world):
+    return getattr(world, "status_context", None) or DEFAULT_CONTEXT
+
+
+def _records(world):
+    return getattr(world, "records", None) or os.path.join(world.root, "records")
+
+
+def _events(world):
+    ev, _ = read_jsonl(os.path.join(_records(world), "events.jsonl"))
+    return ev
+
+
+def _harness(world):
+    h, _ = read_jsonl(os.path.join(_records(world), "harness.jsonl"))
+    return h
+
+
+def _pr_key(m):
+    return (m.get("repo"), m.get("pr"))
+
+
+def _newest(rids):
+    return max(rids, key=id_key)
+
+
+# ------------------------------------------------------------- 1 trigger-once
+
+
+def check_trigger_once(world, runs=None):
+    """Every accepted trigger (a `comment` event by a member, a body the
+    grammar takes, on a PR with no `close` event before it) has exactly one
+    run dir `runs/*-c<comment id>`, named after its created_at (UTC), whose
+    meta.json names the comment, repo and PR; the harness started (role
+    run) at most once per attempt (meta `attempt`, 1 unless a daemon stop
+    requeued it); it is `finished` with a reason. A run the harness never
+    started finished as: `superseded` with `trigger.superseded_by` naming
+    another run of the same repo and PR accepted no earlier; `cancelled` with
+    `trigger.cancelled_by_uid`; `orphaned` with a `kill9` event before its
+    finish (its daemon died between recording the start and the harness's
+    first line) and a `janitor` step; `error` with a `[ccci]` note in its log
+    or a warn/error line `run=<id>` in the daemon log. Anything else (a
+    `timeout`, a `success`...) that never started is wrong. A comment on a
+    PR closed after the comment may have zero runs (the daemon may see it
+    closed), never two. Every other comment (a non-member, not a trigger,
+    on a closed PR) has no run; a forge run with no comment event is
+    reported too."""
+    name = "trigger-once"
+    runs = runs or Runs(world.state_dir)
+    events = _events(world)
+    starts = {}
+    for h in _harness(world):
+        if h.get("event") == "start" and h.get("role", "run") == "run":
+            starts[h.get("run")] = starts.get(h.get("run"), 0) + 1
+    closes = {}
+    kills = []
+    for e in events:
+        if e.get("kind") == "close":
+            closes.setdefault((e.get("repo"), e.get("pr")), []).append(e.get("t", 0))
+        elif e.get("kind") == "kill9":
+            kills.append(e.get("t", 0))
+    daemon_log = _daemon_log_by_run(world)
+    bad = []
+    accepted = twice = never = 0
+    comment_ids = set()
+    for e in events:
+        if e.get("kind") != "comment":
+            continue
+        cid = e.get("comment_id")
+        comment_ids.add(cid)
+        key = (e.get("repo"), e.get("pr"))
+        t = e.get("t", 0)
+        closed_before = any(ct <= t for ct in closes.get(key, []))
+        closed_after = any(ct > t for ct in closes.get(key, []))
+        trig = bool(e.get("member")) and is_trigger(e.get("body")) and not closed_before
+        dirs = runs.by_comment.get(cid, [])
+        if not trig:
+            if dirs:
+                bad.append("comment %s (%s#%s by %s%s) is no trigger but has run %s"
+                           % (cid, key[0], key[1], e.get("user"),
+                              "" if e.get("member") else ", not a member",
+                              ", ".join(dirs)))
+            continue
+        accepted += 1
+        if (e.get("hooks") or 0) >= 2:
+            twice += 1
+        if not dirs:
+            if not closed_after:
+                bad.append("comment %s (%s#%s): no run" % (cid, key[0], key[1]))
+            continue
+        if len(dirs) > 1:
+            bad.append("comment %s: %d runs: %s" % (cid, len(dirs), ", ".join(dirs)))
+            continue
+        rid = dirs[0]
+        m = runs.meta[rid]
+        want = run_id_for(e.get("created_at"), cid)
+        if want is not None and rid != want:
+            bad.append("run %s: the id should be %s (created_at %s)" % (rid, want, e.get("created_at")))
+        tr = m.get("trigger") or {}
+        if tr.get("comment_id") != cid or m.get("repo") != key[0] or m.get("pr") != key[1]:
+            bad.append("run %s: meta names %s#%s comment %s, the comment is %s#%s %s"
+                       % (rid, m.get("repo"), m.get("pr"), tr.get("comment_id"), key[0], key[1], cid))
+        n = starts.get(rid, 0)
+        attempts = m.get("attempt") if isinstance(m.get("attempt"), int) else 1
+        if n > max(1, attempts):
+            bad.append("run %s: the harness started %d times (attempt %d)" % (rid, n, attempts))
+        if m.get("state") != "finished" or not m.get("reason"):
+            bad.append("run %s: not finished (state %s, reason %s)" % (rid, m.get("state"), m.get("reason")))
+            continue
+        if n > 0:
+            if m.get("reason") == "superseded":
+                bad.append("run %s: superseded, but the harness started" % rid)
+            continue
+        never += 1
+        reason = m.get("reason")
+        why = _never_started_ok(runs, rid, m, kills, daemon_log)
+        if why:
+            bad.append("run %s never started, finished %s: %s" % (rid, reason, why))
+    for rid, m in sorted(runs.forge_runs().items()):
+        if (m.get("trigger") or {}).get("comment_id") not in comment_ids:
+            bad.append("run %s: no comment event for comment %s"
+                       % (rid, (m.get("trigger") or {}).get("comment_id")))
+    for n in runs.bad:
+        bad.append("run dir %s: meta.json unreadable" % n)
+    value = "%d accepted triggers, %d runs, %d never started, %d hooked twice" % (
+        accepted, len(runs.meta), never, twice)
+    return result(name, not bad, value, bad)
+
+
+def _never_started_ok(runs, rid, m, kills, daemon_log):
+    """'' when the reason of a run the harness never started is explained,
+    else why not."""
+    reason = m.get("reason")
+    tr = m.get("trigger") or {}
+    if reason == "superseded":
+        by = tr.get("superseded_by")
+        o = runs.meta.get(by) if isinstance(by, str) else None
+        if o is None:
+            return "superseded_by %r is no run" % (by,)
+        if _pr_key(o) != _pr_key(m) or by == rid:
+            return "superseded_by %s is of %s#%s" % (by, o.get("repo"), o.get("pr"))
+        c0, c1 = parse_time(m.get("created_at")), parse_time(o.get("created_at"))
+        if c0 is not None and c1 is not None and c1 < c0:
+            return "superseded_by %s, accepted before it" % by
+        return ""
+    if reason == "cancelled":
+        return "" if "cancelled_by_uid" in tr else "no trigger.cancelled_by_uid"
+    notes, steps = runs.log_notes(rid)
+    if reason == "orphaned":
+        t0 = parse_time(m.get("created_at")) or 0
+        t1 = parse_time(m.get("finished_at")) or float("inf")
+        if not any(t0 - 1 <= k <= t1 + 1 for k in kills):
+            return "no kill9 between its creation and finish"
+        if "janitor" not in steps:
+            return "no janitor step in its log"
+        return ""
+    if reason == "error":
+        if notes or daemon_log.get(rid):
+            return ""
+        return "no [ccci] note in its log and no warn/error line run=%s in the daemon log" % rid
+    return "a run that never started cannot end %s" % reason
+
+
+def _daemon_log_by_run(world):
+    """run id -> warn/error lines of the daemon log naming it."""
+    out = {}
+    path = getattr(world, "daemon_log", None)
+    if not path:
+        return out
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                line = raw.decode("utf-8", "replace")
+                if not (line.startswith("warn ") or line.startswith("error ")):
+                    continue
+                mm = re.search(r" run=(\S+) ", line)
+                if mm:
+                    out.setdefault(mm.group(1), []).append(line.strip())
+    except OSError:
+        pass
+    return out
+
+
+# -------------------------------------------------------------- 2 status-final
+
+
+def check_status_final(world, runs=None):
+    """Commit statuses (context `forge.status_context`) against
+    docs/forge.md "Reporting" and src/forge/forgebot.c report_run. For each
+    PR's newest run (greatest run id, the reporter's order): the newest
+    status of its sha is final (not pending), names the run
+    (target_url .../runs/<id>), its state is the reason's commit status
+    (success; failure for failure and deploy-budget; error otherwise) and
+    its description is `ccci: L<n> <name>` for a success with a complete
+    results.json, `ccci: failure[ in <tier>] (L<n> <name>)` for a failure
+    with one, else `ccci: <reason>` (no level). Older runs, by the code's
+    rule (a run's final status is posted unless, when it is reported, a run
+    of the same PR with a greater id is not finished; its status then
+    stands): every final status a run posted matches it as above; a
+    superseded run posted none; a run that no newer run overlapped (none
+    accepted before its finish + 1 s and unfinished then) posted one, and
+    one that a newer run surely overlapped (accepted before its finish - 1 s,
+    finished after it + 1 s) posted none (runs finished within a kill -9's
+    restart window are not held to either, the catch-up reports them
+    later). Every status names a known run of that repo. An older sha whose
+    newest status is still pending is counted (`stale pending`) but does
+    not fail: the code leaves it so when the superseding run has another
+    sha."""
+    name = "status-final"
+    runs = runs or Runs(world.state_dir)
+    ctx = _world_context(world)
+    forge = world.forge
+    fr = runs.forge_runs()
+    by_pr = {}
+    for rid, m in fr.items():
+        by_pr.setdefault(_pr_key(m), []).append(rid)
+    windows = _restart_windows(_events(world))
+    bad = []
+    notes = []
+    checked = posted = 0
+    stale = 0
+    cache = {}
+
+    def sts(repo, sha):
+        k = (repo, sha)
+        if k not in cache:
+            try:
+                cache[k] = [s for s in forge.statuses(repo, sha) if s.get("context") == ctx]
+            except KeyError:
+                cache[k] = []
+        return cache[k]
+
+    def run_of(s):
+        mm = re.search(r"/runs/([^/?#]+)$", s.get("target_url") or "")
+        return mm.group(1) if mm else None
+
+    def match(rid, s):
+        m = fr[rid]
+        reason = m.get("reason")
+        want = COMMIT_STATUS.get(reason)
+        if s.get("status") != want:
+            return "state %s, want %s (reason %s)" % (s.get("status"), want, reason)
+        ok, text = expected_description(reason, runs.results(rid))
+        if not ok(s.get("description") or ""):
+            return "description %r, want %s" % (s.get("description"), text)
+        return ""
+
+    for key, rids in sorted(by_pr.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+        rids.sort(key=id_key)
+        newest = rids[-1]
+        m = fr[newest]
+        checked += 1
+        if m.get("state") != "finished":
+            bad.append("%s#%s: newest run %s is %s" % (key[0], key[1], newest, m.get("state")))
+            continue
+        ss = sts(m.get("repo"), m.get("sha"))
+        if not ss:
+            bad.append("%s#%s: no status on %s (run %s)" % (key[0], key[1], m.get("sha"), newest))
+        else:
+            top = max(ss, key=lambda s: s.get("id", 0))
+            if top.get("status") == "pending":
+                bad.append("%s#%s: status of %s still pending (%r, run %s)"
+                           % (key[0], key[1], (m.get("sha") or "")[:12], top.get("description"), newest))
+            elif run_of(top) != newest:
+                bad.append("%s#%s: newest status of %s is of run %s, not the newest %s"
+                           % (key[0], key[1], (m.get("sha") or "")[:12], run_of(top), newest))
+            else:
+                why = match(newest, top)
+                if why:
+                    bad.append("run %s: %s" % (newest, why))
+        # Older runs, and every status naming a run of the PR.
+        for i, rid in enumerate(rids):
+            om = fr[rid]
+            finals = [s for s in sts(om.get("repo"), om.get("sha"))
+                      if run_of(s) == rid and s.get("status") != "pending"]
+            posted += len(finals)
+            for s in finals:
+                why = match(rid, s)
+                if why:
+                    bad.append("run %s: status %s: %s" % (rid, s.get("id"), why))
+            if rid == newest or om.get("state") != "finished":
+                continue
+            f = parse_time(om.get("finished_at"))
+            newer = [fr[x] for x in rids[i + 1:]]
+            if om.get("reason") == "superseded" and id_key(om.get("trigger", {}).get("superseded_by")) > id_key(rid):
+                if finals:
+                    bad.append("run %s: superseded, but posted a final status" % rid)
+                continue
+            if f is None or any(a - 2 <= f <= b + 2 for a, b in windows):
+                continue
+            overlapped = surely = False
+            for x in newer:
+                c = parse_time(x.get("created_at"))
+                xf = parse_time(x.get("finished_at"))
+                xf = float("inf") if xf is None else xf
+                if c is not None and c <= f + 1 and xf >= f - 1:
+                    overlapped = True
+                if c is not None and c < f - 1 and xf > f + 1:
+                    surely = True
+            if not overlapped and not finals:
+                bad.append("run %s: no final status (no newer run of the PR was pending at its finish)" % rid)
+            if surely and finals:
+                bad.append("run %s: posted a final status while a newer run of the PR was pending" % rid)
+        # Older shas left pending (informational).
+        for sha in sorted({fr[r].get("sha") for r in rids} - {m.get("sha")}):
+            ss = sts(key[0], sha)
+            if ss and max(ss, key=lambda s: s.get("id", 0)).get("status") == "pending":
+                stale += 1
+                notes.append("note: %s#%s: older sha %s left pending" % (key[0], key[1], (sha or "")[:12]))
+        # Statuses naming runs nobody knows.
+        for sha in {fr[r].get("sha") for r in rids}:
+            for s in sts(key[0], sha):
+                r = run_of(s)
+                if r is None or r not in fr or fr[r].get("repo") != key[0]:
+                    bad.append("%s@%s: status %s names unknown run %r"
+                               % (key[0], (sha or "")[:12], s.get("id"), s.get("target_url")))
+    value = "%d PRs, %d final statuses, %d stale pending older shas" % (checked, posted, stale)
+    return result(name, not bad and checked > 0, value if checked else "no forge runs",
+                  bad + notes)
+
+
+def _restart_windows(events):
+    """(kill -9 time, next start time) pairs: runs finishing in between may
+    be reported late by the catch-up."""
+    out = []
+    pending = None
+    for e in sorted(events, key=lambda e: e.get("t", 0)):
+        if e.get("kind") == "kill9":
+            pending = e.get("t", 0)
+        elif e.get("kind") == "start" and pending is not None:
+            out.append((pending, e.get("t", 0) + 5))
+            pending = None
+    if pending is not None:
+        out.append((pending, float("inf")))
+    return out
+
+
+# ------------------------------------------------------- 3 one-results-comment
+
+
+def check_one_results_comment(world, runs=None):
+    """Each PR with a finished forge run has exactly one comment by the bot
+    holding `<!-- ccci:results -->`, and it names the PR's newest run
+    (`run \\`<id>\\``, greatest id) with that run's reason in bold."""
+    name = "one-results-comment"
+    runs = runs or Runs(world.state_dir)
+    fr = runs.forge_runs()
+    by_pr = {}
+    for rid, m in fr.items():
+        if m.get("state") == "finished":
+            by_pr.setdefault(_pr_key(m), []).append(rid)
+    bad = []
+    n = 0
+    for key, rids in sorted(by_pr.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+        n += 1
+        newest = _newest([r for r in fr if _pr_key(fr[r]) == key])
+        try:
+            cs = world.forge.comments_of(key[0], key[1])
+        except KeyError:
+            cs = []
+        mine = [c for c in cs if (c.get("user") or {}).get("login") == world.bot
+                and MARKER in (c.get("body") or "")]
+        if len(mine) != 1:
+            bad.append("%s#%s: %d results comments%s" % (
+                key[0], key[1], len(mine),
+                "" if not mine else " (ids %s)" % ", ".join(str(c.get("id")) for c in mine)))
+            if not mine:
+                continue
+        body = mine[-1].get("body") or ""
+        if ("run `%s`" % newest) not in body:
+            mm = re.search(r"run `([^`]*)`", body)
+            bad.append("%s#%s: results comment names run %s, the newest is %s"
+                       % (key[0], key[1], mm.group(1) if mm else "?", newest))
+            continue
+        reason = fr[newest].get("reason")
+        if fr[newest].get("state") == "finished" and ("**%s**" % reason) not in body:
+            bad.append("%s#%s: results comment of %s does not say **%s**" % (key[0], key[1], newest, reason))
+    return result(name, not bad and n > 0, "%d PRs with a finished run" % n if n else "no finished forge runs", bad)
+
+
+# ---------------------------------------------------------------- 4 no-secret
+
+
+def _json_form(d, upper):
+    hx = "0123456789ABCDEF" if upper else "0123456789abcdef"
+    shorts = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f",
+              0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
+    out = bytearray()
+    for c in d:
+        if c in shorts:
+            out += shorts[c]
+        elif c < 0x20:
+            out += b"\\u00" + hx[c >> 4].encode() + hx[c & 15].encode()
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def _url_form(d):
+    keep = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    out = bytearray()
+    for c in d:
+        if c in keep:
+            out.append(c)
+        else:
+            out += b"%%%02X" % c
+    return bytes(out)
+
+
+def _b64_form(d, align, url):
+    enc = base64.b64encode(b"\0" * align + d + b"\0\0")
+    if url:
+        enc = enc.replace(b"+", b"-").replace(b"/", b"_")
+    start = (8 * align + 5) // 6
+    end = (align + len(d)) * 8 // 6
+    return enc[start:end]
+
+
+def _encodings(d):
+    yield "raw", d
+    yield "json", _json_form(d, False)
+    yield "JSON", _json_form(d, True)
+    yield "url", _url_form(d)
+    for a in range(3):
+        yield "base64@%d" % a, _b64_form(d, a, False)
+        yield "base64url@%d" % a, _b64_form(d, a, True)
+
+
+def secret_forms(value, min_len=MIN_SECRET_LEN):
+    """[(form name, bytes)]: what docs/redaction.md masks for one value
+    (src/logs/redact.c ccci_redact_forms), each at least min_len bytes."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    v = value.rstrip(b"\r\n")
+    if len(v) < min_len:
+        return []
+    out = []
+    seen = set()
+
+    def add(items, prefix=""):
+        for n, f in items:
+            if len(f) >= min_len and f not in seen:
+                seen.add(f)
+                out.append((prefix + n, f))
+
+    add(_encodings(v))
+    if b"\n" in v:
+        lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in v.split(b"\n")]
+        for ln in lines:
+            if len(ln) >= min_len and not (ln.startswith(b"-----BEGIN") or ln.startswith(b"-----END")):
+                add(_encodings(ln), "line ")
+        add(_encodings(b"\n".join(lines)), "lf ")
+        add(_encodings(b"\r\n".join(lines)), "crlf ")
+    return out
+
+
+def _secret_values(world):
+    vals = []
+    for p in (os.path.join(_records(world), "secrets.txt"),
+              os.path.join(world.swarm_dir, "secrets.log")):
+        try:
+            with open(p, "rb") as f:
+                for line in f.read().split(b"\n"):
+                    line = line.rstrip(b"\r")
+                    if line and line not in vals:
+                        vals.append(line)
+        except OSError:
+            pass
+    return vals
+
+
+class SecretScan:
+    """Patterns = every form of every value; files are searched with
+    `grep -F` (Aho-Corasick, fast on hundreds of MB), else in Python."""
+
+    def __init__(self, values, min_len=MIN_SECRET_LEN):
+        self.pats = {}
+        for i, v in enumerate(values):
+            for form, b in secret_forms(v, min_len):
+                self.pats.setdefault(b, (i, form))
+        self.grep = shutil.which("grep")
+        self.tmp = tempfile.mkdtemp(prefix="ccci-checks-")
+        self.patfile = os.path.join(self.tmp, "patterns")
+        with open(self.patfile, "wb") as f:
+            for b in self.pats:
+                if b"\n" not in b:
+                    f.write(b + b"\n")
+        self.multiline = [b for b in self.pats if b"\n" in b]
+
+    def close(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def describe(self, b):
+        i, form = self.pats.get(b, (None, "?"))
+        return "secret #%s (%s form)" % (i, form)
+
+    def _longest_at(self, data, start):
+        best = None
+        for b in self.pats:
+            if data.startswith(b, start) and (best is None or len(b) > len(best)):
+                best = b
+        return best
+
+    def scan_files(self, paths):
+        """[(path, description)] of the hits: one per path (the first)."""
+        hits = []
+        if not self.pats:
+            return hits
+        paths = [p for p in paths if os.path.isfile(p)]
+        if self.grep and paths:
+            for k in range(0, len(paths), 500):
+                chunk = paths[k:k + 500]
+                r = subprocess.run([self.grep, "-F", "-a", "-o", "-H", "-m", "1", "-f", self.patfile, "--"]
+                                   + chunk, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                seen = set()
+                for line in r.stdout.split(b"\n"):
+                    if not line:
+                        continue
+                    # path:match (paths may hold ':', so match the known paths)
+                    for p in chunk:
+                        pb = p.encode() + b":"
+                        if line.startswith(pb) and p not in seen:
+                            seen.add(p)
+                            hits.append((p, self.describe(line[len(pb):])))
+                            break
+            multi = self.multiline
+        else:
+            multi = list(self.pats)
+        if multi:
+            for p in paths:
+                try:
+                    with open(p, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                for b in multi:
+                    if b in data:
+                        hits.append((p, self.describe(b)))
+                        break
+        return hits
+
+    def scan_bytes(self, data):
+        for b in self.pats:
+            if b in data:
+                return self.describe(b)
+        return None
+
+
+def _walk_files(root):
+    out = []
+    for d, dirs, files in os.walk(root, followlinks=False):
+        for f in files:
+            p = os.path.join(d, f)
+            if not os.path.islink(p):
+                out.append(p)
+    return out
+
+
+def check_no_secret(world):
+    """No form of any secret value (records/secrets.txt and
+    swarm/secrets.log, one value a line; the forms docs/redaction.md masks
+    that are at least 8 bytes: raw, JSON-escaped lower and upper hex,
+    URL-encoded, base64 and base64url at alignments 0, 1, 2) in any file
+    under state_dir/runs (symlinks not followed), the daemon log, any
+    transcript (records/transcripts), any forge request's path, query or
+    body, or the fake abra's swarm/calls.log."""
+    name = "no-secret"
+    values = _secret_values(world)
+    if not values:
+        return result(name, False, "no secret values recorded", ["records/secrets.txt is missing or empty"])
+    scan = SecretScan(values)
+    try:
+        files = _walk_files(os.path.join(world.state_dir, "runs"))
+        files += _walk_files(os.path.join(_records(world), "transcripts"))
+        for p in (getattr(world, "daemon_log", None), os.path.join(world.swarm_dir, "calls.log")):
+            if p:
+                files.append(p)
+        hits = ["%s: %s" % (p, d) for p, d in scan.scan_files(files)]
+        reqs = list(world.forge.requests)
+
+        def req_bytes(r):
+            body = r.get("body") or b""
+            if isinstance(body, str):
+                body = body.encode("utf-8", "surrogateescape")
+            return ("%s %s?%s\n" % (r.get("method"), r.get("path"), r.get("query"))).encode(
+                "utf-8", "surrogateescape") + body
+
+        blob = os.path.join(scan.tmp, "requests")
+        with open(blob, "wb") as f:
+            for r in reqs:
+                f.write(req_bytes(r) + b"\n\0\n")
+        if scan.scan_files([blob]):  # which ones: only on a hit
+            for i, r in enumerate(reqs):
+                dd = scan.scan_bytes(req_bytes(r))
+                if dd:
+                    hits.append("forge request %d (%s %s): %s" % (i, r.get("method"), r.get("path"), dd))
+                    if len(hits) > MAX_DETAIL:
+                        break
+        value = "%d values, %d patterns, %d files, %d forge requests" % (
+            len(values), len(scan.pats), len(files), len(reqs))
+        return result(name, not hits, value, hits)
+    finally:
+        scan.close()
+
+
+# ------------------------------------------------------- 5 no-process
+
+
+def check_no_process(world):
+    """No live (non-zombie) process has world.marker in its environment."""
+    name = "no-process"
+    pids = [p for p in procs_with(world.marker) if p != os.getpid()]
+    detail = []
+    for p in pids:
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            cmd = "?"
+        detail.append("pid %d: %s" % (p, cmd[:200]))
+    return result(name, not pids, "%d processes" % len(pids), detail)
+
+
+# ---------------------------------------------------------- 6 no-deployment
+
+
+def check_no_deployment(world):
+    """Every server of the fake swarm (world.servers and any other dir
+    under swarm_dir) has no stack, no volume and no secret in its
+    state.json; no `*.env` under abra_dir/servers/*/."""
+    name = "no-deployment"
+    names = list(world.servers)
+    for n in fakeswarm.list_servers(world.swarm_dir):
+        if n not in names and os.path.exists(os.path.join(world.swarm_dir, n, "state.json")):
+            names.append(n)
+    bad = []
+    for n in names:
+        st = fakeswarm.Server(n, world.swarm_dir).load()
+        for kind in ("stacks", "volumes", "secrets"):
+            for item in sorted(st.get(kind) or {}):
+                bad.append("server %s: %s %s left" % (n, kind[:-1], item))
+    envs = sorted(glob.glob(os.path.join(world.abra_dir, "servers", "*", "*.env")))
+    for p in envs:
+        bad.append("env file left: %s" % os.path.relpath(p, world.abra_dir))
+    return result(name, not bad, "%d servers, %d items left" % (len(names), len(bad)), bad)
+
+
+# ---------------------------------------------------------------- 7 no-lock
+
+
+def check_no_lock(world):
+    """No file under state_dir/locks/ is held (flock LOCK_EX|LOCK_NB on it
+    fails) and none is left at all after the final janitor sweep."""
+    name = "no-lock"
+    d = os.path.join(world.state_dir, "locks")
+    bad = []
+    held = left = 0
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        names = []
+    for n in names:
+        p = os.path.join(d, n)
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            bad.append("%s: left (cannot open: %s)" % (n, e.strerror))
+            left += 1
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                bad.append("%s: left (not held)" % n)
+                left += 1
+            except OSError as e:
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    bad.append("%s: held by another process" % n)
+                    held += 1
+                else:
+                    bad.append("%s: flock: %s" % (n, e.strerror))
+        finally:
+            os.close(fd)
+    return result(name, not bad, "%d held, %d left" % (held, left), bad)
+
+
+# --------------------------------------------------------------- 8 rss-bound
+
+
+def check_rss_bound(world):
+    """Every sample of records/rss.jsonl has rss_kib <=
+    world.rss_bound_kib(active); no sample at all fails too."""
+    name = "rss-bound"
+    samples, badlines = read_jsonl(os.path.join(_records(world), "rss.jsonl"))
+    bad = []
+    worst = None
+    for s in samples:
+        try:
+            rss, active = int(s["rss_kib"]), int(s.get("active") or 0)
+        except (KeyError, TypeError, ValueError):
+            bad.append("bad sample %r" % (s,))
+            continue
+        bound = world.rss_bound_kib(active)
+        if worst is None or rss - bound > worst[0] - worst[1]:
+            worst = (rss, bound, active)
+        if rss > bound:
+            bad.append("t %.1f pid %s: %d KiB > %d KiB (%d active)" % (
+                s.get("t", 0), s.get("pid"), rss, bound, active))
+    if not samples:
+        return result(name, False, "no samples", ["records/rss.jsonl is empty"])
+    mx = max(int(s.get("rss_kib") or 0) for s in samples)
+    value = "%d samples, max %d KiB; closest %d of %d KiB (%d active)" % (
+        len(samples), mx, worst[0], worst[1], worst[2]) if worst else "%d samples" % len(samples)
+    return result(name, not bad, value, bad)
+
+
+# ---------------------------------------------------------- 9 comment-to-start
+
+
+def check_comment_to_start(world, runs=None):
+    """p50/p99 seconds from a member comment's created_at (forge time) to
+    its run's first harness start (role run); ok when every started run of
+    a comment has a figure (its comment event with a readable created_at),
+    and there is at least one. Reported, never bounded."""
+    name = "comment-to-start"
+    runs = runs or Runs(world.state_dir)
+    created = {}
+    for e in _events(world):
+        if e.get("kind") == "comment":
+            created[e.get("comment_id")] = e.get("created_at")
+    first = {}
+    for h in _harness(world):
+        if h.get("event") == "start" and h.get("role", "run") == "run":
+            rid = h.get("run")
+            t = h.get("t")
+            if rid is not None and isinstance(t, (int, float)) and (rid not in first or t < first[rid]):
+                first[rid] = t
+    figs, bad = [], []
+    for rid, t in sorted(first.items()):
+        m = runs.meta.get(rid)
+        if m is not None and (m.get("trigger") or {}).get("kind") not in (None, "forge"):
+            continue  # a local run
+        mm = re.search(r"-c(\d+)$", rid or "")
+        cid = int(mm.group(1)) if mm else None
+        c = parse_time(created.get(cid))
+        if c is None:
+            bad.append("run %s: no comment created_at" % rid)
+            continue
+        figs.append(t - c)
+    if not figs and not bad:
+        return result(name, False, "no started runs", ["no harness start in records/harness.jsonl"])
+    value = "n=%d p50=%s p99=%s max=%s" % (len(figs), fmt_s(percentile(figs, 50)),
+                                            fmt_s(percentile(figs, 99)), fmt_s(max(figs) if figs else None))
+    return result(name, not bad, value, bad)
+
+
+# ----------------------------------------------------- 10 write-to-viewer, 11 clients
+
+
+def check_write_to_viewer(world):
+    """p50/p99 of t_seen - t_write over records/viewer.jsonl, per client
+    kind and overall; ok when there is at least one sample of each kind
+    (`tail` and `sse`). Reported, never bounded."""
+    name = "write-to-viewer"
+    rows, badlines = read_jsonl(os.path.join(_records(world), "viewer.jsonl"))
+    by = {"tail": [], "sse": []}
+    bad = []
+    for r in rows:
+        try:
+            d = float(r["t_seen"]) - float(r["t_write"])
+        except (KeyError, TypeError, ValueError):
+            bad.append("bad sample %r" % (r,))
+            continue
+        by.setdefault(r.get("client"), []).append(d)
+    allv = [x for v in by.values() for x in v]
+    parts = ["all n=%d p50=%s p99=%s" % (len(allv), fmt_s(percentile(allv, 50)), fmt_s(percentile(allv, 99)))]
+    for k in ("tail", "sse"):
+        v = by.get(k, [])
+        parts.append("%s n=%d p50=%s p99=%s" % (k, len(v), fmt_s(percentile(v, 50)), fmt_s(percentile(v, 99))))
+        if not v:
+            bad.append("no %s sample" % k)
+    return result(name, not bad, "; ".join(parts), bad)
+
+
+def check_clients(world):
+    """Every tail/SSE client of records/clients.jsonl saw no gap and no
+    duplicate (its own flags); at least one client. Clients that did not
+    end, or ended with an error, are counted in the value."""
+    name = "clients"
+    rows, badlines = read_jsonl(os.path.join(_records(world), "clients.jsonl"))
+    bad = []
+    unended = errors = resumes = 0
+    kinds = {}
+    for r in rows:
+        kinds[r.get("kind")] = kinds.get(r.get("kind"), 0) + 1
+        resumes += int(r.get("resumes") or 0)
+        if not r.get("ended"):
+            unended += 1
+        if r.get("error"):
+            errors += 1
+        if r.get("gap") or r.get("dup"):
+            bad.append("%s client of %s: %s%s (%s lines, %s resumes%s)" % (
+                r.get("kind"), r.get("run"), "gap" if r.get("gap") else "",
+                " dup" if r.get("dup") and r.get("gap") else ("dup" if r.get("dup") else ""),
+                r.get("lines"), r.get("resumes"),
+                ", " + str(r.get("error")) if r.get("error") else ""))
+    if not rows:
+        return result(name, False, "no clients", ["records/clients.jsonl is empty"])
+    value = "%d clients (%s), %d resumes, %d not ended, %d with an error" % (
+        len(rows), ", ".join("%s %d" % (k, v) for k, v in sorted(kinds.items(), key=str)),
+        resumes, unended, errors)
+    return result(name, not bad, value, bad)
+
+
+# ------------------------------------------------------------------- driver
+
+
+def check_all(world):
+    """Every invariant, in the contract's order (NAMES)."""
+    try:
+        runs = Runs(world.state_dir)
+    except Exception:
+        runs = None
+    fns = [
+        ("trigger-once", lambda: check_trigger_once(world, runs)),
+        ("status-final", lambda: check_status_final(world, runs)),
+        ("one-results-comment", lambda: check_one_results_comment(world, runs)),
+        ("no-secret", lambda: check_no_secret(world)),
+        ("no-process", lambda: check_no_process(world)),
+        ("no-deployment", lambda: check_no_deployment(world)),
+        ("no-lock", lambda: check_no_lock(world)),
+        ("rss-bound", lambda: check_rss_bound(world)),
+        ("comment-to-start", lambda: check_comment_to_start(world, runs)),
+        ("write-to-viewer", lambda: check_write_to_viewer(world)),
+        ("clients", lambda: check_clients(world)),
+    ]
+    out = []
+    for n, fn in fns:
+        try:
+            out.append(fn())
+        except Exception as e:  # a check that breaks fails, naming why
+            out.append(result(n, False, "exception", ["%s: %s" % (type(e).__name__, e)]))
+    return out
+
+
+def print_table(results, file=sys.stdout):
+    w = max([len(r["name"]) for r in results] + [5])
+    print("%-*s  %-4s  %s" % (w, "check", "ok", "value"), file=file)
+    print("%s  %s  %s" % ("-" * w, "-" * 4, "-" * 40), file=file)
+    for r in results:
+        print("%-*s  %-4s  %s" % (w, r["name"], "ok" if r["ok"] else "FAIL", r["value"]), file=file)
+        for d in r["detail"]:
+            print("%-*s        %s" % (w, "", d), file=file)
+    bad = [r["name"] for r in results if not r["ok"]]
+    print("%s" % ("all %d invariants hold" % len(results) if not bad
+                  else "FAILED: " + ", ".join(bad)), file=file)
+
+
+def to_json(results, extra=None):
+    d = dict(extra or {})
+    d["ok"] = all(r["ok"] for r in results)
+    d["checks"] = results
+    return json.dumps(d, indent=1, sort_keys=False)

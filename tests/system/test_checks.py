@@ -1,0 +1,565 @@
+"""Unit tests of tests/system/checks.py on small synthetic worlds (no daemon):
+each invariant holds on a clean world and fails, naming the offending item,
+on a world broken in that way. With CCCI_BIN set, also the secret forms
+against `ccci redact` and clients.py against a real `ccci serve`
+(ClientsLiveTest)."""
+
+import base64
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import checks  # noqa: E402
+
+SECRET = "s3cr3t-Value-0123456789"
+T0 = 1796000000.0  # 2026-11-30T...
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class StubForge:
+    """The parts of FakeForge the checks use, same names and shapes."""
+
+    def __init__(self):
+        self._statuses = {}  # (repo, sha) -> [status json]
+        self._comments = {}  # (repo, n) -> [comment json]
+        self._requests = []
+        self._id = 1000
+
+    def _next(self):
+        self._id += 1
+        return self._id
+
+    def add_status(self, repo, sha, state, run, desc, context="ccci/testme"):
+        self._statuses.setdefault((repo, sha), []).append({
+            "id": self._next(), "status": state, "target_url": "http://h:1/runs/" + run,
+            "description": desc, "context": context})
+
+    def add_comment(self, repo, n, login, body):
+        self._comments.setdefault((repo, n), []).append({
+            "id": self._next(), "user": {"login": login}, "body": body})
+
+    def statuses(self, repo, sha):
+        return [dict(s) for s in self._statuses.get((repo, sha), [])]
+
+    def comments_of(self, repo, n):
+        return [dict(c) for c in self._comments.get((repo, n), [])]
+
+    @property
+    def requests(self):
+        return [dict(r) for r in self._requests]
+
+    def pr(self, repo, n):
+        return {"number": n, "state": "open"}
+
+
+class World:
+    def __init__(self, root):
+        self.root = root
+        self.state_dir = os.path.join(root, "state")
+        self.daemon_log = os.path.join(root, "daemon.log")
+        self.forge = StubForge()
+        self.org, self.bot = "sys", "ccci-bot"
+        self.repos = ["sys/r00"]
+        self.swarm_dir = os.path.join(root, "swarm")
+        self.abra_dir = os.path.join(root, "abra")
+        self.servers = ["a", "b", "c"]
+        self.marker = "CHECKS_TEST_MARKER_%d_%d" % (os.getpid(), random.randrange(1 << 30))
+        self.records = os.path.join(root, "records")
+        self.broken = set()
+
+    def rss_bound_kib(self, active):
+        return 64 * 1024 + 256 * active
+
+
+def write(path, text, mode="w"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(text)
+
+
+def jsonl(path, rows, mode="w"):
+    write(path, "".join(json.dumps(r) + "\n" for r in rows), mode)
+
+
+class Builder:
+    """A clean world: PR 1 of sys/r00 with runs A (success L2) then B
+    (success L3, its comment hooked twice), a non-member's comment and a
+    non-trigger comment; PR 2 with C superseded by D (failure in upgrade,
+    L1)."""
+
+    def __init__(self, root):
+        self.w = World(root)
+        self.runs = {}
+        self.events = []
+        self.harness = []
+        self.comments = {}
+
+    def comment(self, cid, pr, t, user="m1", member=True, body="!testme", hooks=1):
+        e = {"t": t, "kind": "comment", "repo": "sys/r00", "pr": pr, "comment_id": cid,
+             "user": user, "member": member, "body": body, "created_at": iso(t),
+             "hooks": hooks, "sha": "sha%d" % pr}
+        self.events.append(e)
+        return e
+
+    def run(self, cid, pr, t, reason, level=None, started=True, sha=None, tiers=None,
+            trigger_extra=None, finish=None):
+        rid = checks.run_id_for(iso(t), cid)
+        d = os.path.join(self.w.state_dir, "runs", rid)
+        trig = {"kind": "forge", "repo": "sys/r00", "pr": pr, "comment_id": cid, "commenter": "m1"}
+        trig.update(trigger_extra or {})
+        finish = finish if finish is not None else t + 20
+        m = {"version": 1, "id": rid, "number": len(self.runs) + 1, "repo": "sys/r00",
+             "recipe": "r00", "sha": sha or "sha%d" % pr, "pr": pr, "state": "finished",
+             "reason": reason, "trigger": trig, "created_at": iso(t + 1),
+             "started_at": iso(t + 2) if started else None, "finished_at": iso(finish),
+             "attempt": 1, "server": "a"}
+        jsonl(os.path.join(d, "meta.json"), [m])
+        if level is not None:
+            write(os.path.join(d, "results.json"), json.dumps(
+                {"level": level, "tiers": tiers or {"install": {"status": "pass"}}}))
+        jsonl(os.path.join(d, "logs", "0-init.jsonl"),
+              [{"pos": 0, "out": "hello\n", "time": 0}, {"pos": 1, "out": "[ccci] finished: %s\n" % reason, "time": 1}])
+        if started:
+            self.harness.append({"event": "start", "run": rid, "role": "run", "server": "a",
+                                 "pid": 1, "t": t + 3})
+            self.harness.append({"event": "end", "run": rid, "role": "run", "server": "a",
+                                 "pid": 1, "t": finish - 1, "rc": 0})
+        self.runs[rid] = m
+        return rid
+
+    def build(self):
+        w = self.w
+        self.comment(101, 1, T0)
+        a = self.run(101, 1, T0, "success", "L2")
+        self.comment(102, 1, T0 + 100, hooks=2)
+        b = self.run(102, 1, T0 + 100, "success", "L3")
+        self.comment(103, 1, T0 + 110, user="o1", member=False)
+        self.comment(104, 1, T0 + 111, body="```\n!testme\n```")
+        self.comment(201, 2, T0 + 200)
+        self.comment(202, 2, T0 + 201)
+        d = checks.run_id_for(iso(T0 + 201), 202)
+        c = self.run(201, 2, T0 + 200, "superseded", started=False,
+                     trigger_extra={"superseded_by": d}, finish=T0 + 202)
+        d2 = self.run(202, 2, T0 + 201, "failure", "L1",
+                      tiers={"install": {"status": "pass"}, "upgrade": {"status": "fail"}})
+        assert d == d2
+        self.ids = {"A": a, "B": b, "C": c, "D": d}
+        f = w.forge
+        f.add_status("sys/r00", "sha1", "pending", a, "ccci: queued")
+        f.add_status("sys/r00", "sha1", "success", a, "ccci: L2 upgrade")
+        f.add_status("sys/r00", "sha1", "pending", b, "ccci: queued")
+        f.add_status("sys/r00", "sha1", "success", b, "ccci: L3 backup and restore")
+        f.add_status("sys/r00", "sha2", "pending", c, "ccci: queued")
+        f.add_status("sys/r00", "sha2", "pending", d, "ccci: queued")
+        f.add_status("sys/r00", "sha2", "failure", d, "ccci: failure in upgrade (L1 install)")
+        f.add_comment("sys/r00", 1, "o1", "!testme")
+        f.add_comment("sys/r00", 1, "ccci-bot", "sorry, only members")
+        f.add_comment("sys/r00", 1, "ccci-bot", "%s\n**ccci** run `%s` of sha1: **success** · level **L3**" % (checks.MARKER, b))
+        f.add_comment("sys/r00", 2, "ccci-bot", "%s\n**ccci** run `%s` of sha2: **failure** · level **L1**" % (checks.MARKER, d))
+        f._requests.append({"method": "POST", "path": "/api/v1/repos/sys/r00/statuses/sha1",
+                            "query": {}, "body": b'{"state":"pending"}'})
+        rec = w.records
+        self.events.insert(0, {"t": T0 - 10, "kind": "start", "pid": 42})
+        jsonl(os.path.join(rec, "events.jsonl"), self.events)
+        jsonl(os.path.join(rec, "harness.jsonl"), self.harness)
+        write(os.path.join(rec, "secrets.txt"), SECRET + "\nanother-secret-value\nshort\n")
+        os.makedirs(os.path.join(rec, "transcripts"))
+        write(os.path.join(rec, "transcripts", "tail-1.out"), '{"type":"line"}\n')
+        jsonl(os.path.join(rec, "rss.jsonl"), [{"t": T0 + i, "pid": 42, "rss_kib": 30000 + i, "active": i % 3}
+                                               for i in range(10)])
+        jsonl(os.path.join(rec, "viewer.jsonl"), [
+            {"run": b, "t_write": T0, "t_seen": T0 + 0.01, "client": "tail"},
+            {"run": b, "t_write": T0, "t_seen": T0 + 0.02, "client": "sse"}])
+        jsonl(os.path.join(rec, "clients.jsonl"), [
+            {"kind": "tail-fast", "run": b, "resumes": 1, "lines": 10, "gap": False, "dup": False,
+             "ended": True, "error": None},
+            {"kind": "sse-stall", "run": b, "resumes": 2, "lines": 10, "gap": False, "dup": False,
+             "ended": True, "error": None}])
+        for s in w.servers:
+            os.makedirs(os.path.join(w.swarm_dir, s))
+            write(os.path.join(w.swarm_dir, s, "state.json"), json.dumps(
+                {"version": 1, "stacks": {}, "secrets": {}, "volumes": {}, "snapshots": {}}))
+            os.makedirs(os.path.join(w.abra_dir, "servers", s))
+        write(os.path.join(w.swarm_dir, "secrets.log"), "swarmsecretvalue42\n")
+        write(os.path.join(w.swarm_dir, "calls.log"), '{"prog": "abra"}\n')
+        write(w.daemon_log, "info runs: run=%s queued\n" % a)
+        os.makedirs(os.path.join(w.state_dir, "locks"))
+        return w
+
+
+class ChecksTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ccci-checks-test-")
+        self.b = Builder(self.tmp)
+        self.w = self.b.build()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def results(self):
+        return {r["name"]: r for r in checks.check_all(self.w)}
+
+    def assert_fails(self, name, needle):
+        r = self.results()[name]
+        self.assertFalse(r["ok"], r)
+        self.assertTrue(any(needle in d for d in r["detail"]), r)
+        others = [n for n, x in self.results().items() if not x["ok"] and n != name]
+        return r, others
+
+    def test_clean_world_passes_every_check(self):
+        res = checks.check_all(self.w)
+        self.assertEqual([r["name"] for r in res], checks.NAMES)
+        for r in res:
+            self.assertTrue(r["ok"], r)
+            self.assertIsInstance(r["value"], str)
+        import io
+        out = io.StringIO()
+        checks.print_table(res, file=out)
+        self.assertIn("all 11 invariants hold", out.getvalue())
+        j = json.loads(checks.to_json(res, {"seed": 3}))
+        self.assertTrue(j["ok"])
+        self.assertEqual(j["seed"], 3)
+        self.assertEqual(len(j["checks"]), 11)
+
+    # 1 trigger-once
+    def test_harness_started_twice(self):
+        b = self.b.ids["B"]
+        jsonl(os.path.join(self.w.records, "harness.jsonl"),
+              [{"event": "start", "run": b, "role": "run", "t": T0 + 150}], "a")
+        r, others = self.assert_fails("trigger-once", b)
+        self.assertIn("started 2 times", " ".join(r["detail"]))
+
+    def test_two_runs_for_one_comment(self):
+        extra = "20261130-000000-c102"
+        shutil.copytree(os.path.join(self.w.state_dir, "runs", self.b.ids["B"]),
+                        os.path.join(self.w.state_dir, "runs", extra))
+        self.assert_fails("trigger-once", extra)
+
+    def test_run_for_a_non_member(self):
+        self.b.run(103, 1, T0 + 110, "success", "L1")
+        self.assert_fails("trigger-once", "comment 103")
+
+    def test_missing_run_and_unfinished_run(self):
+        shutil.rmtree(os.path.join(self.w.state_dir, "runs", self.b.ids["A"]))
+        self.assert_fails("trigger-once", "comment 101")
+        m = dict(self.b.runs[self.b.ids["B"]], state="running", reason=None)
+        jsonl(os.path.join(self.w.state_dir, "runs", self.b.ids["B"], "meta.json"), [m])
+        self.assert_fails("trigger-once", "not finished")
+
+    def test_never_started_without_reason(self):
+        m = dict(self.b.runs[self.b.ids["C"]], reason="timeout")
+        jsonl(os.path.join(self.w.state_dir, "runs", self.b.ids["C"], "meta.json"), [m])
+        self.assert_fails("trigger-once", self.b.ids["C"])
+        m = dict(self.b.runs[self.b.ids["C"]], trigger={"kind": "forge", "repo": "sys/r00", "pr": 2,
+                                                          "comment_id": 201, "superseded_by": "nope"})
+        jsonl(os.path.join(self.w.state_dir, "runs", self.b.ids["C"], "meta.json"), [m])
+        self.assert_fails("trigger-once", "superseded_by 'nope'")
+
+    # 2 status-final
+    def test_pending_status_of_the_newest_run(self):
+        self.w.forge.add_status("sys/r00", "sha1", "pending", self.b.ids["B"], "ccci: queued")
+        self.assert_fails("status-final", "still pending")
+
+    def test_wrong_state_and_description(self):
+        f = self.w.forge
+        f._statuses[("sys/r00", "sha1")][-1]["description"] = "ccci: L2 upgrade"
+        self.assert_fails("status-final", "description")
+        f._statuses[("sys/r00", "sha1")][-1]["status"] = "error"
+        self.assert_fails("status-final", "state error, want success")
+
+    def test_older_run_without_final_status(self):
+        ss = self.w.forge._statuses[("sys/r00", "sha1")]
+        del ss[1]  # A's success
+        self.assert_fails("status-final", "run %s: no final status" % self.b.ids["A"])
+
+    def test_superseded_run_posting_a_final_status(self):
+        self.w.forge._statuses[("sys/r00", "sha2")].insert(
+            1, {"id": 1, "status": "error", "target_url": "http://h/runs/" + self.b.ids["C"],
+                "description": "ccci: superseded", "context": "ccci/testme"})
+        self.assert_fails("status-final", "superseded, but posted")
+
+    def test_other_context_is_ignored(self):
+        self.w.forge.add_status("sys/r00", "sha1", "pending", self.b.ids["B"], "x", context="other")
+        self.assertTrue(self.results()["status-final"]["ok"])
+
+    # 3 one-results-comment
+    def test_two_results_comments(self):
+        self.w.forge.add_comment("sys/r00", 1, "ccci-bot", checks.MARKER + "\nrun `x`")
+        self.assert_fails("one-results-comment", "sys/r00#1: 2 results comments")
+
+    def test_results_comment_of_an_older_run(self):
+        c = self.w.forge._comments[("sys/r00", 1)][-1]
+        c["body"] = c["body"].replace(self.b.ids["B"], self.b.ids["A"])
+        self.assert_fails("one-results-comment", "the newest is %s" % self.b.ids["B"])
+
+    def test_marker_by_someone_else_does_not_count(self):
+        del self.w.forge._comments[("sys/r00", 2)][-1]
+        self.w.forge.add_comment("sys/r00", 2, "m1", checks.MARKER)
+        self.assert_fails("one-results-comment", "sys/r00#2: 0 results comments")
+
+    # 4 no-secret
+    def test_secret_in_a_log_line_in_base64(self):
+        enc = base64.b64encode(b"x" + SECRET.encode()).decode()  # alignment 1
+        p = os.path.join(self.w.state_dir, "runs", self.b.ids["B"], "logs", "1-deploy.jsonl")
+        jsonl(p, [{"pos": 0, "out": "token %s\n" % enc, "time": 0}])
+        r, _ = self.assert_fails("no-secret", "1-deploy.jsonl")
+        self.assertIn("base64@1", " ".join(r["detail"]))
+        self.assertNotIn(SECRET, json.dumps(r))
+
+    def test_secret_forms_elsewhere(self):
+        write(os.path.join(self.w.records, "transcripts", "http-3.txt"),
+              "x=" + SECRET.replace("-", "%2D") + "&")  # not a masked form
+        self.assertTrue(self.results()["no-secret"]["ok"])
+        write(os.path.join(self.w.records, "transcripts", "http-4.txt"),
+              json.dumps({"v": "swarmsecretvalue42"}))
+        self.assert_fails("no-secret", "http-4.txt")
+
+    def test_secret_in_a_forge_request_and_daemon_log(self):
+        self.w.forge._requests.append({"method": "PATCH", "path": "/api/v1/x", "query": {},
+                                       "body": json.dumps({"body": "a\u0007 " + SECRET}).encode()})
+        self.assert_fails("no-secret", "forge request 1")
+        write(self.w.daemon_log, "warn x: %s\n" % SECRET, "a")
+        self.assert_fails("no-secret", "daemon.log")
+
+    def test_short_values_are_not_secrets(self):
+        write(os.path.join(self.w.records, "transcripts", "sse-1.txt"), "short short\n")
+        self.assertTrue(self.results()["no-secret"]["ok"])
+
+    # 5 no-process
+    def test_process_with_the_marker(self):
+        env = dict(os.environ)
+        env[self.w.marker] = "1"
+        p = subprocess.Popen(["sleep", "30"], env=env)
+        try:
+            time.sleep(0.1)
+            self.assert_fails("no-process", "pid %d" % p.pid)
+        finally:
+            p.kill()
+            p.wait()
+        self.assertTrue(self.results()["no-process"]["ok"])
+
+    # 6 no-deployment
+    def test_stack_left_in_state_json(self):
+        p = os.path.join(self.w.swarm_dir, "b", "state.json")
+        with open(p) as f:
+            st = json.load(f)
+        st["stacks"]["r00-pr1_ci_test"] = {"domain": "r00-pr1.ci.test"}
+        st["secrets"]["r00-pr1_ci_test_pw_v1"] = {}
+        write(p, json.dumps(st))
+        r, _ = self.assert_fails("no-deployment", "server b: stack r00-pr1_ci_test")
+        self.assertIn("server b: secret r00-pr1_ci_test_pw_v1 left", r["detail"])
+
+    def test_env_file_left(self):
+        write(os.path.join(self.w.abra_dir, "servers", "c", "r00-pr1.ci.test.env"), "TYPE=r00\n")
+        self.assert_fails("no-deployment", "servers/c/r00-pr1.ci.test.env")
+
+    # 7 no-lock
+    def test_held_lock_in_a_child_process(self):
+        p = os.path.join(self.w.state_dir, "locks", "r00-pr1.lock")
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import fcntl,os,sys,time\n"
+             "fd=os.open(sys.argv[1],os.O_RDWR|os.O_CREAT)\n"
+             "fcntl.flock(fd,fcntl.LOCK_EX)\nprint('ok',flush=True)\ntime.sleep(30)", p],
+            stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(child.stdout.readline().strip(), b"ok")
+            r, _ = self.assert_fails("no-lock", "r00-pr1.lock: held by another process")
+            self.assertIn("1 held", r["value"])
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        self.assert_fails("no-lock", "r00-pr1.lock: left (not held)")
+
+    # 8 rss-bound
+    def test_rss_sample_over_bound(self):
+        jsonl(os.path.join(self.w.records, "rss.jsonl"),
+              [{"t": T0 + 50, "pid": 42, "rss_kib": 64 * 1024 + 2 * 256 + 1, "active": 2}], "a")
+        self.assert_fails("rss-bound", "65537 KiB > 66048 KiB".replace("65537", str(64 * 1024 + 513)))
+
+    def test_no_rss_samples(self):
+        write(os.path.join(self.w.records, "rss.jsonl"), "")
+        self.assertFalse(self.results()["rss-bound"]["ok"])
+
+    # 9 comment-to-start
+    def test_comment_to_start_figures(self):
+        r = self.results()["comment-to-start"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("n=3", r["value"])
+        self.assertIn("p50=3.000s", r["value"])
+        jsonl(os.path.join(self.w.records, "harness.jsonl"),
+              [{"event": "start", "run": "20261130-000000-c999", "role": "run", "t": T0}], "a")
+        self.assert_fails("comment-to-start", "c999")
+
+    # 10 write-to-viewer, 11 clients
+    def test_viewer_needs_both_kinds(self):
+        jsonl(os.path.join(self.w.records, "viewer.jsonl"),
+              [{"run": "x", "t_write": T0, "t_seen": T0 + 1, "client": "tail"}])
+        self.assert_fails("write-to-viewer", "no sse sample")
+
+    def test_gap_in_clients_jsonl(self):
+        jsonl(os.path.join(self.w.records, "clients.jsonl"),
+              [{"kind": "drone-sse", "run": "RUNX", "resumes": 0, "lines": 3, "gap": True,
+                "dup": False, "ended": True, "error": None}], "a")
+        r, _ = self.assert_fails("clients", "drone-sse client of RUNX: gap")
+
+    def test_a_broken_check_fails_alone(self):
+        self.w.forge = None
+        res = self.results()
+        self.assertFalse(res["status-final"]["ok"])
+        self.assertIn("exception", res["status-final"]["value"])
+        self.assertTrue(res["no-lock"]["ok"])
+
+
+@unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
+class RedactFormsTest(unittest.TestCase):
+    def test_every_form_is_masked_by_ccci_redact(self):
+        tmp = tempfile.mkdtemp(prefix="ccci-forms-")
+        try:
+            for i, v in enumerate([b'a"b/c+d\\x\x01y~?', b"plain-token-0123456789",
+                                   b"line one is long\nline two is long too\r\n"]):
+                p = os.path.join(tmp, "s%d" % i)
+                with open(p, "wb") as f:
+                    f.write(v)
+                for n, form in checks.secret_forms(v):
+                    out = subprocess.run([os.environ["CCCI_BIN"], "redact", "--secret-file", p],
+                                         input=b"<<" + form + b">>", capture_output=True).stdout
+                    self.assertEqual(out, b"<<********>>", (v, n, form))
+        finally:
+            shutil.rmtree(tmp)
+
+
+HARNESS = r"""import os, sys, time
+rid = os.environ["CCCI_RUN_ID"]
+print("init line", flush=True)
+print("~~~ step install", flush=True)
+pad = "x" * 180
+t0 = time.time()
+i = 0
+while time.time() - t0 < float(os.environ.get("H_SECONDS", "10")):
+    if i == 5000:
+        print("~~~ step custom", flush=True)
+    for _ in range(20):
+        print("line %d %s" % (i, pad))
+        i += 1
+    print("VIEWER-TS %s %d" % (rid, time.time_ns()), flush=True)
+    time.sleep(float(os.environ.get("H_SLEEP", "0.02")))
+print("done", flush=True)
+"""
+
+
+@unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
+class ClientsLiveTest(unittest.TestCase):
+    """Every client kind follows one run of a real daemon that is kill -9'd
+    and restarted (same socket, same port) mid-run."""
+
+    def test_clients_survive_a_daemon_restart(self):
+        self.live(kill=True, kinds=None, env={})
+
+    def test_stalled_sse_client_is_given_up_and_resumes(self):
+        tr = self.live(kill=False, kinds=["sse-stall", "sse-fast"],
+                       env={"H_SECONDS": "35", "H_SLEEP": "0.004"})
+        # ~10 MiB while it stalls: past the kernel's socket buffers, so the
+        # daemon's queue stays full for its 20 s and it gives up
+        self.assertTrue("does not keep up" in tr, "no give-up in the SSE transcripts")
+
+    def live(self, kill, kinds, env):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+        import itest
+        import clients
+        itest.CCCI = os.environ["CCCI_BIN"]
+        tmp = tempfile.mkdtemp(prefix="ccci-cl-", dir="/tmp")
+        d = None
+        try:
+            import socket as so
+            with so.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            os.makedirs(os.path.join(tmp, "secrets"))
+            recipe = os.path.join(tmp, "myrecipe")
+            os.makedirs(recipe)
+            write(os.path.join(recipe, "compose.yml"), "version: '3.8'\n")
+            write(os.path.join(tmp, "h.py"), HARNESS)
+            marker = "CLIENTS_LIVE_%d" % os.getpid()
+            example = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "example-harness")
+            cfg = ("secrets_dir: %s\nkill_grace: 1s\ndrain_timeout: 1s\n"
+                   "harness:\n  command: [%s, %s]\n  env: {%s: '1'%s}\n"
+                   "  teardown_command: [%s, --teardown]\n"
+                   "http:\n  listen: 127.0.0.1:%d\n"
+                   % (os.path.join(tmp, "secrets"), sys.executable, os.path.join(tmp, "h.py"),
+                      marker, "".join(", %s: '%s'" % kv for kv in env.items()), example, port))
+            d = itest.Daemon(tmp, config=cfg).start()
+            rid = itest.run_cli("-s", d.socket, "submit", recipe).stdout.strip()
+            self.assertTrue(rid)
+            records = os.path.join(tmp, "records")
+            os.makedirs(records)
+
+            class W:
+                pass
+            w = W()
+            w.ccci, w.socket, w.http_base = itest.CCCI, d.socket, "http://127.0.0.1:%d" % port
+            w.rng, w.records = random.Random(1), records
+            c = clients.Clients(w)
+            itest.wait_for(lambda: (itest.request(d.socket, {"v": 1, "op": "show", "id": rid})
+                                    ["run"]["state"] == "running"), what="running")
+            kinds = kinds or list(clients.KINDS)
+            for k in kinds:
+                c.follow(rid, k)
+            time.sleep(3)
+            self.assertEqual(c.browse(rid)[0][1], 200)
+            self.assertTrue(c.sock({"op": "ps"})["ok"])
+            if kill:
+                d.proc.kill()
+                d.proc.wait()
+                d.log.close()
+                time.sleep(0.5)
+                d.start()
+            recs = c.stop_all(150)
+            by = {r["kind"]: r for r in recs}
+            self.assertEqual(sorted(by), sorted(kinds), recs)
+            for r in recs:
+                self.assertFalse(r["gap"] or r["dup"], r)
+                self.assertTrue(r["ended"], r)
+                self.assertIsNone(r["error"], r)
+                self.assertGreater(r["lines"], 100, r)
+            rows, _ = checks.read_jsonl(os.path.join(records, "clients.jsonl"))
+            self.assertEqual(len(rows), len(kinds))
+            v, _ = checks.read_jsonl(os.path.join(records, "viewer.jsonl"))
+            self.assertEqual({x["client"] for x in v},
+                             {"tail" if k.startswith("tail") else "sse" for k in kinds})
+            m = itest.request(d.socket, {"v": 1, "op": "show", "id": rid})["run"]
+            self.assertEqual(m["state"], "finished")
+            print("\nclients:", json.dumps(recs), "\nrun:", m["reason"], file=sys.stderr)
+            tr = ""
+            for n in sorted(os.listdir(os.path.join(records, "transcripts"))):
+                with open(os.path.join(records, "transcripts", n), "rb") as f:
+                    tr += f.read().decode("utf-8", "replace")
+            return tr
+        finally:
+            if d is not None:
+                d.kill()
+            from test_runs import procs_with
+            for pid in procs_with("CLIENTS_LIVE_%d" % os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
