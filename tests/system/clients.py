@@ -95,6 +95,7 @@ class Follower(threading.Thread):
         self.record = None
         self.transcript = None
         self.last_err = None
+        self.connections = 0  # connections that got an answer (resumes = all but the first)
 
     # -- common
 
@@ -135,7 +136,6 @@ class Follower(threading.Thread):
                     self.error = "gave up after %ds without a connection (last: %s)" % (
                         RETRY_S, self.last_err)
                     break
-                self.resumes += 1
                 self.stop.wait(0.3)
             if not self.ended and self.error is None and self.stop.is_set():
                 self.error = "stopped before the end"
@@ -145,6 +145,7 @@ class Follower(threading.Thread):
             self.finish()
 
     def finish(self):
+        self.resumes = max(0, self.connections - 1)
         self.record = {"kind": self.kind, "run": self.run_id, "resumes": self.resumes,
                        "lines": self.lines, "gap": self.seq.gap, "dup": self.seq.dup,
                        "ended": self.ended, "error": self.error}
@@ -219,6 +220,7 @@ class TailClient(Follower):
                             self.ended = True
                     elif m.get("ok") is True:
                         got = True
+                        self.connections += 1
         finally:
             self.proc.stdout.close()
             try:
@@ -351,6 +353,7 @@ class SseClient(Follower):
                 self.last_err = "GET events: %d" % s.status
                 return False
             got = True
+            self.connections += 1
             n = 0
             for kind, x in sse_events(s.chunks(4096 if self.stall_at else 65536)):
                 if self.stop.is_set():
@@ -438,6 +441,8 @@ class DroneClient(Follower):
                 if s.status != 200:
                     self.out(b"".join(s.chunks()))
                     return got
+                if not got:
+                    self.connections += 1
                 got = True
                 self.seq.announce(self.step - 1)
                 for kind, x in sse_events(s.chunks()):

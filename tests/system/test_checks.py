@@ -561,5 +561,133 @@ class ClientsLiveTest(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+FORGE_HARNESS = r"""import json, os, sys, time
+run = os.environ["CCCI_RUN_ID"]
+def rec(ev, **kw):
+    d = {"event": ev, "run": run, "role": "run", "server": os.environ.get("CCCI_SERVER"),
+         "pid": os.getpid(), "t": time.time()}
+    d.update(kw)
+    with open(os.environ["H_RECORD"], "a") as f:
+        f.write(json.dumps(d) + "\n")
+rec("start")
+print("~~~ step install", flush=True)
+time.sleep(4)
+json.dump({"level": "L1", "tiers": {"install": {"status": "pass", "step": "install"}}},
+          open(os.environ["CCCI_RESULTS_FILE"], "w"))
+rec("end", rc=0)
+"""
+
+
+@unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
+class ForgeWorldLiveTest(unittest.TestCase):
+    """The forge checks on what a real daemon and the fake forge did: one PR
+    with a run, a push, a run that runs, one superseded, a non-member's
+    comment; trigger-once, status-final, one-results-comment,
+    comment-to-start, no-lock and no-secret hold."""
+
+    def test_forge_checks_on_a_real_daemon(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+        import itest
+        from fakeforge import FakeForge
+        itest.CCCI = os.environ["CCCI_BIN"]
+        tmp = tempfile.mkdtemp(prefix="ccci-fw-", dir="/tmp")
+        f = FakeForge()
+        f.start()
+        d = None
+        try:
+            tok = f.add_user("ccci-bot")
+            f.add_user("m1")
+            f.add_user("o1")
+            f.add_org("sys", members=["ccci-bot", "m1"])
+            f.add_repo("sys/r00")
+            write(os.path.join(tmp, "token"), tok + "\n")
+            os.makedirs(os.path.join(tmp, "secrets"))
+            write(os.path.join(tmp, "secrets", "token"), tok + "\n")
+            records = os.path.join(tmp, "records")
+            os.makedirs(os.path.join(records, "transcripts"))
+            write(os.path.join(tmp, "h.py"), FORGE_HARNESS)
+            marker = "FORGE_WORLD_%d" % os.getpid()
+            cfg = ("secrets_dir: %s\nmin_free_bytes: 0\ncapacity: 2\nkill_grace: 2s\n"
+                   "harness:\n  command: [%s, %s]\n  teardown_command: [/bin/true]\n"
+                   "  env: {H_RECORD: %s, %s: '1'}\n"
+                   "forge:\n  url: '%s'\n  token_file: %s\n  repos: [sys/r00]\n  poll_interval: 1s\n"
+                   % (os.path.join(tmp, "secrets"), sys.executable, os.path.join(tmp, "h.py"),
+                      os.path.join(records, "harness.jsonl"), marker, f.url,
+                      os.path.join(tmp, "token")))
+            d = itest.Daemon(tmp, config=cfg).start()
+            events = [{"t": time.time(), "kind": "start", "pid": d.proc.pid}]
+            pr = f.open_pr("sys/r00", user="m1")
+            itest.wait_for(lambda: [r for r in f.requests if "issues/comments" in r["path"]
+                                    and r["status"] == 200], what="the first poll")
+            time.sleep(1.5)
+
+            def comment(user, body, member=True):
+                c = f.comment("sys/r00", pr, user, body)
+                events.append({"t": time.time(), "kind": "comment", "repo": "sys/r00", "pr": pr,
+                               "comment_id": c["id"], "user": user, "member": member,
+                               "body": body, "created_at": c["created_at"], "hooks": 0,
+                               "sha": f.pr("sys/r00", pr)["head"]["sha"]})
+                return c
+
+            def runs():
+                return [r for r in itest.request(d.socket, {"v": 1, "op": "ps"})["runs"]
+                        if (r.get("trigger") or {}).get("kind") == "forge"]
+
+            def state_of(cid):
+                rs = [r for r in runs() if r["trigger"]["comment_id"] == cid]
+                return rs[0]["state"] if rs else None
+
+            c1 = comment("m1", "!testme")
+            itest.wait_for(lambda: state_of(c1["id"]) == "finished", what="run 1")
+            comment("o1", "!testme", member=False)
+            f.push("sys/r00", pr)
+            c2 = comment("m1", "!testme")
+            itest.wait_for(lambda: state_of(c2["id"]) == "running", what="run 2 running")
+            c3 = comment("m1", "!testme --quick")
+            itest.wait_for(lambda: state_of(c3["id"]) is not None, what="run 3")
+            f.push("sys/r00", pr)
+            time.sleep(1.1)
+            c4 = comment("m1", "!testme")
+            itest.wait_for(lambda: state_of(c4["id"]) == "finished", timeout=60, what="run 4")
+            itest.wait_for(lambda: d.status()["counters"]["outbox_backlog"] == 0, what="outbox")
+            time.sleep(1)
+            runs_final = runs()
+            r = itest.run_cli("-s", d.socket, "janitor")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            d.stop()
+            jsonl(os.path.join(records, "events.jsonl"), events)
+            write(os.path.join(records, "secrets.txt"), tok + "\n")
+
+            class W:
+                pass
+            w = W()
+            w.root, w.state_dir, w.daemon_log, w.forge = tmp, d.state_dir, d.log_path, f
+            w.org, w.bot, w.repos, w.records = "sys", "ccci-bot", ["sys/r00"], records
+            w.swarm_dir, w.abra_dir, w.servers = os.path.join(tmp, "swarm"), os.path.join(tmp, "abra"), []
+            w.marker = marker
+            res = {r["name"]: r for r in checks.check_all(w)}
+            import io
+            out = io.StringIO()
+            checks.print_table(list(res.values()), out)
+            print("\n" + out.getvalue(), file=sys.stderr)
+            print("\n" + "\n".join("%s %s %s %s" % (r["id"], r["state"], r["reason"], r["sha"][:8])
+                                   for r in runs_final), file=sys.stderr)
+            ms = {}
+            for n in os.listdir(os.path.join(d.state_dir, "runs")):
+                with open(os.path.join(d.state_dir, "runs", n, "meta.json")) as fh:
+                    m = json.load(fh)
+                ms[m["trigger"]["comment_id"]] = m
+            self.assertEqual(ms[c3["id"]]["reason"], "superseded", ms[c3["id"]])
+            for n in ("trigger-once", "status-final", "one-results-comment", "comment-to-start",
+                      "no-secret", "no-process", "no-lock", "no-deployment"):
+                self.assertTrue(res[n]["ok"], (n, res[n]))
+            self.assertIn("1 stale pending", res["status-final"]["value"])
+        finally:
+            if d is not None:
+                d.kill()
+            f.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
