@@ -718,6 +718,7 @@ static void find_newer(void *arg, const struct ccci_run_meta *o,
   (void)dir;
   if (o->state != CCCI_RUN_FINISHED && o->pr == n->m->pr &&
       strcmp(o->repo, n->m->repo) == 0 && strcmp(o->id, n->m->id) > 0 &&
+      o->sha != NULL && n->m->sha != NULL && strcmp(o->sha, n->m->sha) == 0 &&
       is_forge_run(o))
     n->found = true;
 }
@@ -809,7 +810,9 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   }
   level = ccci_outcome_level(m->reason, rp);
   status_description(m, rp, level, desc);
-  /* A newer run of the PR is queued or running: its status stands. */
+  /* A newer run of the PR on the same commit is queued or running: its
+   * status stands. A newer run on another commit (the PR was pushed to)
+   * does not hold this commit's status back: it would stay pending. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
   if (!newer.found)
     fb_ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));

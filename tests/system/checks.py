@@ -474,17 +474,17 @@ def check_status_final(world, runs=None):
     results.json, `ccci: failure[ in <tier>] (L<n> <name>)` for a failure
     with one, else `ccci: <reason>` (no level). Older runs, by the code's
     rule (a run's final status is posted unless, when it is reported, a run
-    of the same PR with a greater id is not finished; its status then
-    stands): every final status a run posted matches it as above; a
-    superseded run posted none; a run that no newer run overlapped (none
+    of the same PR and the same sha with a greater id is not finished; its
+    status then stands): every final status a run posted matches it as
+    above; a run superseded by a run on its own sha posted none; a run that
+    no newer run on its sha overlapped (none
     accepted before its finish + 1 s and unfinished then) posted one, and
     one that a newer run surely overlapped (accepted before its finish - 1 s,
     finished after it + 1 s) posted none (runs finished within a kill -9's
     restart window are not held to either, the catch-up reports them
-    later). Every status names a known run of that repo. An older sha whose
-    newest status is still pending is counted (`stale pending`) but does
-    not fail: the code leaves it so when the superseding run has another
-    sha."""
+    later). Every status names a known run of that repo. Every sha a run
+    was on ends with a final status: one whose newest status is still
+    pending fails (`stale pending`)."""
     name = "status-final"
     runs = runs or Runs(world.state_dir)
     ctx = _world_context(world)
@@ -495,7 +495,6 @@ def check_status_final(world, runs=None):
         by_pr.setdefault(_pr_key(m), []).append(rid)
     windows = _restart_windows(_events(world))
     bad = []
-    notes = []
     checked = posted = 0
     stale = 0
     cache = {}
@@ -560,8 +559,10 @@ def check_status_final(world, runs=None):
             if rid == newest or om.get("state") != "finished":
                 continue
             f = parse_time(om.get("finished_at"))
-            newer = [fr[x] for x in rids[i + 1:]]
-            if om.get("reason") == "superseded" and id_key(om.get("trigger", {}).get("superseded_by")) > id_key(rid):
+            newer = [fr[x] for x in rids[i + 1:] if fr[x].get("sha") == om.get("sha")]
+            by = om.get("trigger", {}).get("superseded_by")
+            if (om.get("reason") == "superseded" and id_key(by) > id_key(rid)
+                    and (fr.get(by) or {}).get("sha") == om.get("sha")):
                 if finals:
                     bad.append("run %s: superseded, but posted a final status" % rid)
                 continue
@@ -580,12 +581,12 @@ def check_status_final(world, runs=None):
                 bad.append("run %s: no final status (no newer run of the PR was pending at its finish)" % rid)
             if surely and finals:
                 bad.append("run %s: posted a final status while a newer run of the PR was pending" % rid)
-        # Older shas left pending (informational).
+        # Older shas left pending.
         for sha in sorted({fr[r].get("sha") for r in rids} - {m.get("sha")}):
             ss = sts(key[0], sha)
             if ss and max(ss, key=lambda s: s.get("id", 0)).get("status") == "pending":
                 stale += 1
-                notes.append("note: %s#%s: older sha %s left pending" % (key[0], key[1], (sha or "")[:12]))
+                bad.append("%s#%s: older sha %s left pending" % (key[0], key[1], (sha or "")[:12]))
         # Statuses naming runs nobody knows.
         for sha in {fr[r].get("sha") for r in rids}:
             for s in sts(key[0], sha):
@@ -595,7 +596,7 @@ def check_status_final(world, runs=None):
                                % (key[0], (sha or "")[:12], s.get("id"), s.get("target_url")))
     value = "%d PRs, %d final statuses, %d stale pending older shas" % (checked, posted, stale)
     return result(name, not bad and checked > 0, value if checked else "no forge runs",
-                  bad + notes)
+                  bad)
 
 
 def _restart_windows(events):

@@ -285,6 +285,15 @@ class ChecksTest(unittest.TestCase):
         del ss[1]  # A's success
         self.assert_fails("status-final", "run %s: no final status" % self.b.ids["A"])
 
+    def test_older_sha_left_pending(self):
+        """A PR pushed to after run A: A's commit must still end final."""
+        a = self.b.ids["A"]
+        m = dict(self.b.runs[a], sha="sha0")
+        jsonl(os.path.join(self.w.state_dir, "runs", a, "meta.json"), [m])
+        self.w.forge.add_status("sys/r00", "sha0", "pending", a, "ccci: queued")
+        r, _ = self.assert_fails("status-final", "older sha sha0 left pending")
+        self.assertIn("1 stale pending", r["value"])
+
     def test_superseded_run_posting_a_final_status(self):
         self.w.forge._statuses[("sys/r00", "sha2")].insert(
             1, {"id": 1, "status": "error", "target_url": "http://h/runs/" + self.b.ids["C"],
@@ -681,7 +690,7 @@ class ForgeWorldLiveTest(unittest.TestCase):
             for n in ("trigger-once", "status-final", "one-results-comment", "comment-to-start",
                       "no-secret", "no-process", "no-lock", "no-deployment"):
                 self.assertTrue(res[n]["ok"], (n, res[n]))
-            self.assertIn("1 stale pending", res["status-final"]["value"])
+            self.assertIn("0 stale pending", res["status-final"]["value"])
         finally:
             if d is not None:
                 d.kill()
