@@ -16,6 +16,7 @@ scenario itself could not run. The seed is printed first: the same seed
 gives the same schedule (the processes' timing still varies)."""
 
 import argparse
+import calendar
 import json
 import os
 import random
@@ -263,7 +264,6 @@ class Scenario:
 
     @staticmethod
     def epoch(text):
-        import calendar
         return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
     def retire_when(self, pred, deadline):

@@ -188,6 +188,7 @@ class World:
         self.gateway = None
         self.repos = []
         self.prs = {}  # repo -> {pr number: head sha}
+        self.meta_extra = {}  # repo -> lines its PR commits add to recipe_meta.yml
         self.pr_seq = 0
         self.secret_values = []  # the values in force, oldest first
         self.stop_sampler = threading.Event()
@@ -294,25 +295,23 @@ class World:
             work = os.path.join(self.root, "templates", kind + ".git-work")
             subprocess.run([mk, d, work, "--tags"], check=True, capture_output=True)
             bases[kind] = work
-        heavy_meta = None
         names = ["r%02d" % i for i in range(self.n_repos)] + ["flood", "stubborn"]
         for name in names:
+            heavy = False
             if name.startswith("r"):
                 i = int(name[1:])
                 kind = "pages" if i % 3 != 2 else "hello"
+                heavy = i >= HEAVY_FROM
             else:
                 kind = name
             dest = os.path.join(self.git_root, ORG, name + ".git")
             subprocess.run(["git", "clone", "-q", "--bare", bases[kind], dest], check=True,
                            capture_output=True)
-            extra = {}
-            if name.startswith("r") and int(name[1:]) >= HEAVY_FROM:
-                heavy_meta = heavy_meta or "SERVER_LABELS: [heavy]\n"
-                extra["append_meta"] = heavy_meta
-            self.repos.append("%s/%s" % (ORG, name))
-            self.prs["%s/%s" % (ORG, name)] = {}
-            self._repo_extra = getattr(self, "_repo_extra", {})
-            self._repo_extra["%s/%s" % (ORG, name)] = extra
+            repo = "%s/%s" % (ORG, name)
+            self.repos.append(repo)
+            self.prs[repo] = {}
+            # The PR commits of these ask for a heavy server.
+            self.meta_extra[repo] = "SERVER_LABELS: [heavy]\n" if heavy else ""
 
     def bare(self, repo):
         return os.path.join(self.git_root, repo + ".git")
@@ -328,7 +327,7 @@ class World:
         _git(bare, "read-tree", parent, env=env)
         files = {"CHANGE.txt": "change %d of %s\n" % (self.pr_seq, repo)}
         meta = _git(bare, "show", "%s:tests/recipe_meta.yml" % parent)
-        meta += "\n" + self._repo_extra[repo].get("append_meta", "")
+        meta += "\n" + self.meta_extra[repo]
         files["tests/recipe_meta.yml"] = meta
         for path, text in files.items():
             blob = _git(bare, "hash-object", "-w", "--stdin", input=text)
