@@ -82,8 +82,14 @@ struct ccci_outcome ccci_outcome_decide(const struct ccci_outcome_case *c)
      * harness is gone: stopped while deployed, its server unreachable for
      * the harness's own teardown, a teardown call that failed, a harness
      * that crashed. The daemon tears it down (tried again until it
-     * works), whatever the reason. */
-    o.teardown = c->opstate_deployed;
+     * works), except after a supervisor that died by a signal it did not
+     * send while the run was not being stopped: the harness may still be
+     * running then (only the backstop kills the session), and a teardown
+     * beside it would race its abra calls (left as before: opstate tells
+     * the operator; docs/concurrency.md). */
+    o.teardown = c->opstate_deployed &&
+                 (!c->supervisor_died || o.reason == CCCI_REASON_CANCELLED ||
+                  o.reason == CCCI_REASON_TIMEOUT || o.unreachable);
   }
   o.level = ccci_outcome_level(o.reason, c->results);
   o.commit_status = ccci_run_reason_commit_status(o.reason);
