@@ -29,26 +29,7 @@ for _p in (os.path.join(TESTS, "integration"), os.path.join(TESTS, "support")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-try:  # the proc scan of the integration tests
-    from test_runs import procs_with  # noqa: E402
-except Exception:  # pragma: no cover - same code, if the import ever fails
-
-    def procs_with(marker):
-        found = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    env = f.read()
-                with open("/proc/%s/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if marker.encode() in env and state != "Z":
-                found.append(int(pid))
-        return found
-
+from test_runs import procs_with  # noqa: E402  (the integration tests' proc scan)
 import fakeswarm  # noqa: E402
 
 MAX_DETAIL = 20

@@ -30,6 +30,16 @@ STALL_S = 25.0  # past the server's 20 s give-up, below its 30 s write stall
 VIEWER_RE = re.compile(r"VIEWER-TS (\S+) (\d+)")
 
 
+def line_event(ev):
+    """(step, pos, data object) of an SSE line event (`id: <step>:<pos>`)."""
+    k, _, p = ev["id"].partition(":")
+    try:
+        d = json.loads(ev.get("data", "{}"))
+    except ValueError:
+        d = {}
+    return int(k), int(p), d
+
+
 class Seq:
     """(step, pos) bookkeeping of one stream. Lines of a step come with pos
     0, 1, 2, ...; a step number never goes back; a step a line skips to
@@ -374,13 +384,9 @@ class SseClient(Follower):
                 elif e == "error":
                     break  # given up, or the daemon stops: resume
                 elif "id" in ev:
-                    k, _, p = ev["id"].partition(":")
-                    try:
-                        d = json.loads(ev.get("data", "{}"))
-                    except ValueError:
-                        d = {}
+                    k, p, d = line_event(ev)
                     self.last_id = ev["id"]
-                    self.line(int(k), int(p), html.unescape(d.get("html") or ""))
+                    self.line(k, p, html.unescape(d.get("html") or ""))
                     n += 1
                     if self.stall_at is not None and not self.stalled and n >= self.stall_at:
                         self.stalled = True
@@ -455,13 +461,9 @@ class DroneClient(Follower):
                         eof = x.get("data") == "eof"
                         break
                     if "id" in x:
-                        k, _, p = x["id"].partition(":")
-                        try:
-                            d = json.loads(x.get("data", "{}"))
-                        except ValueError:
-                            d = {}
+                        k, p, d = line_event(x)
                         self.last_id = x["id"]
-                        self.line(int(k) - 1, int(p), d.get("out") or "")
+                        self.line(k - 1, p, d.get("out") or "")
             except (OSError, ValueError):
                 pass
             finally:

@@ -255,7 +255,7 @@ class Scenario:
 
         def old_runs_gone():
             for r in w.ps():
-                if r["state"] in ("running", "cancelling", "starting"):
+                if r["state"] in ("running", "cancelling"):
                     started = r.get("started_at") or ""
                     if not started or self.epoch(started) <= published + 1:
                         return False

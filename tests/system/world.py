@@ -215,6 +215,9 @@ class World:
     # ------------------------------------------------------------ set-up
 
     def setup(self):
+        # A failed earlier run of the same seed keeps its root, tmpfs included.
+        if os.path.ismount(self.state_dir):
+            subprocess.run(["umount", "-l", self.state_dir], capture_output=True)
         if os.path.exists(self.root):
             shutil.rmtree(self.root)
         for d in (self.records, os.path.join(self.records, "transcripts"), self.swarm_dir,
@@ -568,7 +571,7 @@ class World:
                 st = self.try_status()
                 if st:
                     by = st["counters"].get("runs_by_state", {})
-                    active = sum(by.get(k, 0) for k in ("running", "cancelling", "starting"))
+                    active = by.get("running", 0) + by.get("cancelling", 0)
                     last_status = now
             with open(path, "a") as f:
                 f.write(json.dumps({"t": time.time(), "pid": proc.pid, "rss_kib": rss,
