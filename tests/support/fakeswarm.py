@@ -60,12 +60,6 @@ def call_delay(var):
     return lo if lo == hi else random.uniform(lo, hi)
 
 
-def sleep_call_delay(var):
-    d = call_delay(var)
-    if d > 0:
-        time.sleep(d)
-
-
 class Locked:
     """fcntl.flock on one lock file, as a context manager."""
 
