@@ -430,6 +430,7 @@ def main(argv=None):
     try:
         w.setup()
         w.start_daemon()
+        w.wait_enrolled()
         s = Scenario(w, int(a.minutes * 60))
         s.run()
         w.stop_daemon()

@@ -504,6 +504,17 @@ class World:
             self.sampler = threading.Thread(target=self.sample_rss, daemon=True)
             self.sampler.start()
 
+    def wait_enrolled(self):
+        """The day starts once every repo is enrolled: the first poll of a
+        repo takes what it finds as the baseline (docs/forge.md), so a
+        comment made before it is, by the documented rule, no trigger."""
+        def enrolled():
+            repos = (self.status().get("forge") or {}).get("repos") or []
+            return len(repos) == len(self.repos) and all(r.get("enrolled") for r in repos)
+        self.wait(enrolled, 120, "every repo to be enrolled")
+        time.sleep(1.1)  # past the enrolment second
+        self.event("enrolled", repos=len(self.repos))
+
     def kill9(self):
         pid = self.proc.pid
         self.proc.kill()
