@@ -32,6 +32,7 @@
 #include "ccci/forge/forgebot.h"
 #include "ccci/forge/httpc.h"
 #include "ccci/runs/runs.h"
+#include "loopwait.h"
 #include "tmpdir.h"
 
 #define REPO "org/r0"
@@ -173,9 +174,7 @@ static void comment(struct fx *f, int64_t pr, const char *user,
 
 static void run_until(struct fx *f, const bool *flag)
 {
-  time_t end = time(NULL) + 30;
-  while (!*flag && time(NULL) < end)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, *flag, 30);
   assert_true(*flag);
 }
 
@@ -207,11 +206,8 @@ static void bot_new(struct fx *f)
  * comments never trigger). */
 static void bot_start(struct fx *f)
 {
-  time_t end = time(NULL) + 30;
-
   bot_new(f);
-  while (!bot_known(f) && time(NULL) < end)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, bot_known(f), 30);
   assert_true(bot_known(f));
 }
 

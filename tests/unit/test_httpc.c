@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "ccci/forge/httpc.h"
+#include "loopwait.h"
 
 #define CAP 65536
 #define MAX_REQS 128
@@ -403,22 +404,14 @@ static void on_watchdog(uv_timer_t *t)
 /* Run the loop until *counter reaches want; fail after 3 s. */
 static void run_until(struct fx *f, const unsigned *counter, unsigned want)
 {
-  f->fired = false;
-  uv_timer_start(&f->watchdog, on_watchdog, 3000, 0);
-  while (*counter < want && !f->fired)
-    uv_run(&f->loop, UV_RUN_ONCE);
-  uv_timer_stop(&f->watchdog);
-  assert_false(f->fired);
+  LOOP_UNTIL(&f->loop, *counter >= want, 3);
+  assert_true(*counter >= want);
 }
 
 /* Run the loop until the server has no connection open; fail after 3 s. */
 static void run_until_server_idle(struct fx *f)
 {
-  f->fired = false;
-  uv_timer_start(&f->watchdog, on_watchdog, 3000, 0);
-  while (f->srv.open > 0 && !f->fired)
-    uv_run(&f->loop, UV_RUN_ONCE);
-  uv_timer_stop(&f->watchdog);
+  LOOP_UNTIL(&f->loop, f->srv.open == 0, 3);
   assert_int_equal(f->srv.open, 0);
 }
 
@@ -927,7 +920,7 @@ static void test_connect_timeout(void **state)
 
   /* A listener whose accept queue is full drops new SYNs: the connect
    * hangs until the connect timeout, well before the total one (5 s) and
-   * the watchdog (3 s). */
+   * run_until's bound (3 s). */
   assert_true(lfd >= 0);
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;

@@ -17,6 +17,7 @@
 
 #include "ccci/core/config.h"
 #include "ccci/serve/ops.h"
+#include "loopwait.h"
 #include "tmpdir.h"
 
 #define RUN_ID "20261124-054848-357"
@@ -128,8 +129,8 @@ static int teardown(void **state)
 {
   struct fixture *f = *state;
   ccci_runs_stop(f->env.runs, 0, on_stopped, f);
-  while (!f->stopped)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, f->stopped, 60);
+  assert_true(f->stopped);
   ccci_runs_close(f->env.runs);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -378,8 +379,8 @@ static void test_submit(void **state)
     r = ccci_ops_call(&f->env, &f->call, in);
     json_decref(in);
     if (r == CCCI_OP_LATER) {
-      while (f->later == NULL)
-        uv_run(&f->loop, UV_RUN_ONCE);
+      LOOP_UNTIL(&f->loop, f->later != NULL, 60);
+      assert_non_null(f->later);
       r = f->later;
       f->later = NULL;
     }

@@ -19,6 +19,7 @@
 
 #include "ccci/core/config.h"
 #include "ccci/runs/runs.h"
+#include "loopwait.h"
 #include "tmpdir.h"
 
 struct fixture {
@@ -160,8 +161,8 @@ static void close_runs(struct fixture *f)
 {
   f->stopped = false;
   ccci_runs_stop(f->rs, 0, on_stopped, f);
-  while (!f->stopped)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, f->stopped, 60);
+  assert_true(f->stopped);
   ccci_runs_close(f->rs);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   f->rs = NULL;
@@ -196,8 +197,8 @@ static int teardown(void **state)
   struct fixture *f = *state;
   if (!f->stopped)
     ccci_runs_stop(f->rs, 0, on_stopped, f);
-  while (!f->stopped)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, f->stopped, 60);
+  assert_true(f->stopped);
   ccci_runs_close(f->rs);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -220,8 +221,8 @@ static void submit(struct fixture *f)
   req.uid = 1000;
   f->submitted = false;
   assert_int_equal(ccci_runs_submit(f->rs, &req, on_submitted, f, &err), 0);
-  while (!f->submitted)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, f->submitted, 60);
+  assert_true(f->submitted);
 }
 
 static void test_observers_in_order_removed_not_called(void **state)
@@ -297,8 +298,8 @@ static void test_stop_waits_for_the_records(void **state)
   submit(f);
   assert_int_equal(ccci_runs_cancel(f->rs, f->id, 1000), 0);
   ccci_runs_stop(f->rs, 0, on_stopped, f);
-  while (!f->stopped)
-    uv_run(&f->loop, UV_RUN_ONCE);
+  LOOP_UNTIL(&f->loop, f->stopped, 60);
+  assert_true(f->stopped);
   path = ccci_xasprintf("%s/runs/%s/meta.json", f->state, f->id);
   assert_int_equal(ccci_run_meta_read(path, &m, &err), 0);
   assert_int_equal(m.state, CCCI_RUN_FINISHED);

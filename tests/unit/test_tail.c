@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ccci/serve/tail.h"
+#include "loopwait.h"
 #include "tmpdir.h"
 
 /* What the engine said, in order: the sink checks the stream's shape as it
@@ -190,12 +191,10 @@ static void on_closed(void *arg)
   f->closed = true;
 }
 
-/* Run the loop until @p cond holds (a bounded number of turns). */
+/* Run the loop until @p cond holds (30 s at most). */
 #define RUN_UNTIL(f, cond)                                                     \
   do {                                                                         \
-    int turns_ = 0;                                                            \
-    while (!(cond) && turns_++ < 100000)                                       \
-      uv_run(&(f)->loop, UV_RUN_ONCE);                                         \
+    LOOP_UNTIL(&(f)->loop, cond, 30);                                          \
     assert_true(cond);                                                         \
   } while (0)
 
