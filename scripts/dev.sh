@@ -77,8 +77,9 @@ test)
   echo "== tests (gcc build)"
   ctest --test-dir build -j2 --output-on-failure
   echo "== tests (sanitizer build)"
-  # The 3-minute system scenario runs once, in the gcc build above: twice
-  # would take CI past its time budget (docs/testing.md).
+  # The system tests (the 3-minute scenario and the checks' own tests, which
+  # drive the daemon too) run once, in the gcc build above: twice would take
+  # CI past its time budget (docs/testing.md).
   ctest --test-dir build-asan -j2 --output-on-failure -LE system
   ;;
 soak)
