@@ -1860,10 +1860,32 @@ static uint64_t teardown_left(uint64_t end)
   return now >= end ? 1 : end - now;
 }
 
+/* Remove the app's env file (`remove`), the handle every other teardown
+ * call needs: only once nothing of the app is left on the server, so a
+ * later `ccci harness --teardown` can still remove what a failed call
+ * left. */
+static void remove_app(struct h *h, const struct app *a, uint64_t end, long sv,
+                       long vo, long se)
+{
+  struct ccci_hcall_result res;
+  uint64_t left = teardown_left(end);
+
+  if (sv != 0 || vo != 0 || se != 0) {
+    ccci_hcall_printf("keeping the env file of %s: `ccci harness --teardown` "
+                      "needs it to remove what is left\n",
+                      a->domain);
+    return;
+  }
+  if (call(h, "remove", a, NULL,
+           left < CALL_TIMEOUT_MS ? left : CALL_TIMEOUT_MS, false, false, true,
+           &res) == 0)
+    ccci_hcall_result_free(&res);
+}
+
 static void teardown(struct h *h)
 {
   static const char *const steps[] = {"undeploy", "volume_remove",
-                                      "secret_remove", "remove"};
+                                      "secret_remove"};
   uint64_t end = ccci_now_ms() + h->teardown_grace_ms;
   size_t i, k;
   bool any = false;
@@ -1910,6 +1932,8 @@ static void teardown(struct h *h)
                             : leftovers(h, "volumes", a, teardown_left(end));
     se = h->conn_error_last ? -1
                             : leftovers(h, "secrets", a, teardown_left(end));
+    if (!h->conn_error_last)
+      remove_app(h, a, end, sv, vo, se);
     if (sv != 0 || vo != 0 || stat(a->envfile, &st) == 0) {
       ccci_hcall_printf("teardown of %s is not clean: %s services, %s "
                         "volumes left%s\n",

@@ -189,6 +189,26 @@ class TestHarnessTiers(HarnessCase):
         # Not clean: the run's ABRA_DIR stays for `ccci harness --teardown`.
         self.assertTrue(os.path.isdir(os.path.join(run, "abra")))
 
+    def test_failed_volume_remove_keeps_the_env_file(self):
+        # `volume remove` fails once: the app's env file, which every later
+        # abra call on the app needs, is kept, and `ccci harness --teardown`
+        # then removes the volumes and the app.
+        self.faults([{"match": "app volume remove", "action": "fail", "times": 1,
+                      "message": "volume in use"}])
+        p, res, run = self.harness(self.repo(), "--quick")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertFalse(res["invariants"]["teardown_clean"], p.stdout)
+        self.assertIn("keeping the env file of pages-local.ci.local", p.stdout)
+        self.assertEqual(self.abra_calls("app remove"), [])
+        self.assertTrue(os.path.exists(os.path.join(self.real, "servers", "default",
+                                                    "pages-local.ci.local.env")))
+        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
+                           capture_output=True, text=True,
+                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+        self.assertIn("teardown clean", t.stdout)
+        self.assert_swarm_empty()
+
     def test_maintainers_abra_dir_is_not_the_runs(self):
         # A maintainer's exported ABRA_DIR (their real abra state) is neither
         # used nor removed by a standalone run.
