@@ -385,6 +385,37 @@ class RunsTest(CcciTestCase):
         wait_for(lambda: os.path.exists(done), what="the harness's teardown to finish")
         wait_for(lambda: procs_with(self.marker) == [], what="every process of the run to end")
 
+    def test_supervisor_killed_while_deployed_no_teardown_beside_the_harness(self):
+        # A supervisor killed by a signal ccci did not send (the OOM killer,
+        # a stray kill -9) leaves its harness running in its own session:
+        # the daemon must not start the teardown command next to it (two
+        # abra writers on one app).
+        ppid = os.path.join(self.tmp, "supervisor-pid")
+        ended = os.path.join(self.tmp, "harness-ended")
+        td = os.path.join(self.tmp, "teardown-ran")
+        self.start(
+            "import os, time\n"
+            "open(os.environ['CCCI_OPSTATE_FILE'], 'w').write('deployed\\n')\n"
+            "open(%r, 'w').write(str(os.getppid()))\n"
+            "print('deployed', flush=True)\n"
+            "time.sleep(3)\n"
+            "open(%r, 'w').close()\n" % (ppid, ended),
+            teardown="import os\n"
+            "open(%r, 'w').write('after' if os.path.exists(%r) else 'overlap')\n"
+            "open(os.environ['CCCI_OPSTATE_FILE'], 'w').write('clean\\n')\n" % (td, ended),
+        )
+        rid = self.submit()
+        self.wait_output(rid, "deployed\n")
+        with open(ppid) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        m = self.wait_finished(rid)
+        self.assertEqual(m["reason"], "error")
+        wait_for(lambda: os.path.exists(ended), what="the harness to end by itself")
+        wait_for(lambda: procs_with(self.marker) == [], what="every process of the run to end")
+        if os.path.exists(td):
+            with open(td) as f:
+                self.assertEqual(f.read(), "after")
+
     def test_submit_errors(self):
         self.start("print('x')\n")
         r = request(self.d.socket, {"v": 1, "op": "submit", "dir": "relative/path"})
