@@ -4,7 +4,6 @@ timeouts, secrets, parallel runs, and a run under the daemon."""
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess

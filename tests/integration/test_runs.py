@@ -6,11 +6,10 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
-from itest import CCCI, SCALE, SOURCE_DIR, WAIT, CcciTestCase, request, run_cli, wait_for
+from itest import SCALE, SOURCE_DIR, WAIT, CcciTestCase, request, run_cli, wait_for
 
 PY = sys.executable
 EXAMPLE = os.path.join(SOURCE_DIR, "examples", "example-harness")
