@@ -706,9 +706,27 @@ static void status_description(const struct ccci_run_meta *m,
     snprintf(out, STATUS_DESC_MAX + 1, "ccci: %s", reason ? reason : "error");
 }
 
+/* Whether run @p o holds back the final status of the finished run @p m
+ * on their commit (docs/forge.md, "Reporting"): it was accepted later (the
+ * repo's run number counts up with each acceptance; the run id, which
+ * sorts by the comment's second and then its id as text, only breaks a tie)
+ * and it is not finished (its pending stands, its own final status
+ * follows) or it started (its final status is the commit's). A run that
+ * finished without starting (superseded, cancelled while queued) tested
+ * nothing and holds nothing back. */
+static bool holds_back(const struct ccci_run_meta *o,
+                       const struct ccci_run_meta *m)
+{
+  bool newer =
+      o->number != m->number ? o->number > m->number : strcmp(o->id, m->id) > 0;
+  return newer && (o->state != CCCI_RUN_FINISHED || o->started_at != 0);
+}
+
+/* The first forge run of @p m's repo and commit (any PR: a commit has one
+ * status per context) that holds @p m's status back, or NULL. */
 struct newer {
   const struct ccci_run_meta *m;
-  bool found;
+  const struct ccci_run_meta *by;
 };
 
 static void find_newer(void *arg, const struct ccci_run_meta *o,
@@ -716,11 +734,10 @@ static void find_newer(void *arg, const struct ccci_run_meta *o,
 {
   struct newer *n = arg;
   (void)dir;
-  if (o->state != CCCI_RUN_FINISHED && o->pr == n->m->pr &&
-      strcmp(o->repo, n->m->repo) == 0 && strcmp(o->id, n->m->id) > 0 &&
-      o->sha != NULL && n->m->sha != NULL && strcmp(o->sha, n->m->sha) == 0 &&
-      is_forge_run(o))
-    n->found = true;
+  if (n->by == NULL && strcmp(o->id, n->m->id) != 0 && is_forge_run(o) &&
+      strcmp(o->repo, n->m->repo) == 0 && strcmp(o->sha, n->m->sha) == 0 &&
+      holds_back(o, n->m))
+    n->by = o;
 }
 
 /* The results comment (SPEC section 9, docs/forge.md): the outcome and
@@ -792,7 +809,7 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
                        const char *dir, const struct ccci_results *given)
 {
   const struct ccci_results *rp = given;
-  struct newer newer = {m, false};
+  struct newer newer = {m, NULL};
   struct ccci_results res;
   struct ccci_buf body;
   const char *state = ccci_run_reason_commit_status(m->reason);
@@ -810,12 +827,19 @@ static void report_run(struct ccci_forgebot *b, const struct ccci_run_meta *m,
   }
   level = ccci_outcome_level(m->reason, rp);
   status_description(m, rp, level, desc);
-  /* A newer run of the PR on the same commit is queued or running: its
-   * status stands. A newer run on another commit (the PR was pushed to)
-   * does not hold this commit's status back: it would stay pending. */
+  /* A newer run of the commit, queued, running or finished, holds this
+   * run's status back: its status stands, whatever order the runs end or
+   * are caught up with at start in. The run is reported all the same (the
+   * mark below): nothing is retried. A newer run on another commit (the
+   * PR was pushed to) does not hold this commit's status back: it would
+   * stay pending. */
   ccci_runs_foreach(b->runs, find_newer, &newer);
-  if (!newer.found)
+  if (newer.by == NULL)
     fb_ob_push(b, status_entry(b, m->repo, m->sha, m->id, state, desc));
+  else
+    ccci_log(CCCI_LOG_INFO, "forge", m->id,
+             "status not posted: the status of %.12s is newer run %s's", m->sha,
+             newer.by->id);
   p = ccci_xasprintf("%s/state/deploys", dir);
   if (ccci_read_file(p, 64, &deploys, NULL) < 0)
     deploys = NULL;
