@@ -715,19 +715,89 @@ def secret_forms(value, min_len=MIN_SECRET_LEN):
     return out
 
 
+def _read_value_file(path):
+    """A secret file's value as the daemon reads it (docs/redaction.md):
+    the content without its trailing CR/LF bytes; files over 64 KiB are
+    skipped (the daemon skips them too)."""
+    with open(path, "rb") as f:
+        data = f.read(64 * 1024 + 1)
+    if len(data) > 64 * 1024:
+        return None
+    return data.rstrip(b"\r\n")
+
+
 def _secret_values(world):
+    """Every secret value of the scenario, whole values first:
+    - every regular file under world.secrets_dir (recursively, symlinks
+      followed, each directory once), read as the daemon reads it, so a
+      multi-line value stays whole (its LF and CRLF whole forms are built
+      by secret_forms);
+    - records/secrets.jsonl when the driver writes it: one JSON string (or
+      {"value": string}) a line, whole values, multi-line ones included;
+    - records/secrets.txt and swarm/secrets.log, one value a line: a
+      multi-line value there spans several lines, so only its lines are
+      scanned (each of at least 8 bytes), not its whole forms (the fakes'
+      values are single-line)."""
     vals = []
+
+    def add(v):
+        if v and v not in vals:
+            vals.append(v)
+
+    sd = getattr(world, "secrets_dir", None)
+    if sd and os.path.isdir(sd):
+        seen = set()
+        for d, dirs, files in os.walk(sd, followlinks=True):
+            try:
+                st = os.stat(d)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            for fn in sorted(files):
+                p = os.path.join(d, fn)
+                try:
+                    if os.path.isfile(p):
+                        add(_read_value_file(p))
+                except OSError:
+                    pass
+    rows, _ = _read_json_strings(os.path.join(_records(world), "secrets.jsonl"))
+    for v in rows:
+        add(v.encode("utf-8", "surrogateescape").rstrip(b"\r\n"))
     for p in (os.path.join(_records(world), "secrets.txt"),
               os.path.join(world.swarm_dir, "secrets.log")):
         try:
             with open(p, "rb") as f:
                 for line in f.read().split(b"\n"):
-                    line = line.rstrip(b"\r")
-                    if line and line not in vals:
-                        vals.append(line)
+                    add(line.rstrip(b"\r"))
         except OSError:
             pass
     return vals
+
+
+def _read_json_strings(path):
+    out, bad = [], 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    v = json.loads(line)
+                except ValueError:
+                    bad += 1
+                    continue
+                if isinstance(v, dict):
+                    v = v.get("value")
+                if isinstance(v, str):
+                    out.append(v)
+                else:
+                    bad += 1
+    except FileNotFoundError:
+        pass
+    return out, bad
 
 
 class SecretScan:
@@ -763,7 +833,10 @@ class SecretScan:
         return best
 
     def scan_files(self, paths):
-        """[(path, description)] of the hits: one per path (the first)."""
+        """[(path, description)] of the hits: one per path (the first). A
+        file that cannot be read (grep's exit status 2, or an OSError) is
+        a hit too, described as unreadable: a file not searched is a
+        silent miss otherwise."""
         hits = []
         if not self.pats:
             return hits
@@ -772,7 +845,7 @@ class SecretScan:
             for k in range(0, len(paths), 500):
                 chunk = paths[k:k + 500]
                 r = subprocess.run([self.grep, "-F", "-a", "-o", "-H", "-m", "1", "-f", self.patfile, "--"]
-                                   + chunk, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                   + chunk, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 seen = set()
                 for line in r.stdout.split(b"\n"):
                     if not line:
@@ -784,6 +857,12 @@ class SecretScan:
                             seen.add(p)
                             hits.append((p, self.describe(line[len(pb):])))
                             break
+                if r.returncode not in (0, 1):
+                    err = r.stderr.decode("utf-8", "replace").strip()
+                    named = [p for p in chunk if p in err]
+                    for p in named or ["(grep)"]:
+                        hits.append((p, "unreadable: grep exit %d: %s" % (
+                            r.returncode, _err_line(err, p))))
             multi = self.multiline
         else:
             multi = list(self.pats)
@@ -792,7 +871,9 @@ class SecretScan:
                 try:
                     with open(p, "rb") as f:
                         data = f.read()
-                except OSError:
+                except OSError as e:
+                    if not self.grep:
+                        hits.append((p, "unreadable: %s" % e.strerror))
                     continue
                 for b in multi:
                     if b in data:
@@ -807,35 +888,75 @@ class SecretScan:
         return None
 
 
-def _walk_files(root):
+def _err_line(err, path):
+    for ln in err.splitlines():
+        if path in ln:
+            return ln[-200:]
+    return err[-200:]
+
+
+def _walk_files(root, exclude=()):
+    """Regular files under @p root (symlinks not followed), but the paths
+    in @p exclude and anything under them."""
     out = []
+    ex = [os.path.abspath(x) for x in exclude if x]
     for d, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [x for x in dirs if os.path.join(d, x) not in ex]
         for f in files:
             p = os.path.join(d, f)
-            if not os.path.islink(p):
+            if not os.path.islink(p) and p not in ex:
                 out.append(p)
     return out
 
 
+def no_secret_files(world):
+    """The files no-secret scans, and the files it leaves out by design."""
+    rec = _records(world)
+    leak = getattr(world, "leak_file", None) or os.path.join(rec, "leak.txt")
+    excluded = [
+        os.path.join(rec, "secrets.txt"),  # the checker's list of the values
+        os.path.join(rec, "secrets.jsonl"),
+        leak, leak + ".tmp",  # the values the probe prints, by design
+        getattr(world, "secrets_dir", None),  # the daemon's secret files
+        os.path.join(world.swarm_dir, "secrets.log"),  # the fake's list of values
+    ]
+    files = _walk_files(os.path.abspath(world.state_dir), excluded)
+    files += _walk_files(os.path.abspath(rec), excluded)
+    for p in (getattr(world, "daemon_log", None), os.path.join(world.swarm_dir, "calls.log"),
+              os.path.join(world.root, "gateway.out")):
+        if p and os.path.abspath(p) not in files:
+            files.append(os.path.abspath(p))
+    return files, [x for x in excluded if x]
+
+
 def check_no_secret(world):
-    """No form of any secret value (records/secrets.txt and
-    swarm/secrets.log, one value a line; the forms docs/redaction.md masks
-    that are at least 8 bytes: raw, JSON-escaped lower and upper hex,
-    URL-encoded, base64 and base64url at alignments 0, 1, 2) in any file
-    under state_dir/runs (symlinks not followed), the daemon log, any
-    transcript (records/transcripts), any forge request's path, query or
-    body, or the fake abra's swarm/calls.log."""
+    """No form of any secret value (_secret_values: the files of
+    secrets_dir, records/secrets.jsonl, records/secrets.txt and
+    swarm/secrets.log; the forms docs/redaction.md masks that are at least
+    8 bytes: raw, JSON-escaped lower and upper hex, URL-encoded, base64 and
+    base64url at alignments 0, 1, 2, and for a multi-line value its lines
+    and its all-LF and all-CRLF whole forms) in:
+    - any regular file under the whole state_dir (runs, outbox and ledger
+      files, locks, anything else; symlinks not followed);
+    - any file under records/ (harness.jsonl, events.jsonl, rss.jsonl,
+      clients.jsonl, every transcript: tail and SSE streams, socket
+      replies, and the HTTP responses clients.browse and the driver's
+      final browse record);
+    - the daemon log, the gateway's gateway.out, the fake abra's
+      swarm/calls.log;
+    - any forge request's method, path, query and body.
+    Left out, because they hold the values by design: records/secrets.txt
+    and records/secrets.jsonl (the list of values), the leak file
+    (records/leak.txt and its .tmp: what the probe prints), secrets_dir
+    (the daemon's secret files) and swarm/secrets.log (the fake's list).
+    A file that cannot be read (grep's exit status 2) fails, named."""
     name = "no-secret"
     values = _secret_values(world)
     if not values:
         return result(name, False, "no secret values recorded", ["records/secrets.txt is missing or empty"])
     scan = SecretScan(values)
     try:
-        files = _walk_files(os.path.join(world.state_dir, "runs"))
-        files += _walk_files(os.path.join(_records(world), "transcripts"))
-        for p in (getattr(world, "daemon_log", None), os.path.join(world.swarm_dir, "calls.log")):
-            if p:
-                files.append(p)
+        files, _ = no_secret_files(world)
         hits = ["%s: %s" % (p, d) for p, d in scan.scan_files(files)]
         reqs = list(world.forge.requests)
 
