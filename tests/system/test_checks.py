@@ -228,11 +228,11 @@ class ChecksTest(unittest.TestCase):
         import io
         out = io.StringIO()
         checks.print_table(res, file=out)
-        self.assertIn("all 11 invariants hold", out.getvalue())
+        self.assertIn("all 12 invariants hold", out.getvalue())
         j = json.loads(checks.to_json(res, {"seed": 3}))
         self.assertTrue(j["ok"])
         self.assertEqual(j["seed"], 3)
-        self.assertEqual(len(j["checks"]), 11)
+        self.assertEqual(len(j["checks"]), 12)
 
     # 1 trigger-once
     def test_harness_started_twice(self):
@@ -343,6 +343,51 @@ class ChecksTest(unittest.TestCase):
         write(self.w.daemon_log, "warn x: %s\n" % SECRET, "a")
         self.assert_fails("no-secret", "daemon.log")
 
+    def test_secret_anywhere_in_the_state_dir_records_or_gateway_out(self):
+        for rel in ("state/outbox/0001.json", "records/harness.jsonl", "gateway.out",
+                    "records/transcripts/http-final-x.txt"):
+            shutil.rmtree(self.tmp)
+            self.b = Builder(self.tmp)
+            self.w = self.b.build()
+            write(os.path.join(self.tmp, rel), '{"body": "x %s y"}\n' % SECRET, "a")
+            r, _ = self.assert_fails("no-secret", rel)
+
+    def test_the_files_that_hold_the_values_are_not_scanned(self):
+        self.w.leak_file = os.path.join(self.w.records, "leak.txt")
+        write(self.w.leak_file, SECRET + "\n")
+        self.w.secrets_dir = os.path.join(self.w.root, "records", "secrets")
+        write(os.path.join(self.w.secrets_dir, "s0"), "a-secret-from-the-dir\n")
+        r = self.results()["no-secret"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("5 values", r["value"])  # the dir's value is one of them
+        _, excluded = checks.no_secret_files(self.w)
+        self.assertIn(self.w.leak_file, excluded)
+
+    def test_multi_line_value_whole_forms(self):
+        """A value of short lines (none masked alone): its all-LF and
+        all-CRLF whole forms, JSON-escaped as a log line holds them."""
+        self.w.secrets_dir = os.path.join(self.w.root, "secrets")
+        write(os.path.join(self.w.secrets_dir, "pem"), "abc\ndefg\nhij\n")
+        write(os.path.join(self.w.records, "secrets.jsonl"), json.dumps("second\nvalue") + "\n")
+        p = os.path.join(self.w.state_dir, "runs", self.b.ids["B"], "logs", "2-x.jsonl")
+        self.assertTrue(self.results()["no-secret"]["ok"])
+        for text, form in (("abc\ndefg\nhij", "#0 (json form"), ("abc\r\ndefg\r\nhij", "#0 (crlf json"),
+                           ("second\r\nvalue", "#1 (crlf json")):
+            jsonl(p, [{"pos": 0, "out": "x %s y" % text, "time": 0}])
+            r, _ = self.assert_fails("no-secret", "2-x.jsonl")
+            self.assertIn(form, " ".join(r["detail"]))
+
+    def test_an_unreadable_file_is_a_failure(self):
+        scan = checks.SecretScan([SECRET.encode()])
+        try:
+            ok = os.path.join(self.tmp, "plain.txt")
+            write(ok, "nothing\n")
+            hits = scan.scan_files([ok, "/proc/self/mem"])
+        finally:
+            scan.close()
+        self.assertEqual([h[0] for h in hits], ["/proc/self/mem"], hits)
+        self.assertIn("unreadable: grep exit 2", hits[0][1])
+
     def test_short_values_are_not_secrets(self):
         write(os.path.join(self.w.records, "transcripts", "sse-1.txt"), "short short\n")
         self.assertTrue(self.results()["no-secret"]["ok"])
@@ -359,6 +404,43 @@ class ChecksTest(unittest.TestCase):
             p.kill()
             p.wait()
         self.assertTrue(self.results()["no-process"]["ok"])
+
+    def sleeper(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        time.sleep(0.2)
+        return p
+
+    def test_process_naming_the_root(self):
+        os.makedirs(os.path.join(self.w.root, "x"))
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s/x" % self.w.root])
+        self.assert_fails("no-process", "pid %d (its command line names the root)" % p.pid)
+
+    def test_a_sibling_of_the_root_is_not_the_root(self):
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s-2/x %s2" % (self.w.root, self.w.root)])
+        r = self.results()["no-process"]
+        self.assertFalse(any("pid %d " % p.pid in d for d in r["detail"]), r)
+
+    def test_ccci_supervise_whose_cwd_is_under_the_root(self):
+        """A supervisor without the marker and without the root in its
+        argv (a relative --state): found by its binary, subcommand and
+        working directory."""
+        fake = os.path.join(tempfile.mkdtemp(prefix="ccci-bin-"), "ccci")
+        self.addCleanup(shutil.rmtree, os.path.dirname(fake))
+        shutil.copy(sys.executable, fake)
+        self.w.ccci = fake
+        cwd = os.path.join(self.w.state_dir, "runs", self.b.ids["B"])
+        p = self.sleeper([fake, "-c", "import time; time.sleep(30)", "supervise", "--state", "state"],
+                         cwd=cwd)
+        self.assert_fails("no-process", "pid %d (ccci supervise under the root)" % p.pid)
+
+    def test_a_live_daemon_is_said_not_counted(self):
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s/ccci.yml" % self.w.root])
+        self.w.proc = p
+        r = self.results()["no-process"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("the daemon is alive", r["value"])
+        self.assertIn("the daemon (pid %d) is still alive" % p.pid, " ".join(r["detail"]))
 
     # 6 no-deployment
     def test_stack_left_in_state_json(self):
@@ -415,10 +497,77 @@ class ChecksTest(unittest.TestCase):
         self.assert_fails("comment-to-start", "c999")
 
     # 10 write-to-viewer, 11 clients
-    def test_viewer_needs_both_kinds(self):
+    def custom_log(self, rid, t):
+        jsonl(os.path.join(self.w.state_dir, "runs", rid, "logs", "5-custom.jsonl"),
+              [{"pos": 0, "out": "VIEWER-TS %s %d\n" % (rid, int(t * 1e9)), "time": 0}])
+
+    def test_viewer_needs_a_kind_that_followed_a_custom_tier(self):
+        b = self.b.ids["B"]
+        self.custom_log(b, T0 + 105)
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "sse-fast", "run": b, "viewer": "sse", "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None, "t_start": T0 + 100, "t_end": T0 + 110}], "a")
+        self.assertTrue(self.results()["write-to-viewer"]["ok"])
         jsonl(os.path.join(self.w.records, "viewer.jsonl"),
               [{"run": "x", "t_write": T0, "t_seen": T0 + 1, "client": "tail"}])
-        self.assert_fails("write-to-viewer", "no sse sample")
+        r, _ = self.assert_fails("write-to-viewer", "no sse sample")
+        self.assertIn(b, " ".join(r["detail"]))
+
+    def test_viewer_without_a_followed_custom_tier_passes_with_no_samples(self):
+        b = self.b.ids["B"]
+        self.custom_log(b, T0 + 125)  # after the client ended
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "tail-fast", "run": b, "viewer": "tail", "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None, "t_start": T0 + 100, "t_end": T0 + 110}])
+        write(os.path.join(self.w.records, "viewer.jsonl"), "")
+        r = self.results()["write-to-viewer"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("no samples", r["value"])
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "tail-fast", "run": b, "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None}])  # no times: any VIEWER-TS counts
+        self.assert_fails("write-to-viewer", "no tail sample")
+
+    def client(self, **kw):
+        r = {"kind": "tail-fast", "run": self.b.ids["B"], "resumes": 0, "lines": 10, "gap": False,
+             "dup": False, "ended": True, "error": None}
+        r.update(kw)
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [r], "a")
+
+    def test_client_with_an_error_or_not_ended(self):
+        self.client(kind="tail-slow", error="gave up after 60s without a connection (last: x)")
+        r, _ = self.assert_fails("clients", "tail-slow client of %s: error: gave up" % self.b.ids["B"])
+        self.assertIn("1 with an error", r["value"])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="drone-sse", ended=False)
+        self.assert_fails("clients", "drone-sse client of %s: did not see the run's end" % self.b.ids["B"])
+
+    def stall(self, resumes_with_id, run_end_after):
+        b = self.b.ids["B"]
+        m = dict(self.b.runs[b], finished_at=iso(T0 + 100 + run_end_after))
+        jsonl(os.path.join(self.w.state_dir, "runs", b, "meta.json"), [m])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="sse-stall", stalled=True, stall_t=T0 + 100, stall_s=25,
+                    resumes_with_id=resumes_with_id, resumes=resumes_with_id, given_up=0)
+
+    def test_stall_client_must_resume_with_last_event_id(self):
+        self.stall(0, 60)
+        self.assert_fails("clients", "none resumed with Last-Event-ID")
+        self.stall(1, 60)
+        r = self.results()["clients"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("1 in a long enough run, 1 resumes with Last-Event-ID", r["value"])
+        self.stall(0, 20)  # the run ended within the stall: not held to it
+        self.assertTrue(self.results()["clients"]["ok"])
+
+    def test_no_stall_client_fails_only_in_a_long_scenario(self):
+        self.stall(0, 20)
+        self.w.seconds = 60
+        r = self.results()["clients"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("no stall client followed a long enough run", r["value"])
+        self.w.seconds = 180
+        self.assert_fails("clients", "no stall client followed a long enough run")
 
     def test_gap_in_clients_jsonl(self):
         jsonl(os.path.join(self.w.records, "clients.jsonl"),
