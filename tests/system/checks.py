@@ -1502,10 +1502,11 @@ class _Faults:
         b = parse_time(m.get("finished_at"))
         return a, b
 
-    def cut_short(self, rid, since=None):
+    def cut_short(self, rid, since=None, kills_only=False):
         """Why the scenario itself may have kept @p rid from showing its
         fault ('' when nothing did): a kill -9 of the daemon while it ran,
-        or a server-fail window on its server overlapping it."""
+        or (unless @p kills_only) a server-fail window on its server
+        overlapping it."""
         a, b = self.span(rid)
         a = since if since is not None else a
         if a is None:
@@ -1514,6 +1515,8 @@ class _Faults:
         for k in self.kills:
             if a - KILL_MARGIN_S <= k <= b + KILL_MARGIN_S:
                 return "a kill -9 of the daemon at %s while it ran" % self.when({"t": k})
+        if kills_only:
+            return ""
         srv = (self.runs.meta.get(rid) or {}).get("server")
         for s, fb, fe in self.fail_windows:
             if s == srv and fb <= b and fe >= a:
@@ -1690,7 +1693,7 @@ def check_faults_hit(world, runs=None):
                 notes.append("server-fail %s at %s: no run started on %s in its %.0f s"
                              % (srv, F.when(e), srv, f_end - b))
             else:
-                left = [r for r in started if not F.cut_short(r)]
+                left = [r for r in started if not F.cut_short(r, kills_only=True)]
                 if left:
                     bad.append("server-fail %s at %s: %d runs started on %s in the window (%s), "
                                "none ended `server %s unreachable`"

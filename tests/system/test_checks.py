@@ -583,6 +583,181 @@ class ChecksTest(unittest.TestCase):
         self.assertTrue(res["no-lock"]["ok"])
 
 
+class FaultsHitTest(unittest.TestCase):
+    """faults-hit on a world with one fault of each kind, each hitting its
+    run (passes), then broken one way at a time."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ccci-faults-test-")
+        self.w = World(self.tmp)
+        self.events = [{"t": T0 - 10, "kind": "start", "pid": 42}]
+        self.harness = []
+        self.cid = 500
+        w = self.w
+        self.flood = self.fault_run("flood", 10, "failure", server="c", lines=[
+            "flood " + "x" * 20, "[ccci] the log reached log_max_bytes (67108864 bytes); later lines "
+            "are dropped, the run goes on"])
+        self.stub = self.fault_run("stubborn", 40, "failure", cancel=False, lines=[
+            "stubborn: ignoring SIGTERM",
+            "custom: timeout: the recipe's tests was stopped at the run's deadline"],
+            tiers={"custom": {"status": "timeout"}})
+        self.cancelled = self.fault_run("stubborn", 90, "cancelled", cancel=True,
+                                        lines=["stubborn: ignoring SIGTERM"])
+        self.ev(95, "fault", what="cancel", run=self.cancelled, rc=0)
+        self.ev(100, "fault", what="server-fail-begin", server="c", seconds=25)
+        self.unreach = self.add_run(self.next_cid(), "sys/r00", 98, "error", server="c",
+                                    lines=["[ccci] server c unreachable: connection refused"],
+                                    finish=110)
+        self.ev(125, "fault", what="server-fail-end", server="c")
+        self.ev(120, "fault", what="disk-full-begin", mode="tmpfs", ballast=1)
+        self.ev(121, "disk-full-seen", problems=["only 5 bytes free on x (min_free_bytes is 9); "
+                                                  "no run starts"])
+        self.ev(140, "fault", what="disk-full-end")
+        os.makedirs(w.records, exist_ok=True)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def next_cid(self):
+        self.cid += 1
+        return self.cid
+
+    def ev(self, dt, kind, **kw):
+        e = {"t": T0 + dt, "kind": kind}
+        e.update(kw)
+        self.events.append(e)
+        return e
+
+    def add_run(self, cid, repo, dt, reason, server="a", lines=(), tiers=None, finish=None):
+        t = T0 + dt
+        rid = checks.run_id_for(iso(t), cid)
+        d = os.path.join(self.w.state_dir, "runs", rid)
+        m = {"id": rid, "repo": repo, "pr": 1, "state": "finished", "reason": reason,
+             "server": server, "created_at": iso(t), "started_at": iso(t + 1),
+             "finished_at": iso(T0 + (finish if finish is not None else dt + 30)),
+             "trigger": {"kind": "forge", "repo": repo, "pr": 1, "comment_id": cid}}
+        jsonl(os.path.join(d, "meta.json"), [m])
+        jsonl(os.path.join(d, "logs", "4-custom.jsonl"),
+              [{"pos": i, "out": x + "\n", "time": i} for i, x in enumerate(lines)])
+        if tiers:
+            write(os.path.join(d, "results.json"), json.dumps({"level": "L3", "tiers": tiers}))
+        self.harness.append({"event": "start", "run": rid, "role": "run", "server": server,
+                             "t": t + 1})
+        return rid
+
+    def fault_run(self, what, dt, reason, server="a", lines=(), tiers=None, **kw):
+        self.ev(dt, "fault", what=what, **kw)
+        cid = self.next_cid()
+        repo = "sys/" + what
+        self.ev(dt + 0.001, "comment", repo=repo, pr=1, comment_id=cid, user="m1", member=True,
+                body="!testme", created_at=iso(T0 + dt))
+        return self.add_run(cid, repo, dt, reason, server=server, lines=lines, tiers=tiers)
+
+    def check(self):
+        jsonl(os.path.join(self.w.records, "events.jsonl"), self.events)
+        jsonl(os.path.join(self.w.records, "harness.jsonl"), self.harness)
+        return checks.check_faults_hit(self.w)
+
+    def assert_fails(self, needle):
+        r = self.check()
+        self.assertFalse(r["ok"], r)
+        self.assertTrue(any(needle in d for d in r["detail"]), r)
+        return r
+
+    def rewrite_log(self, rid, lines):
+        jsonl(os.path.join(self.w.state_dir, "runs", rid, "logs", "4-custom.jsonl"),
+              [{"pos": i, "out": x + "\n", "time": i} for i, x in enumerate(lines)])
+
+    def set_meta(self, rid, **kw):
+        p = os.path.join(self.w.state_dir, "runs", rid, "meta.json")
+        m = checks.read_json(p)
+        m.update(kw)
+        write(p, json.dumps(m))
+
+    def test_every_fault_hit(self):
+        self.w.seconds = 180
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["value"], "8 faults, 6 verified, 0 skipped")
+        self.assertIn("1 runs ended unreachable", " ".join(r["detail"]))
+
+    def test_flood_without_the_truncation_line(self):
+        self.rewrite_log(self.flood, ["flood xxx"])
+        r = self.assert_fails("flood at ")
+        self.assertIn("has no `[ccci] the log reached log_max_bytes` line", " ".join(r["detail"]))
+        self.assertIn("(+20.0s)", " ".join(r["detail"]))  # from the first event
+
+    def test_flood_cut_short_by_a_kill9_is_skipped(self):
+        self.rewrite_log(self.flood, ["flood xxx"])
+        self.ev(20, "kill9", pid=42)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("1 skipped", r["value"])
+        self.assertIn("a kill -9 of the daemon", " ".join(r["detail"]))
+
+    def test_flood_without_a_run(self):
+        self.events = [e for e in self.events if e.get("repo") != "sys/flood"]
+        self.assert_fails("no comment on sys/flood after it")
+
+    def test_stubborn_not_killed_at_its_timeout(self):
+        self.rewrite_log(self.stub, ["stubborn: ignoring SIGTERM", "custom: fail: x"])
+        write(os.path.join(self.w.state_dir, "runs", self.stub, "results.json"),
+              json.dumps({"level": "L3", "tiers": {"custom": {"status": "fail"}}}))
+        self.assert_fails("did not end by the TIMEOUT kill")
+        self.rewrite_log(self.stub, ["install: fail: abra app deploy exited with status 1"])
+        self.assert_fails("no `stubborn: ignoring SIGTERM` line")
+
+    def test_stubborn_timeout_from_results_json_alone(self):
+        self.rewrite_log(self.stub, ["stubborn: ignoring SIGTERM"])
+        self.assertTrue(self.check()["ok"])
+
+    def test_cancel_that_did_not_cancel(self):
+        self.set_meta(self.cancelled, reason="failure")
+        r = self.assert_fails("cancel at ")
+        self.assertIn("ended failure, not cancelled", " ".join(r["detail"]))
+
+    def test_stubborn_never_cancelled(self):
+        self.events = [e for e in self.events if e.get("what") != "cancel"]
+        self.assert_fails("was never cancelled")
+
+    def test_disk_full_not_seen(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.ev(141, "disk-full-not-seen", looks=20)
+        self.assert_fails("never named min_free_bytes")
+
+    def test_disk_full_from_the_daemon_log(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.assert_fails("never refused admission for min_free_bytes")
+        write(self.w.daemon_log, "error runs: only 1234 bytes free on /x/state (min_free_bytes is "
+              "99999); no run starts\n")
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+
+    def test_disk_full_window_not_closed_is_skipped(self):
+        self.events = [e for e in self.events if e.get("what") != "disk-full-end"
+                       and e.get("kind") != "disk-full-seen"]
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("skipped disk-full", " ".join(r["detail"]))
+
+    def test_server_fail_that_hit_nothing(self):
+        self.rewrite_log(self.unreach, ["install: fail: something else"])
+        r = self.check()
+        self.assertTrue(r["ok"], r)  # that run started before the window
+        self.assertIn("no run started on c", " ".join(r["detail"]))
+        late = self.add_run(self.next_cid(), "sys/r01", 105, "success", server="c")
+        self.assert_fails("1 runs started on c in the window (%s), none ended" % late)
+        self.ev(107, "kill9", pid=42)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("cut short by a kill -9", " ".join(r["detail"]))
+
+    def test_a_scenario_needs_every_kind(self):
+        self.w.minutes = 3
+        self.events = [e for e in self.events if e.get("what") not in ("server-fail-begin",)]
+        self.assert_fails("no server-fail fault recorded")
+
+
 @unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
 class RedactFormsTest(unittest.TestCase):
     def test_every_form_is_masked_by_ccci_redact(self):
