@@ -809,6 +809,25 @@ class ClientsLiveTest(unittest.TestCase):
         # ~10 MiB while it stalls: past the kernel's socket buffers, so the
         # daemon's queue stays full for its 20 s and it gives up
         self.assertTrue("does not keep up" in tr, "no give-up in the SSE transcripts")
+        st = [r for r in self.recs if r["kind"] == "sse-stall"][0]
+        self.assertTrue(st["stalled"], st)
+        self.assertGreaterEqual(st["given_up"], 1, st)
+        self.assertGreaterEqual(st["resumes_with_id"], 1, st)
+        self.assertTrue(self.clients_check["ok"], self.clients_check)
+        self.assertIn("1 resumes with Last-Event-ID, 1 given up by the server",
+                      self.clients_check["value"])
+
+    def test_a_stall_the_server_keeps_ends_in_the_clients_own_resume(self):
+        """Little output during the stall: the server never gives up; the
+        client drops the connection after its drain and resumes with
+        Last-Event-ID."""
+        self.live(kill=False, kinds=["sse-stall"], env={"H_SECONDS": "40", "H_SLEEP": "0.5"})
+        st = self.recs[0]
+        self.assertTrue(st["stalled"], st)
+        self.assertEqual(st["given_up"], 0, st)
+        self.assertGreaterEqual(st["self_resumes"], 1, st)
+        self.assertGreaterEqual(st["resumes_with_id"], 1, st)
+        self.assertTrue(self.clients_check["ok"], self.clients_check)
 
     def live(self, kill, kinds, env):
         sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -862,6 +881,7 @@ class ClientsLiveTest(unittest.TestCase):
                 time.sleep(0.5)
                 d.start()
             recs = c.stop_all(150)
+            self.recs = recs
             by = {r["kind"]: r for r in recs}
             self.assertEqual(sorted(by), sorted(kinds), recs)
             for r in recs:
@@ -876,6 +896,11 @@ class ClientsLiveTest(unittest.TestCase):
                              {"tail" if k.startswith("tail") else "sse" for k in kinds})
             m = itest.request(d.socket, {"v": 1, "op": "show", "id": rid})["run"]
             self.assertEqual(m["state"], "finished")
+            w.state_dir = d.state_dir
+            self.clients_check = checks.check_clients(w)
+            rr = {r["kind"]: r for r in recs}
+            if "sse-stall" in rr and kill:
+                self.assertGreaterEqual(rr["sse-stall"]["resumes_with_id"], 1, rr["sse-stall"])
             print("\nclients:", json.dumps(recs), "\nrun:", m["reason"], file=sys.stderr)
             tr = ""
             for n in sorted(os.listdir(os.path.join(records, "transcripts"))):
