@@ -736,6 +736,8 @@ def _secret_values(world):
       by secret_forms);
     - records/secrets.jsonl when the driver writes it: one JSON string (or
       {"value": string}) a line, whole values, multi-line ones included;
+    - the values of the secrets still in the fake swarm's state.json files
+      (whole; only a run that left its secrets behind has any);
     - records/secrets.txt and swarm/secrets.log, one value a line: a
       multi-line value there spans several lines, so only its lines are
       scanned (each of at least 8 bytes), not its whole forms (the fakes'
@@ -766,6 +768,11 @@ def _secret_values(world):
                 except OSError:
                     pass
     rows, _ = _read_json_strings(os.path.join(_records(world), "secrets.jsonl"))
+    for p in sorted(glob.glob(os.path.join(world.swarm_dir, "*", "state.json"))):
+        st = read_json(p)
+        for sec in ((st or {}).get("secrets") or {}).values() if isinstance(st, dict) else ():
+            if isinstance(sec, dict) and isinstance(sec.get("value"), str):
+                rows.append(sec["value"])
     for v in rows:
         add(v.encode("utf-8", "surrogateescape").rstrip(b"\r\n"))
     for p in (os.path.join(_records(world), "secrets.txt"),

@@ -371,6 +371,13 @@ class ChecksTest(unittest.TestCase):
         write(os.path.join(self.w.records, "secrets.jsonl"), json.dumps("second\nvalue") + "\n")
         p = os.path.join(self.w.state_dir, "runs", self.b.ids["B"], "logs", "2-x.jsonl")
         self.assertTrue(self.results()["no-secret"]["ok"])
+        st = os.path.join(self.w.swarm_dir, "b", "state.json")
+        write(st, json.dumps({"version": 1, "stacks": {}, "volumes": {}, "snapshots": {},
+                              "secrets": {"x_pw_v1": {"value": "left\nover"}}}))
+        self.assertTrue(self.results()["no-secret"]["ok"])
+        jsonl(p, [{"pos": 0, "out": "x left\r\nover y", "time": 0}])
+        r, _ = self.assert_fails("no-secret", "2-x.jsonl")
+        self.assertIn("#2 (crlf json", " ".join(r["detail"]))
         for text, form in (("abc\ndefg\nhij", "#0 (json form"), ("abc\r\ndefg\r\nhij", "#0 (crlf json"),
                            ("second\r\nvalue", "#1 (crlf json")):
             jsonl(p, [{"pos": 0, "out": "x %s y" % text, "time": 0}])
