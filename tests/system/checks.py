@@ -1560,7 +1560,10 @@ def check_faults_hit(world, runs=None):
       every `cancel` event: its run finished with reason `cancelled`;
     - every `disk-full-begin`: a `disk-full-seen` event (the driver saw
       the daemon's status name min_free_bytes) before its
-      `disk-full-end`, or, without such events at all, the daemon log's
+      `disk-full-end` (skipped when its `disk-full-not-seen` says
+      `chances` 0: never a queued run and a free slot at once, so the
+      daemon never evaluated admission), or, without such events at all,
+      the daemon log's
       `only N bytes free on ... (min_free_bytes is M); no run starts`
       (src/runs/runs.c disk_ok: admission refused);
     - every `server-fail-begin` (server S): a run on S ended with `server
@@ -1596,7 +1599,9 @@ def check_faults_hit(world, runs=None):
         if what == "flood":
             seen["flood"] = True
             c, rid = F.run_after(e, org + "/flood")
-            if rid is None:
+            if rid is not None and (runs.meta.get(rid) or {}).get("state") != "finished":
+                bad.append("flood at %s: run %s is not finished" % (F.when(e), rid))
+            elif rid is None:
                 bad.append("flood at %s: %s" % (F.when(e), "no comment on %s/flood after it" % org
                                                    if c is None else "comment %s has no run"
                                                    % c.get("comment_id")))
@@ -1608,6 +1613,9 @@ def check_faults_hit(world, runs=None):
             cancel = bool(e.get("cancel"))
             seen["stubborn cancel=%s" % cancel] = True
             c, rid = F.run_after(e, org + "/stubborn")
+            if rid is not None and (runs.meta.get(rid) or {}).get("state") != "finished":
+                bad.append("stubborn at %s: run %s is not finished" % (F.when(e), rid))
+                continue
             if rid is None:
                 bad.append("stubborn at %s: %s" % (F.when(e), "no comment on %s/stubborn after it"
                                                       % org if c is None else "comment %s has no run"
@@ -1653,8 +1661,15 @@ def check_faults_hit(world, runs=None):
             if seen_ev:
                 hit = [x for x in seen_ev if x.get("kind") == "disk-full-seen"
                        and e.get("t", 0) <= x.get("t", 0) <= end.get("t", 0) + 1]
+                nots = [x for x in seen_ev if x.get("kind") == "disk-full-not-seen"
+                        and e.get("t", 0) <= x.get("t", 0) <= end.get("t", 0) + 5]
                 if hit:
                     verified += 1
+                elif nots and all(x.get("chances") == 0 for x in nots):
+                    skipped += 1
+                    notes.append("skipped disk-full at %s: no admission was possible in it "
+                                 "(disk-full-not-seen: chances 0 in %s looks: no queued run "
+                                 "and a free slot at once)" % (F.when(e), nots[0].get("looks")))
                 else:
                     bad.append("disk-full at %s: the daemon's status never named min_free_bytes "
                                "before its end at %s (no run was refused or held)"

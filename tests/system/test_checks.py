@@ -732,6 +732,19 @@ class FaultsHitTest(unittest.TestCase):
         self.ev(141, "disk-full-not-seen", looks=20)
         self.assert_fails("never named min_free_bytes")
 
+    def test_disk_full_with_no_chance_of_admission_is_skipped(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.ev(141, "disk-full-not-seen", looks=20, chances=0)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("skipped disk-full", " ".join(r["detail"]))
+        self.events[-1]["chances"] = 3
+        self.assert_fails("never named min_free_bytes")
+
+    def test_unfinished_fault_run(self):
+        self.set_meta(self.flood, state="running")
+        self.assert_fails("run %s is not finished" % self.flood)
+
     def test_disk_full_from_the_daemon_log(self):
         self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
         self.assert_fails("never refused admission for min_free_bytes")
