@@ -566,6 +566,10 @@ class ChecksTest(unittest.TestCase):
         self.assertIn("1 in a long enough run, 1 resumes with Last-Event-ID", r["value"])
         self.stall(0, 20)  # the run ended within the stall: not held to it
         self.assertTrue(self.results()["clients"]["ok"])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="sse-stall", stalled=True, stall_t=T0 + 100, stall_s=25,
+                    resumes_with_id=0, given_up=1)  # given up: long enough, whatever the run
+        self.assert_fails("clients", "none resumed with Last-Event-ID")
 
     def test_no_stall_client_fails_only_in_a_long_scenario(self):
         self.stall(0, 20)
