@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -64,6 +65,7 @@ NAMES = [
     "comment-to-start",
     "write-to-viewer",
     "clients",
+    "faults-hit",
 ]
 
 
@@ -715,19 +717,96 @@ def secret_forms(value, min_len=MIN_SECRET_LEN):
     return out
 
 
+def _read_value_file(path):
+    """A secret file's value as the daemon reads it (docs/redaction.md):
+    the content without its trailing CR/LF bytes; files over 64 KiB are
+    skipped (the daemon skips them too)."""
+    with open(path, "rb") as f:
+        data = f.read(64 * 1024 + 1)
+    if len(data) > 64 * 1024:
+        return None
+    return data.rstrip(b"\r\n")
+
+
 def _secret_values(world):
+    """Every secret value of the scenario, whole values first:
+    - every regular file under world.secrets_dir (recursively, symlinks
+      followed, each directory once), read as the daemon reads it, so a
+      multi-line value stays whole (its LF and CRLF whole forms are built
+      by secret_forms);
+    - records/secrets.jsonl when the driver writes it: one JSON string (or
+      {"value": string}) a line, whole values, multi-line ones included;
+    - the values of the secrets still in the fake swarm's state.json files
+      (whole; only a run that left its secrets behind has any);
+    - records/secrets.txt and swarm/secrets.log, one value a line: a
+      multi-line value there spans several lines, so only its lines are
+      scanned (each of at least 8 bytes), not its whole forms (the fakes'
+      values are single-line)."""
     vals = []
+
+    def add(v):
+        if v and v not in vals:
+            vals.append(v)
+
+    sd = getattr(world, "secrets_dir", None)
+    if sd and os.path.isdir(sd):
+        seen = set()
+        for d, dirs, files in os.walk(sd, followlinks=True):
+            try:
+                st = os.stat(d)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            for fn in sorted(files):
+                p = os.path.join(d, fn)
+                try:
+                    if os.path.isfile(p):
+                        add(_read_value_file(p))
+                except OSError:
+                    pass
+    rows, _ = _read_json_strings(os.path.join(_records(world), "secrets.jsonl"))
+    for p in sorted(glob.glob(os.path.join(world.swarm_dir, "*", "state.json"))):
+        st = read_json(p)
+        for sec in ((st or {}).get("secrets") or {}).values() if isinstance(st, dict) else ():
+            if isinstance(sec, dict) and isinstance(sec.get("value"), str):
+                rows.append(sec["value"])
+    for v in rows:
+        add(v.encode("utf-8", "surrogateescape").rstrip(b"\r\n"))
     for p in (os.path.join(_records(world), "secrets.txt"),
               os.path.join(world.swarm_dir, "secrets.log")):
         try:
             with open(p, "rb") as f:
                 for line in f.read().split(b"\n"):
-                    line = line.rstrip(b"\r")
-                    if line and line not in vals:
-                        vals.append(line)
+                    add(line.rstrip(b"\r"))
         except OSError:
             pass
     return vals
+
+
+def _read_json_strings(path):
+    out, bad = [], 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    v = json.loads(line)
+                except ValueError:
+                    bad += 1
+                    continue
+                if isinstance(v, dict):
+                    v = v.get("value")
+                if isinstance(v, str):
+                    out.append(v)
+                else:
+                    bad += 1
+    except FileNotFoundError:
+        pass
+    return out, bad
 
 
 class SecretScan:
@@ -763,7 +842,10 @@ class SecretScan:
         return best
 
     def scan_files(self, paths):
-        """[(path, description)] of the hits: one per path (the first)."""
+        """[(path, description)] of the hits: one per path (the first). A
+        file that cannot be read (grep's exit status 2, or an OSError) is
+        a hit too, described as unreadable: a file not searched is a
+        silent miss otherwise."""
         hits = []
         if not self.pats:
             return hits
@@ -772,7 +854,7 @@ class SecretScan:
             for k in range(0, len(paths), 500):
                 chunk = paths[k:k + 500]
                 r = subprocess.run([self.grep, "-F", "-a", "-o", "-H", "-m", "1", "-f", self.patfile, "--"]
-                                   + chunk, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                   + chunk, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 seen = set()
                 for line in r.stdout.split(b"\n"):
                     if not line:
@@ -784,6 +866,12 @@ class SecretScan:
                             seen.add(p)
                             hits.append((p, self.describe(line[len(pb):])))
                             break
+                if r.returncode not in (0, 1):
+                    err = r.stderr.decode("utf-8", "replace").strip()
+                    named = [p for p in chunk if p in err]
+                    for p in named or ["(grep)"]:
+                        hits.append((p, "unreadable: grep exit %d: %s" % (
+                            r.returncode, _err_line(err, p))))
             multi = self.multiline
         else:
             multi = list(self.pats)
@@ -792,7 +880,9 @@ class SecretScan:
                 try:
                     with open(p, "rb") as f:
                         data = f.read()
-                except OSError:
+                except OSError as e:
+                    if not self.grep:
+                        hits.append((p, "unreadable: %s" % e.strerror))
                     continue
                 for b in multi:
                     if b in data:
@@ -807,35 +897,75 @@ class SecretScan:
         return None
 
 
-def _walk_files(root):
+def _err_line(err, path):
+    for ln in err.splitlines():
+        if path in ln:
+            return ln[-200:]
+    return err[-200:]
+
+
+def _walk_files(root, exclude=()):
+    """Regular files under @p root (symlinks not followed), but the paths
+    in @p exclude and anything under them."""
     out = []
+    ex = [os.path.abspath(x) for x in exclude if x]
     for d, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [x for x in dirs if os.path.join(d, x) not in ex]
         for f in files:
             p = os.path.join(d, f)
-            if not os.path.islink(p):
+            if not os.path.islink(p) and p not in ex:
                 out.append(p)
     return out
 
 
+def no_secret_files(world):
+    """The files no-secret scans, and the files it leaves out by design."""
+    rec = _records(world)
+    leak = getattr(world, "leak_file", None) or os.path.join(rec, "leak.txt")
+    excluded = [
+        os.path.join(rec, "secrets.txt"),  # the checker's list of the values
+        os.path.join(rec, "secrets.jsonl"),
+        leak, leak + ".tmp",  # the values the probe prints, by design
+        getattr(world, "secrets_dir", None),  # the daemon's secret files
+        os.path.join(world.swarm_dir, "secrets.log"),  # the fake's list of values
+    ]
+    files = _walk_files(os.path.abspath(world.state_dir), excluded)
+    files += _walk_files(os.path.abspath(rec), excluded)
+    for p in (getattr(world, "daemon_log", None), os.path.join(world.swarm_dir, "calls.log"),
+              os.path.join(world.root, "gateway.out")):
+        if p and os.path.abspath(p) not in files:
+            files.append(os.path.abspath(p))
+    return files, [x for x in excluded if x]
+
+
 def check_no_secret(world):
-    """No form of any secret value (records/secrets.txt and
-    swarm/secrets.log, one value a line; the forms docs/redaction.md masks
-    that are at least 8 bytes: raw, JSON-escaped lower and upper hex,
-    URL-encoded, base64 and base64url at alignments 0, 1, 2) in any file
-    under state_dir/runs (symlinks not followed), the daemon log, any
-    transcript (records/transcripts), any forge request's path, query or
-    body, or the fake abra's swarm/calls.log."""
+    """No form of any secret value (_secret_values: the files of
+    secrets_dir, records/secrets.jsonl, records/secrets.txt and
+    swarm/secrets.log; the forms docs/redaction.md masks that are at least
+    8 bytes: raw, JSON-escaped lower and upper hex, URL-encoded, base64 and
+    base64url at alignments 0, 1, 2, and for a multi-line value its lines
+    and its all-LF and all-CRLF whole forms) in:
+    - any regular file under the whole state_dir (runs, outbox and ledger
+      files, locks, anything else; symlinks not followed);
+    - any file under records/ (harness.jsonl, events.jsonl, rss.jsonl,
+      clients.jsonl, every transcript: tail and SSE streams, socket
+      replies, and the HTTP responses clients.browse and the driver's
+      final browse record);
+    - the daemon log, the gateway's gateway.out, the fake abra's
+      swarm/calls.log;
+    - any forge request's method, path, query and body.
+    Left out, because they hold the values by design: records/secrets.txt
+    and records/secrets.jsonl (the list of values), the leak file
+    (records/leak.txt and its .tmp: what the probe prints), secrets_dir
+    (the daemon's secret files) and swarm/secrets.log (the fake's list).
+    A file that cannot be read (grep's exit status 2) fails, named."""
     name = "no-secret"
     values = _secret_values(world)
     if not values:
         return result(name, False, "no secret values recorded", ["records/secrets.txt is missing or empty"])
     scan = SecretScan(values)
     try:
-        files = _walk_files(os.path.join(world.state_dir, "runs"))
-        files += _walk_files(os.path.join(_records(world), "transcripts"))
-        for p in (getattr(world, "daemon_log", None), os.path.join(world.swarm_dir, "calls.log")):
-            if p:
-                files.append(p)
+        files, _ = no_secret_files(world)
         hits = ["%s: %s" % (p, d) for p, d in scan.scan_files(files)]
         reqs = list(world.forge.requests)
 
@@ -867,19 +997,124 @@ def check_no_secret(world):
 # ------------------------------------------------------- 5 no-process
 
 
+def _proc(pid):
+    """(argv [bytes], state, ppid, cwd, exe) of a live process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = [a for a in f.read().split(b"\0")]
+    except OSError:
+        return None
+    if argv and argv[-1] == b"":
+        argv.pop()
+    cwd = exe = None
+    try:
+        cwd = os.readlink("/proc/%d/cwd" % pid)
+    except OSError:
+        pass
+    try:
+        exe = os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        pass
+    return argv, rest[0], int(rest[1]), cwd, exe
+
+
+def _ancestors(pid):
+    out = set()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        info = _proc(pid)
+        if info is None:
+            break
+        pid = info[2]
+    return out
+
+
+def _under(path, roots):
+    """Does @p path (str) name @p roots or something under one?"""
+    return any(path == r or path.startswith(r + "/") for r in roots)
+
+
+def _mentions(arg, roots):
+    """Does argument @p arg (bytes) name a path under one of @p roots
+    (`--state=/root/x` and `a:/root/x` count; `/root-2` does not)?"""
+    for r in roots:
+        rb = r.encode()
+        i = arg.find(rb)
+        while i >= 0:
+            end = i + len(rb)
+            if end == len(arg) or arg[end:end + 1] in (b"/", b":", b",", b";", b" ", b"'", b'"'):
+                return True
+            i = arg.find(rb, i + 1)
+    return False
+
+
 def check_no_process(world):
-    """No live (non-zombie) process has world.marker in its environment."""
+    """No live (non-zombie) process of the scenario is left:
+    - one whose environment holds world.marker (the harness env; the
+      driver puts it in the daemon's too, so supervisors carry it);
+    - one whose command line names world.root or a path under it (as
+      given and resolved);
+    - the ccci binary (argv[0] or /proc/PID/exe resolving to world.ccci)
+      running its `supervise` or `harness` subcommand with an argument or
+      its working directory under world.root.
+    Not counted: this process and its ancestors (the driver's own command
+    line may name the root), the gateway (world.gateway, stopped after the
+    checks) and the daemon (world.proc): the daemon has stopped by the
+    time the checks run; when it is alive the detail says so."""
     name = "no-process"
-    pids = [p for p in procs_with(world.marker) if p != os.getpid()]
-    detail = []
-    for p in pids:
-        try:
-            with open("/proc/%d/cmdline" % p, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        except OSError:
-            cmd = "?"
-        detail.append("pid %d: %s" % (p, cmd[:200]))
-    return result(name, not pids, "%d processes" % len(pids), detail)
+    root = os.path.abspath(world.root)
+    roots = sorted({root, os.path.realpath(root)})
+    ccci = getattr(world, "ccci", None)
+    ccci_paths = {os.path.abspath(ccci), os.path.realpath(ccci)} if ccci else set()
+    skip = _ancestors(os.getpid())
+    gw = getattr(world, "gateway", None)
+    if gw is not None and getattr(gw, "pid", None):
+        skip.add(gw.pid)
+    dp = getattr(world, "proc", None)
+    daemon = dp.pid if dp is not None and getattr(dp, "pid", None) else None
+    marked = set(procs_with(world.marker))
+    found, notes = [], []
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        pid = int(n)
+        if pid in skip:
+            continue
+        info = _proc(pid)
+        if info is None:
+            continue
+        argv, state, _, cwd, exe = info
+        if state == "Z":
+            continue
+        why = []
+        if pid in marked:
+            why.append("marker in its environment")
+        if any(_mentions(a, roots) for a in argv):
+            why.append("its command line names the root")
+        elif argv:
+            a0 = argv[0].decode("utf-8", "surrogateescape")
+            is_ccci = bool(ccci_paths) and (
+                os.path.abspath(a0) in ccci_paths or os.path.realpath(a0) in ccci_paths
+                or (exe is not None and exe in ccci_paths))
+            sub = [a for a in argv[1:] if a in (b"supervise", b"harness")]
+            if is_ccci and sub:
+                under = [a for a in argv[1:] if a.startswith(b"/") and _under(
+                    os.path.realpath(a.decode("utf-8", "surrogateescape")), roots)]
+                if under or (cwd is not None and _under(cwd, roots)):
+                    why.append("ccci %s under the root" % sub[0].decode())
+        if not why:
+            continue
+        cmd = b" ".join(argv).decode("utf-8", "replace").strip() or "?"
+        if pid == daemon:
+            notes.append("the daemon (pid %d) is still alive: %s" % (pid, cmd[:160]))
+            continue
+        found.append("pid %d (%s): %s" % (pid, ", ".join(why), cmd[:200]))
+    value = "%d processes" % len(found)
+    if notes:
+        value += "; the daemon is alive"
+    return result(name, not found, value, found + notes)
 
 
 # ---------------------------------------------------------- 6 no-deployment
@@ -1018,12 +1253,66 @@ def check_comment_to_start(world, runs=None):
 # ----------------------------------------------------- 10 write-to-viewer, 11 clients
 
 
+def _scenario_seconds(world):
+    """How long the scenario triggered (world.seconds, else world.minutes *
+    60), or None when the world does not say (a synthetic world)."""
+    for attr, k in (("seconds", 1), ("minutes", 60)):
+        v = getattr(world, attr, None)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v) * k
+    return None
+
+
+def _viewer_writes(world, rid, cache):
+    """The VIEWER-TS write times (epoch s) in the custom step files of run
+    @p rid (logs/ and an earlier attempt's logs.attempt-<n>/)."""
+    if rid in cache:
+        return cache[rid]
+    out = []
+    d = os.path.join(world.state_dir, "runs", rid or "-")
+    for p in sorted(glob.glob(os.path.join(d, "logs*", "*-custom.jsonl"))):
+        try:
+            with open(p, "rb") as f:
+                for line in f:
+                    if b"VIEWER-TS" not in line:
+                        continue
+                    try:
+                        text = json.loads(line).get("out") or ""
+                    except (ValueError, AttributeError):
+                        continue
+                    m = clients_viewer_re.search(text)
+                    if m and m.group(1) == rid:
+                        out.append(int(m.group(2)) / 1e9)
+        except OSError:
+            pass
+    cache[rid] = out
+    return out
+
+
+clients_viewer_re = re.compile(r"VIEWER-TS (\S+) (\d+)")
+
+
+def _viewer_kind(rec):
+    v = rec.get("viewer")
+    if v in ("tail", "sse"):
+        return v
+    return "tail" if str(rec.get("kind") or "").startswith("tail") else "sse"
+
+
 def check_write_to_viewer(world):
-    """p50/p99 of t_seen - t_write over records/viewer.jsonl, per client
-    kind and overall; ok when there is at least one sample of each kind
-    (`tail` and `sse`). Reported, never bounded."""
+    """p50/p99 of t_seen - t_write over records/viewer.jsonl, per viewer
+    kind (`tail`: ccci tail; `sse`: the SSE and Drone streams) and overall.
+    A kind must have samples only when one of its clients
+    (records/clients.jsonl) followed a run while it wrote VIEWER-TS lines:
+    the probe prints them in the custom tier, so a write time of one in
+    the run's `*-custom.jsonl` step files lies between the client's t_start
+    and t_end (any write time, for a record without them). Runs that never
+    reached the custom tier while followed (quick runs, failed ones, a
+    `--break skip-teardown` scenario) need no samples: the value then says
+    "no samples". Reported, never bounded."""
     name = "write-to-viewer"
     rows, badlines = read_jsonl(os.path.join(_records(world), "viewer.jsonl"))
+    recs, _ = read_jsonl(os.path.join(_records(world), "clients.jsonl"))
     by = {"tail": [], "sse": []}
     bad = []
     for r in rows:
@@ -1033,44 +1322,433 @@ def check_write_to_viewer(world):
             bad.append("bad sample %r" % (r,))
             continue
         by.setdefault(r.get("client"), []).append(d)
+    need = {}
+    cache = {}
+    for rec in recs:
+        writes = _viewer_writes(world, rec.get("run"), cache)
+        t0, t1 = rec.get("t_start"), rec.get("t_end")
+        if isinstance(t0, (int, float)) and isinstance(t1, (int, float)):
+            writes = [t for t in writes if t0 <= t <= t1]
+        if writes:
+            need.setdefault(_viewer_kind(rec), []).append(rec.get("run"))
     allv = [x for v in by.values() for x in v]
-    parts = ["all n=%d p50=%s p99=%s" % (len(allv), fmt_s(percentile(allv, 50)), fmt_s(percentile(allv, 99)))]
+    if not allv:
+        parts = ["no samples"]
+    else:
+        parts = ["all n=%d p50=%s p99=%s" % (len(allv), fmt_s(percentile(allv, 50)),
+                                               fmt_s(percentile(allv, 99)))]
     for k in ("tail", "sse"):
         v = by.get(k, [])
-        parts.append("%s n=%d p50=%s p99=%s" % (k, len(v), fmt_s(percentile(v, 50)), fmt_s(percentile(v, 99))))
-        if not v:
-            bad.append("no %s sample" % k)
+        if v:
+            parts.append("%s n=%d p50=%s p99=%s" % (k, len(v), fmt_s(percentile(v, 50)),
+                                                   fmt_s(percentile(v, 99))))
+        elif k in need:
+            bad.append("no %s sample, though a %s client followed run %s while it wrote VIEWER-TS lines"
+                       % (k, k, need[k][0]))
+        else:
+            parts.append("%s: no samples (no %s client followed a run's custom tier)" % (k, k))
     return result(name, not bad, "; ".join(parts), bad)
 
 
-def check_clients(world):
-    """Every tail/SSE client of records/clients.jsonl saw no gap and no
-    duplicate (its own flags); at least one client. Clients that did not
-    end, or ended with an error, are counted in the value."""
+def _run_finished_at(runs, rid):
+    m = runs.meta.get(rid) if runs is not None else None
+    return parse_time((m or {}).get("finished_at"))
+
+
+def check_clients(world, runs=None):
+    """Every tail/SSE client of records/clients.jsonl (clients.py) saw no
+    gap and no duplicate (its own flags), ended (saw the run's end) and has
+    no error: every client retries for 60 s after a drop, so a client that
+    lost its daemon to a kill -9 and came back has no error; one that did
+    not come back, or was stopped before its run's end, fails. At least one
+    client. The sse-stall clients: when one stalled long enough (the
+    server gave up on it, or its run finished later than stall_t + stall_s
+    + 6 s, so the client's own drop after its 5 s drain came before the
+    run's end), at least one sse-stall client resumed with Last-Event-ID
+    (resumes_with_id). When
+    no stall client followed a long enough run, that fails only in a
+    scenario of at least 3 minutes (world.seconds or world.minutes)."""
     name = "clients"
+    runs = runs or Runs(world.state_dir)
     rows, badlines = read_jsonl(os.path.join(_records(world), "clients.jsonl"))
     bad = []
     unended = errors = resumes = 0
     kinds = {}
+    stall_ok = []  # sse-stall records that stalled in a long enough run
+    stalled = given_up = with_id = 0
     for r in rows:
         kinds[r.get("kind")] = kinds.get(r.get("kind"), 0) + 1
         resumes += int(r.get("resumes") or 0)
-        if not r.get("ended"):
-            unended += 1
-        if r.get("error"):
-            errors += 1
+        what = "%s client of %s" % (r.get("kind"), r.get("run"))
         if r.get("gap") or r.get("dup"):
-            bad.append("%s client of %s: %s%s (%s lines, %s resumes%s)" % (
-                r.get("kind"), r.get("run"), "gap" if r.get("gap") else "",
+            bad.append("%s: %s%s (%s lines, %s resumes%s%s)" % (
+                what, "gap" if r.get("gap") else "",
                 " dup" if r.get("dup") and r.get("gap") else ("dup" if r.get("dup") else ""),
                 r.get("lines"), r.get("resumes"),
-                ", " + str(r.get("error")) if r.get("error") else ""))
+                ", " + str(r.get("error")) if r.get("error") else "",
+                ", " + str(r.get("why")) if r.get("why") else ""))
+        if r.get("error"):
+            errors += 1
+            bad.append("%s: error: %s" % (what, r.get("error")))
+        elif not r.get("ended"):
+            unended += 1
+            bad.append("%s: did not see the run's end (%s lines)" % (what, r.get("lines")))
+        if r.get("kind") == "sse-stall":
+            given_up += int(r.get("given_up") or 0)
+            if r.get("stalled"):
+                stalled += 1
+                f = _run_finished_at(runs, r.get("run"))
+                st = r.get("stall_t")
+                if int(r.get("given_up") or 0) > 0 or (
+                        isinstance(st, (int, float)) and f is not None
+                        and f > st + float(r.get("stall_s") or 25) + 6):
+                    stall_ok.append(r)
+                    with_id += int(r.get("resumes_with_id") or 0)
     if not rows:
         return result(name, False, "no clients", ["records/clients.jsonl is empty"])
-    value = "%d clients (%s), %d resumes, %d not ended, %d with an error" % (
+    secs = _scenario_seconds(world)
+    if stall_ok:
+        if with_id == 0:
+            bad.append("%d sse-stall clients stalled in a run that went on past the stall "
+                       "(%s), none resumed with Last-Event-ID"
+                       % (len(stall_ok), ", ".join(str(r.get("run")) for r in stall_ok[:5])))
+        stall_note = "%d stall clients (%d stalled, %d in a long enough run, %d resumes with " \
+                     "Last-Event-ID, %d given up by the server)" % (
+                         kinds.get("sse-stall", 0), stalled, len(stall_ok), with_id, given_up)
+    else:
+        stall_note = "no stall client followed a long enough run (%d stall clients, %d stalled)" % (
+            kinds.get("sse-stall", 0), stalled)
+        if secs is not None and secs >= 180:
+            bad.append("no stall client followed a long enough run (a %.0f s scenario)" % secs)
+    value = "%d clients (%s), %d resumes, %d not ended, %d with an error; %s" % (
         len(rows), ", ".join("%s %d" % (k, v) for k, v in sorted(kinds.items(), key=str)),
-        resumes, unended, errors)
+        resumes, unended, errors, stall_note)
     return result(name, not bad, value, bad)
+
+
+# -------------------------------------------------------------- 12 faults-hit
+
+# The daemon's own texts (src/logs/logstore.c ccci_logstore_line; the
+# harness's tier_end and ccci_hcall_why in src/harness/; src/runs/runs.c
+# disk_ok and the unreachable note).
+TRUNC_TEXT = b"[ccci] the log reached log_max_bytes ("
+STUBBORN_TEXT = b"stubborn: ignoring SIGTERM"
+TIMEOUT_TEXT = b"custom: timeout: the recipe's tests"
+MIN_FREE_RE = re.compile(r"only \d+ bytes free on .* \(min_free_bytes is \d+\); no run starts")
+KILL_MARGIN_S = 2.0
+
+
+def _run_logs_have(world, rid, needle):
+    """Does any log file of run @p rid (logs/ and logs.attempt-<n>/) hold
+    the bytes @p needle? Read in chunks (a flood log is 64 MiB)."""
+    d = os.path.join(world.state_dir, "runs", rid)
+    for p in sorted(glob.glob(os.path.join(d, "logs*", "*.jsonl"))):
+        try:
+            with open(p, "rb") as f:
+                tail = b""
+                while True:
+                    chunk = f.read(1 << 22)
+                    if not chunk:
+                        break
+                    if needle in tail + chunk:
+                        return True
+                    tail = chunk[-len(needle):]
+        except OSError:
+            pass
+    return False
+
+
+class _Faults:
+    """What faults-hit needs of the records, read once."""
+
+    def __init__(self, world, runs):
+        self.world = world
+        self.runs = runs
+        self.events = sorted(_events(world), key=lambda e: e.get("t", 0))
+        self.t0 = self.events[0].get("t", 0) if self.events else 0
+        self.faults = [e for e in self.events if e.get("kind") == "fault"]
+        self.kills = [e.get("t", 0) for e in self.events if e.get("kind") == "kill9"]
+        self.comments = [e for e in self.events if e.get("kind") == "comment"]
+        self.starts = [h for h in _harness(world)
+                       if h.get("event") == "start" and h.get("role", "run") == "run"]
+        self.org = getattr(world, "org", None) or "sys"
+        self.fail_windows = []  # (server, begin, end)
+        for i, e in enumerate(self.faults):
+            if e.get("what") == "server-fail-begin":
+                end = self.window_end(i, "server-fail-end", server=e.get("server"))
+                if end is not None:
+                    self.fail_windows.append((e.get("server"), e.get("t", 0), end.get("t", 0)))
+
+    def when(self, e):
+        t = e.get("t", 0)
+        return "%s (+%.1fs)" % (time.strftime("%H:%M:%S", time.gmtime(t)), t - self.t0)
+
+    def window_end(self, i, what, **match):
+        """The first `what` fault after fault @p i (matching @p match),
+        before the next fault of the begin's kind; None when the scenario
+        ended before it."""
+        begin = self.faults[i].get("what")
+        for e in self.faults[i + 1:]:
+            if e.get("what") == what and all(e.get(k) == v for k, v in match.items()):
+                return e
+            if e.get("what") == begin and all(e.get(k) == v for k, v in match.items()):
+                return None
+        return None
+
+    def run_after(self, fault, repo):
+        """The run of the first comment on @p repo made at or after the
+        fault (the driver comments right after recording it)."""
+        for c in self.comments:
+            if c.get("repo") == repo and c.get("t", 0) >= fault.get("t", 0) - 0.01:
+                rids = self.runs.by_comment.get(c.get("comment_id"), [])
+                return c, (rids[0] if rids else None)
+        return None, None
+
+    def span(self, rid):
+        m = self.runs.meta.get(rid) or {}
+        a = parse_time(m.get("created_at")) or parse_time(m.get("started_at"))
+        b = parse_time(m.get("finished_at"))
+        return a, b
+
+    def cut_short(self, rid, since=None, kills_only=False):
+        """Why the scenario itself may have kept @p rid from showing its
+        fault ('' when nothing did): a kill -9 of the daemon while it ran,
+        or (unless @p kills_only) a server-fail window on its server
+        overlapping it."""
+        a, b = self.span(rid)
+        a = since if since is not None else a
+        if a is None:
+            return ""
+        b = float("inf") if b is None else b
+        for k in self.kills:
+            if a - KILL_MARGIN_S <= k <= b + KILL_MARGIN_S:
+                return "a kill -9 of the daemon at %s while it ran" % self.when({"t": k})
+        if kills_only:
+            return ""
+        srv = (self.runs.meta.get(rid) or {}).get("server")
+        for s, fb, fe in self.fail_windows:
+            if s == srv and fb <= b and fe >= a:
+                return "server %s failed at %s while it ran" % (s, self.when({"t": fb}))
+        return ""
+
+    def describe(self, rid):
+        m = self.runs.meta.get(rid) or {}
+        res = self.runs.results(rid)
+        failed = ""
+        if isinstance(res, dict) and isinstance(res.get("tiers"), dict):
+            for tn, tv in res["tiers"].items():
+                if isinstance(tv, dict) and tv.get("status") in FAILED_TIER:
+                    failed = ", %s %s" % (tn, tv.get("status"))
+                    break
+        return "run %s (%s, server %s%s)" % (rid, m.get("reason"), m.get("server"), failed)
+
+
+def check_faults_hit(world, runs=None):
+    """The faults of the scenario happened and hit what they were for, from
+    records/events.jsonl (`fault` events, soak.py Scenario.fault), the
+    runs' logs and results, records/harness.jsonl and the daemon log:
+    - every `flood`: the run of the next comment on ORG/flood has the
+      daemon's truncation line `[ccci] the log reached log_max_bytes (N
+      bytes); later lines are dropped, the run goes on` in its log
+      (src/logs/logstore.c);
+    - every `stubborn` with cancel=False: the run of the next comment on
+      ORG/stubborn printed `stubborn: ignoring SIGTERM` and its custom tier
+      ended by the TIMEOUT kill: the harness's `custom: timeout: the
+      recipe's tests was stopped at the run's deadline` (or `... timed
+      out`) line, or `timeout` as the custom tier's status in results.json
+      (recipe TIMEOUT caps the harness's deadline, docs/harness.md);
+    - every `stubborn` with cancel=True: a `cancel` event names its run;
+      every `cancel` event: its run finished with reason `cancelled`;
+    - every `disk-full-begin`: a `disk-full-seen` event (the driver saw
+      the daemon's status name min_free_bytes) before its
+      `disk-full-end` (skipped when its `disk-full-not-seen` says
+      `chances` 0: never a queued run and a free slot at once, so the
+      daemon never evaluated admission), or, without such events at all,
+      the daemon log's
+      `only N bytes free on ... (min_free_bytes is M); no run starts`
+      (src/runs/runs.c disk_ok: admission refused);
+    - every `server-fail-begin` (server S): a run on S ended with `server
+      S unreachable` in its log (the daemon's note, the harness's stop),
+      finishing after the window began, or no run started on S (a harness
+      start in records/harness.jsonl) inside the window (the pool kept
+      runs off it).
+    A fault whose window the scenario ended before closing (no `...-end`
+    event), or whose run a kill -9 of the daemon or a server-fail window
+    on its server overlapped, is skipped with a note when its evidence is
+    missing. In a scenario world (world.seconds or world.minutes set),
+    each kind (flood, stubborn both ways, disk-full, server-fail) must have
+    happened at least once. Each failure names the fault and its time."""
+    name = "faults-hit"
+    runs = runs or Runs(world.state_dir)
+    F = _Faults(world, runs)
+    bad, notes = [], []
+    verified = skipped = 0
+    org = F.org
+
+    def miss(e, rid, why, since=None):
+        nonlocal skipped
+        cut = F.cut_short(rid, since) if rid else ""
+        if cut:
+            skipped += 1
+            notes.append("skipped %s at %s: %s; %s" % (e.get("what"), F.when(e), why, cut))
+        else:
+            bad.append("%s at %s: %s" % (e.get("what"), F.when(e), why))
+
+    seen = {}
+    for i, e in enumerate(F.faults):
+        what = e.get("what")
+        if what == "flood":
+            seen["flood"] = True
+            c, rid = F.run_after(e, org + "/flood")
+            if rid is not None and (runs.meta.get(rid) or {}).get("state") != "finished":
+                bad.append("flood at %s: run %s is not finished" % (F.when(e), rid))
+            elif rid is None:
+                bad.append("flood at %s: %s" % (F.when(e), "no comment on %s/flood after it" % org
+                                                   if c is None else "comment %s has no run"
+                                                   % c.get("comment_id")))
+            elif _run_logs_have(world, rid, TRUNC_TEXT):
+                verified += 1
+            else:
+                miss(e, rid, "%s has no `[ccci] the log reached log_max_bytes` line" % F.describe(rid))
+        elif what == "stubborn":
+            cancel = bool(e.get("cancel"))
+            seen["stubborn cancel=%s" % cancel] = True
+            c, rid = F.run_after(e, org + "/stubborn")
+            if rid is not None and (runs.meta.get(rid) or {}).get("state") != "finished":
+                bad.append("stubborn at %s: run %s is not finished" % (F.when(e), rid))
+                continue
+            if rid is None:
+                bad.append("stubborn at %s: %s" % (F.when(e), "no comment on %s/stubborn after it"
+                                                      % org if c is None else "comment %s has no run"
+                                                      % c.get("comment_id")))
+                continue
+            if cancel:
+                if any(x.get("what") == "cancel" and x.get("run") == rid for x in F.faults):
+                    verified += 1  # its reason: the cancel event's own row
+                else:
+                    miss(e, rid, "%s was never cancelled (the driver saw no `stubborn: ignoring "
+                                 "SIGTERM` while it ran)" % F.describe(rid))
+                continue
+            ign = _run_logs_have(world, rid, STUBBORN_TEXT)
+            res = runs.results(rid)
+            tier = ((res or {}).get("tiers") or {}).get("custom") if isinstance(res, dict) else None
+            tout = _run_logs_have(world, rid, TIMEOUT_TEXT) or (
+                isinstance(tier, dict) and tier.get("status") == "timeout")
+            if ign and tout:
+                verified += 1
+            else:
+                miss(e, rid, "%s: %s" % (F.describe(rid), "no `stubborn: ignoring SIGTERM` line"
+                                         if not ign else "its custom tier did not end by the "
+                                         "TIMEOUT kill (no `custom: timeout: the recipe's tests` "
+                                         "line, custom tier %s)" % ((tier or {}).get("status"),)))
+        elif what == "cancel":
+            rid = e.get("run")
+            m = runs.meta.get(rid)
+            if m is None:
+                bad.append("cancel at %s: run %s is unknown" % (F.when(e), rid))
+            elif m.get("reason") == "cancelled":
+                verified += 1
+            else:
+                miss(e, rid, "%s ended %s, not cancelled (ccci cancel exit %s)"
+                     % (rid, m.get("reason"), e.get("rc")), since=e.get("t"))
+        elif what == "disk-full-begin":
+            seen["disk-full"] = True
+            end = F.window_end(i, "disk-full-end")
+            if end is None:
+                skipped += 1
+                notes.append("skipped disk-full at %s: the scenario ended before its end" % F.when(e))
+                continue
+            seen_ev = [x for x in F.events if x.get("kind") in ("disk-full-seen", "disk-full-not-seen")]
+            if seen_ev:
+                hit = [x for x in seen_ev if x.get("kind") == "disk-full-seen"
+                       and e.get("t", 0) <= x.get("t", 0) <= end.get("t", 0) + 1]
+                nots = [x for x in seen_ev if x.get("kind") == "disk-full-not-seen"
+                        and e.get("t", 0) <= x.get("t", 0) <= end.get("t", 0) + 5]
+                if hit:
+                    verified += 1
+                elif nots and all(x.get("chances") == 0 for x in nots):
+                    skipped += 1
+                    notes.append("skipped disk-full at %s: no admission was possible in it "
+                                 "(disk-full-not-seen: chances 0 in %s looks: no queued run "
+                                 "and a free slot at once)" % (F.when(e), nots[0].get("looks")))
+                else:
+                    bad.append("disk-full at %s: the daemon's status never named min_free_bytes "
+                               "before its end at %s (no run was refused or held)"
+                               % (F.when(e), F.when(end)))
+            elif _daemon_log_matches(world, MIN_FREE_RE):
+                verified += 1
+                notes.append("disk-full at %s: no disk-full-seen events; the daemon log refused "
+                             "admission for min_free_bytes (not tied to this window)" % F.when(e))
+            else:
+                bad.append("disk-full at %s: the daemon never refused admission for "
+                           "min_free_bytes (no `only N bytes free ... no run starts` in its log)"
+                           % F.when(e))
+        elif what == "server-fail-begin":
+            seen["server-fail"] = True
+            srv = e.get("server")
+            end = F.window_end(i, "server-fail-end", server=srv)
+            if end is None:
+                skipped += 1
+                notes.append("skipped server-fail %s at %s: the scenario ended before its end"
+                             % (srv, F.when(e)))
+                continue
+            b, f_end = e.get("t", 0), end.get("t", 0)
+            needle = ("server %s unreachable" % srv).encode()
+            unreach = []
+            for rid, m in runs.meta.items():
+                if m.get("server") != srv:
+                    continue
+                a, z = F.span(rid)
+                if z is not None and z < b:
+                    continue
+                if a is not None and a > f_end + 5:
+                    continue
+                if _run_logs_have(world, rid, needle):
+                    unreach.append(rid)
+            started = sorted({h.get("run") for h in F.starts
+                              if h.get("server") == srv and b + 1 <= h.get("t", 0) <= f_end})
+            if unreach:
+                verified += 1
+                notes.append("server-fail %s at %s: %d runs ended unreachable (%s)"
+                             % (srv, F.when(e), len(unreach), ", ".join(sorted(unreach)[:3])))
+            elif not started:
+                verified += 1
+                notes.append("server-fail %s at %s: no run started on %s in its %.0f s"
+                             % (srv, F.when(e), srv, f_end - b))
+            else:
+                left = [r for r in started if not F.cut_short(r, kills_only=True)]
+                if left:
+                    bad.append("server-fail %s at %s: %d runs started on %s in the window (%s), "
+                               "none ended `server %s unreachable`"
+                               % (srv, F.when(e), len(started), srv, ", ".join(left[:5]), srv))
+                else:
+                    skipped += 1
+                    notes.append("skipped server-fail %s at %s: the runs started in it were cut "
+                                 "short by a kill -9" % (srv, F.when(e)))
+    if _scenario_seconds(world) is not None:
+        for k in ("flood", "stubborn cancel=False", "stubborn cancel=True", "disk-full",
+                  "server-fail"):
+            if k not in seen:
+                bad.append("no %s fault recorded in records/events.jsonl" % k)
+    if not F.faults:
+        value = "no fault events"
+    else:
+        value = "%d faults, %d verified, %d skipped" % (len(F.faults), verified, skipped)
+    return result(name, not bad, value, bad + notes)
+
+
+def _daemon_log_matches(world, rx):
+    path = getattr(world, "daemon_log", None)
+    if not path:
+        return False
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                if rx.search(raw.decode("utf-8", "replace")):
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 # ------------------------------------------------------------------- driver
@@ -1093,7 +1771,8 @@ def check_all(world):
         ("rss-bound", lambda: check_rss_bound(world)),
         ("comment-to-start", lambda: check_comment_to_start(world, runs)),
         ("write-to-viewer", lambda: check_write_to_viewer(world)),
-        ("clients", lambda: check_clients(world)),
+        ("clients", lambda: check_clients(world, runs)),
+        ("faults-hit", lambda: check_faults_hit(world, runs)),
     ]
     out = []
     for n, fn in fns:

@@ -7,6 +7,8 @@ follower appends one line to records/clients.jsonl when it ends, and
 
     c = Clients(world)   # world.ccci, .socket, .http_base, .rng, .records
     c.follow(run_id, kind=None)  # "tail-fast" "tail-slow" "sse-fast" "sse-stall" "drone-sse"
+                                 # (None: the next kind, round-robin)
+    c.follow(run_id, "sse-stall", stall_on="flood ")  # stall at that line
     c.browse(run_id)
     c.sock({"op": "ps"})
     c.stop_all(timeout)
@@ -27,6 +29,8 @@ KINDS = ("tail-fast", "tail-slow", "sse-fast", "sse-stall", "drone-sse")
 RETRY_S = 60.0  # how long a dropped client keeps trying to come back
 SLOW_BPS = 64 * 1024
 STALL_S = 25.0  # past the server's 20 s give-up, below its 30 s write stall
+STALL_AT = (2, 12)  # an sse-stall client stalls after this many lines (random in it)
+DRAIN_S = 5.0  # after the stall: read what is queued at most this long, then resume
 VIEWER_RE = re.compile(r"VIEWER-TS (\S+) (\d+)")
 
 
@@ -106,6 +110,13 @@ class Follower(threading.Thread):
         self.transcript = None
         self.last_err = None
         self.connections = 0  # connections that got an answer (resumes = all but the first)
+        self.resumes_with_id = 0  # of those, connections opened with Last-Event-ID
+        self.given_up = 0  # `event: error` "does not keep up" from the server
+        self.self_resumes = 0  # resumes after a stall the server did not give up
+        self.stalled = False
+        self.stall_t = None
+        self.t_start = None
+        self.t_end = None
 
     # -- common
 
@@ -133,6 +144,7 @@ class Follower(threading.Thread):
 
     def run(self):
         t_fail = None
+        self.t_start = time.time()
         try:
             while not self.stop.is_set() and not self.ended:
                 progressed = self.connect_once()
@@ -155,10 +167,17 @@ class Follower(threading.Thread):
             self.finish()
 
     def finish(self):
+        self.t_end = time.time()
         self.resumes = max(0, self.connections - 1)
-        self.record = {"kind": self.kind, "run": self.run_id, "resumes": self.resumes,
+        self.record = {"kind": self.kind, "run": self.run_id, "viewer": self.viewer_kind,
+                       "resumes": self.resumes, "resumes_with_id": self.resumes_with_id,
                        "lines": self.lines, "gap": self.seq.gap, "dup": self.seq.dup,
-                       "ended": self.ended, "error": self.error}
+                       "ended": self.ended, "error": self.error,
+                       "t_start": self.t_start, "t_end": self.t_end}
+        if self.kind == "sse-stall":
+            self.record.update({"stalled": self.stalled, "stall_t": self.stall_t,
+                                "stall_s": STALL_S, "given_up": self.given_up,
+                                "self_resumes": self.self_resumes})
         if self.seq.why:
             self.record["why"] = self.seq.why
         self.owner.client_done(self.record)
@@ -336,15 +355,22 @@ def sse_events(chunks):
 
 class SseClient(Follower):
     """GET /runs/<id>/events; resumes with Last-Event-ID. sse-stall stops
-    reading for 25 s once (a small receive buffer, so the server's queue
-    fills) and is given up by the server, then resumes."""
+    reading for STALL_S (25 s) once, after STALL_AT lines (or at the first
+    line holding `stall_on`), with a small receive buffer. When the run
+    wrote enough meanwhile to keep the server's queue full for 20 s (a
+    flood), the server gives up on it (`event: error`, counted in
+    given_up) and it resumes with Last-Event-ID; otherwise it reads what
+    was queued for at most DRAIN_S, then drops the connection itself and
+    resumes with Last-Event-ID all the same (counted in self_resumes), as
+    a browser does after a network stall. Either way the resume must lose
+    and repeat nothing."""
 
-    def __init__(self, owner, n, run_id, kind):
+    def __init__(self, owner, n, run_id, kind, stall_on=None):
         super().__init__(owner, n, run_id, kind)
         self.transcript = os.path.join(owner.tdir, "sse-%d.txt" % n)
         self.last_id = None
-        self.stall_at = owner.rng.randint(20, 300) if kind == "sse-stall" else None
-        self.stalled = False
+        self.stall_at = owner.rng.randint(*STALL_AT) if kind == "sse-stall" else None
+        self.stall_on = stall_on if kind == "sse-stall" else None
         self.conn = None
 
     def connect_once(self):
@@ -356,6 +382,7 @@ class SseClient(Follower):
             return False
         self.conn = s
         got = False
+        drain_until = None  # set after the stall: resume by then
         try:
             if s.status != 200:
                 body = b"".join(s.chunks())
@@ -364,9 +391,14 @@ class SseClient(Follower):
                 return False
             got = True
             self.connections += 1
+            if hdr:
+                self.resumes_with_id += 1
             n = 0
             for kind, x in sse_events(s.chunks(4096 if self.stall_at else 65536)):
                 if self.stop.is_set():
+                    break
+                if drain_until is not None and time.monotonic() > drain_until:
+                    self.self_resumes += 1
                     break
                 if kind == "raw":
                     self.out(x)
@@ -382,15 +414,27 @@ class SseClient(Follower):
                     self.ended = True
                     break
                 elif e == "error":
+                    if "does not keep up" in ev.get("data", ""):
+                        self.given_up += 1
+                    drain_until = None
                     break  # given up, or the daemon stops: resume
                 elif "id" in ev:
                     k, p, d = line_event(ev)
                     self.last_id = ev["id"]
-                    self.line(k, p, html.unescape(d.get("html") or ""))
+                    text = html.unescape(d.get("html") or "")
+                    self.line(k, p, text)
                     n += 1
-                    if self.stall_at is not None and not self.stalled and n >= self.stall_at:
+                    if self.stall_at is not None and not self.stalled and (
+                            (self.stall_on is None and n >= self.stall_at)
+                            or (self.stall_on is not None and self.stall_on in text)):
                         self.stalled = True
+                        self.stall_t = time.time()
                         self.stop.wait(STALL_S)
+                        drain_until = time.monotonic() + DRAIN_S
+                        s.sock.settimeout(1.0)
+        except socket.timeout:
+            if drain_until is not None:
+                self.self_resumes += 1  # nothing more queued: the server kept it
         except (OSError, ValueError):
             pass
         finally:
@@ -449,6 +493,8 @@ class DroneClient(Follower):
                     return got
                 if not got:
                     self.connections += 1
+                    if hdr:
+                        self.resumes_with_id += 1
                 got = True
                 self.seq.announce(self.step - 1)
                 for kind, x in sse_events(s.chunks()):
@@ -494,6 +540,7 @@ class Clients:
         self.n = 0
         self.followers = []
         self.done = []
+        self.rr = 0  # the next kind of follow(kind=None)
 
     def _next(self):
         with self.lock:
@@ -515,15 +562,25 @@ class Clients:
         with self.lock:
             self.done.append(record)
 
-    def follow(self, run_id, kind=None):
-        """Start one follower of run_id (kind None: chosen by world.rng)."""
+    def follow(self, run_id, kind=None, stall_on=None):
+        """Start one follower of run_id. kind None: the next of KINDS,
+        round-robin, so every kind occurs once in 5 follows. stall_on (an
+        sse-stall only): stall at the first line holding this text."""
         if kind is None:
-            kind = self.rng.choice(KINDS)
+            with self.lock:
+                kind = KINDS[self.rr % len(KINDS)]
+                self.rr += 1
         if kind not in KINDS:
             raise ValueError("unknown client kind %r" % kind)
+        if stall_on is not None and kind != "sse-stall":
+            raise ValueError("stall_on is for sse-stall clients")
         n = self._next()
-        cls = TailClient if kind.startswith("tail") else DroneClient if kind == "drone-sse" else SseClient
-        c = cls(self, n, run_id, kind)
+        if kind.startswith("tail"):
+            c = TailClient(self, n, run_id, kind)
+        elif kind == "drone-sse":
+            c = DroneClient(self, n, run_id, kind)
+        else:
+            c = SseClient(self, n, run_id, kind, stall_on=stall_on)
         with self.lock:
             self.followers.append(c)
         c.start()

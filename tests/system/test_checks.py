@@ -228,11 +228,11 @@ class ChecksTest(unittest.TestCase):
         import io
         out = io.StringIO()
         checks.print_table(res, file=out)
-        self.assertIn("all 11 invariants hold", out.getvalue())
+        self.assertIn("all 12 invariants hold", out.getvalue())
         j = json.loads(checks.to_json(res, {"seed": 3}))
         self.assertTrue(j["ok"])
         self.assertEqual(j["seed"], 3)
-        self.assertEqual(len(j["checks"]), 11)
+        self.assertEqual(len(j["checks"]), 12)
 
     # 1 trigger-once
     def test_harness_started_twice(self):
@@ -343,6 +343,58 @@ class ChecksTest(unittest.TestCase):
         write(self.w.daemon_log, "warn x: %s\n" % SECRET, "a")
         self.assert_fails("no-secret", "daemon.log")
 
+    def test_secret_anywhere_in_the_state_dir_records_or_gateway_out(self):
+        for rel in ("state/outbox/0001.json", "records/harness.jsonl", "gateway.out",
+                    "records/transcripts/http-final-x.txt"):
+            shutil.rmtree(self.tmp)
+            self.b = Builder(self.tmp)
+            self.w = self.b.build()
+            write(os.path.join(self.tmp, rel), '{"body": "x %s y"}\n' % SECRET, "a")
+            r, _ = self.assert_fails("no-secret", rel)
+
+    def test_the_files_that_hold_the_values_are_not_scanned(self):
+        self.w.leak_file = os.path.join(self.w.records, "leak.txt")
+        write(self.w.leak_file, SECRET + "\n")
+        self.w.secrets_dir = os.path.join(self.w.root, "records", "secrets")
+        write(os.path.join(self.w.secrets_dir, "s0"), "a-secret-from-the-dir\n")
+        r = self.results()["no-secret"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("5 values", r["value"])  # the dir's value is one of them
+        _, excluded = checks.no_secret_files(self.w)
+        self.assertIn(self.w.leak_file, excluded)
+
+    def test_multi_line_value_whole_forms(self):
+        """A value of short lines (none masked alone): its all-LF and
+        all-CRLF whole forms, JSON-escaped as a log line holds them."""
+        self.w.secrets_dir = os.path.join(self.w.root, "secrets")
+        write(os.path.join(self.w.secrets_dir, "pem"), "abc\ndefg\nhij\n")
+        write(os.path.join(self.w.records, "secrets.jsonl"), json.dumps("second\nvalue") + "\n")
+        p = os.path.join(self.w.state_dir, "runs", self.b.ids["B"], "logs", "2-x.jsonl")
+        self.assertTrue(self.results()["no-secret"]["ok"])
+        st = os.path.join(self.w.swarm_dir, "b", "state.json")
+        write(st, json.dumps({"version": 1, "stacks": {}, "volumes": {}, "snapshots": {},
+                              "secrets": {"x_pw_v1": {"value": "left\nover"}}}))
+        self.assertTrue(self.results()["no-secret"]["ok"])
+        jsonl(p, [{"pos": 0, "out": "x left\r\nover y", "time": 0}])
+        r, _ = self.assert_fails("no-secret", "2-x.jsonl")
+        self.assertIn("#2 (crlf json", " ".join(r["detail"]))
+        for text, form in (("abc\ndefg\nhij", "#0 (json form"), ("abc\r\ndefg\r\nhij", "#0 (crlf json"),
+                           ("second\r\nvalue", "#1 (crlf json")):
+            jsonl(p, [{"pos": 0, "out": "x %s y" % text, "time": 0}])
+            r, _ = self.assert_fails("no-secret", "2-x.jsonl")
+            self.assertIn(form, " ".join(r["detail"]))
+
+    def test_an_unreadable_file_is_a_failure(self):
+        scan = checks.SecretScan([SECRET.encode()])
+        try:
+            ok = os.path.join(self.tmp, "plain.txt")
+            write(ok, "nothing\n")
+            hits = scan.scan_files([ok, "/proc/self/mem"])
+        finally:
+            scan.close()
+        self.assertEqual([h[0] for h in hits], ["/proc/self/mem"], hits)
+        self.assertIn("unreadable: grep exit 2", hits[0][1])
+
     def test_short_values_are_not_secrets(self):
         write(os.path.join(self.w.records, "transcripts", "sse-1.txt"), "short short\n")
         self.assertTrue(self.results()["no-secret"]["ok"])
@@ -359,6 +411,43 @@ class ChecksTest(unittest.TestCase):
             p.kill()
             p.wait()
         self.assertTrue(self.results()["no-process"]["ok"])
+
+    def sleeper(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        time.sleep(0.2)
+        return p
+
+    def test_process_naming_the_root(self):
+        os.makedirs(os.path.join(self.w.root, "x"))
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s/x" % self.w.root])
+        self.assert_fails("no-process", "pid %d (its command line names the root)" % p.pid)
+
+    def test_a_sibling_of_the_root_is_not_the_root(self):
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s-2/x %s2" % (self.w.root, self.w.root)])
+        r = self.results()["no-process"]
+        self.assertFalse(any("pid %d " % p.pid in d for d in r["detail"]), r)
+
+    def test_ccci_supervise_whose_cwd_is_under_the_root(self):
+        """A supervisor without the marker and without the root in its
+        argv (a relative --state): found by its binary, subcommand and
+        working directory."""
+        fake = os.path.join(tempfile.mkdtemp(prefix="ccci-bin-"), "ccci")
+        self.addCleanup(shutil.rmtree, os.path.dirname(fake))
+        shutil.copy(sys.executable, fake)
+        self.w.ccci = fake
+        cwd = os.path.join(self.w.state_dir, "runs", self.b.ids["B"])
+        p = self.sleeper([fake, "-c", "import time; time.sleep(30)", "supervise", "--state", "state"],
+                         cwd=cwd)
+        self.assert_fails("no-process", "pid %d (ccci supervise under the root)" % p.pid)
+
+    def test_a_live_daemon_is_said_not_counted(self):
+        p = self.sleeper(["sh", "-c", "sleep 30; : %s/ccci.yml" % self.w.root])
+        self.w.proc = p
+        r = self.results()["no-process"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("the daemon is alive", r["value"])
+        self.assertIn("the daemon (pid %d) is still alive" % p.pid, " ".join(r["detail"]))
 
     # 6 no-deployment
     def test_stack_left_in_state_json(self):
@@ -415,10 +504,81 @@ class ChecksTest(unittest.TestCase):
         self.assert_fails("comment-to-start", "c999")
 
     # 10 write-to-viewer, 11 clients
-    def test_viewer_needs_both_kinds(self):
+    def custom_log(self, rid, t):
+        jsonl(os.path.join(self.w.state_dir, "runs", rid, "logs", "5-custom.jsonl"),
+              [{"pos": 0, "out": "VIEWER-TS %s %d\n" % (rid, int(t * 1e9)), "time": 0}])
+
+    def test_viewer_needs_a_kind_that_followed_a_custom_tier(self):
+        b = self.b.ids["B"]
+        self.custom_log(b, T0 + 105)
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "sse-fast", "run": b, "viewer": "sse", "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None, "t_start": T0 + 100, "t_end": T0 + 110}], "a")
+        self.assertTrue(self.results()["write-to-viewer"]["ok"])
         jsonl(os.path.join(self.w.records, "viewer.jsonl"),
               [{"run": "x", "t_write": T0, "t_seen": T0 + 1, "client": "tail"}])
-        self.assert_fails("write-to-viewer", "no sse sample")
+        r, _ = self.assert_fails("write-to-viewer", "no sse sample")
+        self.assertIn(b, " ".join(r["detail"]))
+
+    def test_viewer_without_a_followed_custom_tier_passes_with_no_samples(self):
+        b = self.b.ids["B"]
+        self.custom_log(b, T0 + 125)  # after the client ended
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "tail-fast", "run": b, "viewer": "tail", "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None, "t_start": T0 + 100, "t_end": T0 + 110}])
+        write(os.path.join(self.w.records, "viewer.jsonl"), "")
+        r = self.results()["write-to-viewer"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("no samples", r["value"])
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [
+            {"kind": "tail-fast", "run": b, "resumes": 0, "lines": 3, "gap": False,
+             "dup": False, "ended": True, "error": None}])  # no times: any VIEWER-TS counts
+        self.assert_fails("write-to-viewer", "no tail sample")
+
+    def client(self, **kw):
+        r = {"kind": "tail-fast", "run": self.b.ids["B"], "resumes": 0, "lines": 10, "gap": False,
+             "dup": False, "ended": True, "error": None}
+        r.update(kw)
+        jsonl(os.path.join(self.w.records, "clients.jsonl"), [r], "a")
+
+    def test_client_with_an_error_or_not_ended(self):
+        self.client(kind="tail-slow", error="gave up after 60s without a connection (last: x)")
+        r, _ = self.assert_fails("clients", "tail-slow client of %s: error: gave up" % self.b.ids["B"])
+        self.assertIn("1 with an error", r["value"])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="drone-sse", ended=False)
+        self.assert_fails("clients", "drone-sse client of %s: did not see the run's end" % self.b.ids["B"])
+
+    def stall(self, resumes_with_id, run_end_after):
+        b = self.b.ids["B"]
+        m = dict(self.b.runs[b], finished_at=iso(T0 + 100 + run_end_after))
+        jsonl(os.path.join(self.w.state_dir, "runs", b, "meta.json"), [m])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="sse-stall", stalled=True, stall_t=T0 + 100, stall_s=25,
+                    resumes_with_id=resumes_with_id, resumes=resumes_with_id, given_up=0)
+
+    def test_stall_client_must_resume_with_last_event_id(self):
+        self.stall(0, 60)
+        self.assert_fails("clients", "none resumed with Last-Event-ID")
+        self.stall(1, 60)
+        r = self.results()["clients"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("1 in a long enough run, 1 resumes with Last-Event-ID", r["value"])
+        self.stall(0, 20)  # the run ended within the stall: not held to it
+        self.assertTrue(self.results()["clients"]["ok"])
+        write(os.path.join(self.w.records, "clients.jsonl"), "")
+        self.client(kind="sse-stall", stalled=True, stall_t=T0 + 100, stall_s=25,
+                    resumes_with_id=0, given_up=1)  # given up: long enough, whatever the run
+        self.assert_fails("clients", "none resumed with Last-Event-ID")
+
+    def test_no_stall_client_fails_only_in_a_long_scenario(self):
+        self.stall(0, 20)
+        self.w.seconds = 60
+        r = self.results()["clients"]
+        self.assertTrue(r["ok"], r)
+        self.assertIn("no stall client followed a long enough run", r["value"])
+        self.w.seconds = 180
+        self.assert_fails("clients", "no stall client followed a long enough run")
 
     def test_gap_in_clients_jsonl(self):
         jsonl(os.path.join(self.w.records, "clients.jsonl"),
@@ -432,6 +592,194 @@ class ChecksTest(unittest.TestCase):
         self.assertFalse(res["status-final"]["ok"])
         self.assertIn("exception", res["status-final"]["value"])
         self.assertTrue(res["no-lock"]["ok"])
+
+
+class FaultsHitTest(unittest.TestCase):
+    """faults-hit on a world with one fault of each kind, each hitting its
+    run (passes), then broken one way at a time."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ccci-faults-test-")
+        self.w = World(self.tmp)
+        self.events = [{"t": T0 - 10, "kind": "start", "pid": 42}]
+        self.harness = []
+        self.cid = 500
+        w = self.w
+        self.flood = self.fault_run("flood", 10, "failure", server="c", lines=[
+            "flood " + "x" * 20, "[ccci] the log reached log_max_bytes (67108864 bytes); later lines "
+            "are dropped, the run goes on"])
+        self.stub = self.fault_run("stubborn", 40, "failure", cancel=False, lines=[
+            "stubborn: ignoring SIGTERM",
+            "custom: timeout: the recipe's tests was stopped at the run's deadline"],
+            tiers={"custom": {"status": "timeout"}})
+        self.cancelled = self.fault_run("stubborn", 90, "cancelled", cancel=True,
+                                        lines=["stubborn: ignoring SIGTERM"])
+        self.ev(95, "fault", what="cancel", run=self.cancelled, rc=0)
+        self.ev(100, "fault", what="server-fail-begin", server="c", seconds=25)
+        self.unreach = self.add_run(self.next_cid(), "sys/r00", 98, "error", server="c",
+                                    lines=["[ccci] server c unreachable: connection refused"],
+                                    finish=110)
+        self.ev(125, "fault", what="server-fail-end", server="c")
+        self.ev(120, "fault", what="disk-full-begin", mode="tmpfs", ballast=1)
+        self.ev(121, "disk-full-seen", problems=["only 5 bytes free on x (min_free_bytes is 9); "
+                                                  "no run starts"])
+        self.ev(140, "fault", what="disk-full-end")
+        os.makedirs(w.records, exist_ok=True)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def next_cid(self):
+        self.cid += 1
+        return self.cid
+
+    def ev(self, dt, kind, **kw):
+        e = {"t": T0 + dt, "kind": kind}
+        e.update(kw)
+        self.events.append(e)
+        return e
+
+    def add_run(self, cid, repo, dt, reason, server="a", lines=(), tiers=None, finish=None):
+        t = T0 + dt
+        rid = checks.run_id_for(iso(t), cid)
+        d = os.path.join(self.w.state_dir, "runs", rid)
+        m = {"id": rid, "repo": repo, "pr": 1, "state": "finished", "reason": reason,
+             "server": server, "created_at": iso(t), "started_at": iso(t + 1),
+             "finished_at": iso(T0 + (finish if finish is not None else dt + 30)),
+             "trigger": {"kind": "forge", "repo": repo, "pr": 1, "comment_id": cid}}
+        jsonl(os.path.join(d, "meta.json"), [m])
+        jsonl(os.path.join(d, "logs", "4-custom.jsonl"),
+              [{"pos": i, "out": x + "\n", "time": i} for i, x in enumerate(lines)])
+        if tiers:
+            write(os.path.join(d, "results.json"), json.dumps({"level": "L3", "tiers": tiers}))
+        self.harness.append({"event": "start", "run": rid, "role": "run", "server": server,
+                             "t": t + 1})
+        return rid
+
+    def fault_run(self, what, dt, reason, server="a", lines=(), tiers=None, **kw):
+        self.ev(dt, "fault", what=what, **kw)
+        cid = self.next_cid()
+        repo = "sys/" + what
+        self.ev(dt + 0.001, "comment", repo=repo, pr=1, comment_id=cid, user="m1", member=True,
+                body="!testme", created_at=iso(T0 + dt))
+        return self.add_run(cid, repo, dt, reason, server=server, lines=lines, tiers=tiers)
+
+    def check(self):
+        jsonl(os.path.join(self.w.records, "events.jsonl"), self.events)
+        jsonl(os.path.join(self.w.records, "harness.jsonl"), self.harness)
+        return checks.check_faults_hit(self.w)
+
+    def assert_fails(self, needle):
+        r = self.check()
+        self.assertFalse(r["ok"], r)
+        self.assertTrue(any(needle in d for d in r["detail"]), r)
+        return r
+
+    def rewrite_log(self, rid, lines):
+        jsonl(os.path.join(self.w.state_dir, "runs", rid, "logs", "4-custom.jsonl"),
+              [{"pos": i, "out": x + "\n", "time": i} for i, x in enumerate(lines)])
+
+    def set_meta(self, rid, **kw):
+        p = os.path.join(self.w.state_dir, "runs", rid, "meta.json")
+        m = checks.read_json(p)
+        m.update(kw)
+        write(p, json.dumps(m))
+
+    def test_every_fault_hit(self):
+        self.w.seconds = 180
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["value"], "8 faults, 6 verified, 0 skipped")
+        self.assertIn("1 runs ended unreachable", " ".join(r["detail"]))
+
+    def test_flood_without_the_truncation_line(self):
+        self.rewrite_log(self.flood, ["flood xxx"])
+        r = self.assert_fails("flood at ")
+        self.assertIn("has no `[ccci] the log reached log_max_bytes` line", " ".join(r["detail"]))
+        self.assertIn("(+20.0s)", " ".join(r["detail"]))  # from the first event
+
+    def test_flood_cut_short_by_a_kill9_is_skipped(self):
+        self.rewrite_log(self.flood, ["flood xxx"])
+        self.ev(20, "kill9", pid=42)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("1 skipped", r["value"])
+        self.assertIn("a kill -9 of the daemon", " ".join(r["detail"]))
+
+    def test_flood_without_a_run(self):
+        self.events = [e for e in self.events if e.get("repo") != "sys/flood"]
+        self.assert_fails("no comment on sys/flood after it")
+
+    def test_stubborn_not_killed_at_its_timeout(self):
+        self.rewrite_log(self.stub, ["stubborn: ignoring SIGTERM", "custom: fail: x"])
+        write(os.path.join(self.w.state_dir, "runs", self.stub, "results.json"),
+              json.dumps({"level": "L3", "tiers": {"custom": {"status": "fail"}}}))
+        self.assert_fails("did not end by the TIMEOUT kill")
+        self.rewrite_log(self.stub, ["install: fail: abra app deploy exited with status 1"])
+        self.assert_fails("no `stubborn: ignoring SIGTERM` line")
+
+    def test_stubborn_timeout_from_results_json_alone(self):
+        self.rewrite_log(self.stub, ["stubborn: ignoring SIGTERM"])
+        self.assertTrue(self.check()["ok"])
+
+    def test_cancel_that_did_not_cancel(self):
+        self.set_meta(self.cancelled, reason="failure")
+        r = self.assert_fails("cancel at ")
+        self.assertIn("ended failure, not cancelled", " ".join(r["detail"]))
+
+    def test_stubborn_never_cancelled(self):
+        self.events = [e for e in self.events if e.get("what") != "cancel"]
+        self.assert_fails("was never cancelled")
+
+    def test_disk_full_not_seen(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.ev(141, "disk-full-not-seen", looks=20)
+        self.assert_fails("never named min_free_bytes")
+
+    def test_disk_full_with_no_chance_of_admission_is_skipped(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.ev(141, "disk-full-not-seen", looks=20, chances=0)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("skipped disk-full", " ".join(r["detail"]))
+        self.events[-1]["chances"] = 3
+        self.assert_fails("never named min_free_bytes")
+
+    def test_unfinished_fault_run(self):
+        self.set_meta(self.flood, state="running")
+        self.assert_fails("run %s is not finished" % self.flood)
+
+    def test_disk_full_from_the_daemon_log(self):
+        self.events = [e for e in self.events if e.get("kind") != "disk-full-seen"]
+        self.assert_fails("never refused admission for min_free_bytes")
+        write(self.w.daemon_log, "error runs: only 1234 bytes free on /x/state (min_free_bytes is "
+              "99999); no run starts\n")
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+
+    def test_disk_full_window_not_closed_is_skipped(self):
+        self.events = [e for e in self.events if e.get("what") != "disk-full-end"
+                       and e.get("kind") != "disk-full-seen"]
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("skipped disk-full", " ".join(r["detail"]))
+
+    def test_server_fail_that_hit_nothing(self):
+        self.rewrite_log(self.unreach, ["install: fail: something else"])
+        r = self.check()
+        self.assertTrue(r["ok"], r)  # that run started before the window
+        self.assertIn("no run started on c", " ".join(r["detail"]))
+        late = self.add_run(self.next_cid(), "sys/r01", 105, "success", server="c")
+        self.assert_fails("1 runs started on c in the window (%s), none ended" % late)
+        self.ev(107, "kill9", pid=42)
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("cut short by a kill -9", " ".join(r["detail"]))
+
+    def test_a_scenario_needs_every_kind(self):
+        self.w.minutes = 3
+        self.events = [e for e in self.events if e.get("what") not in ("server-fail-begin",)]
+        self.assert_fails("no server-fail fault recorded")
 
 
 @unittest.skipUnless(os.environ.get("CCCI_BIN"), "set CCCI_BIN to the ccci binary")
@@ -485,6 +833,25 @@ class ClientsLiveTest(unittest.TestCase):
         # ~10 MiB while it stalls: past the kernel's socket buffers, so the
         # daemon's queue stays full for its 20 s and it gives up
         self.assertTrue("does not keep up" in tr, "no give-up in the SSE transcripts")
+        st = [r for r in self.recs if r["kind"] == "sse-stall"][0]
+        self.assertTrue(st["stalled"], st)
+        self.assertGreaterEqual(st["given_up"], 1, st)
+        self.assertGreaterEqual(st["resumes_with_id"], 1, st)
+        self.assertTrue(self.clients_check["ok"], self.clients_check)
+        self.assertIn("1 resumes with Last-Event-ID, 1 given up by the server",
+                      self.clients_check["value"])
+
+    def test_a_stall_the_server_keeps_ends_in_the_clients_own_resume(self):
+        """Little output during the stall: the server never gives up; the
+        client drops the connection after its drain and resumes with
+        Last-Event-ID."""
+        self.live(kill=False, kinds=["sse-stall"], env={"H_SECONDS": "40", "H_SLEEP": "0.5"})
+        st = self.recs[0]
+        self.assertTrue(st["stalled"], st)
+        self.assertEqual(st["given_up"], 0, st)
+        self.assertGreaterEqual(st["self_resumes"], 1, st)
+        self.assertGreaterEqual(st["resumes_with_id"], 1, st)
+        self.assertTrue(self.clients_check["ok"], self.clients_check)
 
     def live(self, kill, kinds, env):
         sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -538,6 +905,7 @@ class ClientsLiveTest(unittest.TestCase):
                 time.sleep(0.5)
                 d.start()
             recs = c.stop_all(150)
+            self.recs = recs
             by = {r["kind"]: r for r in recs}
             self.assertEqual(sorted(by), sorted(kinds), recs)
             for r in recs:
@@ -552,6 +920,11 @@ class ClientsLiveTest(unittest.TestCase):
                              {"tail" if k.startswith("tail") else "sse" for k in kinds})
             m = itest.request(d.socket, {"v": 1, "op": "show", "id": rid})["run"]
             self.assertEqual(m["state"], "finished")
+            w.state_dir = d.state_dir
+            self.clients_check = checks.check_clients(w)
+            rr = {r["kind"]: r for r in recs}
+            if "sse-stall" in rr and kill:
+                self.assertGreaterEqual(rr["sse-stall"]["resumes_with_id"], 1, rr["sse-stall"])
             print("\nclients:", json.dumps(recs), "\nrun:", m["reason"], file=sys.stderr)
             tr = ""
             for n in sorted(os.listdir(os.path.join(records, "transcripts"))):
