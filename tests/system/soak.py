@@ -452,8 +452,12 @@ class Scenario:
             left = checks.check_no_deployment(w)
             if left["ok"]:
                 raise
-            busy = [(e["id"], e["state"]) for e in w.ps() if e["state"] != "finished"]
-            w.event("not-idle", seconds=wait_s, left=left["detail"][:50], busy=busy[:50])
+            try:
+                busy = [(e["id"], e["state"]) for e in w.ps() if e["state"] != "finished"]
+            except (OSError, ValueError, TypeError):
+                busy = None
+            w.event("not-idle", seconds=wait_s, left=left["detail"][:50],
+                    busy=busy[:50] if busy is not None else None)
             print("%7.1fs not idle after %ds, %s: on to the checks" % (
                 time.monotonic() - self.t0, wait_s, left["value"]), flush=True)
         r = self.cli("janitor")
