@@ -393,6 +393,11 @@ class Scenario:
             for r in runs:
                 if r["state"] == "running" and r["id"] not in self.followed:
                     self.followed.add(r["id"])
+                    if r.get("recipe") == "flood":
+                        # A stall the server must give up (its queue full
+                        # for 20 s), then a resume with Last-Event-ID.
+                        self.watched.add(r["id"])
+                        self.guard(self.follow_stalled, r["id"])
                     if self.rng.random() < 0.5:
                         self.watched.add(r["id"])
                         self.guard(self.clients.follow, r["id"])
@@ -401,6 +406,15 @@ class Scenario:
                         self.guard(self.clients.browse, r["id"])
             if self.rng.random() < 0.2:
                 self.guard(self.clients.sock, {"v": 1, "op": "status"})
+
+    def follow_stalled(self, rid):
+        """An sse-stall client that stalls at the run's first flood line
+        (clients.follow's stall_on; a plain sse-stall client with a
+        clients.py that has none)."""
+        try:
+            self.clients.follow(rid, "sse-stall", stall_on="flood ")
+        except TypeError:
+            self.clients.follow(rid, "sse-stall")
 
     # ------------------------------------------------------------ the run
 

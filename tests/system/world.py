@@ -216,9 +216,14 @@ class World:
         return d
 
     def note_secret(self, value):
+        """Record a secret value: a line of records/secrets.txt, and the
+        whole value (newlines kept) as a JSON string, a line of
+        records/secrets.jsonl (the checks build multi-line forms from it)."""
         with self.lock:
             with open(os.path.join(self.records, "secrets.txt"), "a") as f:
                 f.write(value + "\n")
+            with open(os.path.join(self.records, "secrets.jsonl"), "a") as f:
+                f.write(json.dumps(value) + "\n")
 
     def rss_bound_kib(self, active):
         return RSS_BASE_KIB + RSS_PER_RUN_KIB * max(0, active)
