@@ -349,13 +349,18 @@ class Scenario:
     def watch_disk_full(self, seconds):
         """While the disk is full, look at the daemon's status every second:
         the first time its problems name min_free_bytes, a `disk-full-seen`
-        event records them with the count of runs by state."""
+        event records them with the count of runs by state. The daemon
+        looks at the free space only when it could admit a run (a slot
+        free, runs.c admit), so a trigger is made now to have one waiting;
+        without a sighting, `disk-full-not-seen` says how many looks had a
+        run waiting while a slot was free (`chances`)."""
         self.disk_full_on = True
+        self.guard(self.do_comment, body="!testme --quick", user="m3")
         self.later(0, self.look_disk_full, time.monotonic() + seconds)
 
     def look_disk_full(self, deadline):
         w = self.w
-        looks = 0
+        looks = chances = 0
         while self.disk_full_on and time.monotonic() < deadline:
             looks += 1
             st = w.try_status()
@@ -365,8 +370,15 @@ class Scenario:
                 w.event("disk-full-seen", problems=probs, pid=st.get("pid"),
                         runs_by_state=st["counters"].get("runs_by_state", {}))
                 return
+            if st:
+                by = st["counters"].get("runs_by_state", {})
+                free = sum(max(0, s.get("capacity", 0) - s.get("running", 0))
+                           for s in st.get("servers") or []
+                           if s.get("healthy") and not s.get("drained") and not s.get("removed"))
+                if by.get("queued", 0) > 0 and free > 0:
+                    chances += 1
             time.sleep(1)
-        w.event("disk-full-not-seen", looks=looks)
+        w.event("disk-full-not-seen", looks=looks, chances=chances)
 
     def end_disk_full(self, ballast):
         self.disk_full_on = False
