@@ -36,6 +36,16 @@ import world as worldmod  # noqa: E402
 
 # Faults in each cycle, at these fractions of it (plus jitter from the seed).
 CYCLE_S = 600
+# How long the end waits for every run to finish and every forge write to
+# be sent. With --break skip-teardown every run holds its slot through the
+# daemon's teardown retries (about 150 s): the leftovers are certain by
+# then, so the end waits less and the checks name them.
+IDLE_WAIT_S = 900
+IDLE_WAIT_BROKEN_S = 300
+# The recipes whose runs print the secrets in bulk: browsed once finished.
+BULK_RECIPES = ("flood", "stubborn")
+# The final browse fetches a step's Drone log array only up to this size.
+ARRAY_BROWSE_MAX = 1 << 20
 
 
 def schedule(rng, seconds):
@@ -79,7 +89,10 @@ class Scenario:
         self.seconds = seconds
         self.rng = random.Random(w.seed + 1)
         self.clients = clients.Clients(w)
-        self.followed = set()
+        w.clients = self.clients  # World.close stops them, whatever happened
+        w.seconds = seconds  # the scenario's length, for the checks
+        self.followed = set()  # every run the watcher saw running
+        self.watched = set()  # those a client followed or that were browsed
         self.lock = threading.Lock()
         self.timers = []
         self.problems = []
@@ -220,9 +233,12 @@ class Scenario:
         f.fault(r"/raw/", "429", count=2, retry_after=1)
 
     def do_forge_outage(self, seconds):
-        self.fault("forge-outage-begin", seconds=seconds)
+        """Every API request is reset, /raw/ (recipe_meta.yml) included;
+        git smart HTTP (/<owner>/<repo>.git/...) keeps working, so runs
+        that are checking out are not hit by it."""
+        self.fault("forge-outage-begin", seconds=seconds, paths="^/api/")
         f = self.w.forge
-        f.fault(r".", "reset", count=None)
+        f.fault(r"^/api/", "reset", count=None)
         self.later(seconds, self.end_outage)
 
     def end_outage(self):
@@ -231,15 +247,16 @@ class Scenario:
 
     def do_rotate(self):
         """A new secret value; the recipes print it only once the daemon
-        masks it (its count of values went up)."""
+        masks exactly the values in force (its `secrets_values` equals
+        their number; rotation and retirement hold world.secrets_lock, so
+        that count cannot be an older set's)."""
         w = self.w
-        before = w.status()["counters"].get("secrets_values", 0)
-        value = w.rotate_secret()
-        w.sighup("secret rotated")
-        w.wait(lambda: w.status()["counters"].get("secrets_values", 0) > before, 60,
-               "the new secret to be masked")
-        w.publish_leak([v for _, v in w.secret_values])
-        self.fault("rotate", values=len(w.secret_values))
+        with w.secrets_lock:
+            value = w.rotate_secret()
+            w.sighup("secret rotated")
+            w.wait_masked("the new secret to be masked")
+            w.publish_leak(w.leak_values())
+            self.fault("rotate", values=len(w.secret_values))
         self.rotated_at = time.time()
         return value
 
@@ -248,9 +265,11 @@ class Scenario:
         leak file shows only the new one from now on, and runs that started
         before the rotation have ended."""
         w = self.w
-        if len(w.secret_values) < 2:
-            return
-        w.publish_leak([v for _, v in w.secret_values[1:]])
+        with w.secrets_lock:
+            if len(w.secret_values) - w.retiring < 2:
+                return
+            w.retiring += 1
+            w.publish_leak(w.leak_values())
         published = time.time()
 
         def old_runs_gone():
@@ -274,9 +293,12 @@ class Scenario:
             except (OSError, ValueError, TypeError, KeyError):
                 pass
             time.sleep(1)
-        self.w.retire_secret()
-        self.w.sighup("old secret retired")
-        self.fault("retire", values=len(self.w.secret_values))
+        w = self.w
+        with w.secrets_lock:
+            w.retire_secret()
+            w.sighup("old secret retired")
+            w.wait_masked("the old secret to be retired")
+            self.fault("retire", values=len(w.secret_values))
 
     def do_drain(self, server):
         r = self.cli("server", "drain", server)
@@ -315,6 +337,7 @@ class Scenario:
                     f.write(chunk[:min(left, len(chunk))])
                     left -= len(chunk)
             self.fault("disk-full-begin", ballast=size, mode="tmpfs")
+            self.watch_disk_full(seconds)
             self.later(seconds, self.end_disk_full, ballast)
         else:
             st = os.statvfs(w.state_dir)
@@ -322,9 +345,45 @@ class Scenario:
             w.write_config(min_free=free + (1 << 30))
             w.sighup("disk nearly full")
             self.fault("disk-full-begin", min_free=free + (1 << 30), mode="min_free_bytes")
+            self.watch_disk_full(seconds)
             self.later(seconds, self.end_disk_full, None)
 
+    def watch_disk_full(self, seconds):
+        """While the disk is full, look at the daemon's status every second:
+        the first time its problems name min_free_bytes, a `disk-full-seen`
+        event records them with the count of runs by state. The daemon
+        looks at the free space only when it could admit a run (a slot
+        free, runs.c admit), so a trigger is made now to have one waiting;
+        without a sighting, `disk-full-not-seen` says how many looks had a
+        run waiting while a slot was free (`chances`)."""
+        self.disk_full_on = True
+        self.guard(self.do_comment, body="!testme --quick", user="m3")
+        self.later(0, self.look_disk_full, time.monotonic() + seconds)
+
+    def look_disk_full(self, deadline):
+        w = self.w
+        looks = chances = 0
+        while self.disk_full_on and time.monotonic() < deadline:
+            looks += 1
+            st = w.try_status()
+            probs = [p for p in (st or {}).get("problems") or []
+                     if "min_free_bytes" in json.dumps(p)]
+            if probs:
+                w.event("disk-full-seen", problems=probs, pid=st.get("pid"),
+                        runs_by_state=st["counters"].get("runs_by_state", {}))
+                return
+            if st:
+                by = st["counters"].get("runs_by_state", {})
+                free = sum(max(0, s.get("capacity", 0) - s.get("running", 0))
+                           for s in st.get("servers") or []
+                           if s.get("healthy") and not s.get("drained") and not s.get("removed"))
+                if by.get("queued", 0) > 0 and free > 0:
+                    chances += 1
+            time.sleep(1)
+        w.event("disk-full-not-seen", looks=looks, chances=chances)
+
     def end_disk_full(self, ballast):
+        self.disk_full_on = False
         if ballast:
             os.unlink(ballast)
         else:
@@ -333,10 +392,8 @@ class Scenario:
         self.fault("disk-full-end")
 
     def do_kill9(self):
-        w = self.w
-        w.kill9()
+        self.w.kill9(restart=True)
         self.fault("kill9")
-        w.start_daemon()
 
     # ------------------------------------------------------------ watching
 
@@ -350,12 +407,33 @@ class Scenario:
             for r in runs:
                 if r["state"] == "running" and r["id"] not in self.followed:
                     self.followed.add(r["id"])
+                    if r.get("recipe") == "flood":
+                        # A stall the server must give up (its queue full
+                        # for 20 s), then a resume with Last-Event-ID.
+                        self.watched.add(r["id"])
+                        self.guard(self.follow_stalled, r["id"])
+                    elif r.get("recipe") == "stubborn":
+                        # Lives about 45 s: a 25 s stall fits, and the
+                        # client resumes with Last-Event-ID.
+                        self.watched.add(r["id"])
+                        self.guard(self.clients.follow, r["id"], "sse-stall")
                     if self.rng.random() < 0.5:
+                        self.watched.add(r["id"])
                         self.guard(self.clients.follow, r["id"])
                     if self.rng.random() < 0.3:
+                        self.watched.add(r["id"])
                         self.guard(self.clients.browse, r["id"])
             if self.rng.random() < 0.2:
                 self.guard(self.clients.sock, {"v": 1, "op": "status"})
+
+    def follow_stalled(self, rid):
+        """An sse-stall client that stalls at the run's first flood line
+        (clients.follow's stall_on; a plain sse-stall client with a
+        clients.py that has none)."""
+        try:
+            self.clients.follow(rid, "sse-stall", stall_on="flood ")
+        except TypeError:
+            self.clients.follow(rid, "sse-stall")
 
     # ------------------------------------------------------------ the run
 
@@ -398,11 +476,90 @@ class Scenario:
         # Comments posted just before the stop are polled within a second
         # or two; wait for them to become runs first.
         time.sleep(5)
-        w.wait(idle, 900, "every run to finish and every forge write to be sent")
+        wait_s = IDLE_WAIT_BROKEN_S if w.broken else IDLE_WAIT_S
+        try:
+            w.wait(idle, wait_s, "every run to finish and every forge write to be sent")
+        except RuntimeError:
+            # Deployments left behind are an invariant broken (no-deployment
+            # names them: exit 1), not a scenario that could not run.
+            left = checks.check_no_deployment(w)
+            if left["ok"]:
+                raise
+            try:
+                busy = [(e["id"], e["state"]) for e in w.ps() if e["state"] != "finished"]
+            except (OSError, ValueError, TypeError):
+                busy = None
+            w.event("not-idle", seconds=wait_s, left=left["detail"][:50],
+                    busy=busy[:50] if busy is not None else None)
+            print("%7.1fs not idle after %ds, %s: on to the checks" % (
+                time.monotonic() - self.t0, wait_s, left["value"]), flush=True)
         r = self.cli("janitor")
         w.event("janitor", rc=r.returncode, out=r.stdout[-2000:])
         time.sleep(6)
         self.clients.stop_all(60)
+        self.browse_finished()
+
+    def browse_finished(self):
+        """Browse again, once it has finished, every run a client followed
+        or that was browsed, and every run of the flood and stubborn
+        recipes: the probe prints the secrets at the end, so only now are
+        they in what the pages serve. The answers go to
+        records/transcripts/http-final-<run>.txt, where no-secret scans."""
+        w = self.w
+        rids = set(self.watched)
+        try:
+            runs = w.ps()
+        except (OSError, ValueError, TypeError):
+            runs = []
+        for r in runs:
+            if r.get("recipe") in BULK_RECIPES:
+                rids.add(r["id"])
+        statuses = {}
+        for rid in sorted(rids):
+            for st in self.browse_final(rid):
+                statuses[str(st)] = statuses.get(str(st), 0) + 1
+        w.event("browse-final", runs=len(rids), answers=statuses)
+        print("%7.1fs browsed %d finished runs: %s" % (
+            time.monotonic() - self.t0, len(rids),
+            " ".join("%s=%d" % kv for kv in sorted(statuses.items()))), flush=True)
+
+    def browse_final(self, rid):
+        """GET the run page, /api/runs/<id>, each step's log page and Drone
+        log array, and /metrics. Returns the HTTP statuses (None: no
+        answer)."""
+        c = self.clients
+        path = os.path.join(c.tdir, "http-final-%s.txt" % rid)
+        got = []
+
+        def one(p):
+            st, body = c.get(p, timeout=60)
+            with open(path, "ab") as f:
+                f.write(("\n## GET %s %s\n" % (p, st)).encode() + body)
+            got.append(st)
+            return st, body
+
+        one("/runs/%s" % rid)
+        st, body = one("/api/runs/%s" % rid)
+        run = None
+        if st == 200:
+            try:
+                run = json.loads(body).get("run")
+            except ValueError:
+                run = None
+        for s in (run or {}).get("steps") or []:
+            k = s.get("n") if isinstance(s, dict) else None
+            if not isinstance(k, int):
+                continue
+            one("/runs/%s/log/%d" % (rid, k))
+            # A big step (the flood's 64 MiB) as one array would swell the
+            # daemon's RSS past its bound: its log page above and the step
+            # file itself (no-secret scans the state dir) cover it.
+            if (s.get("bytes") or 0) > ARRAY_BROWSE_MAX:
+                continue
+            if run.get("repo") and run.get("number"):
+                one("/api/repos/%s/builds/%d/logs/1/%d" % (run["repo"], run["number"], k + 1))
+        one("/metrics")
+        return got
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
@@ -35,6 +36,7 @@ for _p in (INTEGRATION, SUPPORT):
 
 from fakeforge import FakeForge  # noqa: E402
 from itest import request  # noqa: E402
+from test_runs import procs_with  # noqa: E402  (the integration tests' proc scan)
 
 ORG = "sys"
 BOT = "ccci-bot"
@@ -184,6 +186,14 @@ class World:
         self.proc = None
         self.pids = []
         self.lock = threading.Lock()
+        # Held while the daemon is killed and restarted, and while a SIGHUP
+        # is sent: a signal never goes to a daemon that is going away.
+        self.daemon_lock = threading.RLock()
+        # Held while a secret value is added or removed and the daemon is
+        # seen to mask exactly the values in force (rotation and retirement
+        # never overlap).
+        self.secrets_lock = threading.Lock()
+        self.clients = None  # the scenario's clients.Clients, stopped by close()
         self.forge = None
         self.gateway = None
         self.repos = []
@@ -191,6 +201,7 @@ class World:
         self.meta_extra = {}  # repo -> lines its PR commits add to recipe_meta.yml
         self.pr_seq = 0
         self.secret_values = []  # the values in force, oldest first
+        self.retiring = 0  # how many of the oldest are left out of the leak file
         self.stop_sampler = threading.Event()
         self.sampler = None
 
@@ -205,9 +216,14 @@ class World:
         return d
 
     def note_secret(self, value):
+        """Record a secret value: a line of records/secrets.txt, and the
+        whole value (newlines kept) as a JSON string, a line of
+        records/secrets.jsonl (the checks build multi-line forms from it)."""
         with self.lock:
             with open(os.path.join(self.records, "secrets.txt"), "a") as f:
                 f.write(value + "\n")
+            with open(os.path.join(self.records, "secrets.jsonl"), "a") as f:
+                f.write(json.dumps(value) + "\n")
 
     def rss_bound_kib(self, active):
         return RSS_BASE_KIB + RSS_PER_RUN_KIB * max(0, active)
@@ -469,18 +485,44 @@ class World:
             f.write("".join(v + "\n" for v in values))
         os.rename(tmp, self.leak_file)
 
+    def leak_values(self):
+        """The values the recipes may print: those in force, less the
+        oldest ones waiting to be retired."""
+        return [v for _, v in self.secret_values[self.retiring:]]
+
     def retire_secret(self):
         """Remove the oldest value file (once no run that may print it is
         alive)."""
         name, _ = self.secret_values.pop(0)
+        self.retiring = max(0, self.retiring - 1)
         os.unlink(os.path.join(self.secrets_dir, name))
+
+    def wait_masked(self, what, timeout=60):
+        """Wait until the daemon masks exactly the values in force: its
+        status's `secrets_values` equals their number. Called under
+        secrets_lock after one change (one value more or one less), so
+        the old count cannot match."""
+        want = len(self.secret_values)
+        self.wait(lambda: self.status()["counters"].get("secrets_values") == want, timeout,
+                  "%s (secrets_values %d)" % (what, want))
 
     # ------------------------------------------------------------ the daemon
 
     def start_daemon(self):
+        with self.daemon_lock:
+            self._start_daemon()
+        if self.sampler is None:
+            self.sampler = threading.Thread(target=self.sample_rss, daemon=True)
+            self.sampler.start()
+
+    def _start_daemon(self):
         env = dict(os.environ)
         env["PATH"] = SUPPORT + os.pathsep + env["PATH"]
         env.pop("CCCI_CONFIG", None)
+        # The marker goes to every process the daemon starts (supervisors,
+        # harnesses, abra), whatever their own environment: the no-process
+        # check and close() find them by it.
+        env[self.marker] = "1"
         log = open(self.daemon_log, "ab")
         self.proc = subprocess.Popen([self.ccci, "serve", "-c", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
@@ -500,9 +542,6 @@ class World:
             if time.monotonic() > deadline:
                 raise RuntimeError("ccci serve did not answer")
             time.sleep(0.05)
-        if self.sampler is None:
-            self.sampler = threading.Thread(target=self.sample_rss, daemon=True)
-            self.sampler.start()
 
     def wait_enrolled(self):
         """The day starts once every repo is enrolled: the first poll of a
@@ -515,18 +554,33 @@ class World:
         time.sleep(1.1)  # past the enrolment second
         self.event("enrolled", repos=len(self.repos))
 
-    def kill9(self):
-        pid = self.proc.pid
-        self.proc.kill()
-        self.proc.wait()
-        self.event("kill9", pid=pid)
+    def kill9(self, restart=False):
+        """kill -9 the daemon (and start it again at once with @p restart:
+        both under daemon_lock, so a SIGHUP waits for the new daemon)."""
+        with self.daemon_lock:
+            pid = self.proc.pid
+            self.proc.kill()
+            self.proc.wait()
+            self.event("kill9", pid=pid)
+            if restart:
+                self._start_daemon()
 
     def sighup(self, why):
-        before = self.status()["counters"]["config_reloads"]
-        self.proc.send_signal(signal.SIGHUP)
-        self.event("sighup", why=why)
-        self.wait(lambda: self.status()["counters"]["config_reloads"] > before, 30,
-                  "the reload (%s)" % why)
+        """SIGHUP the daemon after a change of its config or secret files
+        and wait until a daemon has read them: the same pid with one more
+        reload, or a new pid (a kill -9 restart after the signal; it read
+        every file at its start, which came after the change)."""
+        with self.daemon_lock:
+            st = self.wait(self.status, 30, "the daemon's status (before %s)" % why)
+            pid = st["pid"]
+            before = st["counters"]["config_reloads"]
+            self.proc.send_signal(signal.SIGHUP)
+            self.event("sighup", why=why, pid=pid, reloads=before)
+
+        def reloaded():
+            st = self.status()
+            return st["pid"] != pid or st["counters"]["config_reloads"] > before
+        self.wait(reloaded, 30, "the reload (%s)" % why)
 
     def stop_daemon(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -539,7 +593,12 @@ class World:
         self.stop_sampler.set()
 
     def status(self):
-        return request(self.socket, {"v": 1, "op": "status"}, timeout=10)
+        """The daemon's status; raises OSError (also for a refusal or no
+        answer) so that wait() retries it across a restart."""
+        r = request(self.socket, {"v": 1, "op": "status"}, timeout=10)
+        if not r or not r.get("ok"):
+            raise OSError("no status from the daemon: %r" % (r,))
+        return r
 
     def ps(self):
         r = request(self.socket, {"v": 1, "op": "ps"}, timeout=10)
@@ -622,13 +681,56 @@ class World:
         finally:
             c.close()
 
+    def leftover_pids(self):
+        """Live processes carrying world.marker in their environment (the
+        daemon and everything it starts), this one left out."""
+        return [p for p in procs_with(self.marker) if p != os.getpid()]
+
+    def kill_leftovers(self, timeout=20):
+        """SIGKILL every leftover process until none is left (a supervisor
+        killed first may leave its harness for the next round). Returns
+        the pids killed."""
+        killed = []
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.leftover_pids()
+            if not pids or time.monotonic() > deadline:
+                break
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    killed.append(p)
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        return killed
+
     def close(self):
+        """Stop everything this world started, also after a scenario that
+        could not run: the clients, the daemon, every process carrying the
+        marker (supervisors and harnesses outlive the daemon by design),
+        the gateway and the forge."""
         self.stop_sampler.set()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.clients is not None:
+            try:
+                self.clients.stop_all(5)
+            except Exception:  # noqa: BLE001 - closing goes on
+                traceback.print_exc()
+        with self.daemon_lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
         if self.gateway is not None:
-            self.gateway.terminate()
-            self.gateway.wait(30)
+            if self.gateway.poll() is None:
+                self.gateway.terminate()
+            try:
+                self.gateway.wait(30)
+            except subprocess.TimeoutExpired:
+                self.gateway.kill()
+                self.gateway.wait()
+        killed = self.kill_leftovers()
+        if killed:
+            print("closing: killed %d leftover processes: %s" % (
+                len(killed), " ".join(str(p) for p in sorted(set(killed))[:30])), flush=True)
         if self.forge is not None:
             self.forge.stop()
