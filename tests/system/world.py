@@ -201,6 +201,7 @@ class World:
         self.meta_extra = {}  # repo -> lines its PR commits add to recipe_meta.yml
         self.pr_seq = 0
         self.secret_values = []  # the values in force, oldest first
+        self.secret_files = 0  # value files ever made: each a new name
         self.retiring = 0  # how many of the oldest are left out of the leak file
         self.stop_sampler = threading.Event()
         self.sampler = None
@@ -471,7 +472,11 @@ class World:
         recipes print is switched to it only once the daemon masks it."""
         value = "sys-secret-" + pysecrets.token_urlsafe(18)
         self.note_secret(value)
-        name = "s%d" % len(self.secret_values)
+        # A new name each time: after a retirement len(secret_values) names
+        # a file still in force, and writing it replaced a value the daemon
+        # had to keep masking (the 60-minute soak's leak of secret #8).
+        name = "s%d" % self.secret_files
+        self.secret_files += 1
         path = os.path.join(self.secrets_dir, name)
         with open(path + ".tmp", "w") as f:
             f.write(value + "\n")
