@@ -477,6 +477,7 @@ def check_status_final(world, runs=None):
     for rid, m in fr.items():
         by_pr.setdefault(_pr_key(m), []).append(rid)
     windows = _restart_windows(_events(world))
+    held = _forge_windows(_events(world))
     bad = []
     checked = posted = 0
     stale = 0
@@ -560,6 +561,12 @@ def check_status_final(world, runs=None):
                     overlapped = True
                 if c is not None and c < f - 1 and xf > f + 1:
                     surely = True
+                # The final status waited in the outbox while the forge
+                # refused it, and the newer run's status on the commit,
+                # queued meanwhile, replaced it there (the outbox keeps one
+                # entry per commit and context: docs/forge.md).
+                if c is not None and c >= f and any(a <= c and b >= f for a, b in held):
+                    overlapped = True
             if not overlapped and not finals:
                 bad.append("run %s: no final status (no newer run of the PR was pending at its finish)" % rid)
             if surely and finals:
@@ -595,6 +602,25 @@ def _restart_windows(events):
             pending = None
     if pending is not None:
         out.append((pending, float("inf")))
+    return out
+
+
+def _forge_windows(events):
+    """(begin, end) of the times the forge refused writes (an outage, a
+    burst of 500s or 429s), with 30 s for the outbox's backoff after it."""
+    out = []
+    begin = None
+    for e in sorted(events, key=lambda e: e.get("t", 0)):
+        what = e.get("what") if e.get("kind") == "fault" else None
+        if what == "forge-outage-begin":
+            begin = e.get("t", 0)
+        elif what == "forge-outage-end" and begin is not None:
+            out.append((begin, e.get("t", 0) + 30))
+            begin = None
+        elif what in ("forge-500", "forge-429"):
+            out.append((e.get("t", 0), e.get("t", 0) + 30))
+    if begin is not None:
+        out.append((begin, float("inf")))
     return out
 
 
