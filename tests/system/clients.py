@@ -32,6 +32,8 @@ STALL_S = 25.0  # past the server's 20 s give-up, below its 30 s write stall
 STALL_AT = (2, 12)  # an sse-stall client stalls after this many lines (random in it)
 DRAIN_S = 5.0  # after the stall: read what is queued at most this long, then resume
 VIEWER_RE = re.compile(r"VIEWER-TS (\S+) (\d+)")
+# The final browse fetches a step's Drone log array only up to this size.
+ARRAY_BROWSE_MAX = 1 << 20
 
 
 def line_event(ev):
@@ -600,15 +602,22 @@ class Clients:
             s.close()
         return s.status, body
 
-    def browse(self, run_id):
-        """One-off GETs about a run; bodies appended to http-<n>.txt.
-        Returns [(path, status)]."""
-        n = self._next()
-        path = os.path.join(self.tdir, "http-%d.txt" % n)
+    def browse(self, run_id, final=False):
+        """GETs about a run, bodies appended to http-<n>.txt: its page, its
+        API object, the run list, its badge, the Drone log array of its
+        last three steps and /metrics. @p final (the run has finished, the
+        daemon is about to stop): its page, API object, every step's log
+        page and Drone log array (but arrays of steps over
+        ARRAY_BROWSE_MAX), /metrics, into http-final-<run>.txt. Returns
+        [(path, status)]."""
+        if final:
+            path = os.path.join(self.tdir, "http-final-%s.txt" % run_id)
+        else:
+            path = os.path.join(self.tdir, "http-%d.txt" % self._next())
         done = []
 
         def one(p):
-            st, body = self.get(p)
+            st, body = self.get(p, timeout=60 if final else 10)
             with open(path, "ab") as f:
                 f.write(("\n## GET %s %s\n" % (p, st)).encode() + body)
             done.append((p, st))
@@ -622,13 +631,25 @@ class Clients:
                 run = json.loads(body).get("run")
             except ValueError:
                 run = None
-        one("/api/runs")
+        if not final:
+            one("/api/runs")
         if run:
-            one("/badge/%s.svg" % urllib.parse.quote(run.get("recipe") or "x"))
+            if not final:
+                one("/badge/%s.svg" % urllib.parse.quote(run.get("recipe") or "x"))
             steps = run.get("steps") or []
-            for s in steps[-3:]:
+            for s in steps if final else steps[-3:]:
                 k = s.get("n") if isinstance(s, dict) else None
-                if isinstance(k, int) and run.get("repo") and run.get("number"):
+                if not isinstance(k, int):
+                    continue
+                if final:
+                    one("/runs/%s/log/%d" % (run_id, k))
+                    # A big step (the flood's 64 MiB) as one array would
+                    # swell the daemon's RSS past its bound: its log page
+                    # and the step file itself (no-secret scans the state
+                    # dir) cover it.
+                    if (s.get("bytes") or 0) > ARRAY_BROWSE_MAX:
+                        continue
+                if run.get("repo") and run.get("number"):
                     one("/api/repos/%s/builds/%d/logs/1/%d" % (run["repo"], run["number"], k + 1))
         one("/metrics")
         return done

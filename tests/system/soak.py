@@ -44,8 +44,6 @@ IDLE_WAIT_S = 900
 IDLE_WAIT_BROKEN_S = 300
 # The recipes whose runs print the secrets in bulk: browsed once finished.
 BULK_RECIPES = ("flood", "stubborn")
-# The final browse fetches a step's Drone log array only up to this size.
-ARRAY_BROWSE_MAX = 1 << 20
 
 
 def schedule(rng, seconds):
@@ -516,50 +514,12 @@ class Scenario:
                 rids.add(r["id"])
         statuses = {}
         for rid in sorted(rids):
-            for st in self.browse_final(rid):
+            for _, st in self.clients.browse(rid, final=True):
                 statuses[str(st)] = statuses.get(str(st), 0) + 1
         w.event("browse-final", runs=len(rids), answers=statuses)
         print("%7.1fs browsed %d finished runs: %s" % (
             time.monotonic() - self.t0, len(rids),
             " ".join("%s=%d" % kv for kv in sorted(statuses.items()))), flush=True)
-
-    def browse_final(self, rid):
-        """GET the run page, /api/runs/<id>, each step's log page and Drone
-        log array, and /metrics. Returns the HTTP statuses (None: no
-        answer)."""
-        c = self.clients
-        path = os.path.join(c.tdir, "http-final-%s.txt" % rid)
-        got = []
-
-        def one(p):
-            st, body = c.get(p, timeout=60)
-            with open(path, "ab") as f:
-                f.write(("\n## GET %s %s\n" % (p, st)).encode() + body)
-            got.append(st)
-            return st, body
-
-        one("/runs/%s" % rid)
-        st, body = one("/api/runs/%s" % rid)
-        run = None
-        if st == 200:
-            try:
-                run = json.loads(body).get("run")
-            except ValueError:
-                run = None
-        for s in (run or {}).get("steps") or []:
-            k = s.get("n") if isinstance(s, dict) else None
-            if not isinstance(k, int):
-                continue
-            one("/runs/%s/log/%d" % (rid, k))
-            # A big step (the flood's 64 MiB) as one array would swell the
-            # daemon's RSS past its bound: its log page above and the step
-            # file itself (no-secret scans the state dir) cover it.
-            if (s.get("bytes") or 0) > ARRAY_BROWSE_MAX:
-                continue
-            if run.get("repo") and run.get("number"):
-                one("/api/repos/%s/builds/%d/logs/1/%d" % (run["repo"], run["number"], k + 1))
-        one("/metrics")
-        return got
 
 
 def main(argv=None):

@@ -698,6 +698,17 @@ class FaultsHitTest(unittest.TestCase):
         self.assertIn("has no `[ccci] the log reached log_max_bytes` line", " ".join(r["detail"]))
         self.assertIn("(+20.0s)", " ".join(r["detail"]))  # from the first event
 
+    def test_flood_below_log_max_is_skipped(self):
+        # A flood smaller than log_max_bytes (--flood-bytes) cannot be cut.
+        self.rewrite_log(self.flood, ["flood xxx"])
+        [e for e in self.events if e.get("what") == "flood"][0]["bytes"] = 1000
+        r = self.check()
+        self.assertTrue(r["ok"], r)
+        self.assertIn("1000 bytes, not past log_max_bytes", " ".join(r["detail"]))
+        # Past it, the line is still required.
+        [e for e in self.events if e.get("what") == "flood"][0]["bytes"] = 1 << 30
+        self.assertFalse(self.check()["ok"])
+
     def test_flood_cut_short_by_a_kill9_is_skipped(self):
         self.rewrite_log(self.flood, ["flood xxx"])
         self.ev(20, "kill9", pid=42)

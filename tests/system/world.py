@@ -203,6 +203,7 @@ class World:
         self.secret_values = []  # the values in force, oldest first
         self.secret_files = 0  # value files ever made: each a new name
         self.retiring = 0  # how many of the oldest are left out of the leak file
+        self.log_max_bytes = LOG_MAX  # the daemon's, in ccci.yml
         self.stop_sampler = threading.Event()
         self.sampler = None
 
@@ -424,7 +425,7 @@ class World:
             "deadline: 10m",
             "kill_grace: 3s",
             "teardown_grace: 3m",
-            "log_max_bytes: %d" % LOG_MAX,
+            "log_max_bytes: %d" % self.log_max_bytes,
             "janitor:",
             "  interval: 5s",
             "harness:",
