@@ -460,10 +460,9 @@ def check_status_final(world, runs=None):
     (success; failure for failure and deploy-budget; error otherwise) and
     its description is `ccci: L<n> <name>` for a success with a complete
     results.json, `ccci: failure[ in <tier>] (L<n> <name>)` for a failure
-    with one, else `ccci: <reason>` (no level). Older runs, by the code's
-    rule (a run's final status is posted unless, when it is reported, a run
-    of the same PR and the same sha with a greater id is not finished; its
-    status then stands): every final status a run posted matches it as
+    with one, else `ccci: <reason>` (no level). Runs of a PR are ordered
+    as the daemon orders them (run number, then id). Older runs: every
+    final status a run posted matches it as
     above; a run superseded by a run on its own sha posted none; a run that
     no newer run on its sha overlapped (none
     accepted before its finish + 1 s and unfinished then) posted one, and
@@ -512,8 +511,14 @@ def check_status_final(world, runs=None):
             return "description %r, want %s" % (s.get("description"), text)
         return ""
 
+    def accepted(rid):
+        # The daemon's order (docs/forge.md "Which run's status a commit
+        # shows"): the repo's run number, the id only breaking a tie.
+        n = fr.get(rid, {}).get("number")
+        return (n if isinstance(n, int) else 0, id_key(rid))
+
     for key, rids in sorted(by_pr.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
-        rids.sort(key=id_key)
+        rids.sort(key=accepted)
         newest = rids[-1]
         m = fr[newest]
         checked += 1
@@ -550,7 +555,7 @@ def check_status_final(world, runs=None):
             f = parse_time(om.get("finished_at"))
             newer = [fr[x] for x in rids[i + 1:] if fr[x].get("sha") == om.get("sha")]
             by = om.get("trigger", {}).get("superseded_by")
-            if (om.get("reason") == "superseded" and id_key(by) > id_key(rid)
+            if (om.get("reason") == "superseded" and by in fr and accepted(by) > accepted(rid)
                     and (fr.get(by) or {}).get("sha") == om.get("sha")):
                 if finals:
                     bad.append("run %s: superseded, but posted a final status" % rid)
@@ -570,7 +575,7 @@ def check_status_final(world, runs=None):
                 # refused it, and the newer run's status on the commit,
                 # queued meanwhile, replaced it there (the outbox keeps one
                 # entry per commit and context: docs/forge.md).
-                if c is not None and c >= f and any(a <= c and b >= f for a, b in held):
+                if c is not None and c >= f and any(a <= f + 1 and b >= c for a, b in held):
                     overlapped = True
             if not overlapped and not finals:
                 bad.append("run %s: no final status (no newer run of the PR was pending at its finish)" % rid)
@@ -612,7 +617,8 @@ def _restart_windows(events):
 
 def _forge_windows(events):
     """(begin, end) of the times the forge refused writes (an outage, a
-    burst of 500s or 429s), with 30 s for the outbox's backoff after it."""
+    burst of 500s; the 429s answer reads only), with 30 s for the outbox's
+    backoff after it."""
     out = []
     begin = None
     for e in sorted(events, key=lambda e: e.get("t", 0)):
@@ -622,7 +628,7 @@ def _forge_windows(events):
         elif what == "forge-outage-end" and begin is not None:
             out.append((begin, e.get("t", 0) + 30))
             begin = None
-        elif what in ("forge-500", "forge-429"):
+        elif what == "forge-500":
             out.append((e.get("t", 0), e.get("t", 0) + 30))
     if begin is not None:
         out.append((begin, float("inf")))

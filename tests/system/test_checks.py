@@ -285,6 +285,29 @@ class ChecksTest(unittest.TestCase):
         del ss[1]  # A's success
         self.assert_fails("status-final", "run %s: no final status" % self.b.ids["A"])
 
+    def test_final_status_replaced_in_the_outbox_during_an_outage(self):
+        """A's final status waited in the outbox through a forge outage and
+        B's status on the commit replaced it there: no lost status. Only a
+        window over the whole span from A's finish to B's acceptance
+        excuses it; 429s refuse no write."""
+        del self.w.forge._statuses[("sys/r00", "sha1")][1]  # A's success
+        f = checks.parse_time(self.b.runs[self.b.ids["A"]]["finished_at"])
+        c = checks.parse_time(self.b.runs[self.b.ids["B"]]["created_at"])
+        self.assertLess(f + 2, c)
+        events = os.path.join(self.w.records, "events.jsonl")
+
+        def with_events(evs):
+            jsonl(events, evs)
+            return self.results()["status-final"]
+
+        outage = [{"t": f - 1, "kind": "fault", "what": "forge-outage-begin"},
+                  {"t": c - 20, "kind": "fault", "what": "forge-outage-end"}]
+        self.assertTrue(with_events(outage)["ok"])
+        late = [{"t": f + 1.5, "kind": "fault", "what": "forge-outage-begin"},
+                {"t": c - 20, "kind": "fault", "what": "forge-outage-end"}]
+        self.assertFalse(with_events(late)["ok"])
+        self.assertFalse(with_events([{"t": f - 1, "kind": "fault", "what": "forge-429"}])["ok"])
+
     def test_older_sha_left_pending(self):
         """A PR pushed to after run A: A's commit must still end final."""
         a = self.b.ids["A"]
