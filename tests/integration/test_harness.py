@@ -104,6 +104,12 @@ class HarnessCase(CcciTestCase):
                            timeout=RUN_WAIT)
         return p, self.results(run_dir), run_dir
 
+    def teardown(self, run_dir, env=None):
+        """`ccci harness --teardown --run-dir` with the case's environment."""
+        return subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run_dir],
+                              capture_output=True, text=True,
+                              env=env or dict(os.environ, **self.env), timeout=RUN_WAIT)
+
     def results(self, run_dir):
         path = os.path.join(run_dir, "results.json")
         if not os.path.exists(path):
@@ -201,9 +207,7 @@ class TestHarnessTiers(HarnessCase):
         self.assertEqual(self.abra_calls("app remove"), [])
         self.assertTrue(os.path.exists(os.path.join(self.real, "servers", "default",
                                                     "pages-local.ci.local.env")))
-        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
-                           capture_output=True, text=True,
-                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        t = self.teardown(run)
         self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
         self.assertIn("teardown clean", t.stdout)
         self.assert_swarm_empty()
@@ -246,9 +250,7 @@ class TestHarnessTiers(HarnessCase):
         os.makedirs(os.path.join(self.real, "servers", "other"))
         p, res, run = self.harness(self.repo(), "--keep", "--quick", "--server", "other")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
-                           capture_output=True, text=True,
-                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        t = self.teardown(run)
         self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
         self.assertIn("--context other", t.stdout)
         self.assert_swarm_empty()
@@ -385,14 +387,12 @@ class TestHarnessTiers(HarnessCase):
             self.assertNotIn(v, results_text)
         # --keep left it deployed; --teardown removes it and exits 0.
         e = dict(os.environ, **self.env)
-        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
-                           capture_output=True, text=True, env=e, timeout=RUN_WAIT)
+        t = self.teardown(run, env=e)
         self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
         for v in values:
             self.assertNotIn(v, t.stdout + t.stderr)
         self.assert_swarm_empty()
-        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
-                           capture_output=True, text=True, env=e, timeout=RUN_WAIT)
+        t = self.teardown(run, env=e)
         self.assertEqual(t.returncode, 0, "teardown is idempotent: " + t.stdout)
 
     def test_env_and_secret_value_file(self):
@@ -417,9 +417,7 @@ class TestHarnessTiers(HarnessCase):
         self.assertIn("generated 0 secrets (values withheld)", p.stdout)
         self.assertNotIn(value, p.stdout + p.stderr)
         self.assertEqual(len(self.abra_calls("app secret insert")), 1)
-        t = subprocess.run([CCCI, "harness", "--teardown", "--run-dir", run],
-                           capture_output=True, text=True,
-                           env=dict(os.environ, **self.env), timeout=RUN_WAIT)
+        t = self.teardown(run)
         self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
         self.assert_swarm_empty()
 
